@@ -1,0 +1,20 @@
+# Two commands for newcomers: `make demo` and `make test`. Each sets up .venv first;
+# the set-up runs again only when pyproject.toml changes (or .venv is gone).
+
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test
+
+demo: $(STAMP)
+	$(VENV)/bin/customer-groups demo
+
+# SQLite by default; with CUSTOMER_GROUPS_TEST_DATABASE_URL set, the same run on PostgreSQL.
+test: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	touch $@

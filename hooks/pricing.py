@@ -1,0 +1,23 @@
+"""``POST /hooks/cart/price`` and ``POST /hooks/checkout/redeem`` (contract §4, §4a)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from hooks.redeem import register_redeem_hook
+from hooks.signing import read_signed_request
+from plugin.errors import register_error_handlers
+from plugin.rules.service import price_for_domain
+
+hooks_blueprint = Blueprint("customer_groups_hooks", __name__, url_prefix="/hooks")
+register_error_handlers(hooks_blueprint, validation_status=400)
+register_redeem_hook(hooks_blueprint)
+
+
+@hooks_blueprint.post("/cart/price")
+def price_cart_hook() -> ResponseReturnValue:
+    """Price a cart for the host (contract §4): size, signature, timestamp, shop installed,
+    payload, in that order; it changes nothing."""
+    signed = read_signed_request()
+    return jsonify(price_for_domain(signed.shop_domain, signed.body))

@@ -1,0 +1,234 @@
+"""``POST /webhooks``: verify, deduplicate, validate, then run the topic's operation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select
+
+from hooks.signing import parse_json_object, read_signed_request
+from plugin.customers import operations as customers
+from plugin.customers.schemas import (
+    CustomerDeletedSchema,
+    CustomerEventSchema,
+    CustomerIdSchema,
+    CustomerSubscribedSchema,
+    OrderPaidSchema,
+    OrderReversedSchema,
+    Payload,
+)
+from plugin.db import db, insert_ignoring_conflict, utcnow
+from plugin.errors import ApiError, ErrorCode, register_error_handlers, validation_error
+from plugin.shops import operations as shops
+from plugin.shops.models import ProcessedEvent, Shop
+from plugin.shops.schemas import AppInstalledSchema
+
+webhooks_blueprint = Blueprint("customer_groups_webhooks", __name__)
+register_error_handlers(webhooks_blueprint, validation_status=400)
+
+Result = dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Topic:
+    schema: type[Schema]
+    run: Callable[[Shop, dict[str, Any]], Result]
+    # Accepted from a shop that uninstalled the app (the privacy topics).
+    after_uninstall: bool = False
+
+
+def _customer_upserted(shop: Shop, data: dict[str, Any]) -> Result:
+    customers.upsert_customer(shop, data["customer"])
+    return None
+
+
+def _customer_deleted(shop: Shop, data: dict[str, Any]) -> Result:
+    customers.delete_customer(shop, data["customer"]["id"])
+    return None
+
+
+def _customers_redact(shop: Shop, data: dict[str, Any]) -> Result:
+    customers.delete_customer(shop, data["customer_id"])
+    return None
+
+
+def _data_request(shop: Shop, data: dict[str, Any]) -> Result:
+    return {"status": "ok", "data": customers.customer_data(shop, data["customer_id"])}
+
+
+def _subscribed(shop: Shop, data: dict[str, Any]) -> Result:
+    customers.record_subscription(shop, data["customer_id"], data["channel"])
+    return None
+
+
+def _order_paid(shop: Shop, data: dict[str, Any]) -> Result:
+    customers.record_paid_order(shop, data["order"])
+    return None
+
+
+def _reversal(status: str) -> Callable[[Shop, dict[str, Any]], Result]:
+    def run(shop: Shop, data: dict[str, Any]) -> Result:
+        customers.reverse_order(shop, data["order"]["id"], status)
+        return None
+
+    return run
+
+
+def _uninstalled(shop: Shop, data: dict[str, Any]) -> Result:
+    shops.uninstall_shop(shop)
+    return None
+
+
+def _shop_redact(shop: Shop, data: dict[str, Any]) -> Result:
+    shops.redact_shop(shop)
+    return None
+
+
+TOPICS: dict[str, Topic] = {
+    "app/uninstalled": Topic(Payload, _uninstalled),
+    "shop/redact": Topic(Payload, _shop_redact, after_uninstall=True),
+    "customers/redact": Topic(CustomerIdSchema, _customers_redact, after_uninstall=True),
+    "customers/data_request": Topic(CustomerIdSchema, _data_request, after_uninstall=True),
+    "customer/created": Topic(CustomerEventSchema, _customer_upserted),
+    "customer/updated": Topic(CustomerEventSchema, _customer_upserted),
+    "customer/deleted": Topic(CustomerDeletedSchema, _customer_deleted),
+    "customer/subscribed": Topic(CustomerSubscribedSchema, _subscribed),
+    "order/paid": Topic(OrderPaidSchema, _order_paid),
+    "order/cancelled": Topic(OrderReversedSchema, _reversal("cancelled")),
+    "order/refunded": Topic(OrderReversedSchema, _reversal("refunded")),
+}
+INSTALL_TOPIC = "app/installed"
+ALL_TOPICS = [INSTALL_TOPIC, *TOPICS]
+
+OK = {"status": "ok"}
+DUPLICATE = {"status": "duplicate"}
+
+
+def _load(schema: type[Schema], payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return schema().load(payload)
+    except ValidationError as err:
+        raise validation_error(err, ErrorCode.INVALID_PAYLOAD, 400) from None
+
+
+def _already_processed(shop_id: int, event_id: str) -> bool:
+    found = db.session.execute(
+        select(ProcessedEvent.id).where(
+            ProcessedEvent.shop_id == shop_id, ProcessedEvent.event_id == event_id
+        )
+    ).first()
+    return found is not None
+
+
+def _claim_event(shop_id: int, event_id: str | None, topic: str) -> bool:
+    """Record the event id in this transaction; False if another delivery holds it."""
+    if event_id is None:
+        return True
+    return insert_ignoring_conflict(
+        ProcessedEvent.__table__,
+        {"shop_id": shop_id, "event_id": event_id, "topic": topic, "received_at": utcnow()},
+    )
+
+
+def handle_event(
+    domain: str,
+    topic: str,
+    event_id: str | None,
+    payload: dict[str, Any] | bytes,
+    require_event_id: bool = False,
+) -> dict[str, Any]:
+    """Run one webhook in one transaction, checking in the contract's order: shop installed,
+    duplicate event, payload; then the effect.
+
+    Shared by ``POST /webhooks`` (``payload`` is the raw body) and the in-process signals
+    (``payload`` is a dict), so both end in the same state.
+    """
+    domain = domain.strip().lower()
+    try:
+        if topic == INSTALL_TOPIC:
+            return _install(domain, event_id, payload, require_event_id)
+        spec = TOPICS.get(topic)
+        shop = shops.find_shop(domain)
+        if shop is None or not (shop.installed or (spec is not None and spec.after_uninstall)):
+            raise ApiError(
+                ErrorCode.SHOP_NOT_INSTALLED, f"The shop {domain} has not installed the app.", 403
+            )
+        _check_event_id(event_id, require_event_id)
+        if event_id is not None and _already_processed(shop.id, event_id):
+            db.session.rollback()
+            return DUPLICATE
+        if spec is None:
+            raise ApiError(
+                ErrorCode.UNKNOWN_TOPIC,
+                f"The topic {topic!r} is not one we handle.",
+                400,
+                {"X-Topic": [f"Must be one of: {', '.join(ALL_TOPICS)}."]},
+            )
+        data = _load(spec.schema, _as_object(payload))
+        if not _claim_event(shop.id, event_id, topic):
+            db.session.rollback()
+            return DUPLICATE
+        result = spec.run(shop, data)
+        db.session.commit()
+        return result or OK
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def _install(
+    domain: str, event_id: str | None, payload: dict[str, Any] | bytes, require_event_id: bool
+) -> dict[str, Any]:
+    shop = shops.find_shop(domain)
+    _check_event_id(event_id, require_event_id)
+    if shop is not None and event_id is not None and _already_processed(shop.id, event_id):
+        db.session.rollback()
+        return DUPLICATE
+    data = _load(AppInstalledSchema, _as_object(payload))
+    if data["shop"]["domain"].strip().lower() != domain:
+        raise ApiError(
+            ErrorCode.INVALID_PAYLOAD,
+            "The shop in the body is not the shop that signed the request.",
+            400,
+            {"shop.domain": [f"Must be {domain}, as in X-Shop-Domain."]},
+        )
+    shop = shops.install_shop(domain, data["shop"])
+    if not _claim_event(shop.id, event_id, INSTALL_TOPIC):
+        db.session.rollback()
+        return DUPLICATE
+    db.session.commit()
+    return OK
+
+
+def _check_event_id(event_id: str | None, required: bool) -> None:
+    if event_id is None and required:
+        raise ApiError(
+            ErrorCode.INVALID_PAYLOAD,
+            "Webhooks must carry an X-Event-Id.",
+            400,
+            {"X-Event-Id": ["Missing header."]},
+        )
+    if event_id is not None and len(event_id) > 255:
+        raise ApiError(
+            ErrorCode.INVALID_PAYLOAD,
+            "The X-Event-Id is too long.",
+            400,
+            {"X-Event-Id": ["At most 255 characters."]},
+        )
+
+
+def _as_object(payload: dict[str, Any] | bytes) -> dict[str, Any]:
+    return parse_json_object(payload) if isinstance(payload, bytes) else payload
+
+
+@webhooks_blueprint.post("/webhooks")
+def receive_webhook() -> Response:
+    signed = read_signed_request()
+    topic = (request.headers.get("X-Topic") or "").strip()
+    event_id = (request.headers.get("X-Event-Id") or "").strip() or None
+    body = handle_event(signed.shop_domain, topic, event_id, signed.body, require_event_id=True)
+    return jsonify(body)

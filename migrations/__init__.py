@@ -1,0 +1,1 @@
+"""Alembic migrations of the extension (run with `customer-groups db upgrade`)."""

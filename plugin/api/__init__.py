@@ -1,0 +1,15 @@
+"""The admin JSON API under ``/api``; every view takes a session token (contract §5)."""
+
+# Each module attaches its routes (and its OpenAPI entries) when imported.
+from plugin.api import (  # noqa: F401
+    audiences,
+    customers,
+    discounts,
+    groups,
+    openapi,
+    rules,
+    segments,
+)
+from plugin.api.blueprint import api_blueprint
+
+__all__ = ["api_blueprint"]

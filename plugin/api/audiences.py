@@ -1,0 +1,127 @@
+"""``/api/audiences``, ``.../{id}/run`` and ``.../{id}/runs`` (contract §5)."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+from flask.typing import ResponseReturnValue
+
+from plugin.api.blueprint import api_blueprint
+from plugin.api.openapi import document
+from plugin.api.schemas import PageQuery, load_body, load_page
+from plugin.audiences import operations
+from plugin.audiences.models import RUN_FAILED, RUN_SUCCEEDED
+from plugin.audiences.schemas import (
+    AudienceOut,
+    AudiencePage,
+    AudienceRunOut,
+    AudienceRunPage,
+    AudienceSchema,
+)
+from plugin.errors import ApiError, ErrorCode
+from plugin.sessions import current_shop
+
+
+@api_blueprint.get("/audiences")
+def list_audiences() -> ResponseReturnValue:
+    page = load_page()
+    return jsonify(AudiencePage().dump(operations.list_audiences(current_shop(), **page)))
+
+
+@api_blueprint.post("/audiences")
+def create_audience() -> ResponseReturnValue:
+    data = load_body(AudienceSchema())
+    audience = operations.create_audience(current_shop(), data)
+    return jsonify(AudienceOut().dump(audience)), 201
+
+
+@api_blueprint.get("/audiences/<int:audience_id>")
+def get_audience(audience_id: int) -> ResponseReturnValue:
+    return jsonify(AudienceOut().dump(operations.get_audience(current_shop(), audience_id)))
+
+
+@api_blueprint.patch("/audiences/<int:audience_id>")
+def update_audience(audience_id: int) -> ResponseReturnValue:
+    patch = request.get_json(silent=True)
+    if not isinstance(patch, dict):
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED,
+            "The body must be a JSON object.",
+            422,
+            {"_schema": ["Send a JSON object with Content-Type: application/json."]},
+        )
+    audience = operations.update_audience(current_shop(), audience_id, patch)
+    return jsonify(AudienceOut().dump(audience))
+
+
+@api_blueprint.delete("/audiences/<int:audience_id>")
+def delete_audience(audience_id: int) -> ResponseReturnValue:
+    operations.delete_audience(current_shop(), audience_id)
+    return "", 204
+
+
+@api_blueprint.post("/audiences/<int:audience_id>/run")
+def run_audience(audience_id: int) -> ResponseReturnValue:
+    run = operations.start_run(current_shop(), audience_id)
+    status = 201 if run.status in (RUN_SUCCEEDED, RUN_FAILED) else 202
+    return jsonify(AudienceRunOut().dump(run)), status
+
+
+@api_blueprint.get("/audiences/<int:audience_id>/runs")
+def list_runs(audience_id: int) -> ResponseReturnValue:
+    page = load_page()
+    found = operations.list_runs(current_shop(), audience_id, **page)
+    return jsonify(AudienceRunPage().dump(found))
+
+
+@api_blueprint.get("/audiences/<int:audience_id>/runs/<int:run_id>")
+def get_run(audience_id: int, run_id: int) -> ResponseReturnValue:
+    return jsonify(AudienceRunOut().dump(operations.get_run(current_shop(), audience_id, run_id)))
+
+
+document(
+    "/api/audiences",
+    "get",
+    "List audiences (credentials masked).",
+    query=PageQuery,
+    response=AudiencePage,
+)
+document(
+    "/api/audiences",
+    "post",
+    "Create an audience: a segment or group kept in sync with Klaviyo, Attentive or Meta.",
+    request=AudienceSchema,
+    response=AudienceOut,
+    status=201,
+)
+document("/api/audiences/{audience_id}", "get", "One audience.", response=AudienceOut)
+document(
+    "/api/audiences/{audience_id}",
+    "patch",
+    "Change an audience. Nested objects merge by key; a credential sent back masked keeps "
+    "the stored secret; a new destination type needs its credentials again.",
+    request=AudienceSchema,
+    response=AudienceOut,
+)
+document("/api/audiences/{audience_id}", "delete", "Delete an audience and its runs.", status=204)
+document(
+    "/api/audiences/{audience_id}/run",
+    "post",
+    "Run the audience now: 201 with the finished run when it is small enough to run in the "
+    "request, 202 with the queued run otherwise (poll .../runs/{run_id}); 409 "
+    "audience_run_in_progress while another run is under way.",
+    response=AudienceRunOut,
+    status=201,
+)
+document(
+    "/api/audiences/{audience_id}/runs",
+    "get",
+    "The audience's runs, newest first.",
+    query=PageQuery,
+    response=AudienceRunPage,
+)
+document(
+    "/api/audiences/{audience_id}/runs/{run_id}",
+    "get",
+    "One run: status, synced, skipped, failed, errors (at most 100).",
+    response=AudienceRunOut,
+)

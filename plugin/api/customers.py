@@ -1,0 +1,15 @@
+"""``GET /api/customers/{id}``: the customer as the extension sees it."""
+
+from __future__ import annotations
+
+from flask import jsonify
+from flask.typing import ResponseReturnValue
+
+from plugin.api.blueprint import api_blueprint
+from plugin.customers.operations import customer_view
+from plugin.sessions import current_shop
+
+
+@api_blueprint.get("/customers/<customer_id>")
+def get_customer(customer_id: str) -> ResponseReturnValue:
+    return jsonify(customer_view(current_shop(), customer_id))

@@ -1,0 +1,148 @@
+"""``/api/price-rules``, ``/api/bundles``, ``/api/gift-rules``, ``/api/benefit-programmes``
+and ``/api/price-preview`` (contract §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import jsonify, request
+from flask.typing import ResponseReturnValue
+from marshmallow import Schema
+
+from hooks.signing import parse_json_object
+from plugin.api.blueprint import api_blueprint
+from plugin.api.openapi import document
+from plugin.api.schemas import PageQuery, load_body, load_page
+from plugin.db import db, utcnow
+from plugin.rules import operations
+from plugin.rules.cart_schema import CartIn
+from plugin.rules.operations import Kind
+from plugin.rules.schemas import (
+    BenefitProgrammeIn,
+    BenefitProgrammeOut,
+    BenefitProgrammePage,
+    BundleIn,
+    BundleOut,
+    BundlePage,
+    GiftRuleIn,
+    GiftRuleOut,
+    GiftRulePage,
+    PriceRuleIn,
+    PriceRuleOut,
+    PriceRulePage,
+    patch_of,
+)
+from plugin.rules.service import PricingAnswer, price
+from plugin.sessions import current_shop
+
+
+@dataclass(frozen=True)
+class Resource:
+    path: str
+    what: str
+    kind: Kind
+    schema_in: type[Schema]
+    schema_out: type[Schema]
+    page: type[Schema]
+
+
+RESOURCES = (
+    Resource(
+        "price-rules",
+        "price rule",
+        operations.PRICE_RULES,
+        PriceRuleIn,
+        PriceRuleOut,
+        PriceRulePage,
+    ),
+    Resource("bundles", "bundle", operations.BUNDLES, BundleIn, BundleOut, BundlePage),
+    Resource(
+        "gift-rules", "gift rule", operations.GIFT_RULES, GiftRuleIn, GiftRuleOut, GiftRulePage
+    ),
+    Resource(
+        "benefit-programmes",
+        "benefit programme",
+        operations.BENEFIT_PROGRAMMES,
+        BenefitProgrammeIn,
+        BenefitProgrammeOut,
+        BenefitProgrammePage,
+    ),
+)
+
+
+def _attach(res: Resource) -> None:
+    """The five views of one resource: list, create, get, patch, delete."""
+    endpoint = res.path.replace("-", "_")
+
+    def list_view() -> ResponseReturnValue:
+        page = load_page()
+        return jsonify(res.page().dump(operations.list_rules(current_shop(), res.kind, **page)))
+
+    def create_view() -> ResponseReturnValue:
+        data = load_body(res.schema_in())
+        row = operations.create_rule(current_shop(), res.kind, data)
+        db.session.commit()
+        return jsonify(res.schema_out().dump(row)), 201
+
+    def get_view(rule_id: int) -> ResponseReturnValue:
+        row = operations.get_rule(current_shop(), res.kind, rule_id)
+        return jsonify(res.schema_out().dump(row))
+
+    def patch_view(rule_id: int) -> ResponseReturnValue:
+        data = load_body(patch_of(res.schema_in), partial=None)  # type: ignore[arg-type]
+        row = operations.update_rule(current_shop(), res.kind, rule_id, data)
+        db.session.commit()
+        return jsonify(res.schema_out().dump(row))
+
+    def delete_view(rule_id: int) -> ResponseReturnValue:
+        operations.delete_rule(current_shop(), res.kind, rule_id)
+        db.session.commit()
+        return "", 204
+
+    base, one = f"/{res.path}", f"/{res.path}/<int:rule_id>"
+    api_blueprint.add_url_rule(base, f"list_{endpoint}", list_view, methods=["GET"])
+    api_blueprint.add_url_rule(base, f"create_{endpoint}", create_view, methods=["POST"])
+    api_blueprint.add_url_rule(one, f"get_{endpoint}", get_view, methods=["GET"])
+    api_blueprint.add_url_rule(one, f"update_{endpoint}", patch_view, methods=["PATCH"])
+    api_blueprint.add_url_rule(one, f"delete_{endpoint}", delete_view, methods=["DELETE"])
+
+    path, item = f"/api/{res.path}", f"/api/{res.path}/{{rule_id}}"
+    plural = res.what + "s"
+    document(path, "get", f"List {plural}.", query=PageQuery, response=res.page)
+    document(
+        path,
+        "post",
+        f"Create a {res.what}; bumps the shop's rules version.",
+        request=res.schema_in,
+        response=res.schema_out,
+        status=201,
+    )
+    document(item, "get", f"One {res.what}.", response=res.schema_out)
+    document(
+        item,
+        "patch",
+        f"Change a {res.what}: the fields given (a nested object is given whole).",
+        request=patch_of(res.schema_in),
+        response=res.schema_out,
+    )
+    document(item, "delete", f"Delete a {res.what}.", status=204)
+
+
+for _resource in RESOURCES:
+    _attach(_resource)
+
+
+@api_blueprint.post("/price-preview")
+def price_preview() -> ResponseReturnValue:
+    """Try a cart: the pricing hook's answer for this shop, without the host's signature."""
+    payload = parse_json_object(request.get_data())
+    return jsonify(price(current_shop(), payload, utcnow()))
+
+
+document(
+    "/api/price-preview",
+    "post",
+    "Price a cart as the pricing hook would (400 invalid_payload for a bad cart).",
+    request=CartIn,
+    response=PricingAnswer,
+)

@@ -1,0 +1,1 @@
+"""Audiences: keep a segment or group in sync with Klaviyo, Attentive or Meta."""

@@ -1,0 +1,146 @@
+"""One retrying HTTP session for the vendors' APIs.
+
+What is retried, and why:
+- a 429, or a reply the vendor marks as throttling (Meta's error codes): the vendor refused
+  the call without doing it, so sending it again is safe whatever the method;
+- a connect timeout: the request never left;
+- a 5xx, a read timeout or a dropped connection only when the call is idempotent (GET, PUT,
+  DELETE, or a POST the caller marks ``idempotent=True`` because the vendor's semantics make a
+  replay harmless, such as an upsert). A POST that creates something is sent once: the vendor
+  may have done it before failing, and a replay would do it twice.
+
+Waits honour ``Retry-After`` (seconds or an HTTP date); otherwise exponential backoff with a cap
+and jitter. Every call has a timeout.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
+USER_AGENT = "customer-groups-audiences/1"
+
+
+def sleep(seconds: float) -> None:
+    """Wait between attempts (a module function so tests can replace it)."""
+    time.sleep(seconds)
+
+
+class VendorError(Exception):
+    """A vendor call that did not succeed: the reply's status (None: no reply) and message."""
+
+    def __init__(self, message: str, status: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.body = body
+
+
+class CredentialsRefused(VendorError):
+    """The vendor refused our credentials (401/403): no other call of the run can succeed."""
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds to wait: a number of seconds or an HTTP date; None if absent."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+
+
+class RetryingSession:
+    """A ``requests`` session that retries what is safe to retry (see the module docstring)."""
+
+    def __init__(
+        self,
+        headers: dict[str, str] | None = None,
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        max_attempts: int = 5,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        max_retry_after: float = 300.0,
+        is_throttled: Callable[[requests.Response], bool] | None = None,
+    ) -> None:
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers.update(headers or {})
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_retry_after = max_retry_after
+        self.is_throttled = is_throttled or (lambda response: False)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential, capped, with jitter so that many workers do not retry in step."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def request(
+        self, method: str, url: str, *, idempotent: bool | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """Send, retrying as the module docstring says; the last reply is returned as is.
+
+        Raises ``VendorError`` (status None) when no reply came back in the end.
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        kwargs.setdefault("timeout", self.timeout)
+        attempt = 0
+        while True:
+            attempt += 1
+            last_attempt = attempt >= self.max_attempts
+            try:
+                response = self.session.request(method, url, **kwargs)
+            except requests.ConnectTimeout as exc:
+                if last_attempt:
+                    raise VendorError(f"Could not connect: {exc}") from exc
+                sleep(self.backoff(attempt))
+                continue
+            except requests.RequestException as exc:
+                # Read timeout or dropped connection: the vendor may have acted on the call.
+                if not idempotent or last_attempt:
+                    raise VendorError(f"No reply from the vendor: {exc}") from exc
+                sleep(self.backoff(attempt))
+                continue
+
+            refused = response.status_code == 429 or self.is_throttled(response)
+            transient = response.status_code >= 500 and idempotent
+            if last_attempt or not (refused or transient):
+                return response
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            if wait is None:
+                wait = self.backoff(attempt)
+            elif wait > self.max_retry_after:
+                return response  # the vendor asks for longer than a run should wait
+            response.close()
+            sleep(wait)
+
+
+def error_message(response: requests.Response) -> str:
+    """A short description of a failed reply, for the run's error list (never the request)."""
+    text = response.text[:300] if response.text else ""
+    return f"HTTP {response.status_code}: {text}".strip()

@@ -1,0 +1,103 @@
+"""Audiences (a segment or group kept in sync with a marketing tool) and their runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from plugin.db import UtcDateTime, db, utcnow
+
+SOURCE_TYPES = ("segment", "group")
+DESTINATION_TYPES = ("klaviyo", "attentive", "meta")
+SCHEDULES = ("daily", "hourly", "manual")
+IDENTIFIERS = ("email", "phone")
+
+RUN_QUEUED = "queued"
+RUN_RUNNING = "running"
+RUN_SUCCEEDED = "succeeded"
+RUN_FAILED = "failed"
+ACTIVE_RUN_STATUSES = (RUN_QUEUED, RUN_RUNNING)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Audience(db.Model):
+    """Who to send (a segment or group), where (a vendor list or audience) and how (mapping)."""
+
+    __tablename__ = "audiences"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "name_key"),
+        CheckConstraint(_one_of("source_type", SOURCE_TYPES), name="source_type_known"),
+        CheckConstraint(
+            _one_of("destination_type", DESTINATION_TYPES), name="destination_type_known"
+        ),
+        CheckConstraint(_one_of("schedule", SCHEDULES), name="schedule_known"),
+        Index("ix_audiences_schedule_last_run", "schedule", "last_run_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    # The name folded for the case-insensitive uniqueness rule.
+    name_key: Mapped[str] = mapped_column(String(64))
+    source_type: Mapped[str] = mapped_column(String(16))
+    # No foreign key: the source may be a group or a segment; a run checks it still exists.
+    source_id: Mapped[int] = mapped_column()
+    destination_type: Mapped[str] = mapped_column(String(16))
+    # Vendor secrets ({"api_key"} or {"access_token"}); answers only ever show them masked.
+    credentials: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    list_id: Mapped[str | None] = mapped_column(String(255))  # Klaviyo list
+    vendor_audience_id: Mapped[str | None] = mapped_column(String(255))  # Meta custom audience
+    base_url: Mapped[str | None] = mapped_column(String(512))
+    # {"identifier": "email" | "phone", "properties": {vendor_property: our_field}}
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    only_update_existing: Mapped[bool] = mapped_column(default=False)
+    schedule: Mapped[str] = mapped_column(String(16), default="manual")
+    active: Mapped[bool] = mapped_column(default=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AudienceRun(db.Model):
+    """One sync of an audience; ``cursor`` is the last customer id done, so a run resumes."""
+
+    __tablename__ = "audience_runs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'running', 'succeeded', 'failed')", name="status_known"
+        ),
+        CheckConstraint("synced >= 0 AND skipped >= 0 AND failed >= 0", name="counts_not_negative"),
+        Index("ix_audience_runs_shop_audience", "shop_id", "audience_id", "id"),
+        # At most one unfinished run per audience, enforced by the database.
+        Index(
+            "uq_audience_runs_one_active_per_audience",
+            "audience_id",
+            unique=True,
+            sqlite_where=db.text("status IN ('queued', 'running')"),
+            postgresql_where=db.text("status IN ('queued', 'running')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    audience_id: Mapped[int] = mapped_column(ForeignKey("audiences.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=RUN_QUEUED)
+    synced: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    # [{"customer_id", "message", "status"}], capped (see sync.MAX_ERRORS).
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    cursor: Mapped[int | None] = mapped_column()
+    # Destination state that must survive a restart (Meta's upload session and batch number).
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Touched after every batch: a running run whose heartbeat is old was killed.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,0 +1,164 @@
+"""Admin API schemas of audiences and their runs (contract §5, ``/api/audiences``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from plugin.api.schemas import Strict, page_of
+from plugin.audiences.models import DESTINATION_TYPES, IDENTIFIERS, SCHEDULES, SOURCE_TYPES
+from plugin.audiences.sync import FIELDS
+from plugin.fields import StrictInteger, Timestamp
+
+# The credential each destination needs.
+REQUIRED_CREDENTIAL = {"klaviyo": "api_key", "attentive": "api_key", "meta": "access_token"}
+MASK = "****"
+
+
+def mask(secret: Any) -> str:
+    """Show only enough of a secret to recognise it: its last 4 characters, when it is long."""
+    text = str(secret or "")
+    return MASK + text[-4:] if len(text) >= 12 else MASK
+
+
+class SourceSchema(Strict):
+    type = fields.String(required=True, validate=validate.OneOf(SOURCE_TYPES))
+    id = StrictInteger(required=True, validate=validate.Range(min=1))
+
+
+class DestinationSchema(Strict):
+    type = fields.String(required=True, validate=validate.OneOf(DESTINATION_TYPES))
+    credentials = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=64)),
+        values=fields.String(validate=validate.Length(min=1, max=2048)),
+        load_default=dict,
+    )
+    list_id = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, 255))
+    audience_id = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(1, 255)
+    )
+    base_url = fields.Url(
+        allow_none=True,
+        load_default=None,
+        require_tld=False,
+        schemes={"http", "https"},
+        validate=validate.Length(max=512),
+    )
+
+
+class MappingSchema(Strict):
+    identifier = fields.String(load_default="email", validate=validate.OneOf(IDENTIFIERS))
+    properties = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=255)),
+        values=fields.String(validate=validate.OneOf(FIELDS, error="Must be one of: {choices}.")),
+        load_default=dict,
+    )
+
+
+class AudienceSchema(Strict):
+    """Input of POST (whole) and PATCH (partial, merged with the audience before this runs)."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    source = fields.Nested(SourceSchema, required=True)
+    destination = fields.Nested(DestinationSchema, required=True)
+    mapping = fields.Nested(MappingSchema, load_default=lambda: {"identifier": "email"})
+    only_update_existing = fields.Boolean(load_default=False)
+    schedule = fields.String(load_default="manual", validate=validate.OneOf(SCHEDULES))
+    active = fields.Boolean(load_default=True)
+
+    @validates_schema
+    def _destination_rules(self, data: dict[str, Any], partial: Any = None, **kwargs: Any) -> None:
+        destination = data.get("destination")
+        if not destination:
+            return
+        kind = destination["type"]
+        mapping = data.get("mapping") or {"identifier": "email", "properties": {}}
+        errors: dict[str, Any] = {}
+
+        def add(path: str, message: str) -> None:
+            node = errors
+            *parents, leaf = path.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node.setdefault(leaf, []).append(message)
+
+        credential = REQUIRED_CREDENTIAL[kind]
+        if not (destination.get("credentials") or {}).get(credential):
+            add(f"destination.credentials.{credential}", f"{kind.title()} needs an {credential}.")
+        if kind == "klaviyo" and not destination.get("list_id"):
+            add("destination.list_id", "Klaviyo needs the id of the list to keep in sync.")
+        if kind == "meta" and not destination.get("audience_id"):
+            add("destination.audience_id", "Meta needs the id of the custom audience.")
+        identifier = mapping.get("identifier", "email")
+        if kind == "attentive" and identifier != "phone":
+            add("mapping.identifier", "Attentive subscribers are identified by phone.")
+        if kind == "attentive" and not mapping.get("properties"):
+            add("mapping.properties", "Attentive needs at least one property to set.")
+        if kind == "meta" and mapping.get("properties"):
+            add("mapping.properties", "Meta audiences take the identifier only, no properties.")
+        if kind == "meta" and data.get("only_update_existing"):
+            add(
+                "only_update_existing",
+                "Meta audiences hold hashed identifiers; there are no profiles to update.",
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class AudienceOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    source = fields.Method("_source")
+    destination = fields.Method("_destination")
+    mapping = fields.Method("_mapping")
+    only_update_existing = fields.Boolean()
+    schedule = fields.String()
+    active = fields.Boolean()
+    last_run_at = Timestamp()
+    created_at = Timestamp()
+    updated_at = Timestamp()
+
+    def _source(self, audience: Any) -> dict[str, Any]:
+        return {"type": audience.source_type, "id": audience.source_id}
+
+    def _destination(self, audience: Any) -> dict[str, Any]:
+        shown: dict[str, Any] = {
+            "type": audience.destination_type,
+            "credentials": {key: mask(value) for key, value in audience.credentials.items()},
+            "base_url": audience.base_url,
+        }
+        if audience.destination_type == "klaviyo":
+            shown["list_id"] = audience.list_id
+        if audience.destination_type == "meta":
+            shown["audience_id"] = audience.vendor_audience_id
+        return shown
+
+    def _mapping(self, audience: Any) -> dict[str, Any]:
+        mapping = audience.mapping or {}
+        return {
+            "identifier": mapping.get("identifier", "email"),
+            "properties": dict(mapping.get("properties") or {}),
+        }
+
+
+class AudienceRunOut(Schema):
+    id = fields.Integer()
+    audience_id = fields.Integer()
+    status = fields.String()
+    synced = fields.Integer()
+    skipped = fields.Integer()
+    failed = fields.Integer()
+    # Members when the run started (progress = synced + skipped + failed of total).
+    total = fields.Method("_total")
+    errors = fields.List(fields.Dict())
+    created_at = Timestamp()
+    started_at = Timestamp()
+    finished_at = Timestamp()
+
+    def _total(self, run: Any) -> int | None:
+        return (run.state or {}).get("estimated_total")
+
+
+AudiencePage = page_of(AudienceOut)
+AudienceRunPage = page_of(AudienceRunOut)

@@ -1,0 +1,505 @@
+"""Audience runs: read the source's members in keyset pages and hand them to the destination.
+
+``run_audience(shop_id, audience_id, run_id)`` is the job function: a background worker (or the
+``POST .../run`` view, for small audiences) calls it. It claims the run, sends batch after
+batch, and after each batch commits the counts and the cursor (the last customer id done), so a
+run killed halfway resumes where it stopped when it is called again. No database transaction is
+held open while a vendor is called.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from plugin.audiences.http import CredentialsRefused
+from plugin.audiences.models import (
+    ACTIVE_RUN_STATUSES,
+    RUN_FAILED,
+    RUN_QUEUED,
+    RUN_RUNNING,
+    RUN_SUCCEEDED,
+    Audience,
+    AudienceRun,
+)
+from plugin.customers.models import Customer, CustomerTag
+from plugin.db import db, for_shop, utcnow
+from plugin.groups.models import Group
+from plugin.shops.models import Shop
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000
+MAX_ERRORS = 100
+# A running run whose heartbeat is older than this was killed and may be resumed.
+STALE_AFTER = timedelta(minutes=10)
+SCHEDULE_INTERVALS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
+
+# Our customer fields a mapping may send, and the column each one reads.
+FIELD_COLUMNS: dict[str, Any] = {
+    "external_id": Customer.external_id,
+    "email": Customer.email,
+    "phone": Customer.phone,
+    "first_name": Customer.first_name,
+    "last_name": Customer.last_name,
+    "city": Customer.city,
+    "country": Customer.country,
+    "points": Customer.points,
+    "order_count": Customer.order_count,
+    "total_spent": Customer.total_spent,
+    "used_discount_code": Customer.used_discount_code,
+    "accepts_marketing": Customer.accepts_marketing,
+    "group": Group.name,
+}
+FIELDS = (*FIELD_COLUMNS, "tags")
+
+
+@dataclass(frozen=True)
+class AudienceConfig:
+    """What a destination needs, detached from the session (runs commit between batches)."""
+
+    destination_type: str
+    credentials: dict[str, Any]
+    list_id: str | None
+    vendor_audience_id: str | None
+    base_url: str | None
+    identifier: str
+    properties: dict[str, str]
+    only_update_existing: bool
+
+    @classmethod
+    def of(cls, audience: Audience) -> AudienceConfig:
+        mapping = audience.mapping or {}
+        return cls(
+            destination_type=audience.destination_type,
+            credentials=dict(audience.credentials or {}),
+            list_id=audience.list_id,
+            vendor_audience_id=audience.vendor_audience_id,
+            base_url=audience.base_url,
+            identifier=mapping.get("identifier", "email"),
+            properties=dict(mapping.get("properties") or {}),
+            only_update_existing=audience.only_update_existing,
+        )
+
+
+@dataclass(frozen=True)
+class Member:
+    """One customer to send: the identifier's value and the mapped vendor properties."""
+
+    customer_id: int
+    external_id: str
+    identifier: str
+    properties: dict[str, Any]
+
+
+@dataclass
+class BatchOutcome:
+    synced: int = 0
+    skipped: int = 0
+    failed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def fail(self, member: Member, message: str, status: int | None = None) -> None:
+        self.failed += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(
+                {"customer_id": member.external_id, "message": message[:500], "status": status}
+            )
+
+
+class Destination(Protocol):
+    batch_size: int
+
+    def sync(self, members: list[Member], *, is_last: bool, state: dict[str, Any]) -> BatchOutcome:
+        """Send one batch; ``state`` persists across batches and restarts of the run."""
+
+    def close(self) -> None: ...
+
+
+def destination_for(config: AudienceConfig) -> Destination:
+    from plugin.audiences.attentive import AttentiveDestination
+    from plugin.audiences.klaviyo import KlaviyoDestination
+    from plugin.audiences.meta import MetaDestination
+
+    kinds: dict[str, Any] = {
+        "klaviyo": KlaviyoDestination,
+        "attentive": AttentiveDestination,
+        "meta": MetaDestination,
+    }
+    return kinds[config.destination_type](config)  # type: ignore[no-any-return]
+
+
+# --- Members of the source -------------------------------------------------------------------
+
+
+def _source_filter(shop_id: int, source_type: str, source_id: int) -> Any:
+    if source_type == "group":
+        return Customer.group_id == source_id
+    from plugin.segments.models import SegmentMember
+
+    return exists().where(
+        SegmentMember.shop_id == shop_id,
+        SegmentMember.segment_id == source_id,
+        SegmentMember.customer_id == Customer.id,
+    )
+
+
+def source_exists(shop_id: int, source_type: str, source_id: int) -> bool:
+    if source_type == "group":
+        model: Any = Group
+    else:
+        from plugin.segments.models import Segment
+
+        model = Segment
+    query = select(model.id).where(model.shop_id == shop_id, model.id == source_id)
+    return db.session.execute(query).first() is not None
+
+
+def count_members(shop_id: int, source_type: str, source_id: int) -> int:
+    query = (
+        select(func.count())
+        .select_from(Customer)
+        .where(Customer.shop_id == shop_id, _source_filter(shop_id, source_type, source_id))
+    )
+    return int(db.session.execute(query).scalar_one())
+
+
+def member_page(
+    shop_id: int,
+    source_type: str,
+    source_id: int,
+    after: int | None,
+    wanted: set[str],
+    limit: int = PAGE_SIZE,
+) -> list[dict[str, Any]]:
+    """The next ``limit`` members after customer id ``after``, with the ``wanted`` fields.
+
+    Two queries per page at most (customers, then their tags when mapped), never a loop.
+    """
+    columns = [FIELD_COLUMNS[name].label(name) for name in sorted(wanted - {"tags"})]
+    query = (
+        select(
+            Customer.id.label("customer_id"), Customer.external_id.label("_external_id"), *columns
+        )
+        .join(Group, Group.id == Customer.group_id)
+        .where(Customer.shop_id == shop_id, _source_filter(shop_id, source_type, source_id))
+        .order_by(Customer.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(Customer.id > after)
+    rows = [dict(row._mapping) for row in db.session.execute(query)]
+    if "tags" in wanted and rows:
+        tags: dict[int, list[str]] = {row["customer_id"]: [] for row in rows}
+        tag_rows = db.session.execute(
+            select(CustomerTag.customer_id, CustomerTag.tag)
+            .where(CustomerTag.shop_id == shop_id, CustomerTag.customer_id.in_(list(tags)))
+            .order_by(CustomerTag.customer_id, CustomerTag.tag_key)
+        )
+        for customer_id, tag in tag_rows:
+            tags[customer_id].append(tag)
+        for row in rows:
+            row["tags"] = tags[row["customer_id"]]
+    return rows
+
+
+def batches(
+    shop_id: int, audience: AudienceConfig, source: tuple[str, int], after: int | None, size: int
+) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+    """Yield ``(rows, is_last)`` batches of ``size`` rows, reading one page ahead.
+
+    The page ahead tells whether a batch is the last one (Meta's ``last_batch_flag``). Every
+    read is committed at once so that no transaction (SQLite: the write lock) stays open while
+    the destination calls its vendor.
+    """
+    wanted = {audience.identifier, *audience.properties.values()}
+    source_type, source_id = source
+
+    def read(cursor: int | None) -> list[dict[str, Any]]:
+        rows = member_page(shop_id, source_type, source_id, cursor, wanted, PAGE_SIZE)
+        db.session.commit()
+        return rows
+
+    buffer: list[dict[str, Any]] = []
+    page = read(after)
+    while page:
+        buffer.extend(page)
+        page = read(page[-1]["customer_id"])
+        while len(buffer) >= size:
+            batch, buffer = buffer[:size], buffer[size:]
+            yield batch, not buffer and not page
+    if buffer:
+        yield buffer, True
+
+
+def to_members(rows: list[dict[str, Any]], audience: AudienceConfig) -> tuple[list[Member], int]:
+    """Members with the identifier, and how many rows lack it (they are skipped)."""
+    members: list[Member] = []
+    skipped = 0
+    for row in rows:
+        identifier = (row.get(audience.identifier) or "").strip()
+        if not identifier:
+            skipped += 1
+            continue
+        properties = {vendor: row.get(ours) for vendor, ours in audience.properties.items()}
+        members.append(Member(row["customer_id"], row["_external_id"], identifier, properties))
+    return members, skipped
+
+
+# --- Runs ------------------------------------------------------------------------------------
+
+
+def queue_run(shop_id: int, audience_id: int, now: datetime | None = None) -> tuple[int, bool]:
+    """Queue a run of the audience: ``(run_id, created)``; an unfinished run is reused.
+
+    The database allows one queued or running run per audience, so two callers racing here
+    end up with the same run.
+    """
+    now = now or utcnow()
+    run = AudienceRun(shop_id=shop_id, audience_id=audience_id, status=RUN_QUEUED, created_at=now)
+    try:
+        db.session.add(run)
+        db.session.flush()
+        db.session.execute(
+            update(Audience)
+            .where(Audience.shop_id == shop_id, Audience.id == audience_id)
+            .values(last_run_at=now)
+        )
+        db.session.commit()
+        return run.id, True
+    except IntegrityError:
+        db.session.rollback()
+    active = db.session.execute(
+        select(AudienceRun.id).where(
+            AudienceRun.shop_id == shop_id,
+            AudienceRun.audience_id == audience_id,
+            AudienceRun.status.in_(ACTIVE_RUN_STATUSES),
+        )
+    ).scalar_one()
+    db.session.commit()
+    return active, False
+
+
+def _claim(
+    shop_id: int, audience_id: int, run_id: int, stale_after: timedelta, now: datetime
+) -> bool:
+    """Take the run: queued, or running with a heartbeat so old that its worker is gone."""
+    claimed = db.session.execute(
+        update(AudienceRun)
+        .where(
+            AudienceRun.id == run_id,
+            AudienceRun.shop_id == shop_id,
+            AudienceRun.audience_id == audience_id,
+            or_(
+                AudienceRun.status == RUN_QUEUED,
+                and_(
+                    AudienceRun.status == RUN_RUNNING,
+                    or_(
+                        AudienceRun.heartbeat_at.is_(None),
+                        AudienceRun.heartbeat_at <= now - stale_after,
+                    ),
+                ),
+            ),
+        )
+        .values(
+            status=RUN_RUNNING,
+            started_at=func.coalesce(AudienceRun.started_at, now),
+            heartbeat_at=now,
+        )
+    ).rowcount
+    db.session.commit()
+    return claimed == 1
+
+
+def _record(
+    run_id: int,
+    outcome: BatchOutcome,
+    cursor: int | None,
+    state: dict[str, Any],
+) -> None:
+    """Add a batch's counts, move the cursor and beat the heart, in one transaction."""
+    errors = db.session.execute(
+        select(AudienceRun.errors).where(AudienceRun.id == run_id)
+    ).scalar_one()
+    room = MAX_ERRORS - len(errors or [])
+    values: dict[str, Any] = {
+        "synced": AudienceRun.synced + outcome.synced,
+        "skipped": AudienceRun.skipped + outcome.skipped,
+        "failed": AudienceRun.failed + outcome.failed,
+        "state": dict(state),
+        "heartbeat_at": utcnow(),
+    }
+    if cursor is not None:
+        values["cursor"] = cursor
+    if room > 0 and outcome.errors:
+        values["errors"] = list(errors or []) + outcome.errors[:room]
+    db.session.execute(update(AudienceRun).where(AudienceRun.id == run_id).values(**values))
+    db.session.commit()
+
+
+def _finish(run_id: int, status: str, error: str | None = None) -> None:
+    values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "heartbeat_at": utcnow()}
+    if error:
+        errors = db.session.execute(
+            select(AudienceRun.errors).where(AudienceRun.id == run_id)
+        ).scalar_one()
+        values["errors"] = [*(errors or [])[: MAX_ERRORS - 1], {"message": error}]
+    db.session.execute(update(AudienceRun).where(AudienceRun.id == run_id).values(**values))
+    db.session.commit()
+
+
+def _load_run(shop_id: int, run_id: int) -> AudienceRun | None:
+    return db.session.execute(
+        for_shop(AudienceRun, shop_id).where(AudienceRun.id == run_id)
+    ).scalar_one_or_none()
+
+
+def run_audience(
+    shop_id: int,
+    audience_id: int,
+    run_id: int,
+    *,
+    stale_after: timedelta = STALE_AFTER,
+) -> AudienceRun | None:
+    """Run (or resume) one audience run to its end; the job function for background workers.
+
+    Does nothing when another worker holds the run. A customer the vendor refuses is counted
+    as failed and the run goes on; refused credentials fail the whole run at once. Anything
+    unexpected propagates and leaves the run ``running`` with its cursor, to be resumed once
+    its heartbeat is stale.
+    """
+    if not _claim(shop_id, audience_id, run_id, stale_after, utcnow()):
+        return _load_run(shop_id, run_id)
+    audience = db.session.execute(
+        for_shop(Audience, shop_id).where(Audience.id == audience_id)
+    ).scalar_one_or_none()
+    run = _load_run(shop_id, run_id)
+    if audience is None or run is None:
+        db.session.commit()
+        return run
+    config = AudienceConfig.of(audience)
+    source = (audience.source_type, audience.source_id)
+    if not source_exists(shop_id, *source):
+        _finish(run_id, RUN_FAILED, f"The {source[0]} {source[1]} no longer exists.")
+        return _load_run(shop_id, run_id)
+    state = dict(run.state or {})
+    if "estimated_total" not in state:
+        state["estimated_total"] = count_members(shop_id, *source)
+    cursor = run.cursor
+    db.session.commit()
+
+    destination = destination_for(config)
+    try:
+        for rows, is_last in batches(shop_id, config, source, cursor, destination.batch_size):
+            members, skipped = to_members(rows, config)
+            outcome = (
+                destination.sync(members, is_last=is_last, state=state)
+                if members
+                else BatchOutcome()
+            )
+            outcome.skipped += skipped
+            _record(run_id, outcome, rows[-1]["customer_id"], state)
+    except CredentialsRefused as exc:
+        db.session.rollback()
+        _finish(
+            run_id,
+            RUN_FAILED,
+            f"The {config.destination_type} credentials were refused: {exc.message}",
+        )
+        return _load_run(shop_id, run_id)
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        destination.close()
+    _finish(run_id, RUN_SUCCEEDED)
+    return _load_run(shop_id, run_id)
+
+
+# --- Scheduling ------------------------------------------------------------------------------
+
+
+def due_audiences(now: datetime) -> list[Audience]:
+    """Active scheduled audiences of installed shops whose interval has passed since their
+    last run and that have no unfinished run: the background runner queues and runs these."""
+    due = or_(
+        *(
+            and_(
+                Audience.schedule == schedule,
+                or_(Audience.last_run_at.is_(None), Audience.last_run_at <= now - interval),
+            )
+            for schedule, interval in SCHEDULE_INTERVALS.items()
+        )
+    )
+    unfinished = exists().where(
+        AudienceRun.audience_id == Audience.id,
+        AudienceRun.status.in_(ACTIVE_RUN_STATUSES),
+    )
+    query = (
+        select(Audience)
+        .join(Shop, Shop.id == Audience.shop_id)
+        .where(Shop.installed.is_(True), Audience.active.is_(True), due, ~unfinished)
+        .order_by(Audience.last_run_at.is_not(None), Audience.last_run_at, Audience.id)
+    )
+    return list(db.session.execute(query).scalars())
+
+
+def pending_runs(now: datetime, stale_after: timedelta = STALE_AFTER) -> list[AudienceRun]:
+    """Runs a background worker should (re)start: queued ones, and running ones whose worker
+    stopped beating (killed halfway); ``run_audience`` resumes them from their cursor."""
+    query = (
+        select(AudienceRun)
+        .join(Shop, Shop.id == AudienceRun.shop_id)
+        .where(
+            Shop.installed.is_(True),
+            or_(
+                AudienceRun.status == RUN_QUEUED,
+                and_(
+                    AudienceRun.status == RUN_RUNNING,
+                    or_(
+                        AudienceRun.heartbeat_at.is_(None),
+                        AudienceRun.heartbeat_at <= now - stale_after,
+                    ),
+                ),
+            ),
+        )
+        .order_by(AudienceRun.id)
+    )
+    return list(db.session.execute(query).scalars())
+
+
+def run_due_audiences(now: datetime | None = None) -> list[int]:
+    """Queue and run every due audience and resume abandoned runs; the runs' ids.
+
+    One call is one tick of a background runner (e.g. every minute).
+    """
+    now = now or utcnow()
+    targets = [(a.shop_id, a.id) for a in due_audiences(now)]
+    db.session.commit()
+    run_ids = []
+    for shop_id, audience_id in targets:
+        run_id, _ = queue_run(shop_id, audience_id, now)
+        run_ids.append(run_id)
+    for run in pending_runs(now):
+        if run.id not in run_ids:
+            run_ids.append(run.id)
+    keys = {
+        run.id: (run.shop_id, run.audience_id)
+        for run in db.session.execute(
+            select(AudienceRun).where(AudienceRun.id.in_(run_ids))
+        ).scalars()
+    }
+    db.session.commit()
+    for run_id in run_ids:
+        shop_id, audience_id = keys[run_id]
+        try:
+            run_audience(shop_id, audience_id, run_id)
+        except Exception:
+            log.exception("Audience run %s stopped; it resumes from its cursor later", run_id)
+    return run_ids

@@ -1,0 +1,177 @@
+"""The ``customer-groups`` command: serve, demo, db upgrade, token, sign."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from plugin.codes.cli import add_codes_commands, run_codes_command
+
+
+def _configure_logging() -> None:
+    level = os.environ.get("CUSTOMER_GROUPS_LOG_LEVEL", "INFO")
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    # The request log is for machines: bare JSON, one line per request.
+    requests_log = logging.getLogger("customer_groups.requests")
+    if not requests_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        requests_log.addHandler(handler)
+    requests_log.setLevel(level)
+    requests_log.propagate = False
+
+
+def _require_secret() -> str:
+    secret = os.environ.get("CUSTOMER_GROUPS_APP_SECRET")
+    if not secret:
+        raise SystemExit(
+            "customer-groups: CUSTOMER_GROUPS_APP_SECRET is not set; it is the secret shared "
+            "with the marketplace (the demo prints the one it made up)."
+        )
+    return secret
+
+
+def serve(host: str, port: int, workers: int, threads: int, app: Any = None) -> None:
+    """Run the app under gunicorn: several worker processes, each with threads."""
+    from gunicorn.app.base import BaseApplication
+
+    from plugin import create_app
+    from plugin.config import from_environ
+
+    if app is None and not from_environ().get("CUSTOMER_GROUPS_APP_SECRET"):
+        # Refuse here, before gunicorn forks workers that would each fail to boot.
+        raise SystemExit(
+            "customer-groups serve: CUSTOMER_GROUPS_APP_SECRET is not set; refusing to start "
+            "without the secret shared with the marketplace."
+        )
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
+            self.cfg.set("timeout", 30)
+            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("accesslog", None)  # our own JSON line per request instead
+
+        def load(self) -> Any:
+            return app if app is not None else create_app()
+
+    _Server().run()
+
+
+def db_upgrade() -> None:
+    from flask_migrate import upgrade
+
+    from plugin import MIGRATIONS_DIR, create_app
+
+    app = create_app()
+    with app.app_context():
+        upgrade(directory=MIGRATIONS_DIR)
+    print(f"Database is up to date: {app.config['CUSTOMER_GROUPS_DATABASE_URL']}")
+
+
+def curl_command(url: str, headers: dict[str, str], body: bytes, body_file: str | None) -> str:
+    """One pasteable curl line that sends exactly ``body`` with ``headers``."""
+    import shlex
+
+    parts = ["curl", "-sS", "-X", "POST", shlex.quote(url)]
+    for name, value in headers.items():
+        parts += ["-H", shlex.quote(f"{name}: {value}")]
+    if body_file is not None:
+        parts += ["--data-binary", shlex.quote("@" + body_file)]
+    else:
+        parts += ["--data-binary", shlex.quote(body.decode())]
+    return " ".join(parts)
+
+
+def sign_command(shop: str, body_file: str, url: str, topic: str | None) -> str:
+    """The curl line for a signed request (valid for 300 s) with the body of ``body_file``."""
+    from plugin.auth import signed_headers
+
+    with open(body_file, "rb") as handle:
+        body = handle.read()
+    headers = signed_headers(_require_secret(), shop, body, topic=topic)
+    return curl_command(url, headers, body, body_file)
+
+
+def mint_token(shop: str, user: str, admin_url: str | None) -> str:
+    """A session token (valid 60 s), or the whole admin URL when ``admin_url`` is given."""
+    from urllib.parse import urlencode
+
+    from plugin.auth import issue_session_token
+
+    app_id = os.environ.get("CUSTOMER_GROUPS_APP_ID", "customer-groups")
+    token = issue_session_token(_require_secret(), app_id, shop, user=user)
+    if admin_url is None:
+        return token
+    return f"{admin_url.rstrip('/')}/admin?{urlencode({'shop': shop, 'id_token': token})}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="customer-groups", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="run the production server (gunicorn)")
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.add_argument("--workers", type=int, default=max(2, (os.cpu_count() or 1)))
+    serve_cmd.add_argument("--threads", type=int, default=4)
+
+    demo_cmd = commands.add_parser("demo", help="a demo shop with data, on SQLite")
+    demo_cmd.add_argument("--host", default="127.0.0.1")
+    demo_cmd.add_argument("--port", type=int, default=5000)
+    demo_cmd.add_argument("--customers", type=int, default=300)
+    demo_cmd.add_argument("--orders", type=int, default=2000)
+    demo_cmd.add_argument("--no-serve", action="store_true", help="load the data, then stop")
+
+    token_cmd = commands.add_parser("token", help="mint an admin session token (60 s)")
+    token_cmd.add_argument("--shop", required=True)
+    token_cmd.add_argument("--user", default="staff")
+    token_cmd.add_argument("--admin-url", help="print the admin URL on this server instead")
+
+    sign_cmd = commands.add_parser("sign", help="print a signed curl request (valid 300 s)")
+    sign_cmd.add_argument("--shop", required=True)
+    sign_cmd.add_argument("--file", required=True, help="the JSON body, sent byte for byte")
+    sign_cmd.add_argument("--url", default="http://127.0.0.1:5000/hooks/cart/price")
+    sign_cmd.add_argument("--topic", help="a webhook topic (adds X-Topic and X-Event-Id)")
+
+    db_cmd = commands.add_parser("db", help="database schema")
+    db_sub = db_cmd.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="create or migrate the schema to the newest revision")
+    add_codes_commands(commands)
+
+    args = parser.parse_args(argv)
+    _configure_logging()
+    if args.command == "serve":
+        serve(args.host, args.port, args.workers, args.threads)
+    elif args.command == "demo":
+        from plugin.demo import DemoError, run_demo
+
+        try:
+            run_demo(
+                args.host, args.port, args.customers, args.orders, serve_after=not args.no_serve
+            )
+        except DemoError as exc:
+            raise SystemExit(f"customer-groups demo: {exc}") from None
+    elif args.command == "token":
+        print(mint_token(args.shop, args.user, args.admin_url))
+    elif args.command == "sign":
+        print(sign_command(args.shop, args.file, args.url, args.topic))
+    elif args.command == "db":
+        db_upgrade()
+    elif args.command == "codes":
+        return run_codes_command(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

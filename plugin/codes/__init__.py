@@ -1,0 +1,1 @@
+"""Discounts, code pools, generation, CSV, assignment and race-free redemption."""

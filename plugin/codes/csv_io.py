@@ -1,0 +1,164 @@
+"""CSV import and export of a discount's codes, both streamed.
+
+The importer reads the upload line by line (never the whole file in memory)
+and inserts in batches against the unique index; the exporter pages through
+the codes by id and escapes cells a spreadsheet would run as formulas.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from sqlalchemy import select
+
+from plugin.codes.generation import BATCH_SIZE, insert_codes
+from plugin.codes.models import Code, Discount
+from plugin.codes.schemas import code_problem
+from plugin.customers.models import Customer
+from plugin.db import db
+from plugin.errors import ApiError, ErrorCode
+from plugin.fields import Timestamp
+from plugin.shops.models import Shop
+
+#: The errors list stops here; ``errors_truncated`` says when more were found.
+MAX_ERRORS = 1000
+EXPORT_COLUMNS = ["code", "status", "assigned_customer_id", "assigned_at", "times_used"]
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors_truncated: bool = False
+
+    def error(self, line: int, code: str, reason: str) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append({"line": line, "code": code, "reason": reason})
+        else:
+            self.errors_truncated = True
+
+
+def _header_index(header: list[str] | None) -> int:
+    names = [name.strip().lower() for name in header or []]
+    if "code" not in names:
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED,
+            "The CSV needs a header line with a 'code' column.",
+            422,
+            {"file": [f"The first line must name a 'code' column, not {header or []!r}."]},
+        )
+    return names.index("code")
+
+
+def import_codes(shop: Shop, discount: Discount, stream: IO[bytes]) -> ImportReport:
+    """Add the codes of a CSV upload to the discount's pool, in one transaction.
+
+    Line numbers are the file's (the header is line 1). A code already held by
+    any discount of the shop, or repeated in the file, is a duplicate; a code
+    outside 1–64 characters of ``A–Z a–z 0–9 _ -`` is invalid.
+    """
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    reader = csv.reader(text)
+    column = _header_index(next(reader, None))
+    report = ImportReport()
+    batch: dict[str, tuple[int, str]] = {}  # code key → (line, code as typed)
+    shop_id, discount_id = shop.id, discount.id
+
+    def flush() -> None:
+        if not batch:
+            return
+        written = _insert_reporting(shop_id, discount_id, batch)
+        report.imported += len(written)
+        for key, (line, code) in batch.items():
+            if key not in written:
+                report.duplicates += 1
+                report.error(line, code, "duplicate")
+        batch.clear()
+
+    for row in reader:
+        line = reader.line_num
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        code = row[column].strip() if column < len(row) else ""
+        problem = code_problem(code)
+        if problem:
+            report.invalid += 1
+            report.error(line, code[:100], "invalid")
+            continue
+        key = code.lower()
+        if key in batch:
+            report.duplicates += 1
+            report.error(line, code, "duplicate")
+            continue
+        batch[key] = (line, code)
+        if len(batch) >= BATCH_SIZE:
+            flush()
+    flush()
+    db.session.commit()
+    return report
+
+
+def _insert_reporting(
+    shop_id: int, discount_id: int, batch: dict[str, tuple[int, str]]
+) -> set[str]:
+    """Insert a batch; return the keys actually written (the rest were already taken)."""
+    return set(insert_codes(shop_id, discount_id, [code for _, code in batch.values()]))
+
+
+def escape_cell(value: Any) -> str:
+    """A cell a spreadsheet shows as text: formula starters get a leading apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def export_rows(shop: Shop, discount: Discount, page_size: int = 5000) -> Iterator[str]:
+    """The pool as CSV text, a page of rows at a time (keyset paging by id)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    yield buffer.getvalue()
+    shop_id, discount_id = shop.id, discount.id
+    last_id = 0
+    while True:
+        rows = db.session.execute(
+            select(
+                Code.id,
+                Code.code,
+                Code.status,
+                Customer.external_id,
+                Code.assigned_at,
+                Code.times_used,
+            )
+            .outerjoin(Customer, Customer.id == Code.assigned_customer_id)
+            .where(
+                Code.shop_id == shop_id,
+                Code.discount_id == discount_id,
+                Code.shared.is_(False),
+                Code.id > last_id,
+            )
+            .order_by(Code.id)
+            .limit(page_size)
+        ).all()
+        if not rows:
+            return
+        buffer.seek(0)
+        buffer.truncate()
+        for code_id, code, status, customer, assigned_at, times_used in rows:
+            writer.writerow(
+                [
+                    escape_cell(code),
+                    escape_cell(status),
+                    escape_cell(customer),
+                    escape_cell(Timestamp()._serialize(assigned_at, None, None)),
+                    escape_cell(times_used),
+                ]
+            )
+            last_id = code_id
+        yield buffer.getvalue()

@@ -1,0 +1,192 @@
+"""Discounts, their codes (the shared code and the pool), redemptions and attempt guards.
+
+Every code of a shop, shared or pooled, is a row of ``codes`` with ``code_key``
+(the code lower-cased) under one unique index per shop, so a code typed at the
+checkout names at most one discount.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from plugin.db import UtcDateTime, db, utcnow
+
+CODE_UNASSIGNED = "unassigned"
+CODE_ASSIGNED = "assigned"
+CODE_REDEEMED = "redeemed"
+CODE_STATUSES = (CODE_UNASSIGNED, CODE_ASSIGNED, CODE_REDEEMED)
+
+HELD = "held"
+CONFIRMED = "confirmed"
+RELEASED = "released"
+EXPIRED = "expired"
+#: Redemptions that count toward a code's uses and a customer's one use.
+COUNTING = (HELD, CONFIRMED)
+
+
+class Discount(db.Model):
+    """A discount as the merchant set it up: one shared code, a pool of codes, or both.
+
+    ``value`` is an integer: minor units for ``fixed`` and ``free_shipping`` (its
+    maximum), hundredths of a percent (basis points) for ``percent`` (1250 = 12.5 %).
+    """
+
+    __tablename__ = "discounts"
+    __table_args__ = (
+        CheckConstraint("applies_to IN ('products', 'services')", name="applies_to_known"),
+        CheckConstraint("type IN ('percent', 'fixed', 'free_shipping')", name="type_known"),
+        CheckConstraint("value IS NULL OR value >= 0", name="value_not_negative"),
+        CheckConstraint("usage_limit IS NULL OR usage_limit >= 0", name="usage_limit_positive"),
+        CheckConstraint("minimum_type IN ('none', 'amount', 'quantity')", name="minimum_known"),
+        CheckConstraint("minimum_value >= 0", name="minimum_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    applies_to: Mapped[str] = mapped_column(String(16), default="products")
+    # The shared code as typed by the merchant (its row in ``codes`` has shared = true).
+    code: Mapped[str | None] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(16))
+    value: Mapped[int | None] = mapped_column(BigInteger)
+    carriers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    usage_limit: Mapped[int | None] = mapped_column()
+    once_per_customer: Mapped[bool] = mapped_column(default=False)
+    audience_type: Mapped[str] = mapped_column(String(16), default="all")
+    audience_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    minimum_type: Mapped[str] = mapped_column(String(16), default="none")
+    minimum_value: Mapped[int] = mapped_column(BigInteger, default=0)
+    payment_methods: Mapped[list[str]] = mapped_column(JSON, default=list)
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Code(db.Model):
+    """One code: the discount's shared code (``shared``) or one code of its pool.
+
+    ``usage_limit`` of the discount applies to each code row: the shared code's
+    uses in total, each pool code's own uses.
+    """
+
+    __tablename__ = "codes"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "code_key"),
+        CheckConstraint("times_used >= 0", name="times_used_not_negative"),
+        CheckConstraint("status IN ('unassigned', 'assigned', 'redeemed')", name="status_known"),
+        # Assignment takes the oldest unassigned pool code: keep that lookup short.
+        Index("ix_codes_discount_status_id", "discount_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    discount_id: Mapped[int] = mapped_column(ForeignKey("discounts.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64))
+    code_key: Mapped[str] = mapped_column(String(64))
+    shared: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default=CODE_UNASSIGNED)
+    assigned_customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    assigned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    times_used: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Redemption(db.Model):
+    """One use of a code by one order: held at checkout, confirmed when paid, or released."""
+
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "order_external_id"),
+        CheckConstraint(
+            "status IN ('held', 'confirmed', 'released', 'expired')", name="status_known"
+        ),
+        # Once per customer, enforced by the database: one counting, unflagged
+        # redemption per (discount, customer). A flagged one (an order/paid that went
+        # past the limit without the redeem hook) is recorded but stays outside.
+        Index(
+            "uq_redemptions_once_per_customer",
+            "discount_id",
+            "customer_id",
+            unique=True,
+            sqlite_where=db.text(
+                "customer_id IS NOT NULL AND status IN ('held', 'confirmed') AND NOT flagged"
+            ),
+            postgresql_where=db.text(
+                "customer_id IS NOT NULL AND status IN ('held', 'confirmed') AND NOT flagged"
+            ),
+        ),
+        Index("ix_redemptions_status_expires", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    code_id: Mapped[int] = mapped_column(ForeignKey("codes.id", ondelete="CASCADE"), index=True)
+    discount_id: Mapped[int] = mapped_column(ForeignKey("discounts.id", ondelete="CASCADE"))
+    order_external_id: Mapped[str] = mapped_column(String(255))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    once_per_customer: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default=HELD)
+    flagged: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class CheckoutAnswer(db.Model):
+    """The redeem hook's answer per order id, so a repeated call answers the same."""
+
+    __tablename__ = "checkout_answers"
+    __table_args__ = (UniqueConstraint("shop_id", "order_external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    order_external_id: Mapped[str] = mapped_column(String(255))
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CodeAttempt(db.Model):
+    """An unknown code typed at the redeem hook by one cart or customer (the brute-force guard)."""
+
+    __tablename__ = "code_attempts"
+    __table_args__ = (Index("ix_code_attempts_subject", "shop_id", "subject", "attempted_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    # "customer:{external id}" or "cart:{cart id}".
+    subject: Mapped[str] = mapped_column(String(300))
+    code_key: Mapped[str] = mapped_column(String(64))
+    attempted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CodeBlock(db.Model):
+    """A cart or customer refused every code until ``blocked_until`` (``too_many_attempts``)."""
+
+    __tablename__ = "code_blocks"
+    __table_args__ = (UniqueConstraint("shop_id", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(300))
+    blocked_until: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,259 @@
+"""Discounts and their codes: create, change, list, assign (contract §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select, update
+
+from plugin.codes.lookup import code_key
+from plugin.codes.models import (
+    CODE_ASSIGNED,
+    CODE_UNASSIGNED,
+    Code,
+    Discount,
+    Redemption,
+)
+from plugin.codes.schemas import READ_ONLY, DiscountIn, DiscountOut
+from plugin.customers.models import Customer
+from plugin.customers.operations import ensure_customer, shop_moment
+from plugin.db import db, for_shop, get_for_shop, insert_ignoring_conflict, utcnow
+from plugin.errors import ApiError, ErrorCode
+from plugin.groups.models import Group
+from plugin.segments.models import Segment
+from plugin.shops.models import Shop
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+
+def paginate(query: Select[Any], page: int, per_page: int) -> Page:
+    """One page of ``query`` and the count of all its rows."""
+    total = db.session.execute(
+        select(func.count()).select_from(query.order_by(None).subquery())
+    ).scalar_one()
+    rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
+    items = [row[0] if len(row) == 1 else row for row in rows]
+    return Page(items, total, page, per_page)
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(
+        ErrorCode.VALIDATION_FAILED, f"Some fields are not valid: {field}.", 422, {field: [message]}
+    )
+
+
+def _moment(shop: Shop, value: date | datetime | None) -> datetime | None:
+    return shop_moment(shop, value)
+
+
+def _check_audience(shop: Shop, audience: dict[str, Any]) -> None:
+    """Every group or segment named must exist in this shop."""
+    model = {"groups": Group, "segments": Segment}.get(audience["type"])
+    if model is None:
+        return
+    wanted = set(audience["ids"])
+    found = set(
+        db.session.execute(
+            select(model.id).where(model.shop_id == shop.id, model.id.in_(wanted))
+        ).scalars()
+    )
+    missing = sorted(wanted - found)
+    if missing:
+        raise _invalid("audience.ids", f"Unknown {audience['type']}: {missing}.")
+
+
+def _apply(shop: Shop, discount: Discount, data: dict[str, Any]) -> None:
+    _check_audience(shop, data["audience"])
+    discount.name = data["name"]
+    discount.applies_to = data["applies_to"]
+    discount.type = data["type"]
+    discount.value = data["value"]
+    discount.carriers = list(data["carriers"])
+    discount.starts_at = _moment(shop, data["starts_at"])
+    discount.ends_at = _moment(shop, data["ends_at"])
+    discount.usage_limit = data["usage_limit"]
+    discount.once_per_customer = data["once_per_customer"]
+    discount.audience_type = data["audience"]["type"]
+    discount.audience_ids = sorted(set(data["audience"]["ids"]))
+    discount.minimum_type = data["minimum"]["type"]
+    discount.minimum_value = (
+        0 if data["minimum"]["type"] == "none" else data["minimum"]["value"] or 0
+    )
+    discount.payment_methods = list(dict.fromkeys(data["payment_methods"]))
+    discount.channels = list(dict.fromkeys(data["channels"]))
+    discount.active = data["active"]
+    if discount.starts_at and discount.ends_at and discount.ends_at <= discount.starts_at:
+        raise _invalid("ends_at", "Must be after starts_at.")
+
+
+def _shared_code(discount: Discount) -> Code | None:
+    return db.session.execute(
+        select(Code).where(Code.discount_id == discount.id, Code.shared.is_(True))
+    ).scalar_one_or_none()
+
+
+def _code_taken(shop: Shop, key: str, except_code_id: int | None = None) -> bool:
+    query = select(Code.id).where(Code.shop_id == shop.id, Code.code_key == key)
+    if except_code_id is not None:
+        query = query.where(Code.id != except_code_id)
+    return db.session.execute(query).first() is not None
+
+
+def _set_shared_code(shop: Shop, discount: Discount, typed: str | None) -> None:
+    """Give the discount its shared code, change it, or take it away."""
+    current = _shared_code(discount)
+    if typed is None:
+        if current is not None:
+            if current.times_used or _has_redemptions(current.id):
+                raise ApiError(
+                    ErrorCode.CONFLICT,
+                    "The shared code has been used; deactivate the discount instead.",
+                    409,
+                )
+            db.session.delete(current)
+        discount.code = None
+        return
+    key = code_key(typed)
+    if current is not None:
+        if _code_taken(shop, key, current.id):
+            raise _invalid("code", "Another discount of the shop already has this code.")
+        current.code = typed
+        current.code_key = key
+    elif not insert_ignoring_conflict(
+        Code.__table__,
+        {
+            "shop_id": shop.id,
+            "discount_id": discount.id,
+            "code": typed,
+            "code_key": key,
+            "shared": True,
+            "status": CODE_UNASSIGNED,
+            "times_used": 0,
+            "created_at": utcnow(),
+        },
+    ):
+        raise _invalid("code", "Another discount of the shop already has this code.")
+    discount.code = typed
+
+
+def _has_redemptions(code_id: int) -> bool:
+    found = db.session.execute(
+        select(Redemption.id).where(Redemption.code_id == code_id).limit(1)
+    ).first()
+    return found is not None
+
+
+def create_discount(shop: Shop, data: dict[str, Any]) -> Discount:
+    discount = Discount(shop_id=shop.id)
+    _apply(shop, discount, data)
+    db.session.add(discount)
+    db.session.flush()
+    if data.get("code"):
+        _set_shared_code(shop, discount, data["code"])
+    db.session.commit()
+    return discount
+
+
+def update_discount(shop: Shop, discount_id: int, changes: dict[str, Any]) -> Discount:
+    """Overlay ``changes`` on the stored discount and validate the whole again."""
+    discount = get_for_shop(Discount, shop.id, discount_id)
+    stored = DiscountOut().dump(discount)
+    for name in READ_ONLY:
+        stored.pop(name, None)
+    changes = {k: v for k, v in changes.items() if k not in READ_ONLY}
+    data = DiscountIn().load({**stored, **changes})
+    _apply(shop, discount, data)
+    if "code" in changes:
+        _set_shared_code(shop, discount, data["code"])
+    discount.updated_at = utcnow()
+    db.session.commit()
+    return discount
+
+
+def delete_discount(shop: Shop, discount_id: int) -> None:
+    discount = get_for_shop(Discount, shop.id, discount_id)
+    db.session.execute(delete(Redemption).where(Redemption.discount_id == discount.id))
+    db.session.execute(delete(Code).where(Code.discount_id == discount.id))
+    db.session.delete(discount)
+    db.session.commit()
+
+
+def get_discount(shop: Shop, discount_id: int) -> Discount:
+    return get_for_shop(Discount, shop.id, discount_id)
+
+
+def list_discounts(shop: Shop, page: int, per_page: int) -> Page:
+    return paginate(for_shop(Discount, shop.id).order_by(Discount.id), page, per_page)
+
+
+def _with_customer(query: Select[Any]) -> Select[Any]:
+    return query.add_columns(Customer.external_id).outerjoin(
+        Customer, Customer.id == Code.assigned_customer_id
+    )
+
+
+def _annotated(page: Page) -> Page:
+    """Codes with their assigned customer's host id, for the schema to show."""
+    items = []
+    for code, external_id in page.items:
+        code.assigned_customer_external_id = external_id
+        items.append(code)
+    return Page(items, page.total, page.page, page.per_page)
+
+
+def list_codes(shop: Shop, discount_id: int, status: str | None, page: int, per_page: int) -> Page:
+    """The pool of a discount (its shared code is not part of the pool), oldest first."""
+    discount = get_for_shop(Discount, shop.id, discount_id)
+    query = for_shop(Code, shop.id).where(Code.discount_id == discount.id, Code.shared.is_(False))
+    if status:
+        query = query.where(Code.status == status)
+    return _annotated(paginate(_with_customer(query.order_by(Code.id)), page, per_page))
+
+
+def assign_code(shop: Shop, discount_id: int, customer_external_id: str) -> Code:
+    """Give the next unassigned pool code to a customer, atomically; 409 ``pool_empty``.
+
+    PostgreSQL skips rows other transactions are assigning (FOR UPDATE SKIP LOCKED),
+    so concurrent assigns never wait on or hand out the same code; SQLite's writer
+    lock (BEGIN IMMEDIATE) serialises them.
+    """
+    discount = get_for_shop(Discount, shop.id, discount_id)
+    customer, _ = ensure_customer(shop, customer_external_id)
+    next_code = (
+        select(Code.id)
+        .where(
+            Code.discount_id == discount.id,
+            Code.status == CODE_UNASSIGNED,
+            Code.shared.is_(False),
+        )
+        .order_by(Code.id)
+        .limit(1)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        next_code = next_code.with_for_update(skip_locked=True)
+    code_id = db.session.execute(
+        update(Code)
+        .where(Code.id == next_code.scalar_subquery())
+        .values(status=CODE_ASSIGNED, assigned_customer_id=customer.id, assigned_at=utcnow())
+        .returning(Code.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if code_id is None:
+        db.session.rollback()
+        raise ApiError(
+            ErrorCode.POOL_EMPTY,
+            f"Discount {discount.id} has no unassigned code left; generate or import more.",
+            409,
+        )
+    db.session.commit()
+    code = db.session.execute(select(Code).where(Code.id == code_id)).scalar_one()
+    code.assigned_customer_external_id = customer_external_id
+    return code

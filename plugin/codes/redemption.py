@@ -1,0 +1,366 @@
+"""Redemptions: a code used by an order, held at checkout, confirmed when paid, or released.
+
+Limits are the database's job (contract §4a): the usage limit is a conditional
+``UPDATE codes SET times_used = times_used + 1 WHERE ... times_used < limit``
+whose row count decides, and once-per-customer is a partial unique index on
+redemptions (discount, customer) over held and confirmed rows. Each attempt runs
+in a SAVEPOINT so that losing rolls back only that attempt, never the caller's
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from plugin.codes.lookup import code_key as key_of
+from plugin.codes.models import (
+    CODE_ASSIGNED,
+    CODE_REDEEMED,
+    CODE_UNASSIGNED,
+    CONFIRMED,
+    COUNTING,
+    EXPIRED,
+    HELD,
+    RELEASED,
+    Code,
+    CodeAttempt,
+    CodeBlock,
+    Discount,
+    Redemption,
+)
+from plugin.customers.models import Customer
+from plugin.db import db, insert_ignoring_conflict, utcnow
+from plugin.pricing.codes import CodeReason
+from plugin.shops.models import Shop
+
+USAGE_LIMIT_REACHED = str(CodeReason.USAGE_LIMIT_REACHED)
+ALREADY_USED_BY_CUSTOMER = str(CodeReason.ALREADY_USED_BY_CUSTOMER)
+UNKNOWN_CODE = str(CodeReason.UNKNOWN_CODE)
+
+#: Brute-force guard defaults: this many unknown codes within the window block for the block.
+ATTEMPT_LIMIT = 10
+ATTEMPT_WINDOW = timedelta(minutes=10)
+BLOCK_FOR = timedelta(minutes=15)
+
+
+class _Lost(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _customer_row_id(shop: Shop, customer_id: int | str | None) -> int | None:
+    if customer_id is None or isinstance(customer_id, int):
+        return customer_id
+    return db.session.execute(
+        select(Customer.id).where(Customer.shop_id == shop.id, Customer.external_id == customer_id)
+    ).scalar_one_or_none()
+
+
+def _hold_days() -> int:
+    return int(current_app.config.get("CUSTOMER_GROUPS_REDEMPTION_HOLD_DAYS", 7))
+
+
+def _take_use(code_id: int, limit: int | None, shared: bool) -> bool:
+    """Count one more use of a code unless its limit is reached; True when counted."""
+    statement = update(Code).where(Code.id == code_id)
+    if limit is not None:
+        statement = statement.where(Code.times_used < limit)
+    values: dict[str, Any] = {"times_used": Code.times_used + 1}
+    if not shared:
+        values["status"] = CODE_REDEEMED
+    written = db.session.execute(
+        statement.values(**values).returning(Code.id).execution_options(synchronize_session=False)
+    ).first()
+    return written is not None
+
+
+def _give_back_uses(counts: Counter[int]) -> None:
+    """Take back released or expired uses, then put unused pool codes back in their state."""
+    if not counts:
+        return
+    by_amount: dict[int, list[int]] = {}
+    for code_id, amount in counts.items():
+        by_amount.setdefault(amount, []).append(code_id)
+    for amount, ids in by_amount.items():
+        db.session.execute(
+            update(Code)
+            .where(Code.id.in_(ids))
+            .values(times_used=Code.times_used - amount)
+            .execution_options(synchronize_session=False)
+        )
+    db.session.execute(
+        update(Code)
+        .where(Code.id.in_(list(counts)), Code.shared.is_(False), Code.times_used == 0)
+        .values(
+            status=case((Code.assigned_customer_id.is_(None), CODE_UNASSIGNED), else_=CODE_ASSIGNED)
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _find_code(shop: Shop, key: str) -> tuple[Code, Discount] | None:
+    row = db.session.execute(
+        select(Code, Discount)
+        .join(Discount, Discount.id == Code.discount_id)
+        .where(Code.shop_id == shop.id, Code.code_key == key)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def _existing(shop: Shop, order_id: str) -> Redemption | None:
+    return db.session.execute(
+        select(Redemption).where(
+            Redemption.shop_id == shop.id, Redemption.order_external_id == order_id
+        )
+    ).scalar_one_or_none()
+
+
+def redeem_code(
+    shop: Shop,
+    code: str,
+    order_id: str,
+    customer_id: int | str | None,
+    status: str = HELD,
+    now: datetime | None = None,
+) -> str | None:
+    """Use ``code`` for ``order_id`` in the caller's transaction; None when it worked,
+    else the reason it lost (``usage_limit_reached``, ``already_used_by_customer``,
+    ``unknown_code``). Repeating for the same order changes nothing and answers None.
+    """
+    now = now or utcnow()
+    found = _find_code(shop, key_of(code))
+    if found is None:
+        return UNKNOWN_CODE
+    code_row, discount = found
+    previous = _existing(shop, order_id)
+    if previous is not None and previous.status in COUNTING:
+        return None
+    customer_row_id = _customer_row_id(shop, customer_id)
+    code_id, limit, shared = code_row.id, discount.usage_limit, code_row.shared
+    try:
+        with db.session.begin_nested():
+            if not _take_use(code_id, limit, shared):
+                raise _Lost(USAGE_LIMIT_REACHED)
+            _record(shop, code_row, discount, order_id, customer_row_id, status, now, previous)
+    except _Lost as lost:
+        return lost.reason
+    except IntegrityError:
+        # The partial unique index: this customer already holds a use of the discount
+        # (or a racing call for the same order won: then it is ours already).
+        if _existing(shop, order_id) is not None:
+            return None
+        return ALREADY_USED_BY_CUSTOMER
+    return None
+
+
+def _record(
+    shop: Shop,
+    code: Code,
+    discount: Discount,
+    order_id: str,
+    customer_row_id: int | None,
+    status: str,
+    now: datetime,
+    previous: Redemption | None,
+    flagged: bool = False,
+) -> None:
+    values = {
+        "code_id": code.id,
+        "discount_id": discount.id,
+        "customer_id": customer_row_id,
+        "once_per_customer": discount.once_per_customer,
+        "status": status,
+        "flagged": flagged,
+        "created_at": now,
+        "expires_at": now + timedelta(days=_hold_days()) if status == HELD else None,
+        "confirmed_at": now if status == CONFIRMED else None,
+        "released_at": None,
+    }
+    if previous is not None:
+        # An expired or released hold of this order is used again (e.g. paid late).
+        db.session.execute(
+            update(Redemption)
+            .where(Redemption.id == previous.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.expire(previous)
+    else:
+        db.session.execute(
+            Redemption.__table__.insert().values(
+                shop_id=shop.id, order_external_id=order_id, **values
+            )
+        )
+
+
+def redeem(shop: Shop, code_key: str, order_id: str, customer_id: int | str | None) -> bool:
+    """Hold one use of the code for the order; False when a limit refused it."""
+    return redeem_code(shop, code_key, order_id, customer_id) is None
+
+
+def confirm_for_order(
+    shop: Shop, order_external_id: str, codes: list[str], customer: Customer | None
+) -> None:
+    """``order/paid``: confirm the order's held redemption, or record the use now.
+
+    An order whose code never went through the redeem hook is recorded all the
+    same; when it went past the usage limit or the customer's one use, it is
+    counted anyway and flagged for the merchant.
+    """
+    now = utcnow()
+    previous = _existing(shop, order_external_id)
+    if previous is not None and previous.status == HELD:
+        db.session.execute(
+            update(Redemption)
+            .where(Redemption.id == previous.id, Redemption.status == HELD)
+            .values(status=CONFIRMED, confirmed_at=now, expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return
+    if previous is not None and previous.status == CONFIRMED:
+        return
+    customer_row_id = customer.id if customer is not None else None
+    code: str | None = None
+    if previous is not None:  # its hold expired or was released: use that code again
+        code = db.session.execute(
+            select(Code.code).where(Code.id == previous.code_id)
+        ).scalar_one_or_none()
+    else:
+        keys = [key_of(c) for c in codes if c and c.strip()]
+        if keys:
+            known = dict(
+                db.session.execute(
+                    select(Code.code_key, Code.code).where(
+                        Code.shop_id == shop.id, Code.code_key.in_(keys)
+                    )
+                ).all()
+            )
+            code = next((known[k] for k in keys if k in known), None)
+    if code is None:
+        return
+    if redeem_code(shop, code, order_external_id, customer_row_id, CONFIRMED, now) is None:
+        return
+    # Past a limit: the order is paid, so count it and flag it for the merchant.
+    found = _find_code(shop, key_of(code))
+    assert found is not None
+    code_row, discount = found
+    db.session.execute(
+        update(Code)
+        .where(Code.id == code_row.id)
+        .values(
+            times_used=Code.times_used + 1,
+            **({} if code_row.shared else {"status": CODE_REDEEMED}),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    _record(
+        shop,
+        code_row,
+        discount,
+        order_external_id,
+        customer_row_id,
+        CONFIRMED,
+        now,
+        _existing(shop, order_external_id),
+        flagged=True,
+    )
+
+
+def release_for_order(shop: Shop, order_external_id: str) -> bool:
+    """``order/cancelled`` or ``order/refunded``: give the order's use back."""
+    released = db.session.execute(
+        update(Redemption)
+        .where(
+            Redemption.shop_id == shop.id,
+            Redemption.order_external_id == order_external_id,
+            Redemption.status.in_(COUNTING),
+        )
+        .values(status=RELEASED, released_at=utcnow())
+        .returning(Redemption.code_id)
+        .execution_options(synchronize_session=False)
+    ).scalars()
+    counts = Counter(released)
+    _give_back_uses(counts)
+    return bool(counts)
+
+
+def expire_holds(now: datetime | None = None) -> int:
+    """Expire every hold past its time (all shops); return how many expired."""
+    now = now or utcnow()
+    expired = db.session.execute(
+        update(Redemption)
+        .where(Redemption.status == HELD, Redemption.expires_at <= now)
+        .values(status=EXPIRED)
+        .returning(Redemption.code_id)
+        .execution_options(synchronize_session=False)
+    ).scalars()
+    counts = Counter(expired)
+    _give_back_uses(counts)
+    db.session.commit()
+    return sum(counts.values())
+
+
+def record_unknown_attempts(
+    shop: Shop, subjects: list[str], codes: list[str], now: datetime | None = None
+) -> bool:
+    """Count unknown codes typed at the redeem hook; block a subject past the limit.
+
+    Only the redeem hook writes here: the pricing hook changes nothing (contract §4)
+    and only reads the block. Returns True when a block was set.
+    """
+    if not subjects or not codes:
+        return False
+    now = now or utcnow()
+    config = current_app.config
+    limit = int(config.get("CUSTOMER_GROUPS_CODE_ATTEMPT_LIMIT", ATTEMPT_LIMIT))
+    window = timedelta(seconds=int(config.get("CUSTOMER_GROUPS_CODE_ATTEMPT_WINDOW", 600)))
+    block_for = timedelta(seconds=int(config.get("CUSTOMER_GROUPS_CODE_BLOCK_SECONDS", 900)))
+    db.session.execute(
+        CodeAttempt.__table__.insert(),
+        [
+            {"shop_id": shop.id, "subject": s, "code_key": key_of(c)[:64], "attempted_at": now}
+            for s in subjects
+            for c in codes
+        ],
+    )
+    counts = db.session.execute(
+        select(CodeAttempt.subject, func.count())
+        .where(
+            CodeAttempt.shop_id == shop.id,
+            CodeAttempt.subject.in_(subjects),
+            CodeAttempt.attempted_at > now - window,
+        )
+        .group_by(CodeAttempt.subject)
+    ).all()
+    blocked = False
+    for subject, count in counts:
+        if count < limit:
+            continue
+        blocked = True
+        until = now + block_for
+        if not insert_ignoring_conflict(
+            CodeBlock.__table__, {"shop_id": shop.id, "subject": subject, "blocked_until": until}
+        ):
+            db.session.execute(
+                update(CodeBlock)
+                .where(CodeBlock.shop_id == shop.id, CodeBlock.subject == subject)
+                .values(blocked_until=until)
+            )
+    return blocked
+
+
+__all__ = [
+    "confirm_for_order",
+    "expire_holds",
+    "record_unknown_attempts",
+    "redeem",
+    "redeem_code",
+    "release_for_order",
+]

@@ -1,0 +1,53 @@
+"""Configuration: defaults and the ``CUSTOMER_GROUPS_`` prefix (contract §1)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+PREFIX = "CUSTOMER_GROUPS_"
+
+DEFAULTS: dict[str, Any] = {
+    "CUSTOMER_GROUPS_APP_ID": "customer-groups",
+    "CUSTOMER_GROUPS_APP_SECRET": None,
+    "CUSTOMER_GROUPS_DATABASE_URL": None,  # None: a SQLite file in the instance folder
+    "CUSTOMER_GROUPS_ADMIN_ORIGINS": "",
+    "CUSTOMER_GROUPS_REDEMPTION_HOLD_DAYS": 7,
+    # Signed requests: how far the timestamp may drift, and the largest body accepted.
+    "CUSTOMER_GROUPS_SIGNATURE_TOLERANCE": 300,
+    "CUSTOMER_GROUPS_MAX_BODY_BYTES": 1024 * 1024,
+    # Session tokens: allowed clock skew and the longest lifetime accepted.
+    "CUSTOMER_GROUPS_TOKEN_LEEWAY": 10,
+    "CUSTOMER_GROUPS_TOKEN_MAX_AGE": 60,
+    # The standalone app refuses to start without a secret unless this is set (demo, tests).
+    "CUSTOMER_GROUPS_ALLOW_MISSING_SECRET": False,
+}
+
+_INT_KEYS = {
+    "CUSTOMER_GROUPS_REDEMPTION_HOLD_DAYS",
+    "CUSTOMER_GROUPS_SIGNATURE_TOLERANCE",
+    "CUSTOMER_GROUPS_MAX_BODY_BYTES",
+    "CUSTOMER_GROUPS_TOKEN_LEEWAY",
+    "CUSTOMER_GROUPS_TOKEN_MAX_AGE",
+}
+
+
+def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read every ``CUSTOMER_GROUPS_*`` variable, converting the numeric ones."""
+    environ = os.environ if environ is None else environ
+    found: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(PREFIX) or key.startswith(PREFIX + "TEST_"):
+            continue
+        found[key] = int(value) if key in _INT_KEYS else value
+    return found
+
+
+def admin_origins(value: str | list[str] | None) -> list[str]:
+    """Split the allowed framing origins (comma or space separated)."""
+    if not value:
+        return []
+    if isinstance(value, list):
+        return value
+    return [part for part in value.replace(",", " ").split() if part]

@@ -1,0 +1,154 @@
+"""Customers as the extension sees them: the host's snapshot plus figures kept from orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from plugin.db import UtcDateTime, db, utcnow
+
+
+class Customer(db.Model):
+    __tablename__ = "customers"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "external_id"),
+        CheckConstraint("order_count >= 0", name="order_count_not_negative"),
+        CheckConstraint("total_spent >= 0", name="total_spent_not_negative"),
+        Index("ix_customers_shop_order_count", "shop_id", "order_count"),
+        Index("ix_customers_shop_total_spent", "shop_id", "total_spent"),
+        Index("ix_customers_shop_last_order_at", "shop_id", "last_order_at"),
+        Index("ix_customers_shop_registered_at", "shop_id", "registered_at"),
+        Index("ix_customers_shop_points", "shop_id", "points"),
+        Index("ix_customers_shop_group", "shop_id", "group_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"))
+
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    points: Mapped[int] = mapped_column(default=0)
+    accepts_marketing: Mapped[bool] = mapped_column(default=False)
+    type: Mapped[str] = mapped_column(String(16), default="individual")
+    city: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str | None] = mapped_column(String(64))
+    zip: Mapped[str | None] = mapped_column(String(32))
+    dropship_partner_id: Mapped[str | None] = mapped_column(String(255))
+    dropship_registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    # Figures derived from paid, not reversed orders; recomputed per customer on order events.
+    order_count: Mapped[int] = mapped_column(default=0)
+    total_spent: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_order_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_order_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    used_discount_code: Mapped[bool] = mapped_column(default=False)
+
+    subscribed_email_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    subscribed_sms_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    tags: Mapped[list[CustomerTag]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="CustomerTag.tag_key"
+    )
+
+
+class CustomerTag(db.Model):
+    __tablename__ = "customer_tags"
+    __table_args__ = (Index("ix_customer_tags_shop_tag", "shop_id", "tag_key"),)
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Tags compare ignoring case; the original spelling is kept for display.
+    tag_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    tag: Mapped[str] = mapped_column(String(255))
+
+
+class CustomerProduct(db.Model):
+    """A product a customer bought in paid, not reversed orders, with when."""
+
+    __tablename__ = "customer_products"
+    __table_args__ = (Index("ix_customer_products_shop_product", "shop_id", "product_id"),)
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    product_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    first_purchased_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_purchased_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+ORDER_PAID = "paid"
+ORDER_CANCELLED = "cancelled"
+ORDER_REFUNDED = "refunded"
+
+
+class Order(db.Model):
+    """An order as the host reported it; a reversed order keeps its row so re-deliveries no-op."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "external_id"),
+        CheckConstraint("total >= 0", name="total_not_negative"),
+        CheckConstraint("status IN ('paid', 'cancelled', 'refunded')", name="status_known"),
+        Index("ix_orders_shop_customer_placed", "shop_id", "customer_id", "placed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    # Null while only a cancel or refund is known (it arrived before order/paid).
+    placed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reversed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    discount_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    payment_method: Mapped[str | None] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    carrier: Mapped[str | None] = mapped_column(String(64))
+    shipping_address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="OrderLine.id"
+    )
+
+
+class OrderLine(db.Model):
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    product_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    quantity: Mapped[int] = mapped_column()
+    unit_price: Mapped[int] = mapped_column(BigInteger)

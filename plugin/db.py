@@ -1,0 +1,108 @@
+"""The database handle, the constraint naming convention and shop-scoped queries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import DateTime, MetaData, Select, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+from plugin.errors import ApiError, ErrorCode
+
+# Alembic needs stable constraint names to drop or alter them later.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+M = TypeVar("M")
+
+
+def configure_engine(engine: Engine) -> None:
+    """Tune our own engine (never the host's): SQLite gets foreign keys and writer locks."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when a transaction begins.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        # Take the write lock up front: SQLite cannot upgrade a read lock without risking
+        # "database is locked", and it stands in for PostgreSQL's row locks here.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert_ignoring_conflict(table: Any, values: dict[str, Any]) -> bool:
+    """INSERT unless a unique key already holds the row; say whether a row was written."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    # RETURNING, not rowcount: some drivers report -1 for INSERT ... ON CONFLICT.
+    key = list(table.primary_key.columns)[0]
+    statement = insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return db.session.execute(statement).first() is not None
+
+
+def for_shop(model: type[M], shop_id: int) -> Select[tuple[M]]:
+    """Start a select of ``model`` limited to one shop: every shop-data query goes through here."""
+    return select(model).where(model.shop_id == shop_id)  # type: ignore[attr-defined]
+
+
+def get_for_shop(model: type[M], shop_id: int, object_id: Any) -> M:
+    """Fetch one row of a shop by id, or answer 404 as if other shops' rows did not exist."""
+    row = db.session.execute(
+        for_shop(model, shop_id).where(model.id == object_id)  # type: ignore[attr-defined]
+    ).scalar_one_or_none()
+    if row is None:
+        raise ApiError(ErrorCode.NOT_FOUND, f"{model.__name__} {object_id} was not found.", 404)
+    return row
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes as UTC and give them back aware, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

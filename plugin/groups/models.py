@@ -1,0 +1,38 @@
+"""Customer groups: every registered customer is in exactly one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from plugin.db import UtcDateTime, db, utcnow
+
+DEFAULT_GROUP_NAME = "Standard"
+DEFAULT_GROUP_COLOUR = "#9e9e9e"
+
+
+class Group(db.Model):
+    __tablename__ = "groups"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "name_key"),
+        CheckConstraint("length(colour) = 7", name="colour_format"),
+        # One default group per shop, enforced by the database.
+        Index(
+            "uq_groups_one_default_per_shop",
+            "shop_id",
+            unique=True,
+            sqlite_where=db.text("is_default"),
+            postgresql_where=db.text("is_default"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    # The name folded for the case-insensitive uniqueness rule.
+    name_key: Mapped[str] = mapped_column(String(64))
+    colour: Mapped[str] = mapped_column(String(7), default=DEFAULT_GROUP_COLOUR)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,0 +1,83 @@
+"""Admin API schemas of groups and memberships."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate
+
+from plugin.api.schemas import CustomerSummary, Strict, page_of
+from plugin.fields import HostId, Timestamp
+
+COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class Colour(fields.String):
+    """``#rrggbb`` in either case, kept in lower case."""
+
+    json_pattern = COLOUR.pattern
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not COLOUR.match(text.strip()):
+            raise ValidationError("Must be a colour #rrggbb, such as #1e88e5.")
+        return text.strip().lower()
+
+
+class Name(fields.String):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Length(min=1, max=64), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class GroupIn(Strict):
+    name = Name(required=True)
+    colour = Colour(load_default=None)
+    is_default = fields.Boolean(load_default=False)
+
+    @post_load
+    def _drop_missing_colour(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if data.get("colour") is None:
+            data.pop("colour", None)
+        return data
+
+
+class GroupPatch(Strict):
+    name = Name()
+    colour = Colour()
+    is_default = fields.Boolean()
+
+
+class GroupOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    colour = fields.String()
+    is_default = fields.Boolean()
+    member_count = fields.Integer()
+    created_at = Timestamp()
+
+
+GroupPage = page_of(GroupOut)
+
+
+class MoveCustomersIn(Strict):
+    customer_ids = fields.List(HostId(), required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class MoveCustomersOut(Schema):
+    moved = fields.Integer()
+    group = fields.Nested(GroupOut)
+
+
+__all__ = [
+    "CustomerSummary",
+    "GroupIn",
+    "GroupOut",
+    "GroupPage",
+    "GroupPatch",
+    "MoveCustomersIn",
+    "MoveCustomersOut",
+]

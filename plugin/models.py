@@ -1,0 +1,52 @@
+"""Import every model so the metadata (and Alembic) sees all tables."""
+
+from plugin.audiences.models import Audience, AudienceRun
+from plugin.codes.models import (
+    CheckoutAnswer,
+    Code,
+    CodeAttempt,
+    CodeBlock,
+    Discount,
+    Redemption,
+)
+from plugin.customers.models import Customer, CustomerProduct, CustomerTag, Order, OrderLine
+from plugin.groups.models import Group
+from plugin.jobs.models import Job
+from plugin.rules.models import (
+    BenefitProgramme,
+    BenefitTier,
+    Bundle,
+    BundleItem,
+    GiftRule,
+    PriceRule,
+)
+from plugin.segments.models import Segment, SegmentMember
+from plugin.shops.models import ProcessedEvent, Shop
+
+__all__ = [
+    "Audience",
+    "AudienceRun",
+    "BenefitProgramme",
+    "BenefitTier",
+    "Bundle",
+    "BundleItem",
+    "GiftRule",
+    "PriceRule",
+    "CheckoutAnswer",
+    "Code",
+    "CodeAttempt",
+    "CodeBlock",
+    "Discount",
+    "Job",
+    "Redemption",
+    "Customer",
+    "CustomerProduct",
+    "CustomerTag",
+    "Group",
+    "Order",
+    "OrderLine",
+    "ProcessedEvent",
+    "Segment",
+    "SegmentMember",
+    "Shop",
+]

@@ -1,0 +1,548 @@
+"""Price a cart: the pure implementation of the pricing hook (contract §4).
+
+Steps, in the contract's order:
+
+1. who the customer is (:class:`CustomerContext`, loaded by the caller);
+2. one price rule per line gives ``rule_unit_price``;
+3. bundles take their set price from the units not yet bundled;
+4. one benefit programme, at its highest tier reached, applies order-level benefits;
+5. at most one code applies (see :func:`_choose_code` for how it meets the programme);
+6. order-level percentages are computed on the subtotal after steps 2 and 3 and
+   do not compound; fixed amounts are capped so that no line goes below 0;
+7. order-level amounts are spread by largest remainder over what remains of lines;
+8. gift rules add their gifts;
+9. free shipping takes the shipping price down.
+
+Choices where the contract leaves room:
+
+- Windows are ``starts_at <= now < ends_at`` (a rule or code ending at ``now``
+  has ended). ``now`` is an argument: the engine never reads the clock.
+- Who the customer is comes from :class:`CustomerContext` (its
+  ``customer_id`` None is a guest), not from ``Cart.customer_id``; the caller
+  keeps them equal.
+- Price rules: a percentage gives ``round_half_up(unit_price × (100 ∓ p) / 100)``,
+  i.e. the new unit price is what is rounded.
+- Bundle ``percent_off`` is rounded half-up per set; ``fixed_total`` never
+  raises a set's price. Units are taken from lines in cart order, and a
+  bundle's discount is spread by largest remainder in proportion to the
+  rule-priced value of the units it took from each line.
+- Tier actions apply in their listed order; percentages are of the subtotal
+  after steps 2 and 3, each capped by what is left. The programme is applied
+  first, then the code, each capped by what the earlier one left.
+- A ``free_shipping`` cap (``max_amount`` of a tier, ``value`` of a code) of
+  None or 0 means the whole shipping price; a positive cap limits it.
+- Codes (see :func:`_choose_code`): checked in request order; the first check
+  that fails names the reason, a caller-given ``blocked_reason`` first of all.
+  A repeated code is ``one_code_per_order``. A programme that is not combinable
+  with codes is compared with each valid code in turn, both measured alone on
+  the cart after steps 2 and 3, shipping savings included: the first code that
+  saves strictly more applies and the programme's benefits are dropped; a code
+  that does not is ``not_combinable`` and the next valid code is tried.
+- The matching programme decides ``earns_loyalty_points`` even when a code
+  displaced its benefits or no tier was reached: the merchant sets loyalty
+  points for the customers the programme is for, independently of benefits
+  (seed 001).
+- Codes and code adjustments show the code as typed; the lookup is by
+  :func:`normalise_code`.
+- Adjustments of amount 0 (a rule that changes nothing) are left out; one
+  adjustment per line per rule or code (tier actions are summed).
+- The answer adds ``programme`` (id, name, tier index, status, reason) to the
+  contract's keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from .allocation import allocate
+from .cart import Cart, CustomerContext, Line
+from .codes import (
+    CodeCandidate,
+    CodeReason,
+    Discount,
+    applied_message,
+    check_code,
+    normalise_code,
+    rejection_message,
+)
+from .money import HUNDRED, percent_of, round_half_up, scale
+from .result import (
+    Adjustment,
+    CodeResult,
+    CustomerResult,
+    GiftResult,
+    LineResult,
+    PricingResult,
+    ProgrammeResult,
+    ShippingResult,
+)
+from .rules import BenefitProgramme, Condition, PriceAction, RuleSet, TierAction, customer_keys
+
+
+def price_cart(
+    cart: Cart,
+    customer: CustomerContext,
+    rules: RuleSet,
+    codes: Mapping[str, CodeCandidate],
+    now: datetime,
+) -> PricingResult:
+    """Price ``cart`` for ``customer`` under ``rules`` at instant ``now`` (aware).
+
+    ``codes`` maps each normalised typed code (:func:`normalise_code`) to what
+    the database knows about it; a typed code missing from it is
+    ``unknown_code``. Nothing is read from anywhere else: the same inputs give
+    the same answer.
+    """
+    if now.utcoffset() is None:
+        raise ValueError("now must be an aware datetime")
+    lines = cart.lines
+    keys = customer_keys(customer)
+
+    # Step 2: one price rule per line.
+    rule_units: list[int] = []
+    adjustments: list[list[Adjustment]] = [[] for _ in lines]
+    chosen = rules.price_rules_for(((ln.product_id, ln.category_ids) for ln in lines), keys, now)
+    for i, (line, rule) in enumerate(zip(lines, chosen, strict=True)):
+        unit = line.unit_price if rule is None else rule_unit_price(line.unit_price, rule.action)
+        rule_units.append(unit)
+        moved = (unit - line.unit_price) * line.quantity
+        if rule is not None and moved:
+            adjustments[i].append(Adjustment("price_rule", rule.name, moved, rule_id=rule.id))
+    subtotals = [unit * line.quantity for unit, line in zip(rule_units, lines, strict=True)]
+
+    # Step 3: bundles.
+    discounts = _apply_bundles(lines, rule_units, rules, customer, adjustments)
+    bases = tuple(s - d for s, d in zip(subtotals, discounts, strict=True))
+    base_subtotal = sum(bases)
+
+    # Step 8 needs only the subtotal after steps 2 and 3: gifts.
+    gifts = _gifts(lines, base_subtotal, rules, customer)
+
+    # Step 4: the programme and its tier.
+    programme = _matching_programme(cart, rules, customer)
+    tier = None if programme is None else programme.tier_for(base_subtotal)
+    tier_actions: tuple[TierAction, ...] = ()
+    if programme is not None and tier is not None:
+        tier_actions = programme.tiers[tier].actions
+
+    shipping_price = 0 if cart.shipping is None else cart.shipping.price
+    start = _Ledger(list(bases), shipping_price)
+
+    # Step 5: codes.
+    code_results, winner = _choose_code(
+        cart, customer, codes, now, bases, start, programme, tier_actions
+    )
+    programme_blocked = winner is not None and winner.beat_programme
+
+    # Steps 6, 7 and 9: order-level amounts, programme first, then the code.
+    ledger = start.copy()
+    shipping_adjustments: list[Adjustment] = []
+    if programme is not None and tier_actions and not programme_blocked:
+        effect = _programme_effect(tier_actions, cart, bases, ledger)
+        make = partial(Adjustment, "benefit_programme", programme.name, rule_id=programme.id)
+        _record(effect, make, adjustments, shipping_adjustments, discounts)
+    if winner is not None:
+        effect = _code_effect(winner.discount, cart, bases, ledger)
+        discount = winner.discount
+        make = partial(
+            Adjustment, "code", discount.name, code=winner.typed, discount_id=discount.id
+        )
+        _record(effect, make, adjustments, shipping_adjustments, discounts)
+
+    line_results = tuple(
+        LineResult(
+            id=line.id,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            rule_unit_price=rule_units[i],
+            subtotal=subtotals[i],
+            discount=discounts[i],
+            total=subtotals[i] - discounts[i],
+            adjustments=tuple(adjustments[i]),
+        )
+        for i, line in enumerate(lines)
+    )
+    shipping_discount = shipping_price - ledger.shipping
+    shipping = ShippingResult(
+        price=shipping_price,
+        discount=shipping_discount,
+        total=ledger.shipping,
+        adjustments=tuple(shipping_adjustments),
+    )
+    subtotal = sum(subtotals)
+    discount_total = sum(discounts)
+    return PricingResult(
+        currency=cart.currency,
+        customer=CustomerResult(
+            group=None if customer.is_guest else customer.group,
+            segments=() if customer.is_guest else customer.segments,
+        ),
+        lines=line_results,
+        gifts=gifts,
+        shipping=shipping,
+        codes=code_results,
+        earns_loyalty_points=True if programme is None else programme.earns_loyalty_points,
+        subtotal=subtotal,
+        discount_total=discount_total,
+        shipping_total=shipping.total,
+        total=subtotal - discount_total + shipping.total,
+        programme=_programme_result(programme, tier, programme_blocked),
+    )
+
+
+def rule_unit_price(unit_price: int, action: PriceAction) -> int:
+    """Return the unit price after a price rule's action, rounded half-up, never below 0."""
+    if action.type == "discount_percent":
+        price = round_half_up(scale(unit_price, HUNDRED - action.percent))
+    elif action.type == "increase_percent":
+        price = round_half_up(scale(unit_price, HUNDRED + action.percent))
+    elif action.type == "discount_fixed":
+        price = unit_price - action.amount
+    elif action.type == "increase_fixed":
+        price = unit_price + action.amount
+    else:  # set_price
+        price = action.amount
+    return max(0, price)
+
+
+# --------------------------------------------------------------------------- bundles
+
+
+def _apply_bundles(
+    lines: Sequence[Line],
+    rule_units: Sequence[int],
+    rules: RuleSet,
+    customer: CustomerContext,
+    adjustments: list[list[Adjustment]],
+) -> list[int]:
+    """Apply bundles in (priority, id) order; return each line's bundle discount.
+
+    Units are taken from lines in cart order; a unit serves one bundle only.
+    """
+    units_left = [line.quantity for line in lines]
+    lines_of: dict[str, list[int]] = {}
+    for i, line in enumerate(lines):
+        lines_of.setdefault(line.product_id, []).append(i)
+    discounts = [0] * len(lines)
+
+    for bundle in rules.bundles:
+        needs = bundle.requirements()
+        if not needs or not bundle.audience.matches(customer):
+            continue
+        sets = min(sum(units_left[i] for i in lines_of.get(p, ())) // q for p, q in needs)
+        if bundle.max_applications is not None:
+            sets = min(sets, bundle.max_applications)
+        if sets <= 0:
+            continue
+        weights = [0] * len(lines)
+        discount = 0
+        done = 0
+        while done < sets:
+            # Sets are identical while each product's first line with units left
+            # can serve them whole; take as many of those at once.
+            chunk = sets - done
+            for product_id, quantity in needs:
+                first = next(i for i in lines_of[product_id] if units_left[i] > 0)
+                chunk = min(chunk, max(1, units_left[first] // quantity))
+            value = 0
+            for product_id, quantity in needs:
+                wanted = quantity * chunk
+                for i in lines_of[product_id]:
+                    taken = min(wanted, units_left[i])
+                    if taken:
+                        units_left[i] -= taken
+                        weights[i] += taken * rule_units[i]
+                        value += taken * rule_units[i]
+                        wanted -= taken
+                    if not wanted:
+                        break
+            discount += bundle.price.discount_per_set(value // chunk) * chunk
+            done += chunk
+        for i, share in enumerate(allocate(discount, weights)):
+            if share:
+                discounts[i] += share
+                adjustments[i].append(Adjustment("bundle", bundle.name, -share, rule_id=bundle.id))
+    return discounts
+
+
+# --------------------------------------------------------------------------- gifts
+
+
+def _gifts(
+    lines: Sequence[Line], base_subtotal: int, rules: RuleSet, customer: CustomerContext
+) -> tuple[GiftResult, ...]:
+    gifts: list[GiftResult] = []
+    for rule in rules.gift_rules:
+        if not rule.audience.matches(customer):
+            continue
+        trigger = rule.trigger
+        if trigger.type == "products":
+            wanted = set(trigger.product_ids)
+            units = sum(line.quantity for line in lines if line.product_id in wanted)
+            met = bool(wanted) and units >= trigger.min_quantity
+        else:
+            met = base_subtotal >= trigger.min
+        if met:
+            gifts.append(
+                GiftResult(
+                    product_id=rule.gift.product_id,
+                    quantity=rule.gift.quantity,
+                    rule_id=rule.id,
+                    label=rule.name,
+                )
+            )
+    return tuple(gifts)
+
+
+# --------------------------------------------------------------------------- programmes
+
+
+def _matching_programme(
+    cart: Cart, rules: RuleSet, customer: CustomerContext
+) -> BenefitProgramme | None:
+    """Return the active programme of lowest (priority, id) whose audience and conditions hold."""
+    products = {line.product_id for line in cart.lines if line.quantity > 0}
+    for programme in rules.programmes:
+        if programme.audience.matches(customer) and all(
+            condition_holds(c, cart, products) for c in programme.conditions
+        ):
+            return programme
+    return None
+
+
+def _field_value(field: str, cart: Cart) -> str | None:
+    shipping = cart.shipping
+    if field == "shipping_city":
+        return None if shipping is None or shipping.address is None else shipping.address.city
+    if field == "shipping_country":
+        return None if shipping is None or shipping.address is None else shipping.address.country
+    if field == "carrier":
+        return None if shipping is None else shipping.carrier
+    if field == "payment_method":
+        return cart.payment_method
+    if field == "channel":
+        return cart.channel
+    raise KeyError(field)
+
+
+def condition_holds(condition: Condition, cart: Cart, products: set[str]) -> bool:
+    """Tell whether a programme condition holds for the cart.
+
+    Strings compare ignoring case; a missing value (no shipping, no payment
+    method) satisfies only ``is_not``. Unknown fields or operators never hold.
+    """
+    values = (condition.value,) if isinstance(condition.value, str) else condition.value
+    if condition.field == "product_in_cart":
+        if condition.op == "any_of":
+            return any(v in products for v in values)
+        if condition.op == "all_of":
+            return all(v in products for v in values)
+        return False
+    try:
+        actual = _field_value(condition.field, cart)
+    except KeyError:
+        return False
+    wanted = {v.casefold() for v in values}
+    if condition.op in ("is", "any_of"):
+        return actual is not None and actual.casefold() in wanted
+    if condition.op == "is_not":
+        return actual is None or actual.casefold() not in wanted
+    return False
+
+
+def _programme_result(
+    programme: BenefitProgramme | None, tier: int | None, blocked: bool
+) -> ProgrammeResult | None:
+    if programme is None:
+        return None
+    if tier is None:
+        reason: str | None = "no_tier_reached"
+    elif blocked:
+        reason = CodeReason.NOT_COMBINABLE.value
+    else:
+        reason = None
+    return ProgrammeResult(
+        id=programme.id,
+        name=programme.name,
+        tier=tier,
+        status="applied" if reason is None else "not_applied",
+        reason=reason,
+    )
+
+
+# --------------------------------------------------------------------------- order-level amounts
+
+
+@dataclass(slots=True)
+class _Ledger:
+    """What remains of each line (after steps 2 and 3 and earlier benefits) and of shipping."""
+
+    remaining: list[int]
+    shipping: int
+
+    def copy(self) -> _Ledger:
+        return _Ledger(list(self.remaining), self.shipping)
+
+
+@dataclass(frozen=True, slots=True)
+class _Effect:
+    """Amounts one benefit took from each line and from shipping (all >= 0)."""
+
+    lines: tuple[int, ...]
+    shipping: int
+
+    @property
+    def saving(self) -> int:
+        return sum(self.lines) + self.shipping
+
+
+def _take_from_lines(ledger: _Ledger, covered: Sequence[int], amount: int) -> list[int]:
+    """Take ``amount`` (capped at what remains) from the covered lines, by largest remainder."""
+    available = [ledger.remaining[i] for i in covered]
+    parts = allocate(min(amount, sum(available)), available)
+    taken = [0] * len(ledger.remaining)
+    for i, part in zip(covered, parts, strict=True):
+        taken[i] = part
+        ledger.remaining[i] -= part
+    return taken
+
+
+def _take_shipping(ledger: _Ledger, cap: int | None) -> int:
+    amount = ledger.shipping if not cap else min(cap, ledger.shipping)
+    ledger.shipping -= amount
+    return amount
+
+
+def _carrier_listed(cart: Cart, carriers: Sequence[str]) -> bool:
+    if cart.shipping is None:
+        return False
+    if not carriers:
+        return True
+    carrier = cart.shipping.carrier
+    return carrier is not None and carrier.casefold() in {c.casefold() for c in carriers}
+
+
+def _programme_effect(
+    actions: Sequence[TierAction], cart: Cart, bases: Sequence[int], ledger: _Ledger
+) -> _Effect:
+    """Apply a tier's actions, in their order, to ``ledger``; return what they took."""
+    covered = range(len(bases))
+    total = [0] * len(bases)
+    shipping = 0
+    for action in actions:
+        if action.type == "free_shipping":
+            if _carrier_listed(cart, action.carriers):
+                shipping += _take_shipping(ledger, action.max_amount)
+            continue
+        if action.type == "percent_off_order":
+            amount = percent_of(sum(bases), action.percent)
+        else:
+            amount = action.amount
+        taken = _take_from_lines(ledger, covered, amount)
+        total = [a + b for a, b in zip(total, taken, strict=True)]
+    return _Effect(tuple(total), shipping)
+
+
+def _code_effect(discount: Discount, cart: Cart, bases: Sequence[int], ledger: _Ledger) -> _Effect:
+    """Apply a valid code to ``ledger``; return what it took."""
+    nothing = (0,) * len(bases)
+    if discount.type == "free_shipping":
+        if not _carrier_listed(cart, discount.carriers):
+            return _Effect(nothing, 0)
+        return _Effect(nothing, _take_shipping(ledger, discount.amount))
+    covered = [i for i, line in enumerate(cart.lines) if line.kind == discount.line_kind]
+    if discount.type == "percent":
+        amount = percent_of(sum(bases[i] for i in covered), discount.percent)
+    else:
+        amount = discount.amount or 0
+    return _Effect(tuple(_take_from_lines(ledger, covered, amount)), 0)
+
+
+def _record(
+    effect: _Effect,
+    make: Callable[[int], Adjustment],
+    adjustments: list[list[Adjustment]],
+    shipping_adjustments: list[Adjustment],
+    discounts: list[int],
+) -> None:
+    """Book what a benefit took as discounts and adjustments (one per line it touched)."""
+    for i, amount in enumerate(effect.lines):
+        if amount:
+            discounts[i] += amount
+            adjustments[i].append(make(-amount))
+    if effect.shipping:
+        shipping_adjustments.append(make(-effect.shipping))
+
+
+# --------------------------------------------------------------------------- codes
+
+
+@dataclass(frozen=True, slots=True)
+class _Winner:
+    """The code that applies: as typed, its discount, and whether it displaced the programme."""
+
+    typed: str
+    discount: Discount
+    beat_programme: bool
+
+
+def _choose_code(
+    cart: Cart,
+    customer: CustomerContext,
+    codes: Mapping[str, CodeCandidate],
+    now: datetime,
+    bases: Sequence[int],
+    start: _Ledger,
+    programme: BenefitProgramme | None,
+    tier_actions: Sequence[TierAction],
+) -> tuple[tuple[CodeResult, ...], _Winner | None]:
+    """Decide every typed code, in request order; return the answers and the winner.
+
+    The first valid code applies and later valid ones are ``one_code_per_order``;
+    a repeated code (same normalised form) is ``one_code_per_order`` too. When
+    the programme is not combinable with codes, a valid code applies only if it
+    saves strictly more than the programme (both measured alone on the cart
+    after steps 2 and 3, shipping included); otherwise it is ``not_combinable``
+    and the next code is tried.
+    """
+    exclusive = programme is not None and not programme.combinable_with_codes
+    programme_saving = 0
+    if exclusive:
+        programme_saving = _programme_effect(tier_actions, cart, bases, start.copy()).saving
+    results: list[CodeResult] = []
+    seen: set[str] = set()
+    winner: _Winner | None = None
+    for typed in cart.codes:
+        key = normalise_code(typed)
+        candidate = codes.get(key)
+        discount = None if candidate is None else candidate.discount
+        reason: str | None
+        if key in seen:
+            reason = CodeReason.ONE_CODE_PER_ORDER
+        else:
+            seen.add(key)
+            reason = check_code(candidate, cart=cart, customer=customer, line_bases=bases, now=now)
+        if reason is None and winner is not None:
+            reason = CodeReason.ONE_CODE_PER_ORDER
+        if reason is None and exclusive:
+            assert discount is not None
+            saving = _code_effect(discount, cart, bases, start.copy()).saving
+            if saving <= programme_saving:
+                reason = CodeReason.NOT_COMBINABLE
+        discount_id = None if discount is None else discount.id
+        if reason is None:
+            assert discount is not None
+            winner = _Winner(typed, discount, exclusive)
+            results.append(
+                CodeResult(typed, "applied", None, applied_message(discount), discount_id)
+            )
+        else:
+            results.append(
+                CodeResult(
+                    typed, "rejected", str(reason), rejection_message(reason, discount), discount_id
+                )
+            )
+    return tuple(results), winner

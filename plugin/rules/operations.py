@@ -1,0 +1,239 @@
+"""Create, change, delete and list the shop's pricing rules.
+
+Every change bumps ``shops.rules_version`` with one set-based UPDATE in the same
+transaction, so each worker process sees at its next pricing call that its snapshot
+(:mod:`plugin.rules.snapshot`) is out of date. The caller commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
+
+from plugin.db import db, for_shop, get_for_shop
+from plugin.errors import ApiError, ErrorCode
+from plugin.groups.models import Group
+from plugin.rules.models import (
+    BenefitProgramme,
+    BenefitTier,
+    Bundle,
+    BundleItem,
+    GiftRule,
+    PriceRule,
+)
+from plugin.segments.models import Segment
+from plugin.shops.models import Shop
+
+RuleRow = PriceRule | Bundle | GiftRule | BenefitProgramme
+
+
+def _invalid(details: dict[str, list[str]]) -> ApiError:
+    fields = ", ".join(sorted(details))
+    return ApiError(
+        ErrorCode.VALIDATION_FAILED, f"Some fields are not valid: {fields}.", 422, details
+    )
+
+
+def bump_rules_version(shop: Shop) -> None:
+    """Tell every process that the shop's rules changed (set-based, never read-modify-write)."""
+    db.session.execute(
+        update(Shop)
+        .where(Shop.id == shop.id)
+        .values(rules_version=Shop.rules_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire(shop, ["rules_version"])
+
+
+def check_audience(shop: Shop, audience: dict[str, Any], field: str = "audience.ids") -> None:
+    """422 unless every group or segment id of ``audience`` is one of this shop's."""
+    model: type[Group] | type[Segment]
+    if audience["type"] == "groups":
+        model = Group
+    elif audience["type"] == "segments":
+        model = Segment
+    else:
+        return
+    wanted = set(audience["ids"])
+    found = set(
+        db.session.execute(
+            select(model.id).where(model.shop_id == shop.id, model.id.in_(wanted))
+        ).scalars()
+    )
+    missing = sorted(wanted - found)
+    if missing:
+        kind = "group" if model is Group else "segment"
+        names = ", ".join(str(i) for i in missing)
+        raise _invalid({field: [f"No {kind} of this shop has the id {names}."]})
+
+
+def shop_moment(shop: Shop, value: date | datetime | None, *, end: bool = False) -> datetime | None:
+    """A date-time as given; a date is the start of that day in the shop's time zone, or for
+    an end, the end of that day (``ends_at: 2026-03-31`` still holds on the 31st)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    day = value + timedelta(days=1) if end else value
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(shop.timezone))
+
+
+def _window(shop: Shop, row: Any, data: dict[str, Any]) -> None:
+    if "starts_at" in data:
+        row.starts_at = shop_moment(shop, data["starts_at"])
+    if "ends_at" in data:
+        row.ends_at = shop_moment(shop, data["ends_at"], end=True)
+    if row.starts_at is not None and row.ends_at is not None and row.ends_at <= row.starts_at:
+        raise _invalid({"ends_at": ["Must be after starts_at."]})
+
+
+def _audience(shop: Shop, row: Any, data: dict[str, Any]) -> None:
+    if "audience" in data:
+        check_audience(shop, data["audience"])
+        row.audience_type = data["audience"]["type"]
+        row.audience_ids = list(data["audience"]["ids"])
+
+
+def _plain(row: Any, data: dict[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
+        if name in data:
+            setattr(row, name, data[name])
+
+
+# How each kind maps its validated input onto columns ------------------------------------
+
+
+def _apply_price_rule(shop: Shop, row: PriceRule, data: dict[str, Any]) -> None:
+    _plain(row, data, ("name", "priority", "active"))
+    _audience(shop, row, data)
+    if "scope" in data:
+        row.scope_type = data["scope"]["type"]
+        row.scope_ids = list(data["scope"]["ids"])
+    if "action" in data:
+        row.action_type = data["action"]["type"]
+        row.action_value = data["action"]["value"]
+    _window(shop, row, data)
+
+
+def _apply_bundle(shop: Shop, row: Bundle, data: dict[str, Any]) -> None:
+    _plain(row, data, ("name", "priority", "active", "max_applications"))
+    _audience(shop, row, data)
+    if "price" in data:
+        row.price_type = data["price"]["type"]
+        row.price_value = data["price"]["value"]
+    if "items" in data:
+        if row.items:
+            row.items.clear()
+            db.session.flush()  # old items go before new ones take their positions
+        row.items.extend(
+            BundleItem(
+                shop_id=shop.id,
+                position=index,
+                product_id=item["product_id"],
+                quantity=item["quantity"],
+            )
+            for index, item in enumerate(data["items"])
+        )
+
+
+def _apply_gift_rule(shop: Shop, row: GiftRule, data: dict[str, Any]) -> None:
+    _plain(row, data, ("name", "active"))
+    _audience(shop, row, data)
+    if "trigger" in data:
+        trigger = data["trigger"]
+        row.trigger_type = trigger["type"]
+        row.trigger_product_ids = list(trigger["product_ids"])
+        row.trigger_min_quantity = trigger["min_quantity"]
+        row.trigger_min = trigger["min"]
+    if "gift" in data:
+        row.gift_product_id = data["gift"]["product_id"]
+        row.gift_quantity = data["gift"]["quantity"]
+
+
+def _apply_programme(shop: Shop, row: BenefitProgramme, data: dict[str, Any]) -> None:
+    _plain(
+        row,
+        data,
+        ("name", "priority", "active", "earns_loyalty_points", "combinable_with_codes"),
+    )
+    _audience(shop, row, data)
+    if "conditions" in data:
+        row.conditions = [dict(c) for c in data["conditions"]]
+    if "tiers" in data:
+        if row.tiers:
+            row.tiers.clear()
+            db.session.flush()  # old tiers go before new ones take their thresholds
+        row.tiers.extend(
+            BenefitTier(
+                shop_id=shop.id,
+                min_subtotal=tier["min_subtotal"],
+                actions=[dict(a) for a in tier["actions"]],
+            )
+            for tier in data["tiers"]
+        )
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One resource of rules: its model, how input lands on it, what to load with it."""
+
+    model: type[Any]
+    apply: Any
+    children: Any = None
+
+
+PRICE_RULES = Kind(PriceRule, _apply_price_rule)
+BUNDLES = Kind(Bundle, _apply_bundle, lambda: selectinload(Bundle.items))
+GIFT_RULES = Kind(GiftRule, _apply_gift_rule)
+BENEFIT_PROGRAMMES = Kind(
+    BenefitProgramme, _apply_programme, lambda: selectinload(BenefitProgramme.tiers)
+)
+
+
+# Operations -----------------------------------------------------------------------------
+
+
+def list_rules(shop: Shop, kind: Kind, page: int, per_page: int) -> dict[str, Any]:
+    model = kind.model
+    total = db.session.execute(
+        select(func.count()).select_from(model).where(model.shop_id == shop.id)
+    ).scalar_one()
+    query = for_shop(model, shop.id).order_by(model.id).limit(per_page)
+    query = query.offset((page - 1) * per_page)
+    if kind.children is not None:
+        query = query.options(kind.children())
+    items = list(db.session.execute(query).scalars())
+    return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+def get_rule(shop: Shop, kind: Kind, rule_id: int) -> Any:
+    return get_for_shop(kind.model, shop.id, rule_id)
+
+
+def create_rule(shop: Shop, kind: Kind, data: dict[str, Any]) -> Any:
+    row = kind.model(shop_id=shop.id)
+    kind.apply(shop, row, data)
+    db.session.add(row)
+    db.session.flush()
+    bump_rules_version(shop)
+    return row
+
+
+def update_rule(shop: Shop, kind: Kind, rule_id: int, data: dict[str, Any]) -> Any:
+    """Change the fields given; a nested object (audience, scope, items, tiers...) is
+    replaced whole."""
+    row = get_for_shop(kind.model, shop.id, rule_id)
+    kind.apply(shop, row, data)
+    db.session.flush()
+    bump_rules_version(shop)
+    return row
+
+
+def delete_rule(shop: Shop, kind: Kind, rule_id: int) -> None:
+    row = get_for_shop(kind.model, shop.id, rule_id)
+    db.session.delete(row)
+    db.session.flush()
+    bump_rules_version(shop)

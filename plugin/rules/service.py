@@ -1,0 +1,320 @@
+"""Price a cart for a shop: validate the body, load who the customer is and what the
+codes are, take the rule snapshot, and let the pure engine compute.
+
+Shared by ``POST /hooks/cart/price``, ``POST /api/price-preview`` and the in-process
+``cart_price`` signal, so the three give the same answer for the same input. Reads only:
+the pricing hook changes nothing (contract §4).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import and_, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+
+from hooks.signing import parse_json_object
+from plugin.codes.lookup import code_candidates
+from plugin.customers.models import Customer
+from plugin.customers.operations import default_group_id
+from plugin.db import db, utcnow
+from plugin.errors import ApiError, ErrorCode, validation_error
+from plugin.groups.models import Group as GroupRow
+from plugin.pricing import (
+    Address,
+    Cart,
+    CodeCandidate,
+    CustomerContext,
+    Group,
+    Line,
+    PricingResult,
+    RuleSet,
+    Segment,
+    Shipping,
+    price_cart,
+)
+from plugin.rules.cart_schema import CartIn, PricingAnswer
+from plugin.rules.snapshot import rule_set
+from plugin.segments.membership import customer_identity
+from plugin.segments.models import Segment as SegmentRow
+from plugin.segments.models import SegmentMember
+from plugin.shops.models import Shop
+from plugin.shops.operations import find_shop
+
+__all__ = [
+    "PricingAnswer",
+    "load_cart",
+    "price",
+    "price_for_domain",
+    "price_result",
+    "price_with_codes",
+    "read_inputs",
+    "to_cart",
+    "validate_cart",
+]
+
+log = logging.getLogger(__name__)
+
+_cart_schema = CartIn()
+
+
+def validate_cart(payload: dict[str, Any]) -> dict[str, Any]:
+    """The body checked by the cart schema, or 400 ``invalid_payload`` naming each field."""
+    try:
+        data: dict[str, Any] = _cart_schema.load(payload)
+    except ValidationError as err:
+        raise validation_error(err, ErrorCode.INVALID_PAYLOAD, 400) from None
+    return data
+
+
+def load_cart(shop: Shop, payload: dict[str, Any]) -> Cart:
+    """The request body as the engine's :class:`Cart`, or 400 ``invalid_payload``."""
+    return to_cart(shop, validate_cart(payload))
+
+
+def to_cart(shop: Shop, data: dict[str, Any]) -> Cart:
+    """A validated body as the engine's :class:`Cart`; 400 unless in the shop's currency."""
+    if data["currency"].upper() != shop.currency.upper():
+        raise ApiError(
+            ErrorCode.INVALID_PAYLOAD,
+            "Some fields are not valid: currency.",
+            400,
+            {"currency": [f"Must be {shop.currency}, the shop's currency."]},
+        )
+    shipping = data["shipping"]
+    address = shipping and shipping["address"]
+    return Cart(
+        cart_id=data["cart_id"],
+        currency=shop.currency,
+        customer_id=data["customer_id"],
+        channel=data["channel"],
+        payment_method=data["payment_method"],
+        shipping=None
+        if shipping is None
+        else Shipping(
+            carrier=shipping["carrier"],
+            price=shipping["price"],
+            address=None if not address else Address(address["city"], address["country"]),
+        ),
+        lines=tuple(
+            Line(
+                id=line["id"],
+                product_id=line["product_id"],
+                kind=line["kind"],
+                category_ids=tuple(line["category_ids"]),
+                quantity=line["quantity"],
+                unit_price=line["unit_price"],
+            )
+            for line in data["lines"]
+        ),
+        codes=tuple(data["codes"]),
+    )
+
+
+def customer_context(shop: Shop, external_id: str | None) -> tuple[CustomerContext, int | None]:
+    """Who is buying, and their customer row id (None for a guest or a customer we have
+    not heard of yet).
+
+    A customer id we have no ``customer/created`` for yet is a registered customer all the
+    same: they are in the default group (where a new customer lands) and in no segment.
+    """
+    if external_id is None:
+        return CustomerContext.guest(), None
+    identity = customer_identity(shop.id, external_id)
+    if identity is None:
+        group_id = default_group_id(shop)
+        row = db.session.get_one(GroupRow, group_id)
+        group = Group(row.id, row.name, row.colour)
+        return CustomerContext(external_id, group, ()), None
+    return (
+        CustomerContext(
+            external_id,
+            Group(identity.group_id, identity.group_name, identity.group_colour),
+            tuple(Segment(sid, name) for sid, name in identity.segments),
+        ),
+        identity.customer_id,
+    )
+
+
+def shop_and_customer(
+    domain: str, external_id: str | None
+) -> tuple[Shop | None, CustomerContext, int | None]:
+    """The shop of ``domain`` and who is buying, in one query (the hook's hot path).
+
+    The same facts as :func:`installed_shop` then :func:`customer_context` (the group, the
+    segments of ``segment_members``), one row per segment of the customer: one round trip
+    instead of three. A customer we have not heard of yet costs one more query (the
+    default group).
+    """
+    query = select(Shop).where(Shop.domain == domain.strip().lower())
+    if external_id is None:
+        return db.session.execute(query).scalar_one_or_none(), CustomerContext.guest(), None
+    rows = db.session.execute(
+        query.add_columns(
+            Customer.id, GroupRow.id, GroupRow.name, GroupRow.colour, SegmentRow.id, SegmentRow.name
+        )
+        .outerjoin(Customer, and_(Customer.shop_id == Shop.id, Customer.external_id == external_id))
+        .outerjoin(GroupRow, GroupRow.id == Customer.group_id)
+        .outerjoin(SegmentMember, SegmentMember.customer_id == Customer.id)
+        .outerjoin(SegmentRow, SegmentRow.id == SegmentMember.segment_id)
+    ).all()
+    if not rows:
+        return None, CustomerContext.guest(), None
+    shop, customer_id, group_id, group_name, group_colour, _, _ = rows[0]
+    if customer_id is None:
+        if not shop.installed:
+            return shop, CustomerContext.guest(), None
+        customer, _ = customer_context(shop, external_id)
+        return shop, customer, None
+    found = sorted((row[5], row[6]) for row in rows if row[5] is not None)  # by id
+    segments = tuple(Segment(segment_id, name) for segment_id, name in found)
+    group = Group(group_id, group_name, group_colour)
+    return shop, CustomerContext(external_id, group, segments), customer_id
+
+
+def code_facts(
+    shop: Shop, cart: Cart, customer_row_id: int | None, now: datetime
+) -> dict[str, CodeCandidate]:
+    """What the database knows about the cart's codes (none typed: no query)."""
+    if not cart.codes:
+        return {}
+    customer: int | str | None = cart.customer_id if customer_row_id is None else customer_row_id
+    return code_candidates(shop, list(cart.codes), customer, cart_id=cart.cart_id, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class PricingInputs:
+    """Everything the engine needs, read from the database in one short transaction."""
+
+    cart: Cart
+    customer: CustomerContext
+    codes: Mapping[str, CodeCandidate]
+    rules: RuleSet
+
+
+def read_inputs(
+    shop: Shop, cart: Cart, now: datetime, codes: Mapping[str, CodeCandidate] | None = None
+) -> PricingInputs:
+    """Who the customer is, what the codes are, the rule snapshot: a few reads."""
+    customer, customer_row_id = customer_context(shop, cart.customer_id)
+    if codes is None:
+        codes = code_facts(shop, cart, customer_row_id, now)
+    return PricingInputs(cart, customer, codes, rule_set(shop))
+
+
+def compute(inputs: PricingInputs, now: datetime) -> PricingResult:
+    """The pure part: no database."""
+    return price_cart(inputs.cart, inputs.customer, inputs.rules, inputs.codes, now)
+
+
+def price_result(
+    shop: Shop,
+    payload: dict[str, Any],
+    now: datetime,
+    codes: Mapping[str, CodeCandidate] | None = None,
+) -> PricingResult:
+    """Price ``payload`` for ``shop`` at ``now``: the engine's result.
+
+    ``codes`` (normalised code → candidate) replaces the lookup of the cart's codes: the
+    redeem hook passes what it knows after a lost race.
+    """
+    return compute(read_inputs(shop, load_cart(shop, payload), now, codes), now)
+
+
+def price_with_codes(
+    shop: Shop,
+    payload: dict[str, Any],
+    codes: Mapping[str, CodeCandidate],
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The pricing hook's answer with the code facts given (the redeem hook's pricer)."""
+    return price_result(shop, payload, now or utcnow(), codes).to_dict()
+
+
+def price(shop: Shop, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The pricing hook's JSON answer for ``payload``."""
+    return price_result(shop, payload, now).to_dict()
+
+
+def installed_shop(domain: str) -> Shop:
+    """The installed shop of ``domain``, or 403 ``shop_not_installed``."""
+    shop = find_shop(domain.strip().lower())
+    if shop is None or not shop.installed:
+        raise _not_installed(domain)
+    return shop
+
+
+def _not_installed(domain: str) -> ApiError:
+    return ApiError(
+        ErrorCode.SHOP_NOT_INSTALLED, f"The shop {domain} has not installed the app.", 403
+    )
+
+
+_sqlite_readers = threading.Lock()
+
+
+@contextmanager
+def _queue_on_sqlite() -> Iterator[None]:
+    """On SQLite, let this process's threads take turns for the read transaction.
+
+    Every SQLite transaction here begins IMMEDIATE (it takes the write lock), and a thread
+    that finds the lock taken sleeps in SQLite's busy handler, in steps up to 100 ms: with
+    30 concurrent hooks the unlucky ones waited seconds. A lock in the process queues them
+    instead, and each holds the database for a few reads only. Other databases need none.
+    """
+    if db.engine.dialect.name != "sqlite":
+        yield
+        return
+    with _sqlite_readers:
+        yield
+
+
+def price_for_domain(
+    domain: str, payload: dict[str, Any] | bytes, now: datetime | None = None
+) -> dict[str, Any]:
+    """Check the shop, then the payload, price the cart and write nothing: what the hook
+    (``payload`` the raw body) and the ``cart_price`` signal (a dict) both run.
+
+    The body is parsed and validated before the database is touched, and its faults are
+    reported only after the shop check (contract §2 order); the database reads then run in
+    one short transaction, ended before the engine computes: on SQLite every transaction
+    holds the database's write lock (``plugin.db.configure_engine``), so concurrent hooks
+    queue behind each other only for the reads. A database that cannot answer (locked past
+    its timeout, unreachable) is a 503 ``unavailable``: never a half-computed price.
+    """
+    now = now or utcnow()
+    data: dict[str, Any] | None = None
+    fault: ApiError | None = None
+    try:
+        data = validate_cart(parse_json_object(payload) if isinstance(payload, bytes) else payload)
+    except ApiError as err:
+        fault = err
+    with _queue_on_sqlite():
+        try:
+            shop, customer, customer_row_id = shop_and_customer(
+                domain, None if data is None else data["customer_id"]
+            )
+            if shop is None or not shop.installed:
+                raise _not_installed(domain)
+            if fault is not None or data is None:
+                raise fault or ApiError(ErrorCode.INVALID_PAYLOAD, "The cart is missing.", 400)
+            cart = to_cart(shop, data)
+            codes = code_facts(shop, cart, customer_row_id, now)
+            inputs = PricingInputs(cart, customer, codes, rule_set(shop))
+        except (OperationalError, SQLAlchemyTimeoutError):
+            log.exception("The database did not answer while pricing a cart of %s", domain)
+            raise ApiError(
+                ErrorCode.UNAVAILABLE, "Pricing is unavailable right now; try again.", 503
+            ) from None
+        finally:
+            # Nothing to keep: end the read transaction before computing.
+            db.session.rollback()
+    return compute(inputs, now).to_dict()

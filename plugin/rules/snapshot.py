@@ -1,0 +1,243 @@
+"""The shop's active rules as one engine :class:`RuleSet`, built once per process and version.
+
+The snapshot lives in ``current_app.extensions["customer_groups"].pricing_cache`` keyed by
+shop id, with the ``rules_version`` it was built from. Every pricing call already reads the
+shop row, which carries ``rules_version``; the snapshot is rebuilt only when that version
+moved, so a change made through any worker is seen by every worker at its next call. A
+rebuild reads one query per kind of rule. A lock per shop lets one thread rebuild while
+the others wait for its result instead of rebuilding too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from plugin.db import db
+from plugin.pricing import (
+    Audience,
+    BenefitProgramme,
+    Bundle,
+    BundleItem,
+    BundlePrice,
+    Condition,
+    Gift,
+    GiftRule,
+    GiftTrigger,
+    PriceAction,
+    PriceRule,
+    RuleSet,
+    Scope,
+    Tier,
+    TierAction,
+)
+from plugin.rules import models
+from plugin.shops.models import Shop
+
+_PERCENT_ACTIONS = frozenset({"discount_percent", "increase_percent"})
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: int
+    rules: RuleSet
+
+
+_guard = threading.Lock()
+_locks: dict[int, threading.Lock] = {}
+
+
+def _lock_for(shop_id: int) -> threading.Lock:
+    with _guard:
+        return _locks.setdefault(shop_id, threading.Lock())
+
+
+def _cache() -> dict[int, Snapshot]:
+    cache: dict[int, Snapshot] = current_app.extensions["customer_groups"].pricing_cache
+    return cache
+
+
+def rule_set(shop: Shop) -> RuleSet:
+    """The shop's rules at ``shop.rules_version`` (the shop row read by this request)."""
+    version = shop.rules_version or 0
+    cache = _cache()
+    found = cache.get(shop.id)
+    if found is not None and found.version == version:
+        return found.rules
+    with _lock_for(shop.id):
+        found = cache.get(shop.id)  # another thread may have rebuilt it meanwhile
+        if found is not None and found.version == version:
+            return found.rules
+        rules = load_rule_set(shop.id)
+        # Never replace a newer snapshot with an older one (a slow request built it).
+        current = cache.get(shop.id)
+        if current is None or current.version <= version:
+            cache[shop.id] = Snapshot(version, rules)
+        return rules
+
+
+def forget(shop_id: int) -> None:
+    """Drop a shop's snapshot (shop redaction; tests)."""
+    _cache().pop(shop_id, None)
+
+
+def percent(basis_points: int) -> Decimal:
+    """Basis points as the engine's Decimal percent: ``1250`` → ``Decimal("12.50")``."""
+    return Decimal(basis_points).scaleb(-2)
+
+
+def _audience(kind: str, ids: Any) -> Audience:
+    return Audience(kind, frozenset(ids or ()))  # type: ignore[arg-type]
+
+
+def load_rule_set(shop_id: int) -> RuleSet:
+    """Read the shop's active rules (one query per kind) and build the engine's snapshot."""
+    return RuleSet.build(
+        price_rules=_price_rules(shop_id),
+        bundles=_bundles(shop_id),
+        gift_rules=_gift_rules(shop_id),
+        programmes=_programmes(shop_id),
+    )
+
+
+def _price_rules(shop_id: int) -> list[PriceRule]:
+    m = models.PriceRule
+    rows = db.session.execute(
+        select(
+            m.id,
+            m.name,
+            m.audience_type,
+            m.audience_ids,
+            m.scope_type,
+            m.scope_ids,
+            m.action_type,
+            m.action_value,
+            m.priority,
+            m.starts_at,
+            m.ends_at,
+        ).where(m.shop_id == shop_id, m.active.is_(True))
+    ).all()
+    rules = []
+    for row in rows:
+        value: int | Decimal = (
+            percent(row.action_value) if row.action_type in _PERCENT_ACTIONS else row.action_value
+        )
+        rules.append(
+            PriceRule(
+                id=row.id,
+                name=row.name,
+                audience=_audience(row.audience_type, row.audience_ids),
+                scope=Scope(row.scope_type, tuple(row.scope_ids or ())),  # type: ignore[arg-type]
+                action=PriceAction(row.action_type, value),  # type: ignore[arg-type]
+                priority=row.priority,
+                starts_at=row.starts_at,
+                ends_at=row.ends_at,
+            )
+        )
+    return rules
+
+
+def _bundles(shop_id: int) -> list[Bundle]:
+    b, i = models.Bundle, models.BundleItem
+    rows = db.session.execute(
+        select(b, i.product_id, i.quantity)
+        .join(i, i.bundle_id == b.id)
+        .where(b.shop_id == shop_id, b.active.is_(True))
+        .order_by(b.id, i.position)
+    ).all()
+    items: dict[int, list[BundleItem]] = defaultdict(list)
+    heads: dict[int, models.Bundle] = {}
+    for bundle, product_id, quantity in rows:
+        heads[bundle.id] = bundle
+        items[bundle.id].append(BundleItem(product_id, quantity))
+    bundles = []
+    for bundle_id, head in heads.items():
+        value: int | Decimal = (
+            percent(head.price_value) if head.price_type == "percent_off" else head.price_value
+        )
+        bundles.append(
+            Bundle(
+                id=bundle_id,
+                name=head.name,
+                audience=_audience(head.audience_type, head.audience_ids),
+                items=tuple(items[bundle_id]),
+                price=BundlePrice(head.price_type, value),  # type: ignore[arg-type]
+                max_applications=head.max_applications,
+                priority=head.priority,
+            )
+        )
+    return bundles
+
+
+def _gift_rules(shop_id: int) -> list[GiftRule]:
+    g = models.GiftRule
+    rows = db.session.execute(select(g).where(g.shop_id == shop_id, g.active.is_(True))).scalars()
+    return [
+        GiftRule(
+            id=row.id,
+            name=row.name,
+            audience=_audience(row.audience_type, row.audience_ids),
+            trigger=GiftTrigger(
+                row.trigger_type,  # type: ignore[arg-type]
+                product_ids=tuple(row.trigger_product_ids or ()),
+                min_quantity=row.trigger_min_quantity,
+                min=row.trigger_min,
+            ),
+            gift=Gift(row.gift_product_id, row.gift_quantity),
+        )
+        for row in rows
+    ]
+
+
+def _tier_action(action: dict[str, Any]) -> TierAction:
+    kind = action["type"]
+    if kind == "percent_off_order":
+        return TierAction(kind, percent(action["value"]))
+    if kind == "fixed_off_order":
+        return TierAction(kind, int(action["value"]))
+    return TierAction(
+        "free_shipping",
+        carriers=tuple(action.get("carriers") or ()),
+        max_amount=action.get("max_amount"),
+    )
+
+
+def _condition(data: dict[str, Any]) -> Condition:
+    value = data["value"]
+    return Condition(data["field"], data["op"], tuple(value) if isinstance(value, list) else value)
+
+
+def _programmes(shop_id: int) -> list[BenefitProgramme]:
+    p, t = models.BenefitProgramme, models.BenefitTier
+    rows = db.session.execute(
+        select(p, t.min_subtotal, t.actions)
+        .join(t, t.programme_id == p.id)
+        .where(p.shop_id == shop_id, p.active.is_(True))
+        .order_by(p.id, t.min_subtotal)
+    ).all()
+    tiers: dict[int, list[Tier]] = defaultdict(list)
+    heads: dict[int, models.BenefitProgramme] = {}
+    for programme, min_subtotal, actions in rows:
+        heads[programme.id] = programme
+        tiers[programme.id].append(
+            Tier(min_subtotal, tuple(_tier_action(a) for a in actions or ()))
+        )
+    return [
+        BenefitProgramme(
+            id=programme_id,
+            name=head.name,
+            audience=_audience(head.audience_type, head.audience_ids),
+            priority=head.priority,
+            conditions=tuple(_condition(c) for c in head.conditions or ()),
+            tiers=tuple(tiers[programme_id]),
+            earns_loyalty_points=head.earns_loyalty_points,
+            combinable_with_codes=head.combinable_with_codes,
+        )
+        for programme_id, head in heads.items()
+    ]

@@ -1,0 +1,1 @@
+"""Rule-based segments: conditions compiled to SQL, evaluated in Python, memberships kept."""

@@ -1,0 +1,399 @@
+"""Segments: create, change, delete, preview, and membership kept current.
+
+Two ways to keep ``segment_members`` right: a full, set-based recompute of one segment
+when it is created or its conditions change (``INSERT ... SELECT`` of the compiled query
+and ``DELETE`` of those who no longer qualify), and an incremental re-evaluation of one
+customer in Python after each customer or order event. Either publishes
+``customer/segments_changed`` for every customer who joined or left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, inspect, literal, select
+from sqlalchemy.exc import IntegrityError
+
+from plugin.customers.models import ORDER_PAID, Customer, CustomerProduct, CustomerTag, Order
+from plugin.db import UtcDateTime, db, for_shop, get_for_shop, utcnow
+from plugin.errors import ApiError, ErrorCode
+from plugin.events import publish, publish_many
+from plugin.segments.compiler import segment_customer_ids, segment_predicate
+from plugin.segments.conditions import (
+    Condition,
+    parse_conditions,
+    shop_today,
+    uses_order_days,
+    uses_products,
+    uses_tags,
+)
+from plugin.segments.evaluator import CustomerFacts, evaluate
+from plugin.segments.models import Segment, SegmentMember
+from plugin.shops.models import Shop
+
+SAMPLE_SIZE = 10
+SEGMENTS_CHANGED = "customer/segments_changed"
+
+
+def name_key(name: str) -> str:
+    return name.strip().casefold()
+
+
+@contextmanager
+def _name_guard() -> Iterator[None]:
+    """Turn a unique-name race the check above lost into the same 422 (in a savepoint)."""
+    try:
+        with db.session.begin_nested():
+            yield
+    except IntegrityError:
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED,
+            "Some fields are not valid: name.",
+            422,
+            {"name": ["A segment with this name already exists."]},
+        ) from None
+
+
+def _check_name_free(shop: Shop, name: str, exclude_id: int | None = None) -> None:
+    query = select(Segment.id).where(Segment.shop_id == shop.id, Segment.name_key == name_key(name))
+    if exclude_id is not None:
+        query = query.where(Segment.id != exclude_id)
+    if db.session.execute(query).first() is not None:
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED,
+            "Some fields are not valid: name.",
+            422,
+            {"name": ["A segment with this name already exists."]},
+        )
+
+
+# Reading -------------------------------------------------------------------------------
+
+
+def member_counts(shop: Shop, segment_ids: list[int]) -> dict[int, int]:
+    if not segment_ids:
+        return {}
+    rows = db.session.execute(
+        select(SegmentMember.segment_id, func.count())
+        .where(SegmentMember.shop_id == shop.id, SegmentMember.segment_id.in_(segment_ids))
+        .group_by(SegmentMember.segment_id)
+    ).all()
+    return {segment_id: count for segment_id, count in rows}
+
+
+def list_segments(shop: Shop, page: int, per_page: int) -> dict[str, Any]:
+    total = db.session.execute(
+        select(func.count()).select_from(Segment).where(Segment.shop_id == shop.id)
+    ).scalar_one()
+    segments = list(
+        db.session.execute(
+            for_shop(Segment, shop.id)
+            .order_by(Segment.id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        ).scalars()
+    )
+    counts = member_counts(shop, [s.id for s in segments])
+    items = [_with_count(s, counts.get(s.id, 0)) for s in segments]
+    return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+def _with_count(segment: Segment, count: int) -> Segment:
+    segment.member_count = count  # type: ignore[attr-defined]  (read by the output schema)
+    return segment
+
+
+def get_segment(shop: Shop, segment_id: int) -> Segment:
+    segment = get_for_shop(Segment, shop.id, segment_id)
+    return _with_count(segment, member_counts(shop, [segment.id]).get(segment.id, 0))
+
+
+def segment_members(shop: Shop, segment_id: int, page: int, per_page: int) -> dict[str, Any]:
+    get_for_shop(Segment, shop.id, segment_id)
+    where = (SegmentMember.shop_id == shop.id, SegmentMember.segment_id == segment_id)
+    total = db.session.execute(select(func.count()).select_from(SegmentMember).where(*where))
+    customers = db.session.execute(
+        for_shop(Customer, shop.id)
+        .join(SegmentMember, SegmentMember.customer_id == Customer.id)
+        .where(*where)
+        .order_by(Customer.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).scalars()
+    return {
+        "items": list(customers),
+        "total": total.scalar_one(),
+        "page": page,
+        "per_page": per_page,
+    }
+
+
+def customer_segments(shop: Shop, customer_id: int) -> list[dict[str, Any]]:
+    """The segments a customer is in now, as ``{"id", "name"}``."""
+    rows = db.session.execute(
+        select(Segment.id, Segment.name)
+        .join(SegmentMember, SegmentMember.segment_id == Segment.id)
+        .where(SegmentMember.shop_id == shop.id, SegmentMember.customer_id == customer_id)
+        .order_by(Segment.id)
+    ).all()
+    return [{"id": segment_id, "name": name} for segment_id, name in rows]
+
+
+def preview(shop: Shop, match: str, raw_conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many customers meet the conditions now, and the first few: nothing is saved."""
+    conditions = parse_conditions(raw_conditions)
+    today = shop_today(shop.timezone)
+    predicate = segment_predicate(shop.id, match, conditions, today, shop.timezone)
+    # One pass: count(*) OVER () is computed over every match before the LIMIT applies.
+    rows = db.session.execute(
+        select(Customer, func.count().over())
+        .where(Customer.shop_id == shop.id, predicate)
+        .order_by(Customer.id)
+        .limit(SAMPLE_SIZE)
+    ).all()
+    count = rows[0][1] if rows else 0
+    return {"count": count, "sample": [customer for customer, _ in rows]}
+
+
+# Writing -------------------------------------------------------------------------------
+
+
+def create_segment(shop: Shop, data: dict[str, Any]) -> Segment:
+    _check_name_free(shop, data["name"])
+    segment = Segment(
+        shop_id=shop.id,
+        name=data["name"].strip(),
+        name_key=name_key(data["name"]),
+        match=data["match"],
+        conditions=data["conditions"],
+    )
+    with _name_guard():
+        db.session.add(segment)
+        db.session.flush()
+    recompute_segment(shop, segment)
+    return get_segment(shop, segment.id)
+
+
+def update_segment(shop: Shop, segment_id: int, data: dict[str, Any]) -> Segment:
+    segment = get_for_shop(Segment, shop.id, segment_id)
+    if "name" in data:
+        _check_name_free(shop, data["name"], exclude_id=segment.id)
+        with _name_guard():
+            segment.name = data["name"].strip()
+            segment.name_key = name_key(data["name"])
+            db.session.flush()
+    rules_changed = False
+    for key in ("match", "conditions"):
+        if key in data and data[key] != getattr(segment, key):
+            setattr(segment, key, data[key])
+            rules_changed = True
+    segment.updated_at = utcnow()
+    db.session.flush()
+    if rules_changed:
+        recompute_segment(shop, segment)
+    return get_segment(shop, segment.id)
+
+
+def delete_segment(shop: Shop, segment_id: int) -> None:
+    """Delete a segment; its members leave it (and hear so)."""
+    segment = get_for_shop(Segment, shop.id, segment_id)
+    left = db.session.execute(
+        delete(SegmentMember)
+        .where(SegmentMember.shop_id == shop.id, SegmentMember.segment_id == segment.id)
+        .returning(SegmentMember.customer_id)
+    ).scalars()
+    changes: dict[int, tuple[list[int], list[int]]] = {cid: ([], [segment.id]) for cid in left}
+    db.session.delete(segment)
+    db.session.flush()
+    _publish_changes(shop, changes)
+
+
+def recompute_segment(shop: Shop, segment: Segment) -> tuple[int, int]:
+    """Bring one segment's members in line with its conditions, set-based; (joined, left)."""
+    conditions = parse_conditions(segment.conditions)
+    today = shop_today(shop.timezone)
+    qualifying = segment_customer_ids(shop.id, segment.match, conditions, today, shop.timezone)
+    mine = (SegmentMember.shop_id == shop.id, SegmentMember.segment_id == segment.id)
+    left = list(
+        db.session.execute(
+            delete(SegmentMember)
+            .where(*mine, SegmentMember.customer_id.not_in(qualifying.scalar_subquery()))
+            .returning(SegmentMember.customer_id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    already = select(SegmentMember.customer_id).where(*mine)
+    newcomers = qualifying.where(Customer.id.not_in(already.scalar_subquery()))
+    stamp = utcnow()
+    db.session.execute(
+        insert(SegmentMember).from_select(
+            ["shop_id", "segment_id", "customer_id", "joined_at"],
+            newcomers.with_only_columns(
+                literal(shop.id), literal(segment.id), Customer.id, literal(stamp, UtcDateTime())
+            ),
+        )
+    )
+    # Newcomers are the rows stamped just now: read their host ids in one join.
+    joined = list(
+        db.session.execute(
+            select(Customer.external_id)
+            .join(SegmentMember, SegmentMember.customer_id == Customer.id)
+            .where(*mine, SegmentMember.joined_at == literal(stamp, UtcDateTime()))
+            .order_by(Customer.id)
+        ).scalars()
+    )
+    publish_many(
+        shop,
+        SEGMENTS_CHANGED,
+        [
+            {"customer_id": external_id, "joined": [segment.id], "left": []}
+            for external_id in joined
+        ],
+    )
+    _publish_changes(shop, {customer_id: ([], [segment.id]) for customer_id in left})
+    return len(joined), len(left)
+
+
+def recompute_shop(shop: Shop) -> None:
+    """Recompute every segment of a shop (relative dates move with the calendar)."""
+    for segment in db.session.execute(for_shop(Segment, shop.id).order_by(Segment.id)).scalars():
+        recompute_segment(shop, segment)
+
+
+def customer_facts(
+    shop: Shop, customer: Customer, conditions: tuple[Condition, ...]
+) -> CustomerFacts:
+    """Load what ``conditions`` need to know about one customer (products and order times
+    only when some condition looks at them)."""
+    products: frozenset[str] = frozenset()
+    if uses_products(conditions):
+        products = frozenset(
+            db.session.execute(
+                select(CustomerProduct.product_id).where(
+                    CustomerProduct.shop_id == shop.id, CustomerProduct.customer_id == customer.id
+                )
+            ).scalars()
+        )
+    order_times: tuple[Any, ...] = ()
+    if uses_order_days(conditions):
+        order_times = tuple(
+            db.session.execute(
+                select(Order.placed_at).where(
+                    Order.shop_id == shop.id,
+                    Order.customer_id == customer.id,
+                    Order.status == ORDER_PAID,
+                )
+            ).scalars()
+        )
+    return CustomerFacts(
+        registered_at=customer.registered_at,
+        points=customer.points,
+        order_count=customer.order_count,
+        total_spent=customer.total_spent,
+        first_order_at=customer.first_order_at,
+        last_order_at=customer.last_order_at,
+        used_discount_code=customer.used_discount_code,
+        city=customer.city,
+        country=customer.country,
+        type=customer.type,
+        accepts_marketing=customer.accepts_marketing,
+        dropship_registered_at=customer.dropship_registered_at,
+        tags=_tag_keys(shop, customer) if uses_tags(conditions) else frozenset(),
+        products=products,
+        order_times=order_times,
+    )
+
+
+def _tag_keys(shop: Shop, customer: Customer) -> frozenset[str]:
+    if "tags" not in inspect(customer).unloaded:
+        return frozenset(tag.tag_key for tag in customer.tags)
+    return frozenset(
+        db.session.execute(
+            select(CustomerTag.tag_key).where(
+                CustomerTag.shop_id == shop.id, CustomerTag.customer_id == customer.id
+            )
+        ).scalars()
+    )
+
+
+def refresh_customer(
+    shop: Shop, customer: Customer, today: date | None = None
+) -> tuple[list[int], list[int]]:
+    """Re-evaluate one customer against every segment of the shop; (joined, left) ids."""
+    rows = db.session.execute(
+        select(Segment.id, Segment.match, Segment.conditions, SegmentMember.customer_id)
+        .outerjoin(
+            SegmentMember,
+            and_(SegmentMember.segment_id == Segment.id, SegmentMember.customer_id == customer.id),
+        )
+        .where(Segment.shop_id == shop.id)
+    ).all()
+    if not rows:
+        return [], []
+    current = {sid for sid, _, _, member in rows if member is not None}
+    parsed = [(sid, match, parse_conditions(raw)) for sid, match, raw, _ in rows]
+    everything = tuple(c for _, _, conditions in parsed for c in conditions)
+    facts = customer_facts(shop, customer, everything)
+    day = today or shop_today(shop.timezone)
+    wanted = {
+        sid
+        for sid, match, conditions in parsed
+        if evaluate(facts, match, conditions, day, shop.timezone)
+    }
+    joined = sorted(wanted - current)
+    left = sorted(current - wanted)
+    if left:
+        db.session.execute(
+            delete(SegmentMember).where(
+                SegmentMember.shop_id == shop.id,
+                SegmentMember.customer_id == customer.id,
+                SegmentMember.segment_id.in_(left),
+            )
+        )
+    if joined:
+        now = utcnow()
+        db.session.execute(
+            insert(SegmentMember),
+            [
+                {
+                    "shop_id": shop.id,
+                    "segment_id": sid,
+                    "customer_id": customer.id,
+                    "joined_at": now,
+                }
+                for sid in joined
+            ],
+        )
+    if joined or left:
+        publish(
+            shop,
+            SEGMENTS_CHANGED,
+            {"customer_id": customer.external_id, "joined": joined, "left": left},
+        )
+    return joined, left
+
+
+def _publish_changes(shop: Shop, changes: dict[int, tuple[list[int], list[int]]]) -> None:
+    if not changes:
+        return
+    ids = list(changes)
+    external: dict[int, str] = {}
+    for start in range(0, len(ids), 10_000):  # keep IN lists a size every driver takes
+        chunk = ids[start : start + 10_000]
+        rows = db.session.execute(
+            select(Customer.id, Customer.external_id).where(
+                Customer.shop_id == shop.id, Customer.id.in_(chunk)
+            )
+        ).all()
+        external.update({customer_id: external_id for customer_id, external_id in rows})
+    publish_many(
+        shop,
+        SEGMENTS_CHANGED,
+        [
+            {"customer_id": external.get(customer_id), "joined": joined, "left": left}
+            for customer_id, (joined, left) in sorted(changes.items())
+        ],
+    )

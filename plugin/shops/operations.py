@@ -1,0 +1,64 @@
+"""Install, uninstall and redaction of shops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from plugin.db import db, utcnow
+from plugin.groups.models import DEFAULT_GROUP_COLOUR, DEFAULT_GROUP_NAME, Group
+from plugin.shops.models import Shop
+
+
+def find_shop(domain: str) -> Shop | None:
+    return db.session.execute(select(Shop).where(Shop.domain == domain)).scalar_one_or_none()
+
+
+def install_shop(domain: str, data: dict[str, Any]) -> Shop:
+    """Create or re-activate a shop; the first install also creates the default group."""
+    shop = find_shop(domain)
+    fields = {
+        "name": data.get("name") or "",
+        "currency": data["currency"].upper(),
+        "timezone": data.get("timezone") or "UTC",
+        "api_url": data.get("api_url"),
+        "access_token": data.get("access_token"),
+        "events_url": data.get("events_url"),
+    }
+    if shop is None:
+        shop = Shop(domain=domain, **fields)
+        db.session.add(shop)
+        db.session.flush()
+        db.session.add(
+            Group(
+                shop_id=shop.id,
+                name=DEFAULT_GROUP_NAME,
+                name_key=DEFAULT_GROUP_NAME.casefold(),
+                colour=DEFAULT_GROUP_COLOUR,
+                is_default=True,
+            )
+        )
+    else:
+        for key, value in fields.items():
+            setattr(shop, key, value)
+        shop.installed = True
+        shop.installed_at = utcnow()
+        shop.uninstalled_at = None
+    db.session.flush()
+    return shop
+
+
+def uninstall_shop(shop: Shop) -> None:
+    """Stop all work for the shop; its data stays until ``shop/redact``."""
+    shop.installed = False
+    shop.uninstalled_at = utcnow()
+
+
+def redact_shop(shop: Shop) -> None:
+    """Delete every row held for the shop, children before parents, then the shop itself."""
+    for table in reversed(db.metadata.sorted_tables):
+        if "shop_id" in table.c:
+            db.session.execute(delete(table).where(table.c.shop_id == shop.id))
+    db.session.execute(delete(Shop).where(Shop.id == shop.id))
+    db.session.expunge_all()

@@ -1,0 +1,183 @@
+"""Fixtures: an app on SQLite (default) or PostgreSQL, a signing host, session tokens."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from plugin import create_app
+from plugin.auth import issue_session_token, signed_headers
+from plugin.db import db
+
+SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+APP_ID = "customer-groups"
+SHOP = "lumen.example"
+PG_URL = os.environ.get("CUSTOMER_GROUPS_TEST_DATABASE_URL")
+
+_pg_schema_ready = False
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"customer-groups database: {PG_URL or 'SQLite (a file per test)'}"
+
+
+def make_app(tmp_path: Any, **overrides: Any) -> Flask:
+    global _pg_schema_ready
+    url = PG_URL or f"sqlite:///{tmp_path}/test.sqlite"
+    config = {
+        "TESTING": True,
+        "CUSTOMER_GROUPS_APP_SECRET": SECRET,
+        "CUSTOMER_GROUPS_APP_ID": APP_ID,
+        "CUSTOMER_GROUPS_DATABASE_URL": url,
+        **overrides,
+    }
+    app = create_app(config)
+    with app.app_context():
+        if PG_URL and not _pg_schema_ready:
+            db.drop_all()
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            db.create_all()
+            _pg_schema_ready = True
+        elif PG_URL:
+            names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            db.create_all()
+    return app
+
+
+@pytest.fixture
+def app(tmp_path: Any) -> Iterator[Flask]:
+    app = make_app(tmp_path)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+class Host:
+    """Plays the host platform: signs and sends webhooks and hook calls."""
+
+    def __init__(self, client: FlaskClient, secret: str = SECRET) -> None:
+        self.client = client
+        self.secret = secret
+
+    def post(
+        self,
+        path: str,
+        payload: Any,
+        shop: str = SHOP,
+        topic: str | None = None,
+        event_id: str | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        body = raw if raw is not None else json.dumps(payload).encode()
+        sent = signed_headers(
+            secret or self.secret,
+            shop,
+            body,
+            topic=topic,
+            event_id=event_id or (str(uuid.uuid4()) if topic else None),
+            timestamp=timestamp,
+        )
+        sent.update(headers or {})
+        return self.client.post(path, data=body, headers=sent)
+
+    def webhook(self, topic: str, payload: Any, shop: str = SHOP, **kwargs: Any) -> Any:
+        return self.post("/webhooks", payload, shop=shop, topic=topic, **kwargs)
+
+    def install(self, shop: str = SHOP, currency: str = "EUR", timezone: str = "UTC") -> Any:
+        response = self.webhook(
+            "app/installed",
+            {
+                "shop": {
+                    "domain": shop,
+                    "name": shop.split(".")[0].title(),
+                    "currency": currency,
+                    "timezone": timezone,
+                    "api_url": f"https://{shop}/api",
+                    "access_token": "tok",
+                }
+            },
+            shop=shop,
+        )
+        assert response.status_code == 200, response.get_json()
+        return response
+
+
+@pytest.fixture
+def host(client: FlaskClient) -> Host:
+    return Host(client)
+
+
+@pytest.fixture
+def shop(host: Host) -> str:
+    host.install()
+    return SHOP
+
+
+def session_token(shop: str = SHOP, **kwargs: Any) -> str:
+    return issue_session_token(SECRET, APP_ID, shop, **kwargs)
+
+
+def auth(shop: str = SHOP) -> dict[str, str]:
+    return {"Authorization": f"Bearer {session_token(shop)}"}
+
+
+def customer_payload(customer_id: str = "c_1", **fields: Any) -> dict[str, Any]:
+    base = {
+        "id": customer_id,
+        "email": f"{customer_id}@example.com",
+        "phone": None,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "registered_at": "2026-01-15T10:00:00Z",
+        "tags": [],
+        "points": 0,
+        "accepts_marketing": False,
+        "type": "individual",
+        "default_address": {"city": "Paris", "country": "FR", "zip": "75001"},
+        "dropship_partner": None,
+    }
+    base.update(fields)
+    return base
+
+
+def order_payload(order_id: str = "o_1", customer_id: str | None = "c_1", **fields: Any) -> dict:
+    base = {
+        "id": order_id,
+        "customer_id": customer_id,
+        "placed_at": "2026-03-01T10:00:00Z",
+        "currency": "EUR",
+        "total": 3998,
+        "lines": [{"product_id": "p1", "kind": "product", "quantity": 2, "unit_price": 1999}],
+        "discount_codes": [],
+        "shipping": {"carrier": "royal_mail", "address": {"city": "Paris", "country": "FR"}},
+        "payment_method": "paypal",
+        "channel": "web",
+    }
+    base.update(fields)
+    return base

@@ -1,0 +1,157 @@
+"""The engine's building blocks: rounding, allocation, inputs that refuse nonsense, purity."""
+
+from __future__ import annotations
+
+import ast
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import plugin.pricing as pricing
+from plugin.pricing import (
+    Cart,
+    CodeCandidate,
+    CustomerContext,
+    Line,
+    PriceAction,
+    RuleSet,
+    Segment,
+    allocate,
+    index_codes,
+    percent_of,
+    round_half_up,
+    to_percent,
+)
+
+from .factories import GROUP_X, NOW, price_rule
+
+
+@pytest.mark.parametrize(
+    ("value", "rounded"),
+    [
+        ("2.5", 3),
+        ("3.5", 4),
+        ("2.4999", 2),
+        ("2.5001", 3),
+        ("-2.5", -3),
+        ("0", 0),
+        ("1795.5", 1796),
+    ],
+)
+def test_round_half_up(value: str, rounded: int) -> None:
+    assert round_half_up(Decimal(value)) == rounded
+
+
+def test_percent_of_is_exact_then_rounded_once() -> None:
+    assert percent_of(1999, Decimal(5)) == 100  # 99.95
+    assert percent_of(4, Decimal("12.5")) == 1  # 0.5
+    assert percent_of(3, Decimal("33.33")) == 1  # 0.9999
+
+
+def test_percentages_are_never_floats() -> None:
+    with pytest.raises(TypeError):
+        to_percent(0.1)  # type: ignore[arg-type]
+    assert PriceAction("discount_percent", 10).value == Decimal(10)
+
+
+@pytest.mark.parametrize(
+    ("amount", "weights", "parts"),
+    [
+        (100, [100, 100, 100], (34, 33, 33)),  # a tie goes to the earlier line
+        (300, [1000, 800], (167, 133)),
+        (500, [4000, 2000], (333, 167)),
+        (5, [0, 10, 0, 10], (0, 3, 0, 2)),
+        (0, [0, 0], (0, 0)),
+        (7, [7], (7,)),
+        (2, [1, 1, 1], (1, 1, 0)),
+    ],
+)
+def test_allocate_table(amount: int, weights: list[int], parts: tuple[int, ...]) -> None:
+    assert allocate(amount, weights) == parts
+
+
+def test_allocate_refuses_what_cannot_be_split() -> None:
+    with pytest.raises(ValueError):
+        allocate(-1, [1])
+    with pytest.raises(ValueError):
+        allocate(1, [0, 0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=12), st.data())
+def test_allocate_adds_up_and_stays_within_weights(weights: list[int], data: st.DataObject) -> None:
+    amount = data.draw(st.integers(0, sum(weights)))
+    parts = allocate(amount, weights)
+    assert sum(parts) == amount
+    total = sum(weights)
+    for part, weight in zip(parts, weights, strict=True):
+        assert 0 <= part <= weight
+        if total:
+            exact = Decimal(amount * weight) / total
+            assert exact - 1 < part < exact + 1
+
+
+def test_inputs_refuse_nonsense() -> None:
+    with pytest.raises(ValueError):
+        Line("l1", "p1", "gift", (), 1, 100)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Line("l1", "p1", "product", (), -1, 100)
+    with pytest.raises(ValueError):
+        price_rule(1, "set_price", 100, starts_at=datetime(2026, 1, 1))  # naive
+    with pytest.raises(ValueError):
+        PriceAction("discount_fixed", Decimal("1.5"))  # not whole minor units
+
+
+def test_customer_context_derives_segment_ids() -> None:
+    customer = CustomerContext("c1", GROUP_X, (Segment(10, "a"), Segment(11, "b")))
+    assert customer.segment_ids == frozenset({10, 11})
+    assert not customer.is_guest and CustomerContext.guest().is_guest
+
+
+def test_code_keys_and_index_codes() -> None:
+    cart = Cart("k", "EUR", None, "web", None, None, (), (" summer10", "SUMMER10 ", "vip"))
+    assert cart.code_keys() == ("SUMMER10", "VIP")
+    candidate = CodeCandidate("summer10", False)
+    assert index_codes([candidate]) == {"SUMMER10": candidate}
+
+
+def test_rule_set_is_reusable_and_drops_inactive_rules() -> None:
+    ruleset = RuleSet.build(
+        [price_rule(1, "set_price", 1), price_rule(2, "set_price", 2, active=False)]
+    )
+    assert ruleset.price_rule_count == 1
+    keys = (("all", 0),)
+    first = ruleset.price_rule_for("p1", (), keys, NOW)
+    assert first is not None and first.id == 1
+    assert ruleset.price_rule_for("p1", (), keys, NOW) is first
+
+
+def test_the_engine_is_pure() -> None:
+    """No Flask, SQLAlchemy or I/O module is imported anywhere in plugin/pricing."""
+    allowed = {
+        "__future__",
+        "collections",
+        "dataclasses",
+        "datetime",
+        "decimal",
+        "enum",
+        "functools",
+        "typing",
+    }
+    for path in Path(pricing.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:  # relative: inside the engine
+                    continue
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"

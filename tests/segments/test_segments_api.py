@@ -1,0 +1,129 @@
+"""``/api/segments`` validation, pagination, other shops, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import auth
+
+
+def post(client, body, path="/api/segments", headers=None):
+    return client.post(path, json=body, headers=headers or auth())
+
+
+def details(response):
+    assert response.status_code == 422, response.get_json()
+    error = response.get_json()["error"]
+    assert error["code"] == "validation_failed"
+    return error["details"]
+
+
+def seg(conditions, name="S", match="all"):
+    return {"name": name, "match": match, "conditions": conditions}
+
+
+@pytest.mark.parametrize(
+    "condition, key",
+    [
+        ({"field": "shoe_size", "op": "is", "value": 42}, "conditions.0.field"),
+        ({"field": "available_points", "op": "is", "value": 4}, "conditions.0.op"),
+        ({"field": "customer_tag", "op": "gte", "value": "vip"}, "conditions.0.op"),
+        ({"field": "available_points", "op": "gt", "value": "4"}, "conditions.0.value"),
+        ({"field": "available_points", "op": "gt", "value": True}, "conditions.0.value"),
+        ({"field": "registration_date", "op": "is", "value": "2026-02-30"}, "conditions.0.value"),
+        ({"field": "registration_date", "op": "is", "value": "30d ago"}, "conditions.0.value"),
+        ({"field": "used_discount_code", "op": "is", "value": "yes"}, "conditions.0.value"),
+        ({"field": "purchased_product", "op": "any_of", "value": []}, "conditions.0.value"),
+        ({"field": "purchased_product", "op": "all_of", "value": "p1"}, "conditions.0.value"),
+        ({"field": "customer_type", "op": "is", "value": "robot"}, "conditions.0.value"),
+        ({"field": "city", "op": "is", "value": "  "}, "conditions.0.value"),
+        ({"field": "city", "op": "is"}, "conditions.0.value"),
+        ({"field": "city", "op": "is", "value": "x", "extra": 1}, "conditions.0.extra"),
+    ],
+)
+def test_bad_condition_is_422_naming_it(client, shop, condition, key):
+    assert key in details(post(client, seg([condition])))
+    preview = {"match": "all", "conditions": [condition]}
+    assert key in details(post(client, preview, "/api/segments/preview"))
+
+
+def test_bad_segment_bodies(client, shop):
+    good = [{"field": "city", "op": "is", "value": "Paris"}]
+    assert "match" in details(post(client, seg(good, match="most")))
+    assert "conditions" in details(post(client, seg([])))
+    assert "name" in details(post(client, {"conditions": good}))
+    assert "colour" in details(post(client, {**seg(good), "colour": "#ffffff"}))
+    assert post(client, seg(good, name="Paris")).status_code == 201
+    assert details(post(client, seg(good, name="PARIS"))) == {
+        "name": ["A segment with this name already exists."]
+    }
+
+
+def test_stored_conditions_are_normalised(client, shop):
+    response = post(
+        client,
+        seg(
+            [
+                {"field": "purchased_product", "op": "any_of", "value": ["p1", 7, "p1"]},
+                {"field": "registration_date", "op": "after", "value": " -30d "},
+            ]
+        ),
+    )
+    assert response.status_code == 201
+    assert response.get_json()["conditions"] == [
+        {"field": "purchased_product", "op": "any_of", "value": ["p1", "7"]},
+        {"field": "registration_date", "op": "after", "value": "-30d"},
+    ]
+
+
+def test_pagination_and_other_shop(client, host, shop):
+    for index in range(3):
+        body = seg([{"field": "available_points", "op": "gt", "value": index}], name=f"S{index}")
+        assert post(client, body).status_code == 201
+    page = client.get("/api/segments?page=2&per_page=2", headers=auth()).get_json()
+    assert (page["total"], page["page"], page["per_page"]) == (3, 2, 2)
+    assert [s["name"] for s in page["items"]] == ["S2"]
+    assert client.get("/api/segments?per_page=1001", headers=auth()).status_code == 422
+    host.install("other.example")
+    other = auth("other.example")
+    first_id = client.get("/api/segments", headers=auth()).get_json()["items"][0]["id"]
+    assert client.get(f"/api/segments/{first_id}", headers=other).status_code == 404
+    assert client.delete(f"/api/segments/{first_id}", headers=other).status_code == 404
+    assert client.get("/api/segments", headers=other).get_json()["total"] == 0
+
+
+def test_openapi_documents_every_route(app, client, shop):
+    assert client.get("/api/openapi.json").status_code == 401
+    document = client.get("/api/openapi.json", headers=auth()).get_json()
+    assert document["openapi"].startswith("3.")
+    documented = {(path, method) for path, item in document["paths"].items() for method in item}
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("customer_groups_") or rule.endpoint.endswith("static"):
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method.lower()) in documented, (path, method)
+    # Ours carry their schemas.
+    paths = document["paths"]
+    for path, method in [
+        ("/api/groups", "post"),
+        ("/api/groups/{group_id}/customers", "post"),
+        ("/api/segments", "post"),
+        ("/api/segments/preview", "post"),
+        ("/api/segments/{segment_id}", "patch"),
+    ]:
+        assert "requestBody" in paths[path][method], (path, method)
+    ok = paths["/api/customers/{customer_id}"]["get"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/CustomerView")
+    schemas = document["components"]["schemas"]
+    group_in = schemas["GroupIn"]
+    assert group_in["required"] == ["name"] and group_in["additionalProperties"] is False
+    assert group_in["properties"]["colour"]["pattern"] == "^#[0-9a-fA-F]{6}$"
+    parameters = document["paths"]["/api/groups"]["get"]["parameters"]
+    per_page = next(p for p in parameters if p["name"] == "per_page")
+    assert (per_page["in"], per_page["schema"]["maximum"]) == ("query", 1000)
+    webhooks = document["paths"]["/webhooks"]["post"]
+    topic = next(p for p in webhooks["parameters"] if p["name"] == "X-Topic")
+    assert "order/paid" in topic["schema"]["enum"]

@@ -1,0 +1,141 @@
+"""The demo shop: loaded through webhooks and the admin API, visible through the API."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import UTC, datetime
+from random import Random
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from plugin import create_app
+from plugin.demo import (
+    CATEGORIES,
+    PRODUCTS,
+    SHOP_DOMAIN,
+    load_demo,
+    make_customers,
+    make_orders,
+    run_demo,
+)
+from tests.conftest import auth
+
+TODAY = datetime(2026, 6, 15, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def loaded(app):
+    return load_demo(app, customers=40, orders=240, seed=11, today=TODAY)
+
+
+def _get(client, path):
+    response = client.get(path, headers=auth(SHOP_DOMAIN))
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_catalogue_is_thirty_products_in_six_categories():
+    assert len(PRODUCTS) == 30
+    assert len(CATEGORIES) == 6
+    assert len({product.id for product in PRODUCTS}) == 30
+
+
+def test_same_seed_same_shop():
+    first = make_customers(Random(5), 30, TODAY)
+    second = make_customers(Random(5), 30, TODAY)
+    assert [c.payload for c in first] == [c.payload for c in second]
+    assert make_orders(Random(6), first, 50, TODAY) == make_orders(Random(6), second, 50, TODAY)
+    assert [c.payload for c in make_customers(Random(7), 30, TODAY)] != [c.payload for c in first]
+
+
+def test_orders_fall_in_the_last_eighteen_months_after_registration():
+    customers = make_customers(Random(3), 60, TODAY)
+    registered = {c.payload["id"]: c.payload["registered_at"] for c in customers}
+    orders = make_orders(Random(4), customers, 400, TODAY)
+    assert [o["placed_at"] for o in orders] == sorted(o["placed_at"] for o in orders)
+    assert orders[0]["placed_at"] >= "2024-12-14"
+    assert orders[-1]["placed_at"] <= "2026-06-15T12:00:00Z"
+    for order in orders:
+        if order["customer_id"] is not None:
+            assert order["placed_at"] >= registered[order["customer_id"]]
+    assert any(order["customer_id"] is None for order in orders)  # some guests
+    assert any(order["discount_codes"] for order in orders)
+
+
+def test_every_customer_is_in_exactly_one_group(client, loaded):
+    groups = {g["name"]: g for g in _get(client, "/api/groups?per_page=100")["items"]}
+    assert set(groups) == {"Standard", "Wholesale", "VIP", "Staff", "Press"}
+    assert groups["Standard"]["is_default"] is True
+    assert groups["Wholesale"]["colour"] == "#1e88e5"  # sent as #1E88E5
+    assert sum(g["member_count"] for g in groups.values()) == len(loaded.customers) == 40
+    businesses = [c for c in loaded.customers if c.payload["type"] == "business"]
+    assert groups["Wholesale"]["member_count"] == len(businesses) > 0
+    assert groups["VIP"]["member_count"] >= 1
+    wholesale = _get(client, f"/api/groups/{groups['Wholesale']['id']}/customers?per_page=100")
+    listed = {item.get("id") or item.get("customer_id") for item in wholesale["items"]}
+    assert listed == {c.payload["id"] for c in businesses}
+
+
+def test_customer_figures_match_the_orders_sent(client, loaded):
+    assert loaded.refunded >= 1
+    assert sum(c.orders for c in loaded.customers) > 0
+    for customer in loaded.customers:
+        seen = _get(client, f"/api/customers/{customer.payload['id']}")
+        figures = seen["figures"]
+        assert seen["group"]["name"] == (customer.group or "Standard")
+        assert figures["order_count"] == customer.orders, customer.payload["id"]
+        assert figures["total_spent"] == customer.spent, customer.payload["id"]
+
+
+def test_segments_rules_and_discounts_exist(client, loaded):
+    segments = _get(client, "/api/segments?per_page=100")
+    assert {s["name"] for s in segments["items"]} == set(loaded.segments) and segments["total"] == 6
+    for path, made in [
+        ("/api/price-rules", loaded.price_rules),
+        ("/api/bundles", loaded.bundles),
+        ("/api/gift-rules", loaded.gift_rules),
+        ("/api/benefit-programmes", loaded.benefit_programmes),
+        ("/api/discounts", loaded.discounts),
+    ]:
+        listed = _get(client, f"{path}?per_page=100")
+        assert {item["name"] for item in listed["items"]} == set(made), path
+    assert len(loaded.price_rules) == 4 and len(loaded.bundles) == 2
+    assert len(loaded.gift_rules) == 2 and len(loaded.discounts) == 6
+
+
+def test_run_demo_prints_an_admin_url_and_a_signed_curl_that_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CUSTOMER_GROUPS_APP_SECRET", raising=False)
+    path = tmp_path / "demo.sqlite"
+    run_demo("127.0.0.1", 5999, 25, 120, serve_after=False, path=str(path), seed=3)
+    out = capsys.readouterr().out
+    secret = out.split("App secret (made up for this run): ", 1)[1].split()[0]
+    admin_url = next(line.strip() for line in out.splitlines() if "/admin?shop=" in line)
+    curl = next(line.strip() for line in out.splitlines() if line.strip().startswith("curl "))
+    assert "customer-groups token --shop lumen.example" in out
+    assert "customer-groups sign --shop lumen.example --file" in out
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "CUSTOMER_GROUPS_APP_SECRET": secret,
+            "CUSTOMER_GROUPS_DATABASE_URL": f"sqlite:///{path}",
+        }
+    )
+    client = app.test_client()
+    query = parse_qs(urlsplit(admin_url).query)
+    assert query["shop"] == [SHOP_DOMAIN]
+    page = client.get(f"/admin?shop={SHOP_DOMAIN}&id_token={query['id_token'][0]}")
+    assert page.status_code == 200
+    assert "Wholesale" in page.get_data(as_text=True)
+
+    words = shlex.split(curl)
+    headers = dict(words[i + 1].split(": ", 1) for i, word in enumerate(words) if word == "-H")
+    body = words[words.index("--data-binary") + 1].encode()
+    assert urlsplit(words[4]).path == "/hooks/cart/price"
+    priced = client.post("/hooks/cart/price", data=body, headers=headers)
+    assert priced.status_code == 200, priced.get_json()
+    answer = priced.get_json()
+    assert answer["customer"]["group"]["name"] == "Wholesale"
+    assert answer["total"] < answer["subtotal"] + answer["shipping_total"]
+    assert (tmp_path / "demo-cart.json").read_bytes() == body

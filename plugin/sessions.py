@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+
 from flask import current_app, g
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from plugin.auth import Session, verify_session_token
 from plugin.errors import ApiError, ErrorCode
@@ -23,6 +26,10 @@ def authenticate(token: str | None) -> tuple[Session, Shop]:
         config["CUSTOMER_GROUPS_TOKEN_LEEWAY"],
         config["CUSTOMER_GROUPS_TOKEN_MAX_AGE"],
     )
+    return session, _load_shop(session)
+
+
+def _load_shop(session: Session) -> Shop:
     shop = find_shop(session.shop_domain)
     if shop is None or not shop.installed:
         raise ApiError(
@@ -32,7 +39,55 @@ def authenticate(token: str | None) -> tuple[Session, Shop]:
         )
     g.customer_groups_session = session
     g.customer_groups_shop = shop
-    return session, shop
+    return shop
+
+
+# The embedded admin's own session (admin_ui): after the host's session token opened the
+# page, a signed, timed value carried in links, forms and the X-Admin-Session header (never
+# a cookie: browsers block third-party cookies in iframes). ``sid`` is random per opening;
+# the admin UI binds its CSRF tokens to it.
+ADMIN_SESSION_HEADER = "X-Admin-Session"
+ADMIN_SESSION_SALT = "customer-groups.admin-session"
+ADMIN_SESSION_MAX_AGE = 3600  # seconds; each page hands out a fresh one
+
+
+def _admin_serializer() -> URLSafeTimedSerializer:
+    secret = current_app.config["CUSTOMER_GROUPS_APP_SECRET"]
+    if not secret:
+        raise ApiError(ErrorCode.INVALID_TOKEN, "No app secret is configured.", 401)
+    return URLSafeTimedSerializer(secret, salt=ADMIN_SESSION_SALT)
+
+
+def issue_admin_session(session: Session) -> str:
+    """A signed admin session for ``session`` (a new ``sid`` unless it already has one)."""
+    sid = session.claims.get("sid") or secrets.token_urlsafe(16)
+    payload = {"shop": session.shop_domain, "user": session.user, "sid": sid}
+    return str(_admin_serializer().dumps(payload))
+
+
+def authenticate_admin_session(value: str | None) -> tuple[Session, Shop]:
+    """Verify an admin session and load its shop, or raise 401 ``invalid_token``."""
+    if not value:
+        raise ApiError(ErrorCode.INVALID_TOKEN, "An admin session is required.", 401)
+    max_age = current_app.config.get("CUSTOMER_GROUPS_ADMIN_SESSION_MAX_AGE", ADMIN_SESSION_MAX_AGE)
+    try:
+        payload = _admin_serializer().loads(value, max_age=max_age)
+    except SignatureExpired:
+        raise ApiError(
+            ErrorCode.INVALID_TOKEN,
+            "The admin session has expired: open Customer Groups again from the shop admin.",
+            401,
+        ) from None
+    except BadSignature:
+        raise ApiError(ErrorCode.INVALID_TOKEN, "The admin session is not valid.", 401) from None
+    if not isinstance(payload, dict) or not all(
+        isinstance(payload.get(key), str) for key in ("shop", "user", "sid")
+    ):
+        raise ApiError(ErrorCode.INVALID_TOKEN, "The admin session is not valid.", 401)
+    session = Session(
+        shop_domain=payload["shop"], user=payload["user"], claims={"sid": payload["sid"]}
+    )
+    return session, _load_shop(session)
 
 
 def current_shop() -> Shop:

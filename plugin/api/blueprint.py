@@ -5,7 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from plugin.errors import register_error_handlers
-from plugin.sessions import authenticate, bearer_token
+from plugin.sessions import (
+    ADMIN_SESSION_HEADER,
+    authenticate,
+    authenticate_admin_session,
+    bearer_token,
+)
 
 api_blueprint = Blueprint("customer_groups_api", __name__, url_prefix="/api")
 register_error_handlers(api_blueprint, validation_status=422)
@@ -13,4 +18,10 @@ register_error_handlers(api_blueprint, validation_status=422)
 
 @api_blueprint.before_request
 def _require_session() -> None:
-    authenticate(bearer_token(request.headers.get("Authorization")))
+    token = bearer_token(request.headers.get("Authorization"))
+    admin_session = request.headers.get(ADMIN_SESSION_HEADER)
+    if token is None and admin_session:
+        # The embedded admin page's own session (a header, never a cookie, so no CSRF risk).
+        authenticate_admin_session(admin_session)
+    else:
+        authenticate(token)

@@ -1,0 +1,176 @@
+"""The admin blueprint: session guard, security headers, HTML errors, navigation, form helpers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Blueprint, current_app, g, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from admin_ui.session import (
+    CSRF_FIELD,
+    SESSION_PARAM,
+    admin_url,
+    csrf_token,
+    open_session,
+    read_flash,
+)
+from plugin.config import admin_origins
+from plugin.db import db
+from plugin.errors import ApiError, ErrorCode, error_body, flatten_messages
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+admin_blueprint = Blueprint(
+    "customer_groups_admin",
+    __name__,
+    url_prefix="/admin",
+    template_folder="templates",
+    static_folder="static",
+)
+STATIC_ENDPOINT = "customer_groups_admin.static"
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    endpoint: str  # the page's list view, e.g. "customer_groups_admin.rules"
+    label: str
+    prefix: str  # every endpoint of the page starts with it ("rule" → rules, rule_new, …)
+
+
+#: The navigation, in order; an entry shows once its endpoint is registered.
+NAV: tuple[NavEntry, ...] = (
+    NavEntry("customer_groups_admin.groups", "Groups", "group"),
+    NavEntry("customer_groups_admin.customers", "Customers", "customer"),
+    NavEntry("customer_groups_admin.segments", "Segments", "segment"),
+    NavEntry("customer_groups_admin.rules", "Rules", "rule"),
+    NavEntry("customer_groups_admin.discounts", "Discounts", "discount"),
+    NavEntry("customer_groups_admin.automations", "Automations", "automation"),
+    NavEntry("customer_groups_admin.audiences", "Audiences", "audience"),
+    NavEntry("customer_groups_admin.try_cart", "Try a cart", "try_cart"),
+)
+
+
+def nav_entries() -> list[dict[str, Any]]:
+    """The registered pages, with ``current`` set on the one being shown."""
+    shown = (request.endpoint or "").rpartition(".")[2]
+    return [
+        {
+            "url": admin_url(entry.endpoint),
+            "label": entry.label,
+            "current": shown.startswith(entry.prefix),
+        }
+        for entry in NAV
+        if entry.endpoint in current_app.view_functions
+    ]
+
+
+@admin_blueprint.before_request
+def _require_admin_session() -> None:
+    if request.endpoint != STATIC_ENDPOINT:
+        open_session()
+
+
+@admin_blueprint.after_request
+def _security_headers(response: Response) -> Response:
+    origins = admin_origins(current_app.config["CUSTOMER_GROUPS_ADMIN_ORIGINS"])
+    ancestors = " ".join(["'self'", *origins])
+    response.headers["Content-Security-Policy"] = (
+        f"frame-ancestors {ancestors}; default-src 'none'; script-src 'self'; "
+        "style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; "
+        "base-uri 'none'"
+    )
+    # Links carry the admin session: never send it on to another site.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if request.endpoint != STATIC_ENDPOINT:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@admin_blueprint.context_processor
+def _template_helpers() -> dict[str, Any]:
+    has_session = "admin_session" in g
+    return {
+        "admin_url": admin_url,
+        "csrf_token": csrf_token if has_session else (lambda: ""),
+        "admin_session": g.get("admin_session"),
+        "session_param": SESSION_PARAM,
+        "csrf_field": CSRF_FIELD,
+        "shop": g.get("admin_shop"),
+        "nav": nav_entries() if has_session else [],
+        "flash": read_flash() if has_session else None,
+    }
+
+
+def render_page(template: str, status: int = 200, **context: Any) -> ResponseReturnValue:
+    """Render ``customer_groups/{template}`` with ``status`` (422 when a form has errors)."""
+    return render_template(f"customer_groups/{template}", **context), status
+
+
+def form_values(*names: str) -> dict[str, Any]:
+    """The named fields of the posted form that are present (an unticked checkbox is absent)."""
+    return {name: request.form[name] for name in names if name in request.form}
+
+
+def run_form(action: Callable[[], T]) -> tuple[T | None, dict[str, list[str]]]:
+    """Run a form's parse-and-operation; a 422 becomes ``{"field": [messages]}``, rolled back.
+
+    Other errors (404, 409 …) propagate to the caller or to the HTML error page.
+    """
+    try:
+        return action(), {}
+    except ValidationError as error:
+        db.session.rollback()
+        return None, flatten_messages(error.messages)
+    except ApiError as error:
+        if error.status != 422:
+            raise
+        db.session.rollback()
+        return None, error.details or {"_schema": [error.message]}
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def _error_page(error: ApiError) -> ResponseReturnValue:
+    db.session.rollback()
+    if _wants_json():
+        return jsonify(error_body(error.code, error.message, error.details)), error.status
+    return render_page("error.html", status=error.status, error=error)
+
+
+@admin_blueprint.errorhandler(ApiError)
+def _api_error(error: ApiError) -> ResponseReturnValue:
+    return _error_page(error)
+
+
+@admin_blueprint.errorhandler(ValidationError)
+def _validation(error: ValidationError) -> ResponseReturnValue:
+    details = flatten_messages(error.messages)
+    message = f"Some fields are not valid: {', '.join(sorted(details))}."
+    return _error_page(ApiError(ErrorCode.VALIDATION_FAILED, message, 422, details))
+
+
+@admin_blueprint.errorhandler(HTTPException)
+def _http(error: HTTPException) -> ResponseReturnValue:
+    status = error.code or 500
+    code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
+        status, (error.name or "error").lower().replace(" ", "_")
+    )
+    return _error_page(ApiError(code, error.description or error.name, status))
+
+
+@admin_blueprint.errorhandler(Exception)
+def _unexpected(error: Exception) -> ResponseReturnValue:
+    log.exception("Unhandled error in the admin UI")
+    return _error_page(ApiError(ErrorCode.INTERNAL_ERROR, "Something went wrong on our side.", 500))

@@ -51,7 +51,22 @@ def configure_engine(engine: Engine) -> None:
     def _begin(connection: Any) -> None:
         # Take the write lock up front: SQLite cannot upgrade a read lock without risking
         # "database is locked", and it stands in for PostgreSQL's row locks here.
+        # Reads opened with :func:`reading` run without one (WAL: readers never block).
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def reading() -> None:
+    """Make the current session's next transaction a read that takes no lock and no
+    ``BEGIN``/``ROLLBACK`` round trips: each statement sees the latest committed state.
+
+    End with ``db.session.rollback()``. Inside a transaction already begun it changes
+    nothing. For the hot read paths only (the pricing hook): anything that writes, or needs
+    several statements to agree, keeps a real transaction.
+    """
+    if not db.session().in_transaction():
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def insert_ignoring_conflict(table: Any, values: dict[str, Any]) -> bool:

@@ -9,15 +9,13 @@ the pricing hook changes nothing (contract §4).
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
@@ -25,7 +23,7 @@ from hooks.signing import parse_json_object
 from plugin.codes.lookup import code_candidates
 from plugin.customers.models import Customer
 from plugin.customers.operations import default_group_id
-from plugin.db import db, utcnow
+from plugin.db import db, reading, utcnow
 from plugin.errors import ApiError, ErrorCode, validation_error
 from plugin.groups.models import Group as GroupRow
 from plugin.pricing import (
@@ -144,6 +142,22 @@ def customer_context(shop: Shop, external_id: str | None) -> tuple[CustomerConte
     )
 
 
+# Built once: the hook's hot path only binds the values.
+_SHOP = select(Shop).where(Shop.domain == bindparam("domain"))
+_SHOP_AND_CUSTOMER = (
+    _SHOP.add_columns(
+        Customer.id, GroupRow.id, GroupRow.name, GroupRow.colour, SegmentRow.id, SegmentRow.name
+    )
+    .outerjoin(
+        Customer,
+        and_(Customer.shop_id == Shop.id, Customer.external_id == bindparam("external_id")),
+    )
+    .outerjoin(GroupRow, GroupRow.id == Customer.group_id)
+    .outerjoin(SegmentMember, SegmentMember.customer_id == Customer.id)
+    .outerjoin(SegmentRow, SegmentRow.id == SegmentMember.segment_id)
+)
+
+
 def shop_and_customer(
     domain: str, external_id: str | None
 ) -> tuple[Shop | None, CustomerContext, int | None]:
@@ -154,17 +168,15 @@ def shop_and_customer(
     instead of three. A customer we have not heard of yet costs one more query (the
     default group).
     """
-    query = select(Shop).where(Shop.domain == domain.strip().lower())
+    domain = domain.strip().lower()
     if external_id is None:
-        return db.session.execute(query).scalar_one_or_none(), CustomerContext.guest(), None
-    rows = db.session.execute(
-        query.add_columns(
-            Customer.id, GroupRow.id, GroupRow.name, GroupRow.colour, SegmentRow.id, SegmentRow.name
+        return (
+            db.session.execute(_SHOP, {"domain": domain}).scalar_one_or_none(),
+            CustomerContext.guest(),
+            None,
         )
-        .outerjoin(Customer, and_(Customer.shop_id == Shop.id, Customer.external_id == external_id))
-        .outerjoin(GroupRow, GroupRow.id == Customer.group_id)
-        .outerjoin(SegmentMember, SegmentMember.customer_id == Customer.id)
-        .outerjoin(SegmentRow, SegmentRow.id == SegmentMember.segment_id)
+    rows = db.session.execute(
+        _SHOP_AND_CUSTOMER, {"domain": domain, "external_id": external_id}
     ).all()
     if not rows:
         return None, CustomerContext.guest(), None
@@ -258,25 +270,6 @@ def _not_installed(domain: str) -> ApiError:
     )
 
 
-_sqlite_readers = threading.Lock()
-
-
-@contextmanager
-def _queue_on_sqlite() -> Iterator[None]:
-    """On SQLite, let this process's threads take turns for the read transaction.
-
-    Every SQLite transaction here begins IMMEDIATE (it takes the write lock), and a thread
-    that finds the lock taken sleeps in SQLite's busy handler, in steps up to 100 ms: with
-    30 concurrent hooks the unlucky ones waited seconds. A lock in the process queues them
-    instead, and each holds the database for a few reads only. Other databases need none.
-    """
-    if db.engine.dialect.name != "sqlite":
-        yield
-        return
-    with _sqlite_readers:
-        yield
-
-
 def price_for_domain(
     domain: str, payload: dict[str, Any] | bytes, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -284,10 +277,10 @@ def price_for_domain(
     (``payload`` the raw body) and the ``cart_price`` signal (a dict) both run.
 
     The body is parsed and validated before the database is touched, and its faults are
-    reported only after the shop check (contract §2 order); the database reads then run in
-    one short transaction, ended before the engine computes: on SQLite every transaction
-    holds the database's write lock (``plugin.db.configure_engine``), so concurrent hooks
-    queue behind each other only for the reads. A database that cannot answer (locked past
+    reported only after the shop check (contract §2 order); the database reads then run
+    without a transaction (``plugin.db.reading``: no lock, no BEGIN/ROLLBACK round trips),
+    ended before the engine computes, so concurrent hooks never queue behind each other
+    or behind writers. A database that cannot answer (locked past
     its timeout, unreachable) is a 503 ``unavailable``: never a half-computed price.
     """
     now = now or utcnow()
@@ -297,24 +290,24 @@ def price_for_domain(
         data = validate_cart(parse_json_object(payload) if isinstance(payload, bytes) else payload)
     except ApiError as err:
         fault = err
-    with _queue_on_sqlite():
-        try:
-            shop, customer, customer_row_id = shop_and_customer(
-                domain, None if data is None else data["customer_id"]
-            )
-            if shop is None or not shop.installed:
-                raise _not_installed(domain)
-            if fault is not None or data is None:
-                raise fault or ApiError(ErrorCode.INVALID_PAYLOAD, "The cart is missing.", 400)
-            cart = to_cart(shop, data)
-            codes = code_facts(shop, cart, customer_row_id, now)
-            inputs = PricingInputs(cart, customer, codes, rule_set(shop))
-        except (OperationalError, SQLAlchemyTimeoutError):
-            log.exception("The database did not answer while pricing a cart of %s", domain)
-            raise ApiError(
-                ErrorCode.UNAVAILABLE, "Pricing is unavailable right now; try again.", 503
-            ) from None
-        finally:
-            # Nothing to keep: end the read transaction before computing.
-            db.session.rollback()
+    try:
+        reading()
+        shop, customer, customer_row_id = shop_and_customer(
+            domain, None if data is None else data["customer_id"]
+        )
+        if shop is None or not shop.installed:
+            raise _not_installed(domain)
+        if fault is not None or data is None:
+            raise fault or ApiError(ErrorCode.INVALID_PAYLOAD, "The cart is missing.", 400)
+        cart = to_cart(shop, data)
+        codes = code_facts(shop, cart, customer_row_id, now)
+        inputs = PricingInputs(cart, customer, codes, rule_set(shop))
+    except (OperationalError, SQLAlchemyTimeoutError):
+        log.exception("The database did not answer while pricing a cart of %s", domain)
+        raise ApiError(
+            ErrorCode.UNAVAILABLE, "Pricing is unavailable right now; try again.", 503
+        ) from None
+    finally:
+        # Nothing to keep: end the read transaction before computing.
+        db.session.rollback()
     return compute(inputs, now).to_dict()

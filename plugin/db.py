@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, Select, event, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -121,3 +124,24 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def name_key(name: str) -> str:
+    """How names are compared for uniqueness: trimmed, ignoring case."""
+    return name.strip().casefold()
+
+
+@contextmanager
+def unique_name(what: str) -> Iterator[None]:
+    """Turn a unique-name race that the caller's check lost into the same 422 (in a
+    savepoint): ``with unique_name("group"): db.session.flush()``."""
+    try:
+        with db.session.begin_nested():
+            yield
+    except IntegrityError:
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED,
+            "Some fields are not valid: name.",
+            422,
+            {"name": [f"A {what} with this name already exists."]},
+        ) from None

@@ -21,8 +21,7 @@ from plugin.customers.models import Customer
 from plugin.customers.operations import ensure_customer, shop_moment
 from plugin.db import db, for_shop, get_for_shop, insert_ignoring_conflict, utcnow
 from plugin.errors import ApiError, ErrorCode
-from plugin.groups.models import Group
-from plugin.segments.models import Segment
+from plugin.rules.operations import check_audience
 from plugin.shops.models import Shop
 
 
@@ -54,24 +53,8 @@ def _moment(shop: Shop, value: date | datetime | None) -> datetime | None:
     return shop_moment(shop, value)
 
 
-def _check_audience(shop: Shop, audience: dict[str, Any]) -> None:
-    """Every group or segment named must exist in this shop."""
-    model = {"groups": Group, "segments": Segment}.get(audience["type"])
-    if model is None:
-        return
-    wanted = set(audience["ids"])
-    found = set(
-        db.session.execute(
-            select(model.id).where(model.shop_id == shop.id, model.id.in_(wanted))
-        ).scalars()
-    )
-    missing = sorted(wanted - found)
-    if missing:
-        raise _invalid("audience.ids", f"Unknown {audience['type']}: {missing}.")
-
-
 def _apply(shop: Shop, discount: Discount, data: dict[str, Any]) -> None:
-    _check_audience(shop, data["audience"])
+    check_audience(shop, data["audience"])
     discount.name = data["name"]
     discount.applies_to = data["applies_to"]
     discount.type = data["type"]
@@ -219,14 +202,32 @@ def list_codes(shop: Shop, discount_id: int, status: str | None, page: int, per_
 
 
 def assign_code(shop: Shop, discount_id: int, customer_external_id: str) -> Code:
-    """Give the next unassigned pool code to a customer, atomically; 409 ``pool_empty``.
+    """Give the next unassigned pool code to a customer, atomically; 409 ``pool_empty``."""
+    discount = get_for_shop(Discount, shop.id, discount_id)
+    customer, _ = ensure_customer(shop, customer_external_id)
+    code = take_pool_code(discount, customer)
+    if code is None:
+        db.session.rollback()
+        raise ApiError(
+            ErrorCode.POOL_EMPTY,
+            f"Discount {discount.id} has no unassigned code left; generate or import more.",
+            409,
+        )
+    db.session.commit()
+    code.assigned_customer_external_id = customer_external_id
+    return code
+
+
+def take_pool_code(
+    discount: Discount, customer: Customer, expires_at: datetime | None = None
+) -> Code | None:
+    """Mark the next unassigned pool code of ``discount`` as ``customer``'s, in the current
+    transaction (the caller commits); None when the pool is empty.
 
     PostgreSQL skips rows other transactions are assigning (FOR UPDATE SKIP LOCKED),
     so concurrent assigns never wait on or hand out the same code; SQLite's writer
     lock (BEGIN IMMEDIATE) serialises them.
     """
-    discount = get_for_shop(Discount, shop.id, discount_id)
-    customer, _ = ensure_customer(shop, customer_external_id)
     next_code = (
         select(Code.id)
         .where(
@@ -242,18 +243,17 @@ def assign_code(shop: Shop, discount_id: int, customer_external_id: str) -> Code
     code_id = db.session.execute(
         update(Code)
         .where(Code.id == next_code.scalar_subquery())
-        .values(status=CODE_ASSIGNED, assigned_customer_id=customer.id, assigned_at=utcnow())
+        .values(
+            status=CODE_ASSIGNED,
+            assigned_customer_id=customer.id,
+            assigned_at=utcnow(),
+            expires_at=expires_at,
+        )
         .returning(Code.id)
         .execution_options(synchronize_session=False)
     ).scalar_one_or_none()
     if code_id is None:
-        db.session.rollback()
-        raise ApiError(
-            ErrorCode.POOL_EMPTY,
-            f"Discount {discount.id} has no unassigned code left; generate or import more.",
-            409,
-        )
-    db.session.commit()
-    code = db.session.execute(select(Code).where(Code.id == code_id)).scalar_one()
-    code.assigned_customer_external_id = customer_external_id
-    return code
+        return None
+    return db.session.execute(
+        select(Code).where(Code.id == code_id).execution_options(populate_existing=True)
+    ).scalar_one()

@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from plugin.customers.models import Customer
-from plugin.db import db, for_shop, get_for_shop
+from plugin.db import db, for_shop, get_for_shop, name_key, unique_name
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import publish
 from plugin.groups.models import DEFAULT_GROUP_COLOUR, Group
 from plugin.shops.models import Shop
 
 GROUP_CHANGED = "customer/group_changed"
-
-
-def name_key(name: str) -> str:
-    return name.strip().casefold()
-
-
-@contextmanager
-def _name_guard() -> Iterator[None]:
-    """Turn a unique-name race the check above lost into the same 422 (in a savepoint)."""
-    try:
-        with db.session.begin_nested():
-            yield
-    except IntegrityError:
-        raise ApiError(
-            ErrorCode.VALIDATION_FAILED,
-            "Some fields are not valid: name.",
-            422,
-            {"name": ["A group with this name already exists."]},
-        ) from None
 
 
 def _invalid(field: str, message: str) -> ApiError:
@@ -111,7 +89,7 @@ def create_group(shop: Shop, data: dict[str, Any]) -> Group:
         colour=data.get("colour") or DEFAULT_GROUP_COLOUR,
         is_default=False,
     )
-    with _name_guard():
+    with unique_name("group"):
         db.session.add(group)
         db.session.flush()
     if data.get("is_default"):
@@ -124,7 +102,7 @@ def update_group(shop: Shop, group_id: int, data: dict[str, Any]) -> Group:
     group = get_for_shop(Group, shop.id, group_id)
     if "name" in data:
         _check_name_free(shop, data["name"], exclude_id=group.id)
-        with _name_guard():
+        with unique_name("group"):
             group.name = data["name"].strip()
             group.name_key = name_key(data["name"])
             db.session.flush()

@@ -9,16 +9,13 @@ customer in Python after each customer or order event. Either publishes
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, inspect, literal, select
-from sqlalchemy.exc import IntegrityError
 
 from plugin.customers.models import ORDER_PAID, Customer, CustomerProduct, CustomerTag, Order
-from plugin.db import UtcDateTime, db, for_shop, get_for_shop, utcnow
+from plugin.db import UtcDateTime, db, for_shop, get_for_shop, name_key, unique_name, utcnow
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import publish, publish_many
 from plugin.segments.compiler import segment_customer_ids, segment_predicate
@@ -36,25 +33,6 @@ from plugin.shops.models import Shop
 
 SAMPLE_SIZE = 10
 SEGMENTS_CHANGED = "customer/segments_changed"
-
-
-def name_key(name: str) -> str:
-    return name.strip().casefold()
-
-
-@contextmanager
-def _name_guard() -> Iterator[None]:
-    """Turn a unique-name race the check above lost into the same 422 (in a savepoint)."""
-    try:
-        with db.session.begin_nested():
-            yield
-    except IntegrityError:
-        raise ApiError(
-            ErrorCode.VALIDATION_FAILED,
-            "Some fields are not valid: name.",
-            422,
-            {"name": ["A segment with this name already exists."]},
-        ) from None
 
 
 def _check_name_free(shop: Shop, name: str, exclude_id: int | None = None) -> None:
@@ -170,7 +148,7 @@ def create_segment(shop: Shop, data: dict[str, Any]) -> Segment:
         match=data["match"],
         conditions=data["conditions"],
     )
-    with _name_guard():
+    with unique_name("segment"):
         db.session.add(segment)
         db.session.flush()
     recompute_segment(shop, segment)
@@ -181,7 +159,7 @@ def update_segment(shop: Shop, segment_id: int, data: dict[str, Any]) -> Segment
     segment = get_for_shop(Segment, shop.id, segment_id)
     if "name" in data:
         _check_name_free(shop, data["name"], exclude_id=segment.id)
-        with _name_guard():
+        with unique_name("segment"):
             segment.name = data["name"].strip()
             segment.name_key = name_key(data["name"])
             db.session.flush()

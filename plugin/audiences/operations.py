@@ -18,7 +18,7 @@ from plugin.audiences.sync import (
     run_audience,
     source_exists,
 )
-from plugin.db import db, for_shop, get_for_shop, utcnow
+from plugin.db import db, for_shop, get_for_shop, name_key, utcnow
 from plugin.errors import ApiError, ErrorCode
 from plugin.shops.models import Shop
 
@@ -27,10 +27,6 @@ log = logging.getLogger(__name__)
 # Audiences with at most this many members run inside the ``POST .../run`` request; larger
 # ones are queued for the background runner (``sync.run_due_audiences``).
 DEFAULT_INLINE_LIMIT = 5000
-
-
-def name_key(name: str) -> str:
-    return name.strip().casefold()
 
 
 def _invalid(field: str, message: str) -> ApiError:

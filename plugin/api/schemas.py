@@ -7,7 +7,7 @@ from typing import Any
 from flask import request
 from marshmallow import RAISE, Schema, fields, validate
 
-from plugin.customers.schemas import CustomerOut
+from plugin.customers.schemas import CustomerCodeOut, CustomerOut
 from plugin.errors import ApiError, ErrorCode
 
 MAX_PER_PAGE = 1000
@@ -85,3 +85,4 @@ class CustomerView(CustomerOut):
 
     group = fields.Nested(GroupRef, allow_none=True)
     segments = fields.List(fields.Nested(SegmentRef))
+    codes = fields.List(fields.Nested(CustomerCodeOut))

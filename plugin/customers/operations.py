@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select, update
 
 from plugin.codes import redemption as redemptions
+from plugin.codes.models import Code, Discount
 from plugin.customers.models import (
     ORDER_PAID,
     Customer,
@@ -17,9 +18,11 @@ from plugin.customers.models import (
     Order,
     OrderLine,
 )
-from plugin.customers.schemas import CustomerOut, CustomerRecordSchema
+from plugin.customers.schemas import CustomerCodeOut, CustomerOut, CustomerRecordSchema
 from plugin.db import db, for_shop, insert_ignoring_conflict, utcnow
 from plugin.errors import ApiError, ErrorCode
+from plugin.events import CUSTOMER_SUBSCRIBED, notify
+from plugin.events import ORDER_PAID as ORDER_PAID_TOPIC
 from plugin.groups.models import Group
 from plugin.segments import operations as segments
 from plugin.shops.models import Shop
@@ -133,6 +136,7 @@ def record_subscription(shop: Shop, external_id: str, channel: str) -> Customer:
     customer.accepts_marketing = True
     db.session.flush()
     segments.refresh_customer(shop, customer)
+    notify(shop, CUSTOMER_SUBSCRIBED, [{"customer_id": external_id, "channel": channel}])
     return customer
 
 
@@ -212,6 +216,11 @@ def record_paid_order(shop: Shop, data: dict[str, Any]) -> bool:
     if customer is not None:
         refresh_figures(shop, customer)
         segments.refresh_customer(shop, customer)
+        notify(
+            shop,
+            ORDER_PAID_TOPIC,
+            [{"customer_id": customer.external_id, "order_id": data["id"]}],
+        )
     return True
 
 
@@ -334,4 +343,28 @@ def customer_view(shop: Shop, external_id: str) -> dict[str, Any]:
     data: dict[str, Any] = CustomerOut().dump(customer)
     data["group"] = {"id": group.id, "name": group.name, "colour": group.colour} if group else None
     data["segments"] = segments.customer_segments(shop, customer.id)
+    data["codes"] = customer_codes(shop, customer.id)
     return data
+
+
+def customer_codes(shop: Shop, customer_id: int) -> list[dict[str, Any]]:
+    """The codes handed to a customer (assigned or already redeemed), newest first."""
+    rows = db.session.execute(
+        select(
+            Code.code, Code.status, Code.assigned_at, Code.expires_at, Discount.id, Discount.name
+        )
+        .join(Discount, Discount.id == Code.discount_id)
+        .where(Code.shop_id == shop.id, Code.assigned_customer_id == customer_id)
+        .order_by(Code.assigned_at.desc(), Code.id.desc())
+    ).all()
+    codes: list[dict[str, Any]] = CustomerCodeOut(many=True).dump(
+        {
+            "code": code,
+            "status": status,
+            "assigned_at": assigned_at,
+            "expires_at": expires_at,
+            "discount": {"id": discount_id, "name": name},
+        }
+        for code, status, assigned_at, expires_at, discount_id, name in rows
+    )
+    return codes

@@ -126,6 +126,21 @@ class CustomerProductOut(Schema):
     last_purchased_at = Timestamp()
 
 
+class DiscountRef(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class CustomerCodeOut(Schema):
+    """A code handed to the customer: ``assigned``, or ``redeemed`` once used."""
+
+    code = fields.String()
+    status = fields.String()
+    assigned_at = Timestamp()
+    expires_at = Timestamp()
+    discount = fields.Nested(DiscountRef)
+
+
 class CustomerOut(Schema):
     id = fields.String(attribute="external_id")
     email = fields.String()

@@ -44,10 +44,12 @@ Adding a page (uimore: rules, discounts, automations, audiences, cart)
        catches them (see ``groups.group_delete`` for a 409 shown as a message).
     3. Templates ``customer_groups/<page>*.html`` extend ``customer_groups/base.html``
        (blocks ``title``, ``content``; ``{% block scripts %}`` for page JS files) and
-       ``{% import "customer_groups/_macros.html" as ui %}``: ``ui.field``, ``ui.select``,
-       ``ui.checkbox``, ``ui.textarea``, ``ui.errors``, ``ui.error_summary``,
-       ``ui.session_fields``, ``ui.post_button`` (with ``confirm=``), ``ui.swatch``,
-       ``ui.group_badge``, ``ui.pagination``. Links: ``admin_url(".rules", page=2)``.
+       ``{% import "customer_groups/_macros.html" as ui with context %}`` (the macros need
+       the context): ``ui.field``, ``ui.select``, ``ui.checkbox``, ``ui.textarea``,
+       ``ui.errors_for``, ``ui.error_summary``, ``ui.session_fields`` (POST forms),
+       ``ui.session_field`` (GET forms), ``ui.post_button`` (with ``confirm=``),
+       ``ui.swatch``, ``ui.group_badge``, ``ui.pagination``. Links:
+       ``admin_url(".rules", page=2)``; amounts: ``money(cents, shop.currency)``.
        Names are auto-escaped: never use ``|safe`` on data.
     4. JavaScript (``static/admin.js``, no build step): ``CG.api(path, {method, body})``
        calls ``/api/…`` with the admin session and CSRF headers and returns the parsed

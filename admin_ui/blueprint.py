@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
 
+from babel.numbers import get_currency_precision
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
@@ -107,7 +109,34 @@ def _template_helpers() -> dict[str, Any]:
         "shop": g.get("admin_shop"),
         "nav": nav_entries() if has_session else [],
         "flash": read_flash() if has_session else None,
+        "money": format_money,
     }
+
+
+def currency_exponent(currency: str) -> int:
+    """Digits after the decimal point of ``currency`` (2 for EUR: 1999 is 19.99), per Babel."""
+    return int(get_currency_precision(currency.upper()))
+
+
+def format_money(amount: int | None, currency: str) -> str:
+    """Minor units as a merchant reads them: ``format_money(123456, "EUR")`` → ``1,234.56 EUR``."""
+    if amount is None:
+        return "—"
+    exponent = currency_exponent(currency)
+    return f"{Decimal(amount).scaleb(-exponent):,.{exponent}f} {currency.upper()}"
+
+
+def to_minor_units(text: str, currency: str) -> int | None:
+    """``"19.99"`` EUR → 1999; None when it is not an amount with at most the currency's digits."""
+    exponent = currency_exponent(currency)
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except ArithmeticError:
+        return None
+    minor = value.scaleb(exponent)
+    if not value.is_finite() or minor != minor.to_integral_value():
+        return None
+    return int(minor)
 
 
 def render_page(template: str, status: int = 200, **context: Any) -> ResponseReturnValue:

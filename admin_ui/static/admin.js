@@ -6,7 +6,7 @@
    Markup hooks:
      <button data-confirm="Delete X?">     asks in a modal <dialog> before submitting
      <input type=color data-colour-for=ID> keeps a colour picker and a hex text field in step
-     .swatch-live[data-colour]             (none needed: swatches are SVG fills) */
+     <input type=checkbox data-select-all=NAME>, <p data-selected-count=NAME> (lists) */
 (function () {
   "use strict";
 
@@ -118,6 +118,30 @@
     });
   }
 
+  /* <input type=checkbox data-select-all=NAME> ticks every NAME checkbox of its form;
+     <… data-selected-count=NAME> says how many are ticked. */
+  function selections() {
+    document.querySelectorAll("[data-select-all]").forEach(function (all) {
+      const boxes = function () {
+        return all.form.querySelectorAll('input[type=checkbox][name="' + all.dataset.selectAll + '"]');
+      };
+      all.addEventListener("change", function () {
+        boxes().forEach(function (box) { box.checked = all.checked; });
+        all.form.dispatchEvent(new Event("change"));
+      });
+    });
+    document.querySelectorAll("[data-selected-count]").forEach(function (counter) {
+      const form = counter.closest("form");
+      const name = counter.dataset.selectedCount;
+      const update = function () {
+        const count = form.querySelectorAll('input[type=checkbox][name="' + name + '"]:checked').length;
+        counter.textContent = count + " selected";
+      };
+      form.addEventListener("change", update);
+      update();
+    });
+  }
+
   function forgetFlash() {
     /* A message a redirect carried is shown once: a reload does not show it again. */
     const url = new URL(window.location.href);
@@ -136,6 +160,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     syncColours();
+    selections();
     forgetFlash();
     focusErrors();
   });

@@ -85,7 +85,7 @@ def host_page(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 <body style="margin:0;font-family:sans-serif">
 <header style="padding:8px 16px;background:#222;color:#fff">Shop admin · CRM → Groups</header>
 <iframe name="{FRAME_NAME}" title="Customer Groups" src="{app_url}/admin?{query}"
-  style="border:0;width:100%;height:1500px"></iframe>
+  style="border:0;width:100%;height:2400px"></iframe>
 </body></html>""".encode()
     start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
     return [body]
@@ -103,12 +103,17 @@ class Admin:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.on(
-            "console",
-            lambda message: self.errors.append(message.text) if message.type == "error" else None,
-        )
+        self.page.on("console", self._console)
+        self.responses: list[tuple[int, str]] = []
+        self.page.on("response", lambda r: self.responses.append((r.status, r.url.split("?")[0])))
         self.api = app.test_client()
         self.host = Host(self.api)
+
+    def _console(self, message: Any) -> None:
+        # A CSP violation or a script error is a defect; an HTTP error status the test
+        # provoked (422, 409) is reported by Chromium too and is not.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.errors.append(message.text)
 
     @property
     def auth(self) -> dict[str, str]:
@@ -136,7 +141,22 @@ class Admin:
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        self.frame.frame_element().screenshot(path=str(path))
+        # The frame's content, as tall as it is: a cross-origin frame is painted reliably
+        # only inside the viewport, so the viewport grows to hold it for the picture.
+        height = self.frame.evaluate(
+            "() => Math.ceil(document.querySelector('main').getBoundingClientRect().bottom)"
+        )
+        viewport = self.page.viewport_size
+        self.page.evaluate("() => window.scrollTo(0, 0)")
+        box = self.frame.frame_element().bounding_box()
+        self.page.set_viewport_size(
+            {"width": viewport["width"], "height": int(box["y"] + height) + 1}
+        )
+        try:
+            clip = {"x": box["x"], "y": box["y"], "width": box["width"], "height": height}
+            self.page.screenshot(path=str(path), clip=clip)
+        finally:
+            self.page.set_viewport_size(viewport)
         return path
 
     def customer(self, customer_id: str, **fields: Any) -> None:

@@ -23,6 +23,7 @@ from plugin.customers.schemas import (
 )
 from plugin.db import db, insert_ignoring_conflict, utcnow
 from plugin.errors import ApiError, ErrorCode, register_error_handlers, validation_error
+from plugin.events import CUSTOMER_CREATED, notify
 from plugin.shops import operations as shops
 from plugin.shops.models import ProcessedEvent, Shop
 from plugin.shops.schemas import AppInstalledSchema
@@ -43,6 +44,17 @@ class Topic:
 
 def _customer_upserted(shop: Shop, data: dict[str, Any]) -> Result:
     customers.upsert_customer(shop, data["customer"])
+    return None
+
+
+def _customer_created(shop: Shop, data: dict[str, Any]) -> Result:
+    customer, _ = customers.upsert_customer(shop, data["customer"])
+    # Automations hear of it (customer_created, and joined_group for the group it is in).
+    notify(
+        shop,
+        CUSTOMER_CREATED,
+        [{"customer_id": customer.external_id, "group_id": customer.group_id}],
+    )
     return None
 
 
@@ -93,7 +105,7 @@ TOPICS: dict[str, Topic] = {
     "shop/redact": Topic(Payload, _shop_redact, after_uninstall=True),
     "customers/redact": Topic(CustomerIdSchema, _customers_redact, after_uninstall=True),
     "customers/data_request": Topic(CustomerIdSchema, _data_request, after_uninstall=True),
-    "customer/created": Topic(CustomerEventSchema, _customer_upserted),
+    "customer/created": Topic(CustomerEventSchema, _customer_created),
     "customer/updated": Topic(CustomerEventSchema, _customer_upserted),
     "customer/deleted": Topic(CustomerDeletedSchema, _customer_deleted),
     "customer/subscribed": Topic(CustomerSubscribedSchema, _subscribed),

@@ -45,6 +45,8 @@ class CustomerGroups:
             )
 
         import plugin.models  # noqa: F401  (every table registered before create_all/migrate)
+        import plugin.automations.triggers  # noqa: F401  (automations.run job kind, its reactor)
+        import plugin.outbox.delivery  # noqa: F401  (outbox.deliver periodic task)
 
         _db.init_app(app)
         migrate.init_app(app, _db, directory=MIGRATIONS_DIR, render_as_batch=True)

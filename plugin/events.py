@@ -1,27 +1,35 @@
 """Events the extension sends (contract §6): one seam, :func:`publish`, for every topic.
 
-An event is published inside the database transaction that caused it and goes out
-only if that transaction commits: ``publish`` queues it on the current session, and
-the session's ``after_commit`` sends the queue as blinker signals (sender: the shop's
-domain; kwargs: ``payload`` and ``event_id``); a rollback drops it. Receivers run
-after the commit is final but while the session is closing: they must not use
-``db.session`` (open their own session, or queue work). When the persisted outbox
-arrives, ``publish`` writes an outbox row in the same transaction instead, and nothing
-else changes for callers.
+An event is published inside the database transaction that caused it: ``publish``
+writes a row of ``outbox_events`` (:mod:`plugin.outbox`) in that transaction, so the
+event exists if and only if the change commits, and the outbox delivers it as a signed
+POST to the shop's ``events_url`` with retries. In-process, the same event is also sent
+as a blinker signal once the transaction commits (sender: the shop's domain; kwargs:
+``payload`` and ``event_id``, the same id as the POST's ``X-Event-Id``); a rollback
+drops it. Signal receivers run after the commit is final but while the session is
+closing: they must not use ``db.session`` (open their own session, or queue work).
+
+*Reactors* (:func:`reactor`) hear every published event, and the incoming happenings
+that are not sent out (:func:`notify`: a customer created, subscribed, an order paid),
+synchronously and inside the same transaction, so that work they queue (automation
+jobs) commits or rolls back with its cause. A reactor that fails is logged and undone
+(in a savepoint); it never undoes the change that caused the event.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy import event, insert
+from sqlalchemy.orm import Session, SessionTransaction
 
 from hooks import signals
-from plugin.db import db
+from plugin.db import db, utcnow
+from plugin.outbox.models import PENDING, SKIPPED, OutboxEvent
 from plugin.shops.models import Shop
 
 log = logging.getLogger(__name__)
@@ -34,6 +42,19 @@ TOPICS = {
     "customer/segments_changed": signals.customer_segments_changed,
 }
 
+#: Incoming happenings that reactors hear but that are never sent out (see :func:`notify`).
+CUSTOMER_CREATED = "customer/created"
+CUSTOMER_SUBSCRIBED = "customer/subscribed"
+ORDER_PAID = "order/paid"
+INTERNAL_TOPICS = frozenset({CUSTOMER_CREATED, CUSTOMER_SUBSCRIBED, ORDER_PAID})
+
+#: Rows per INSERT statement when a segment recompute announces many customers.
+_INSERT_CHUNK = 5_000
+
+#: ``react(shop, topic, payloads)``, called inside the publishing transaction.
+Reactor = Callable[[Shop, str, list[dict[str, Any]]], None]
+_reactors: list[Reactor] = []
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -43,26 +64,85 @@ class Event:
     event_id: str
 
 
+def reactor(react: Reactor) -> Reactor:
+    """Register ``react`` to hear every published event and every :func:`notify`."""
+    if react not in _reactors:
+        _reactors.append(react)
+    return react
+
+
 def publish(shop: Shop, topic: str, payload: dict[str, Any]) -> Event:
-    """Queue an event of ``topic`` for ``shop``; it is sent when the transaction commits."""
-    if topic not in TOPICS:
-        raise ValueError(f"unknown event topic {topic!r}")
-    queued = Event(shop.domain, topic, payload, str(uuid.uuid4()))
-    db.session.info.setdefault(_PENDING, []).append(queued)
-    return queued
+    """Record an event of ``topic`` for ``shop`` in the current transaction."""
+    return _publish(shop, topic, [payload])[0]
 
 
 def publish_many(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
-    """Queue one event per payload (a segment recompute may announce many customers)."""
+    """Record one event per payload, inserted set-based (a segment recompute may announce
+    many customers)."""
+    _publish(shop, topic, payloads)
+
+
+def notify(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
+    """Tell the reactors about an incoming happening of ``topic`` (one of
+    :data:`INTERNAL_TOPICS`); nothing is recorded or sent out."""
+    if topic not in INTERNAL_TOPICS:
+        raise ValueError(f"unknown internal topic {topic!r}")
+    if payloads:
+        _react(shop, topic, payloads)
+
+
+def _publish(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> list[Event]:
     if topic not in TOPICS:
         raise ValueError(f"unknown event topic {topic!r}")
-    pending = db.session.info.setdefault(_PENDING, [])
+    if not payloads:
+        return []
     domain = shop.domain
-    pending.extend(Event(domain, topic, payload, str(uuid.uuid4())) for payload in payloads)
+    events = [Event(domain, topic, payload, str(uuid.uuid4())) for payload in payloads]
+    now = utcnow()
+    # A shop without an endpoint hears its events in-process only: nothing to retry.
+    status = PENDING if shop.events_url else SKIPPED
+    rows = [
+        {
+            "shop_id": shop.id,
+            "topic": topic,
+            "event_id": queued.event_id,
+            "payload": queued.payload,
+            "status": status,
+            "attempts": 0,
+            "next_attempt_at": now if status == PENDING else None,
+            "last_error": None if status == PENDING else "The shop has no events_url.",
+            "created_at": now,
+        }
+        for queued in events
+    ]
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        db.session.execute(insert(OutboxEvent), rows[start : start + _INSERT_CHUNK])
+    # Remember the innermost transaction: a savepoint that rolls back takes its events along.
+    session = db.session()
+    owner = session.get_nested_transaction() or session.get_transaction()
+    db.session.info.setdefault(_PENDING, []).extend((owner, queued) for queued in events)
+    _react(shop, topic, payloads)
+    return events
+
+
+def _react(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
+    for react in _reactors:
+        try:
+            with db.session.begin_nested():
+                react(shop, topic, payloads)
+        except Exception:  # a reactor's failure must not undo the change that caused it
+            log.exception("A reactor to %s failed for shop %s", topic, shop.domain)
 
 
 def _send_pending(session: Session) -> None:
-    pending: list[Event] = session.info.pop(_PENDING, [])
+    # after_commit also fires when a savepoint is released: only the real commit sends.
+    if session.in_nested_transaction():
+        return
+    pending: list[tuple[Any, Event]] = session.info.pop(_PENDING, [])
+    _send(queued for _, queued in pending)
+
+
+def _send(pending: Iterable[Event]) -> None:
     for queued in pending:
         try:
             TOPICS[queued.topic].send(
@@ -72,9 +152,25 @@ def _send_pending(session: Session) -> None:
             log.exception("A receiver of %s failed", queued.topic)
 
 
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _drop_pending(session: Session, rolled_back: SessionTransaction) -> None:
+    """Forget the events published in ``rolled_back`` or in savepoints inside it."""
+    pending: list[tuple[Any, Event]] = session.info.get(_PENDING, [])
+    if not pending:
+        return
+    kept = [(owner, queued) for owner, queued in pending if not _inside(owner, rolled_back)]
+    if kept:
+        session.info[_PENDING] = kept
+    else:
+        session.info.pop(_PENDING, None)
+
+
+def _inside(owner: SessionTransaction | None, rolled_back: SessionTransaction) -> bool:
+    while owner is not None:
+        if owner is rolled_back:
+            return True
+        owner = owner.parent
+    return False
 
 
 event.listen(db.session, "after_commit", _send_pending)
-event.listen(db.session, "after_soft_rollback", lambda session, previous: _drop_pending(session))
+event.listen(db.session, "after_soft_rollback", _drop_pending)

@@ -1,6 +1,7 @@
 """Import every model so the metadata (and Alembic) sees all tables."""
 
 from plugin.audiences.models import Audience, AudienceRun
+from plugin.automations.models import Automation, AutomationRun
 from plugin.codes.models import (
     CheckoutAnswer,
     Code,
@@ -12,6 +13,7 @@ from plugin.codes.models import (
 from plugin.customers.models import Customer, CustomerProduct, CustomerTag, Order, OrderLine
 from plugin.groups.models import Group
 from plugin.jobs.models import Job
+from plugin.outbox.models import OutboxEvent
 from plugin.rules.models import (
     BenefitProgramme,
     BenefitTier,
@@ -26,6 +28,8 @@ from plugin.shops.models import ProcessedEvent, Shop
 __all__ = [
     "Audience",
     "AudienceRun",
+    "Automation",
+    "AutomationRun",
     "BenefitProgramme",
     "BenefitTier",
     "Bundle",
@@ -44,6 +48,7 @@ __all__ = [
     "CustomerTag",
     "Group",
     "Order",
+    "OutboxEvent",
     "OrderLine",
     "ProcessedEvent",
     "Segment",

@@ -3,10 +3,13 @@
 # Each module attaches its routes (and its OpenAPI entries) when imported.
 from plugin.api import (  # noqa: F401
     audiences,
+    automations,
     customers,
     discounts,
+    events,
     groups,
     openapi,
+    render,
     rules,
     segments,
 )

@@ -1,0 +1,51 @@
+"""``/api/events``: what the extension sent the shop, and how delivery went (contract §6)."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+from flask.typing import ResponseReturnValue
+
+from plugin.api.blueprint import api_blueprint
+from plugin.api.openapi import document
+from plugin.outbox import operations
+from plugin.outbox.schemas import EventOut, EventPage, EventQuery
+from plugin.sessions import current_shop
+
+
+@api_blueprint.get("/events")
+def list_events() -> ResponseReturnValue:
+    query = EventQuery().load(request.args.to_dict())
+    return jsonify(EventPage().dump(operations.list_events(current_shop(), **query)))
+
+
+@api_blueprint.get("/events/<int:event_pk>")
+def get_event(event_pk: int) -> ResponseReturnValue:
+    return jsonify(EventOut().dump(operations.get_event(current_shop(), event_pk)))
+
+
+@api_blueprint.post("/events/<int:event_pk>/retry")
+def retry_event(event_pk: int) -> ResponseReturnValue:
+    return jsonify(EventOut().dump(operations.retry_event(current_shop(), event_pk)))
+
+
+document(
+    "/api/events",
+    "get",
+    "Events sent to the shop (coupon/given, customer/group_changed, "
+    "customer/segments_changed), newest first, by status, topic or event id.",
+    query=EventQuery,
+    response=EventPage,
+    description="Each event is POSTed to the shop's events_url, signed like the host's "
+    "webhooks (X-Shop-Domain, X-Request-Timestamp, X-Signature, X-Topic, X-Event-Id, plus "
+    "X-Event-Created-At), with exponential backoff and jitter until a 2xx answer. Delivery "
+    "is at least once: receivers deduplicate by X-Event-Id, which never changes between "
+    "attempts.",
+)
+document("/api/events/{event_pk}", "get", "One event and its delivery status.", response=EventOut)
+document(
+    "/api/events/{event_pk}/retry",
+    "post",
+    "Send a dead or skipped event again (pending now, attempts from zero); 409 conflict for "
+    "an event in another status or when the shop has no events_url.",
+    response=EventOut,
+)

@@ -1,0 +1,121 @@
+"""From events to automation jobs: the reactor that sees a trigger and queues its runs.
+
+It hears every event the extension publishes and the incoming happenings
+(:func:`plugin.events.notify`) inside the transaction that caused them, finds the shop's
+active automations whose trigger matches (one query), and enqueues one
+``automations.run`` job per automation and chunk of customers. The job commits with the
+trigger or not at all; the run itself happens later in the job runner, so a failing
+automation (an empty pool) can never block or undo the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import select
+
+from plugin.automations.models import (
+    COUPON_GIVEN,
+    CUSTOMER_CREATED,
+    CUSTOMER_SUBSCRIBED,
+    JOINED_GROUP,
+    JOINED_SEGMENT,
+    ORDER_PAID,
+    Automation,
+)
+from plugin.automations.runs import RUN_JOB
+from plugin.db import db
+from plugin.events import reactor
+from plugin.jobs.registry import enqueue
+from plugin.shops.models import Shop
+
+#: Customers per ``automations.run`` job (a segment recompute may bring thousands).
+CHUNK = 500
+
+#: The trigger types an event topic can set off.
+TRIGGERS_OF_TOPIC: dict[str, tuple[str, ...]] = {
+    "customer/created": (CUSTOMER_CREATED, JOINED_GROUP),
+    "customer/subscribed": (CUSTOMER_SUBSCRIBED,),
+    "order/paid": (ORDER_PAID,),
+    "customer/group_changed": (JOINED_GROUP,),
+    "customer/segments_changed": (JOINED_SEGMENT,),
+    "coupon/given": (COUPON_GIVEN,),
+}
+
+Trigger = tuple[str, int | None]  # (trigger type, the group/segment/discount id or None)
+
+
+def triggers_in(topic: str, payload: dict[str, Any]) -> Iterator[Trigger]:
+    """The triggers one event sets off for its customer."""
+    if topic == "customer/created":
+        yield CUSTOMER_CREATED, None
+        if payload.get("group_id") is not None:
+            yield JOINED_GROUP, payload["group_id"]
+    elif topic == "customer/subscribed":
+        yield CUSTOMER_SUBSCRIBED, None
+    elif topic == "order/paid":
+        yield ORDER_PAID, None
+    elif topic == "customer/group_changed":
+        if payload.get("to_group") is not None:
+            yield JOINED_GROUP, payload["to_group"]
+    elif topic == "customer/segments_changed":
+        for segment_id in payload.get("joined") or ():
+            yield JOINED_SEGMENT, segment_id
+    elif topic == "coupon/given":
+        yield COUPON_GIVEN, payload.get("discount_id")
+
+
+def _reference(automation: Any) -> int | None:
+    return {
+        JOINED_GROUP: automation.trigger_group_id,
+        JOINED_SEGMENT: automation.trigger_segment_id,
+        COUPON_GIVEN: automation.trigger_discount_id,
+    }.get(automation.trigger_type)
+
+
+@reactor
+def queue_automation_runs(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
+    """Enqueue the runs of every active automation that ``payloads`` of ``topic`` trigger."""
+    types = TRIGGERS_OF_TOPIC.get(topic)
+    if not types:
+        return
+    automations = db.session.execute(
+        select(
+            Automation.id,
+            Automation.trigger_type,
+            Automation.trigger_group_id,
+            Automation.trigger_segment_id,
+            Automation.trigger_discount_id,
+        ).where(
+            Automation.shop_id == shop.id,
+            Automation.active.is_(True),
+            Automation.trigger_type.in_(types),
+        )
+    ).all()
+    if not automations:
+        return
+    listening: dict[Trigger, list[int]] = {}
+    for automation in automations:
+        ref = _reference(automation)
+        if automation.trigger_type in (JOINED_GROUP, JOINED_SEGMENT, COUPON_GIVEN) and ref is None:
+            continue  # its group, segment or discount was deleted
+        listening.setdefault((automation.trigger_type, ref), []).append(automation.id)
+    customers: dict[int, dict[str, None]] = {}  # automation → host ids, in order, once
+    for payload in payloads:
+        external_id = payload.get("customer_id")
+        if not external_id:
+            continue
+        for trigger in triggers_in(topic, payload):
+            for automation_id in listening.get(trigger, ()):
+                customers.setdefault(automation_id, {})[str(external_id)] = None
+    for automation_id, found in customers.items():
+        ids = list(found)
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            enqueue(
+                shop,
+                RUN_JOB,
+                {"automation_id": automation_id, "customer_ids": chunk, "cause": topic},
+                total=len(chunk),
+            )

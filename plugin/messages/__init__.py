@@ -1,0 +1,1 @@
+"""Codes in messages: a merchant's template rendered for one customer, sandboxed."""

@@ -1,0 +1,432 @@
+"""Deliver the outbox: claim due events with a lease, POST them signed, record the outcome.
+
+At-least-once: an event is marked delivered only after its endpoint answered 2xx, so a
+process that dies between the POST and that mark leaves the event pending; once its
+lease runs out another run posts it again with the same ``X-Event-Id`` (receivers
+deduplicate by it, as the extension does with the host's webhooks).
+
+Never twice at the same time: a run claims a batch with one conditional UPDATE
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's writer lock serialises claims)
+that stamps its own ``lock_token``, and before each POST it checks, with another
+conditional UPDATE on that token, that the lease is still its own and long enough
+for the POST. A run whose lease was taken over skips the event.
+
+Retries: exponential backoff with jitter per event (``backoff``), up to
+``CUSTOMER_GROUPS_OUTBOX_MAX_ATTEMPTS`` attempts, then ``dead`` (the merchant can send
+it again with ``POST /api/events/{id}/retry``). When the endpoint itself is failing
+(no answer, a timeout, a redirect, 401/403/404, 408, 429 or 5xx), the shop's other due
+events wait until the failed one's next attempt instead of each hammering a dead
+endpoint: the oldest event probes, the rest follow once it gets through. A 400 or 422
+is that event's own problem and holds nothing else up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from flask import current_app
+from sqlalchemy import and_, delete, or_, select, update
+
+from plugin.auth import signed_headers
+from plugin.db import db, utcnow
+from plugin.jobs.registry import periodic
+from plugin.outbox.models import DEAD, DELIVERED, PENDING, SKIPPED, OutboxEvent
+from plugin.shops.models import Shop
+
+log = logging.getLogger(__name__)
+
+#: Settings (``app.config``, or the environment through ``from_environ``) and defaults.
+SETTINGS: dict[str, float] = {
+    # Attempts before an event is dead: 2 s doubling to 1 h, then hourly: about 40 hours.
+    "CUSTOMER_GROUPS_OUTBOX_MAX_ATTEMPTS": 50,
+    "CUSTOMER_GROUPS_OUTBOX_BACKOFF_BASE": 2,
+    "CUSTOMER_GROUPS_OUTBOX_BACKOFF_MAX": 3600,
+    # Seconds to wait for the endpoint to connect, and then for each read.
+    "CUSTOMER_GROUPS_OUTBOX_TIMEOUT": 10,
+    # How long a claimed batch stays ours before another run may take it over.
+    "CUSTOMER_GROUPS_OUTBOX_LEASE": 60,
+    "CUSTOMER_GROUPS_OUTBOX_BATCH": 100,
+    # Delivered and skipped events are kept this long for the merchant to look at.
+    "CUSTOMER_GROUPS_OUTBOX_RETENTION_DAYS": 30,
+}
+
+#: Answers that say the endpoint (not this one event) is failing.
+_ENDPOINT_STATUSES = frozenset({401, 403, 404, 405, 408, 429})
+USER_AGENT = "customer-groups-outbox/1"
+
+
+def setting(name: str) -> float:
+    return float(current_app.config.get(name, SETTINGS[name]))
+
+
+def backoff(
+    attempts: int, base: float, cap: float, rng: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait after the ``attempts``-th failed attempt: doubling from ``base``,
+    at most ``cap``, with equal jitter (half fixed, half random) so that events that
+    failed together do not come back together."""
+    delay = min(cap, base * 2 ** min(max(attempts - 1, 0), 40))
+    return delay / 2 + rng() * delay / 2
+
+
+@dataclass
+class Outcome:
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+    skipped: int = 0
+    taken_over: int = 0
+    paused_shops: set[int] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "dead": self.dead,
+            "skipped": self.skipped,
+        }
+
+
+@dataclass
+class Claimed:
+    """A claimed event, and the lease (``token`` until ``lease``) that makes it ours."""
+
+    id: int
+    shop_id: int
+    topic: str
+    event_id: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+    token: str
+    lease: datetime
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one POST came to: ``status`` None means no HTTP answer at all."""
+
+    ok: bool
+    status: int | None
+    error: str | None
+    endpoint_failing: bool
+    retry_after: float | None = None
+
+
+class _Clock:
+    """Now, moved forward by real time from a given start (tests start in the future)."""
+
+    def __init__(self, start: datetime | None) -> None:
+        self.start = start or utcnow()
+        self.t0 = time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.t0)
+
+
+def deliver_pending(
+    *,
+    now: datetime | None = None,
+    max_batches: int | None = None,
+    budget_seconds: float = 20.0,
+    http: requests.Session | None = None,
+) -> dict[str, int]:
+    """Deliver due events, batch after batch, until none is due or ``budget_seconds`` pass.
+
+    ``now`` starts the clock elsewhere (tests use it to skip over backoff and leases).
+    Answers the counts of this run.
+    """
+    secret = current_app.config.get("CUSTOMER_GROUPS_APP_SECRET")
+    if not secret:
+        log.warning("The outbox cannot sign events without CUSTOMER_GROUPS_APP_SECRET.")
+        return Outcome().as_dict()
+    clock = _Clock(now)
+    outcome = Outcome()
+    own_http = http is None
+    session = http or requests.Session()
+    started = time.monotonic()
+    batches = 0
+    try:
+        while max_batches is None or batches < max_batches:
+            claimed = claim_batch(clock(), int(setting("CUSTOMER_GROUPS_OUTBOX_BATCH")))
+            if not claimed:
+                break
+            batches += 1
+            _deliver_batch(claimed, secret, clock, session, outcome)
+            if time.monotonic() - started > budget_seconds:
+                break
+    finally:
+        db.session.rollback()
+        if own_http:
+            session.close()
+    return outcome.as_dict()
+
+
+@periodic("outbox.deliver", every=1.0)
+def deliver_outbox() -> None:
+    """Post every due event of the outbox (the periodic task of the job runner)."""
+    deliver_pending()
+
+
+@periodic("outbox.prune", every=3600.0)
+def prune_outbox() -> None:
+    """Forget delivered and skipped events past the retention period."""
+    prune(utcnow())
+
+
+def prune(now: datetime) -> int:
+    days = setting("CUSTOMER_GROUPS_OUTBOX_RETENTION_DAYS")
+    cutoff = now - timedelta(days=days)
+    removed = db.session.execute(
+        delete(OutboxEvent).where(
+            OutboxEvent.status.in_((DELIVERED, SKIPPED)), OutboxEvent.created_at < cutoff
+        )
+    ).rowcount
+    db.session.commit()
+    return removed or 0
+
+
+def claim_batch(now: datetime, size: int) -> list[Claimed]:
+    """Take up to ``size`` due events under a fresh lease token, in one UPDATE; commit."""
+    token = str(uuid.uuid4())
+    due = (
+        select(OutboxEvent.id)
+        .where(
+            OutboxEvent.status == PENDING,
+            OutboxEvent.next_attempt_at <= now,
+            or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until <= now),
+        )
+        .order_by(OutboxEvent.next_attempt_at, OutboxEvent.id)
+        .limit(size)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    lease = now + timedelta(seconds=setting("CUSTOMER_GROUPS_OUTBOX_LEASE"))
+    rows = db.session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id.in_(due.scalar_subquery()))
+        .values(locked_until=lease, lock_token=token)
+        .returning(
+            OutboxEvent.id,
+            OutboxEvent.shop_id,
+            OutboxEvent.topic,
+            OutboxEvent.event_id,
+            OutboxEvent.payload,
+            OutboxEvent.attempts,
+            OutboxEvent.created_at,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    db.session.commit()
+    return sorted((Claimed(*row, token=token, lease=lease) for row in rows), key=lambda c: c.id)
+
+
+@dataclass(frozen=True)
+class _ShopTarget:
+    domain: str
+    events_url: str | None
+    installed: bool
+
+
+def _targets(shop_ids: set[int]) -> dict[int, _ShopTarget]:
+    rows = db.session.execute(
+        select(Shop.id, Shop.domain, Shop.events_url, Shop.installed).where(Shop.id.in_(shop_ids))
+    ).all()
+    db.session.commit()
+    return {sid: _ShopTarget(domain, url, installed) for sid, domain, url, installed in rows}
+
+
+def _deliver_batch(
+    batch: list[Claimed],
+    secret: str,
+    clock: _Clock,
+    http: requests.Session,
+    outcome: Outcome,
+) -> None:
+    targets = _targets({event.shop_id for event in batch})
+    timeout = setting("CUSTOMER_GROUPS_OUTBOX_TIMEOUT")
+    # Hold an event for the whole POST: connect and read timeouts, plus a margin.
+    hold = timedelta(seconds=2 * timeout + 15)
+    paused: set[int] = set()
+    for event in batch:
+        if event.shop_id in paused:
+            continue  # released when the shop was paused
+        target = targets.get(event.shop_id)
+        if target is None or not target.installed or not target.events_url:
+            reason = (
+                "The shop has no events_url."
+                if target is not None and target.installed
+                else "The shop has uninstalled the app."
+            )
+            if _settle(event, status=SKIPPED, last_error=reason, next_attempt_at=None):
+                outcome.skipped += 1
+            continue
+        if not _hold(event, clock, hold):
+            outcome.taken_over += 1
+            continue
+        answer = post_event(http, target, event, secret, timeout)
+        now = clock()
+        if answer.ok:
+            if _settle(
+                event,
+                status=DELIVERED,
+                attempts=event.attempts + 1,
+                delivered_at=now,
+                last_attempt_at=now,
+                last_status_code=answer.status,
+                last_error=None,
+                next_attempt_at=None,
+            ):
+                outcome.delivered += 1
+            continue
+        attempts = event.attempts + 1
+        if attempts >= setting("CUSTOMER_GROUPS_OUTBOX_MAX_ATTEMPTS"):
+            status, next_at = DEAD, None
+            outcome.dead += 1
+        else:
+            wait = backoff(
+                attempts,
+                setting("CUSTOMER_GROUPS_OUTBOX_BACKOFF_BASE"),
+                setting("CUSTOMER_GROUPS_OUTBOX_BACKOFF_MAX"),
+            )
+            if answer.retry_after is not None:
+                wait = max(
+                    wait, min(answer.retry_after, setting("CUSTOMER_GROUPS_OUTBOX_BACKOFF_MAX"))
+                )
+            status, next_at = PENDING, now + timedelta(seconds=wait)
+            outcome.failed += 1
+        _settle(
+            event,
+            status=status,
+            attempts=attempts,
+            last_attempt_at=now,
+            last_status_code=answer.status,
+            last_error=answer.error,
+            next_attempt_at=next_at,
+        )
+        if answer.endpoint_failing:
+            paused.add(event.shop_id)
+            outcome.paused_shops.add(event.shop_id)
+            _pause_shop(
+                event,
+                next_at or now + timedelta(seconds=setting("CUSTOMER_GROUPS_OUTBOX_BACKOFF_MAX")),
+                clock(),
+            )
+
+
+def post_event(
+    http: requests.Session, target: _ShopTarget, event: Claimed, secret: str, timeout: float
+) -> Answer:
+    """POST one event, signed as contract §2 says, and say what came of it."""
+    body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    headers = signed_headers(
+        secret, target.domain, body, topic=event.topic, event_id=event.event_id
+    )
+    headers["X-Event-Created-At"] = event.created_at.isoformat().replace("+00:00", "Z")
+    headers["User-Agent"] = USER_AGENT
+    assert target.events_url is not None
+    try:
+        response = http.post(
+            target.events_url,
+            data=body,
+            headers=headers,
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        return Answer(False, None, f"{type(exc).__name__}: {exc}"[:1000], True)
+    code = response.status_code
+    if 200 <= code < 300:
+        return Answer(True, code, None, False)
+    text = (response.text or "").strip().replace("\n", " ")[:300]
+    error = f"HTTP {code} from {target.events_url}" + (f": {text}" if text else "")
+    endpoint = code >= 500 or code < 400 or code in _ENDPOINT_STATUSES
+    return Answer(False, code, error, endpoint, _retry_after(response))
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, (moment - utcnow()).total_seconds())
+
+
+def _mine(event: Claimed) -> Any:
+    return and_(OutboxEvent.id == event.id, OutboxEvent.lock_token == event.token)
+
+
+def _hold(event: Claimed, clock: _Clock, hold: timedelta) -> bool:
+    """Make sure the lease is still ours and lasts the whole POST (extend it if needed)."""
+    now = clock()
+    if event.lease - now >= hold:
+        return True
+    changed = db.session.execute(
+        update(OutboxEvent)
+        .where(_mine(event), OutboxEvent.status == PENDING)
+        .values(locked_until=now + hold)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if changed == 1:
+        event.lease = now + hold
+    return changed == 1
+
+
+def _settle(event: Claimed, **values: Any) -> bool:
+    """Record the outcome of our attempt and let go of the lease (only if still ours)."""
+    changed = db.session.execute(
+        update(OutboxEvent)
+        .where(_mine(event))
+        .values(locked_until=None, lock_token=None, **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if changed != 1:
+        log.warning("Outbox event %s was taken over before its outcome was recorded", event.id)
+    return changed == 1
+
+
+def _pause_shop(event: Claimed, until: datetime, now: datetime) -> None:
+    """Let the shop's other due events wait for the failing endpoint's next attempt."""
+    db.session.execute(
+        update(OutboxEvent)
+        .where(
+            OutboxEvent.shop_id == event.shop_id,
+            OutboxEvent.status == PENDING,
+            OutboxEvent.lock_token == event.token,
+        )
+        .values(locked_until=None, lock_token=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(OutboxEvent)
+        .where(
+            OutboxEvent.shop_id == event.shop_id,
+            OutboxEvent.status == PENDING,
+            OutboxEvent.next_attempt_at < until,
+            or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until <= now),
+        )
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()

@@ -1,0 +1,104 @@
+"""Publishing: an outbox row in the same transaction as the change, a signal after commit."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from hooks import signals
+from plugin.db import db
+from plugin.events import publish, publish_many
+from plugin.outbox.models import OutboxEvent
+from plugin.shops.models import Shop
+from tests.conftest import SHOP
+from tests.outbox.conftest import add_customers, install, make_group, move, outbox
+
+
+def _shop() -> Shop:
+    return db.session.execute(select(Shop).where(Shop.domain == SHOP)).scalar_one()
+
+
+def test_a_group_move_writes_one_pending_event_per_customer(app, client, host, events_shop):
+    add_customers(host, 2)
+    vip = make_group(client)
+    heard = []
+    receiver = lambda sender, **kw: heard.append((sender, kw))  # noqa: E731
+    signals.customer_group_changed.connect(receiver)
+    try:
+        move(client, vip, ["c_0", "c_1"])
+    finally:
+        signals.customer_group_changed.disconnect(receiver)
+    rows = outbox(app)
+    assert [(r.topic, r.status, r.attempts) for r in rows] == [
+        ("customer/group_changed", "pending", 0)
+    ] * 2
+    assert {r.payload["customer_id"] for r in rows} == {"c_0", "c_1"}
+    assert all(r.payload["to_group"] == vip for r in rows)
+    # The in-process signal carries the same event id as the outbox row (and the POST).
+    assert sorted(kw["event_id"] for _, kw in heard) == sorted(r.event_id for r in rows)
+    assert {sender for sender, _ in heard} == {SHOP}
+
+
+def test_a_rollback_leaves_no_event_and_sends_no_signal(app, events_shop):
+    heard = []
+    receiver = lambda sender, **kw: heard.append(kw)  # noqa: E731
+    signals.coupon_given.connect(receiver)
+    try:
+        with app.app_context():
+            publish(_shop(), "coupon/given", {"customer_id": "c_1"})
+            db.session.rollback()
+            db.session.commit()
+    finally:
+        signals.coupon_given.disconnect(receiver)
+    assert outbox(app) == [] and heard == []
+
+
+def test_a_savepoint_neither_sends_early_nor_loses_the_outer_events(app, events_shop):
+    heard = []
+    receiver = lambda sender, **kw: heard.append(kw["payload"]["customer_id"])  # noqa: E731
+    signals.coupon_given.connect(receiver)
+    try:
+        with app.app_context():
+            shop = _shop()
+            publish(shop, "coupon/given", {"customer_id": "kept"})
+            with db.session.begin_nested():
+                publish(shop, "coupon/given", {"customer_id": "inner-kept"})
+            assert heard == []  # releasing a savepoint is not the commit
+            try:
+                with db.session.begin_nested():
+                    publish(shop, "coupon/given", {"customer_id": "undone"})
+                    raise RuntimeError
+            except RuntimeError:
+                pass
+            db.session.commit()
+    finally:
+        signals.coupon_given.disconnect(receiver)
+    assert heard == ["kept", "inner-kept"]
+    assert [r.payload["customer_id"] for r in outbox(app)] == ["kept", "inner-kept"]
+
+
+def test_a_shop_without_events_url_records_its_events_as_skipped(app, client, host):
+    install(host, None)
+    add_customers(host, 1)
+    move(client, make_group(client), ["c_0"])
+    [row] = outbox(app)
+    assert row.status == "skipped" and row.next_attempt_at is None
+    assert row.last_error == "The shop has no events_url."
+
+
+def test_publish_many_inserts_every_event_set_based(app, events_shop):
+    with app.app_context():
+        publish_many(_shop(), "customer/segments_changed", [
+            {"customer_id": f"c_{i}", "joined": [1], "left": []} for i in range(12_000)
+        ])
+        db.session.commit()
+        count, distinct = db.session.execute(
+            select(func.count(), func.count(func.distinct(OutboxEvent.event_id)))
+        ).one()
+    assert count == distinct == 12_000
+
+
+def test_unknown_topics_are_refused(app, events_shop):
+    import pytest
+
+    with app.app_context(), pytest.raises(ValueError):
+        publish(_shop(), "order/exploded", {})

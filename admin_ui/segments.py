@@ -281,6 +281,8 @@ def _posted() -> tuple[dict[str, Any], dict[str, Any], dict[str, list[str]]]:
         conditions.append(condition)
         if problem:
             problems[f"conditions.{index}.value"] = [problem]
+    if not rows:
+        problems["conditions"] = ["Add at least one condition."]
     payload = {"name": form["name"], "match": form["match"], "conditions": conditions}
     return form, payload, problems
 

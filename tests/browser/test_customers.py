@@ -71,12 +71,12 @@ def test_search_and_move_selected_customers_to_a_group(admin):
     frame.get_by_label("Select Alan Turing").check()
     expect(frame.get_by_text("2 selected")).to_be_visible()
     frame.get_by_label("Move selected customers to").select_option(label="Wholesale")
-    admin.screenshot("customers")
     frame.get_by_role("button", name="Move selected").click()
     expect(frame.get_by_role("status")).to_contain_text("Moved 2 customers to “Wholesale”.")
     expect(row(frame, "c_1")).to_contain_text("Wholesale")
     expect(row(frame, "c_3")).to_contain_text("Wholesale")
     expect(row(frame, "c_2")).to_contain_text("Standard")
+    admin.screenshot("customers")
     assert group_of(admin, "c_1")["id"] == wholesale
     assert group_of(admin, "c_3")["id"] == wholesale
     assert group_of(admin, "c_2")["name"] == "Standard"

@@ -53,6 +53,7 @@ def test_create_a_group_make_it_default_and_be_refused_deleting_the_default(admi
     expect(group_row(frame, "Wholesale")).to_contain_text("Default group")
     expect(group_row(frame, "Wholesale").get_by_role("button")).to_have_count(0)
     assert api_groups(admin)["Wholesale"]["is_default"] is True
+    admin.screenshot("groups")
 
     # Escape in the confirmation deletes nothing.
     group_row(frame, "Standard").get_by_role("button", name="Delete Standard").click()
@@ -74,7 +75,7 @@ def test_create_a_group_make_it_default_and_be_refused_deleting_the_default(admi
     alert = frame.get_by_role("alert")
     expect(alert).to_contain_text("“Standard” is the default group, so it cannot be deleted")
     expect(alert).to_contain_text("Make another group the default first")
-    admin.screenshot("groups")
+    admin.screenshot("groups-refused")
     assert api_groups(admin)["Standard"]["member_count"] == 2
 
     # Deleting a group that is not the default works, after confirming.

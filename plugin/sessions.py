@@ -69,7 +69,9 @@ def authenticate_admin_session(value: str | None) -> tuple[Session, Shop]:
     """Verify an admin session and load its shop, or raise 401 ``invalid_token``."""
     if not value:
         raise ApiError(ErrorCode.INVALID_TOKEN, "An admin session is required.", 401)
-    max_age = current_app.config.get("CUSTOMER_GROUPS_ADMIN_SESSION_MAX_AGE", ADMIN_SESSION_MAX_AGE)
+    max_age = int(
+        current_app.config.get("CUSTOMER_GROUPS_ADMIN_SESSION_MAX_AGE", ADMIN_SESSION_MAX_AGE)
+    )
     try:
         payload = _admin_serializer().loads(value, max_age=max_age)
     except SignatureExpired:

@@ -143,6 +143,14 @@
   }
 
   function forgetFlash() {
+    /* A live region announces changes, not what it held on load: put the message a
+       redirect carried back in a moment later so screen readers read it out. */
+    const area = document.querySelector(".flash-area");
+    const message = area && area.querySelector(".flash");
+    if (message) {
+      message.remove();
+      setTimeout(function () { area.prepend(message); }, 150);
+    }
     /* A message a redirect carried is shown once: a reload does not show it again. */
     const url = new URL(window.location.href);
     if (url.searchParams.has("flash")) {

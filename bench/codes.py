@@ -1,51 +1,191 @@
-"""Benchmark: 1,000,000 codes generated, COPied and imported from CSV, on PostgreSQL.
+"""Benchmark: N codes generated, COPied and imported from CSV, on PostgreSQL.
 
-    .venv/bin/python bench/codes.py [--database-url URL] [--count N]
+    .venv/bin/python bench/codes.py [--database-url URL] [--count N] [--runs R]
 
-Prints the time to generate N codes through the generation operation (what the
-CLI and the job run), the time to COPY N pre-made rows into the same table,
-their ratio, and the time and peak memory (maxrss growth) to import an N-line
-CSV through the streamed importer. The database is emptied first.
+Each run, on an emptied ``codes`` table:
+
+1. imports an N-line CSV through the streamed importer, in a fresh process, and
+   reports its time, the process's resident memory before the import and at its
+   peak (``ru_maxrss``), and the largest growth seen by a sampler every 20 ms;
+2. generates N codes (length 10, default alphabet) through ``generate_codes``
+   with a commit per batch, which is what ``customer-groups codes generate`` and
+   the generation job run;
+3. COPies N pre-made rows of the same shape (same columns, same values, same
+   code length and alphabet) into the same table with the same indexes and
+   constraints. The COPY data is formatted before the clock starts, so the
+   baseline is the server's own cost of taking those rows: the index and
+   foreign-key work is counted in both figures, and both include the commit.
+
+A CHECKPOINT (when allowed) starts each timed step, so no step pays for the
+previous one's writes. It prints each run's figures, then the medians, with
+the load average before and after (the figures are only comparable on an
+otherwise idle machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import resource
+import statistics
 import tempfile
+import threading
 import time
+from typing import Any
 
 from sqlalchemy import text
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/cg_bench_codes"
+LENGTH = 10
 
 
-def maxrss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def rss_mib() -> float:
+    """Resident memory now (VmRSS), in MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def make_app(url: str) -> Any:
+    from plugin import create_app
+
+    return create_app(
+        {
+            "TESTING": True,
+            "CUSTOMER_GROUPS_APP_SECRET": "bench",
+            "CUSTOMER_GROUPS_DATABASE_URL": url,
+        }
+    )
+
+
+def bench_objects() -> tuple[Any, Any]:
+    from plugin.codes.models import Discount
+    from plugin.db import db
+    from plugin.shops.models import Shop
+
+    shop = db.session.execute(db.select(Shop).where(Shop.domain == "bench.example")).scalar_one()
+    discount = db.session.execute(
+        db.select(Discount).where(Discount.shop_id == shop.id)
+    ).scalar_one()
+    return shop, discount
+
+
+def import_in_child(url: str, path: str, answers: Any) -> None:
+    """Run the streamed importer in this (fresh) process; send back time and memory."""
+    from plugin.codes.csv_io import import_codes
+
+    app = make_app(url)
+    with app.app_context():
+        shop, discount = bench_objects()
+        before = rss_mib()
+        highest = [before]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.02):
+                highest[0] = max(highest[0], rss_mib())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started = time.perf_counter()
+        with open(path, "rb") as stream:
+            report = import_codes(shop, discount, stream)
+        seconds = time.perf_counter() - started
+        done.set()
+        sampler.join()
+    answers.put(
+        {
+            "seconds": seconds,
+            "rss_before": before,
+            "rss_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "growth": max(highest[0], rss_mib()) - before,
+            "imported": report.imported,
+            "duplicates": report.duplicates,
+            "invalid": report.invalid,
+        }
+    )
+
+
+def one_run(app: Any, url: str, n: int, csv_path: str, copy_payload: str) -> dict[str, Any]:
+    from plugin.codes.generation import generate_codes
+    from plugin.db import db
+
+    def empty_codes() -> None:
+        db.session.execute(text("TRUNCATE codes RESTART IDENTITY CASCADE"))
+        db.session.commit()
+        try:
+            db.session.execute(text("CHECKPOINT"))
+            db.session.commit()
+        except Exception:  # not allowed for this role: figures are just noisier
+            db.session.rollback()
+
+    def rows() -> int:
+        return db.session.execute(text("SELECT count(*) FROM codes")).scalar_one()
+
+    figures: dict[str, Any] = {"load_before": os.getloadavg()[0]}
+    with app.app_context():
+        # 1. Streamed CSV import in a fresh process (its memory is the importer's own).
+        empty_codes()
+        answers = multiprocessing.get_context("spawn").Queue()
+        child = multiprocessing.get_context("spawn").Process(
+            target=import_in_child, args=(url, csv_path, answers)
+        )
+        child.start()
+        imported = answers.get()
+        child.join()
+        figures["import"] = imported
+        assert rows() == n, "the import did not write every row"
+
+        # 2. Generation through the operation the CLI and the job run.
+        empty_codes()
+        shop, discount = bench_objects()
+        started = time.perf_counter()
+        made = generate_codes(shop, discount, n, length=LENGTH, commit_each_batch=True)
+        db.session.commit()
+        figures["generate"] = time.perf_counter() - started
+        assert made == n and rows() == n, "generation did not write every row"
+
+        # 3. COPY of as many pre-made rows of the same shape into the same table.
+        empty_codes()
+        raw = db.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            started = time.perf_counter()
+            with cursor.copy(
+                "COPY codes (shop_id, discount_id, code, code_key, shared, status, times_used,"
+                " created_at) FROM STDIN"
+            ) as copy:
+                for start in range(0, len(copy_payload), 1 << 20):
+                    copy.write(copy_payload[start : start + (1 << 20)])
+            raw.commit()
+            figures["copy"] = time.perf_counter() - started
+        finally:
+            raw.close()
+        assert rows() == n, "COPY did not write every row"
+        empty_codes()
+    figures["load_after"] = os.getloadavg()[0]
+    return figures
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3, help="runs; medians are printed")
     args = parser.parse_args()
 
-    from plugin import create_app
-    from plugin.codes.csv_io import import_codes
-    from plugin.codes.generation import RandomParts, alphabet, generate_codes
+    from plugin.codes.generation import RandomParts, alphabet
     from plugin.codes.models import Discount
     from plugin.db import db, utcnow
     from plugin.shops.models import Shop
 
-    app = create_app(
-        {
-            "TESTING": True,
-            "CUSTOMER_GROUPS_APP_SECRET": "bench",
-            "CUSTOMER_GROUPS_DATABASE_URL": args.database_url,
-        }
-    )
-    n = args.count
+    url, n = args.database_url, args.count
+    app = make_app(url)
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -55,72 +195,74 @@ def main() -> None:
         discount = Discount(shop_id=shop.id, name="Bench", type="percent", value=1000)
         db.session.add(discount)
         db.session.commit()
+        indexes = db.session.execute(
+            text("SELECT indexname FROM pg_indexes WHERE tablename = 'codes' ORDER BY 1")
+        ).scalars()
+        foreign_keys = db.session.execute(
+            text(
+                "SELECT conname FROM pg_constraint WHERE conrelid = 'codes'::regclass"
+                " AND contype = 'f' ORDER BY 1"
+            )
+        ).scalars()
+        print(f"codes: {n:,} on {url}")
+        print(f"codes indexes: {', '.join(indexes)}; foreign keys: {', '.join(foreign_keys)}")
+        shop_id, discount_id = shop.id, discount.id
 
-        def empty_codes() -> None:
-            db.session.execute(text("TRUNCATE codes CASCADE"))
-            db.session.commit()
-
-        # 1. Streamed CSV import (first, so that maxrss growth is the importer's own).
-        with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as handle:
-            handle.write("code\n")
-            parts = RandomParts(alphabet(None))
-            for start in range(0, n, 100_000):
-                chunk = parts.draw(min(100_000, n - start), 10)
-                handle.write("\n".join(f"IMP{c}" for c in chunk) + "\n")
-            path = handle.name
-        rss_before = maxrss_mib()
-        started = time.perf_counter()
-        with open(path, "rb") as stream:
-            report = import_codes(shop, discount, stream)
-        import_seconds = time.perf_counter() - started
-        rss_growth = maxrss_mib() - rss_before
-        os.unlink(path)
-        size_mib = (n * 14) / 2**20
-        empty_codes()
-
-        # 2. Generation through the operation the CLI and jobs use.
-        started = time.perf_counter()
-        made = generate_codes(shop, discount, n, length=10, commit_each_batch=True)
-        db.session.commit()
-        generate_seconds = time.perf_counter() - started
-        empty_codes()
-
-        # 3. COPY of as many pre-made rows into the same table (with its unique index).
-        parts = RandomParts(alphabet(None))
-        rows = list({f"CPY{c}" for c in parts.draw(n, 10)})
-        now = utcnow()
-        raw = db.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            started = time.perf_counter()
-            with cursor.copy(
-                "COPY codes (shop_id, discount_id, code, code_key, shared, status, times_used,"
-                " created_at) FROM STDIN"
-            ) as copy:
-                for code in rows:
-                    copy.write_row(
-                        (shop.id, discount.id, code, code.lower(), False, "unassigned", 0, now)
-                    )
-            raw.commit()
-            copy_seconds = time.perf_counter() - started
-        finally:
-            raw.close()
-        empty_codes()
-
-    print(f"codes: {n:,} on {args.database_url}")
-    print(
-        f"generate (operation, batches of 10k, ON CONFLICT): {generate_seconds:6.2f} s"
-        f"  ({made:,} codes)"
+    # The same shape for all three: LENGTH characters of the default alphabet.
+    parts = RandomParts(alphabet(None))
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as handle:
+        handle.write("code\n")
+        for start in range(0, n, 100_000):
+            handle.write("\n".join(parts.draw(min(100_000, n - start), LENGTH)) + "\n")
+        csv_path = handle.name
+    size_mib = os.path.getsize(csv_path) / 2**20
+    now = utcnow().isoformat()
+    copy_payload = "".join(
+        f"{shop_id}\t{discount_id}\t{code}\t{code.lower()}\tf\tunassigned\t0\t{now}\n"
+        for code in dict.fromkeys(parts.draw(n, LENGTH))
     )
-    print(f"COPY of {len(rows):,} pre-made rows:                  {copy_seconds:6.2f} s")
+    assert copy_payload.count("\n") == n, "rerun: the pre-made rows repeat a code"
+
+    runs = []
+    try:
+        for number in range(1, args.runs + 1):
+            figures = one_run(app, url, n, csv_path, copy_payload)
+            runs.append(figures)
+            imp = figures["import"]
+            print(
+                f"run {number}: generate {figures['generate']:6.2f} s,"
+                f" COPY {figures['copy']:6.2f} s,"
+                f" ratio {figures['generate'] / figures['copy']:4.2f};"
+                f" import {imp['seconds']:6.2f} s"
+                f" ({imp['imported']:,} imported, {imp['duplicates']} duplicates,"
+                f" {imp['invalid']} invalid), RSS {imp['rss_before']:.0f} MiB before,"
+                f" peak {imp['rss_peak']:.0f} MiB, growth {imp['growth']:.1f} MiB;"
+                f" load {figures['load_before']:.2f} → {figures['load_after']:.2f}",
+                flush=True,
+            )
+    finally:
+        os.unlink(csv_path)
+
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    generate = median([r["generate"] for r in runs])
+    copy_seconds = median([r["copy"] for r in runs])
+    print(f"median of {len(runs)} runs ({n:,} codes, CSV file {size_mib:.0f} MiB):")
+    print(f"  generate (generate_codes, batches, commit each): {generate:6.2f} s")
+    print(f"  COPY of pre-made rows, same table and indexes:  {copy_seconds:6.2f} s")
     print(
-        f"ratio generate / COPY:                            {generate_seconds / copy_seconds:6.2f}"
+        f"  ratio generate / COPY:                          "
+        f"{median([r['generate'] / r['copy'] for r in runs]):6.2f}"
     )
     print(
-        f"CSV import (streamed, {size_mib:.0f} MiB file):              {import_seconds:6.2f} s"
-        f"  imported {report.imported:,}, duplicates {report.duplicates}, "
-        f"invalid {report.invalid}; peak RSS growth {rss_growth:.1f} MiB"
+        f"  CSV import (streamed):                          "
+        f"{median([r['import']['seconds'] for r in runs]):6.2f} s,"
+        f" peak RSS {median([r['import']['rss_peak'] for r in runs]):.0f} MiB"
+        f" (growth {median([r['import']['growth'] for r in runs]):.1f} MiB)"
     )
+    loads = ", ".join(f"{r['load_before']:.2f}" for r in runs)
+    print(f"  load average (1 min) at the start of each run: {loads}")
 
 
 if __name__ == "__main__":

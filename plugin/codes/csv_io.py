@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from sqlalchemy import select
 
-from plugin.codes.generation import BATCH_SIZE, insert_codes
+from plugin.codes.generation import BATCH_SIZE, insert_new_codes
 from plugin.codes.models import Code, Discount
 from plugin.codes.schemas import code_problem
 from plugin.customers.models import Customer
@@ -74,12 +74,11 @@ def import_codes(shop: Shop, discount: Discount, stream: IO[bytes]) -> ImportRep
     def flush() -> None:
         if not batch:
             return
-        written = _insert_reporting(shop_id, discount_id, batch)
-        report.imported += len(written)
-        for key, (line, code) in batch.items():
-            if key not in written:
-                report.duplicates += 1
-                report.error(line, code, "duplicate")
+        taken = insert_new_codes(shop_id, discount_id, (code for _, code in batch.values()))
+        report.imported += len(batch) - len(taken)
+        report.duplicates += len(taken)
+        for line, code in sorted(batch[key] for key in taken):
+            report.error(line, code, "duplicate")
         batch.clear()
 
     for row in reader:
@@ -102,14 +101,8 @@ def import_codes(shop: Shop, discount: Discount, stream: IO[bytes]) -> ImportRep
             flush()
     flush()
     db.session.commit()
+    report.errors.sort(key=lambda error: error["line"])
     return report
-
-
-def _insert_reporting(
-    shop_id: int, discount_id: int, batch: dict[str, tuple[int, str]]
-) -> set[str]:
-    """Insert a batch; return the keys actually written (the rest were already taken)."""
-    return set(insert_codes(shop_id, discount_id, [code for _, code in batch.values()]))
 
 
 def escape_cell(value: Any) -> str:

@@ -2,32 +2,74 @@
 
 Codes are ``prefix + random part + suffix``. The random part is drawn with
 ``secrets`` from an alphabet without look-alike characters; the database's
-unique index on (shop, code key) decides what is new: each batch is one
-``INSERT ... ON CONFLICT DO NOTHING`` that tells how many rows it wrote, and
-only the shortfall is drawn again. No code is ever looked up one by one.
+unique index on (shop, code key) decides what is new, and only the shortfall
+of a batch is drawn again. No code is ever looked up one by one from Python.
+
+On PostgreSQL a batch is copied (``COPY ... FROM STDIN``) into a temporary
+staging table; the codes the shop already holds are taken out of it by one
+DELETE that probes the unique index per staged row, and the rest is written
+by one plain ``INSERT ... SELECT``. That is cheaper for the server than
+``INSERT ... ON CONFLICT DO NOTHING`` (whose speculative insertion costs about
+a tenth more per row and writes more WAL). Should a concurrent writer take one
+of the same codes in between, the plain INSERT fails on the unique index
+inside a savepoint and the batch is written again with ``ON CONFLICT DO
+NOTHING RETURNING``: nothing is lost or written twice either way. On SQLite
+(whose writer lock is held from the first statement of a transaction, see
+``plugin.db``) the taken codes are selected first and the rest inserted with
+``executemany``.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, text
+from marshmallow import ValidationError
+from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import IntegrityError
 
 from plugin.codes.models import CODE_UNASSIGNED, Code, Discount
+from plugin.codes.schemas import GenerateIn
 from plugin.db import db, utcnow
-from plugin.errors import ApiError, ErrorCode
+from plugin.errors import ApiError, ErrorCode, validation_error
 from plugin.shops.models import Shop
 
 #: No 0/O, 1/I/L: codes are read off screens and paper.
 DEFAULT_CHARSET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-BATCH_SIZE = 10_000
-#: SQLite binds at most 32766 variables per statement; 8 columns per row.
-SQLITE_BATCH_SIZE = 4_000
+#: Codes per batch: one COPY and one INSERT on PostgreSQL, one progress report.
+BATCH_SIZE = 50_000
+#: Keys per ``IN (...)`` on SQLite (older builds bind at most 999 variables).
+SQLITE_LOOKUP_SIZE = 500
 #: Past this many codes a request answers 202 and runs as a job.
 SYNC_LIMIT = 10_000
+#: Batches in a row that add nothing before giving up (cannot happen below half the space).
+MAX_FRUITLESS_BATCHES = 50
 
 Progress = Callable[[int, int], None]
+
+_STAGE = "cg_code_stage"
+_CREATE_STAGE = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (code text NOT NULL) ON COMMIT DELETE ROWS"
+)
+# A scalar subquery (not EXISTS) so that the planner probes the unique index per
+# staged row instead of hashing every code of the shop.
+_DROP_TAKEN = (
+    f"DELETE FROM {_STAGE} AS s WHERE (SELECT true FROM codes AS c"
+    " WHERE c.shop_id = %(shop_id)s AND c.code_key = lower(s.code))"
+    " RETURNING lower(s.code)"
+)
+_COLUMNS = "(shop_id, discount_id, code, code_key, shared, status, times_used, created_at)"
+_FROM_STAGE = (
+    "SELECT %(shop_id)s, %(discount_id)s, s.code, lower(s.code), false, %(status)s, 0, %(now)s"
+    f" FROM {_STAGE} AS s"
+)
+_INSERT_PLAIN = f"INSERT INTO codes {_COLUMNS} {_FROM_STAGE}"
+_INSERT_IGNORING = (
+    f"INSERT INTO codes {_COLUMNS} {_FROM_STAGE}"
+    " ON CONFLICT (shop_id, code_key) DO NOTHING RETURNING code_key"
+)
 
 
 def alphabet(charset: str | None) -> str:
@@ -102,56 +144,128 @@ class RandomParts:
         return [text_[i : i + length] for i in range(0, needed, length)]
 
 
-def _insert_batch(shop_id: int, discount_id: int, codes: list[str]) -> int:
-    """Insert the codes no other row of the shop holds; return how many were written."""
-    return len(insert_codes(shop_id, discount_id, codes))
+# Writing codes ---------------------------------------------------------------------------
+
+
+def _unique_by_key(codes: Iterable[str]) -> dict[str, str]:
+    """Code key → the code as given, first one wins (a batch must not repeat a key)."""
+    by_key: dict[str, str] = {}
+    for code in codes:
+        by_key.setdefault(code.lower(), code)
+    return by_key
+
+
+def _stage(connection: Connection, codes: Iterable[str]) -> None:
+    """Fill the staging table of this transaction with ``codes`` through COPY."""
+    connection.exec_driver_sql(_CREATE_STAGE)
+    connection.exec_driver_sql(f"TRUNCATE {_STAGE}")
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        # Codes are [A-Za-z0-9_-] only (checked by the callers): nothing to escape for COPY.
+        with cursor.copy(f"COPY {_STAGE} (code) FROM STDIN") as copy:
+            copy.write("\n".join(codes) + "\n")
+    finally:
+        cursor.close()
+
+
+def _drop_taken(connection: Connection, params: dict[str, Any]) -> set[str]:
+    """Take the codes the shop already holds out of the staging table; return their keys."""
+    return set(connection.exec_driver_sql(_DROP_TAKEN, params).scalars())
+
+
+def _insert_postgresql(
+    shop_id: int, discount_id: int, by_key: dict[str, str], now: datetime
+) -> set[str]:
+    connection = db.session.connection()
+    params = {
+        "shop_id": shop_id,
+        "discount_id": discount_id,
+        "status": CODE_UNASSIGNED,
+        "now": now,
+    }
+    _stage(connection, by_key.values())
+    taken = _drop_taken(connection, params)
+    try:
+        with db.session.begin_nested():
+            # The session emits the SAVEPOINT when asked for its connection inside.
+            db.session.connection().exec_driver_sql(_INSERT_PLAIN, params)
+        return taken
+    except IntegrityError:
+        pass  # a concurrent writer took one of these codes after the DELETE: redo, ignoring
+    written = set(connection.exec_driver_sql(_INSERT_IGNORING, params).scalars())
+    return set(by_key) - written
+
+
+def _insert_sqlite(
+    shop_id: int, discount_id: int, by_key: dict[str, str], now: datetime
+) -> set[str]:
+    keys = list(by_key)
+    taken: set[str] = set()
+    for start in range(0, len(keys), SQLITE_LOOKUP_SIZE):
+        chunk = keys[start : start + SQLITE_LOOKUP_SIZE]
+        taken.update(
+            db.session.execute(
+                select(Code.code_key).where(Code.shop_id == shop_id, Code.code_key.in_(chunk))
+            ).scalars()
+        )
+    rows = [
+        {
+            "shop_id": shop_id,
+            "discount_id": discount_id,
+            "code": code,
+            "code_key": key,
+            "shared": False,
+            "status": CODE_UNASSIGNED,
+            "times_used": 0,
+            "created_at": now,
+        }
+        for key, code in by_key.items()
+        if key not in taken
+    ]
+    if rows:
+        # The transaction holds SQLite's writer lock since its first statement
+        # (BEGIN IMMEDIATE): no other writer can take a code between the two steps.
+        db.session.execute(Code.__table__.insert(), rows)
+    return taken
+
+
+def insert_new_codes(shop_id: int, discount_id: int, codes: Iterable[str]) -> set[str]:
+    """Add ``codes`` to the discount's pool in the caller's transaction; return the keys
+    the shop already held (those are not written). Codes must already be valid
+    (1–64 of ``A–Z a–z 0–9 _ -``); a key repeated in ``codes`` is written once."""
+    by_key = _unique_by_key(codes)
+    if not by_key:
+        return set()
+    now = utcnow()
+    if db.session.get_bind().dialect.name == "postgresql":
+        return _insert_postgresql(shop_id, discount_id, by_key, now)
+    return _insert_sqlite(shop_id, discount_id, by_key, now)
 
 
 def insert_codes(shop_id: int, discount_id: int, codes: list[str]) -> list[str]:
     """Insert codes into the pool unless the shop already has them; return the keys written."""
-    bind = db.session.get_bind()
-    now = utcnow()
-    if bind.dialect.name == "postgresql":
-        # Two array parameters, whatever the batch size: far below the bind limit.
-        result = db.session.execute(
-            text(
-                "INSERT INTO codes (shop_id, discount_id, code, code_key, shared, status,"
-                " times_used, created_at)"
-                " SELECT :shop_id, :discount_id, c, lower(c), false, :status, 0, :now"
-                " FROM unnest(CAST(:codes AS text[])) AS c"
-                " ON CONFLICT (shop_id, code_key) DO NOTHING RETURNING code_key"
-            ),
-            {
-                "shop_id": shop_id,
-                "discount_id": discount_id,
-                "status": CODE_UNASSIGNED,
-                "now": now,
-                "codes": codes,
-            },
-        )
-        return list(result.scalars())
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    by_key = _unique_by_key(codes)
+    taken = insert_new_codes(shop_id, discount_id, by_key.values())
+    return [key for key in by_key if key not in taken]
 
-    written: list[str] = []
-    for start in range(0, len(codes), SQLITE_BATCH_SIZE):
-        rows = [
+
+# Generating codes -------------------------------------------------------------------------
+
+
+def _check_shape(count: int, length: int, prefix: str, suffix: str, charset: str | None) -> None:
+    """The checks of the API's ``GenerateIn`` for every caller (the CLI and jobs too)."""
+    try:
+        GenerateIn().load(
             {
-                "shop_id": shop_id,
-                "discount_id": discount_id,
-                "code": code,
-                "code_key": code.lower(),
-                "shared": False,
-                "status": CODE_UNASSIGNED,
-                "times_used": 0,
-                "created_at": now,
+                "count": count,
+                "length": length,
+                "prefix": prefix,
+                "suffix": suffix,
+                "charset": charset,
             }
-            for code in codes[start : start + SQLITE_BATCH_SIZE]
-        ]
-        statement = (
-            sqlite_insert(Code).values(rows).on_conflict_do_nothing().returning(Code.code_key)
         )
-        written.extend(db.session.execute(statement).scalars())
-    return written
+    except ValidationError as err:
+        raise validation_error(err, ErrorCode.VALIDATION_FAILED, 422) from err
 
 
 def generate_codes(
@@ -171,6 +285,7 @@ def generate_codes(
     (jobs, the CLI) every batch is committed so progress is visible to others.
     """
     prefix, suffix = prefix or "", suffix or ""
+    _check_shape(count, length, prefix, suffix, charset)
     check_feasible(shop, count, length, prefix, suffix, charset)
     parts = RandomParts(alphabet(charset))
     shop_id, discount_id = shop.id, discount.id
@@ -178,11 +293,12 @@ def generate_codes(
     fruitless = 0
     while done < count:
         wanted = min(BATCH_SIZE, count - done)
-        batch = {prefix + part + suffix for part in parts.draw(wanted, length)}
-        written = _insert_batch(shop_id, discount_id, list(batch))
+        batch = [prefix + part + suffix for part in parts.draw(wanted, length)]
+        by_key = _unique_by_key(batch)
+        written = len(by_key) - len(insert_new_codes(shop_id, discount_id, by_key.values()))
         done += written
         fruitless = fruitless + 1 if written == 0 else 0
-        if fruitless >= 50:  # cannot happen below half the space; never loop forever
+        if fruitless >= MAX_FRUITLESS_BATCHES:
             raise ApiError(ErrorCode.CONFLICT, "The code space is exhausted.", 409)
         if commit_each_batch:
             db.session.commit()
@@ -200,4 +316,5 @@ __all__ = [
     "check_feasible",
     "generate_codes",
     "insert_codes",
+    "insert_new_codes",
 ]

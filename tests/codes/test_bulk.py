@@ -1,0 +1,180 @@
+"""Bulk writes of codes: the fast insert path, its race fallback, the CSV importer's batches."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from plugin import MIGRATIONS_DIR, create_app
+from plugin.codes import csv_io, generation
+from plugin.codes.csv_io import import_codes
+from plugin.codes.generation import generate_codes, insert_codes, insert_new_codes
+from plugin.codes.models import Code, Discount, Redemption
+from plugin.db import db
+from plugin.errors import ApiError
+from plugin.shops.models import Shop
+from tests.conftest import SECRET
+
+
+def _rows(shop, discount=None):
+    query = select(Code.code).where(Code.shop_id == shop.id)
+    if discount is not None:
+        query = query.where(Code.discount_id == discount.id)
+    return set(db.session.execute(query).scalars())
+
+
+@pytest.fixture
+def pool(app, shop, make_discount):
+    """(shop, discount) rows inside an app context, with the shared code TAKEN elsewhere."""
+    make_discount(name="Other", code="TAKEN")
+    created = make_discount(name="Pool")
+    with app.app_context():
+        shop_row = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
+        yield shop_row, db.session.get(Discount, created["id"])
+
+
+def test_insert_new_codes_reports_what_the_shop_held(pool):
+    shop, discount = pool
+    taken = insert_new_codes(shop.id, discount.id, ["AAA1", "taken", "BBB2", "aaa1"])
+    db.session.commit()
+    assert taken == {"taken"}
+    assert _rows(shop, discount) == {"AAA1", "BBB2"}
+    assert insert_codes(shop.id, discount.id, ["bbb2", "CCC3"]) == ["ccc3"]
+    db.session.commit()
+    assert _rows(shop, discount) == {"AAA1", "BBB2", "CCC3"}
+
+
+def test_a_code_taken_after_the_check_is_skipped_not_lost(pool, monkeypatch):
+    """A concurrent writer takes a code between the check and the INSERT: the batch
+    is written again ignoring conflicts, and the code is reported as taken."""
+    shop, discount = pool
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite holds the writer lock for the whole transaction")
+    monkeypatch.setattr(generation, "_drop_taken", lambda connection, params: set())
+    taken = insert_new_codes(shop.id, discount.id, ["NEW1", "TAKEN", "NEW2"])
+    db.session.commit()
+    assert taken == {"taken"}
+    assert _rows(shop, discount) == {"NEW1", "NEW2"}
+    assert (
+        db.session.execute(select(Code.discount_id).where(Code.code_key == "taken")).scalar_one()
+        != discount.id
+    )
+
+
+def test_generation_retries_only_the_shortfall(pool, monkeypatch):
+    shop, discount = pool
+    monkeypatch.setattr(generation, "BATCH_SIZE", 7)
+    calls = []
+    real = generation.insert_new_codes
+
+    def insert_and_steal(shop_id, discount_id, codes):
+        codes = list(codes)
+        calls.append(len(codes))
+        if len(calls) == 1:  # someone else takes two of the first batch's codes first
+            real(shop_id, discount_id, codes[:2])
+        return real(shop_id, discount_id, codes)
+
+    monkeypatch.setattr(generation, "insert_new_codes", insert_and_steal)
+    progress = []
+    made = generate_codes(
+        shop, discount, 20, length=10, progress=lambda done, total: progress.append(done)
+    )
+    db.session.commit()
+    assert made == 20
+    # 2 of 7 lost in the first batch: the last batch asks only for what is missing.
+    assert calls == [7, 7, 7, 1] and progress == [5, 12, 19, 20]
+    assert len(_rows(shop, discount)) == 22  # the 20 generated and the 2 "stolen" ones
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"charset": "AB\t"}, "charset"),
+        ({"charset": "A"}, "charset"),
+        ({"prefix": "a,b"}, "prefix"),
+        ({"suffix": "\\N"}, "suffix"),
+        ({"length": 3}, "length"),
+        ({"count": 0}, "count"),
+    ],
+)
+def test_generation_checks_its_input_for_every_caller(pool, fields, field):
+    """The CLI and jobs call the operation directly: it checks what the API checks."""
+    shop, discount = pool
+    args = {"count": 5, "length": 8, **fields}
+    with pytest.raises(ApiError) as raised:
+        generate_codes(shop, discount, **args)
+    assert raised.value.status == 422 and field in raised.value.details
+    db.session.rollback()
+    assert _rows(shop, discount) == set()
+
+
+def test_import_in_small_batches_reports_lines(pool, monkeypatch):
+    shop, discount = pool
+    monkeypatch.setattr(csv_io, "BATCH_SIZE", 3)
+    lines = ["code", "A1", "B2", "TAKEN", "C3", "a1", "D4", "bad code", "E5", "b2", "F6"]
+    report = import_codes(shop, discount, io.BytesIO("\n".join(lines).encode()))
+    assert (report.imported, report.duplicates, report.invalid) == (6, 3, 1)
+    assert [(e["line"], e["code"], e["reason"]) for e in report.errors] == [
+        (4, "TAKEN", "duplicate"),
+        (6, "a1", "duplicate"),
+        (8, "bad code", "invalid"),
+        (10, "b2", "duplicate"),
+    ]
+    assert _rows(shop, discount) == {"A1", "B2", "C3", "D4", "E5", "F6"}
+
+
+def test_a_code_belongs_to_a_discount_of_its_own_shop(app, host, shop, make_discount):
+    discount = make_discount(name="Mine")
+    host.install("other.example")
+    with app.app_context():
+        other = db.session.execute(select(Shop).where(Shop.domain == "other.example")).scalar_one()
+        db.session.add(
+            Code(shop_id=other.id, discount_id=discount["id"], code="CROSS", code_key="cross")
+        )
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+        db.session.rollback()
+
+
+def test_migrating_keeps_codes_and_redemptions_on_sqlite(tmp_path):
+    """Rebuilding ``codes`` and ``discounts`` (SQLite batch mode) loses no row of
+    theirs, nor of the tables that refer to them."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "CUSTOMER_GROUPS_APP_SECRET": SECRET,
+            "CUSTOMER_GROUPS_DATABASE_URL": f"sqlite:///{tmp_path}/migrated.sqlite",
+        }
+    )
+    counted = (Discount, Code, Redemption)
+    with app.app_context():
+        upgrade(directory=MIGRATIONS_DIR, revision="0003")
+        shop = Shop(domain="a.example", currency="EUR")
+        db.session.add(shop)
+        db.session.flush()
+        discount = Discount(shop_id=shop.id, name="D", type="percent", value=100)
+        db.session.add(discount)
+        db.session.flush()
+        code = Code(shop_id=shop.id, discount_id=discount.id, code="ABC", code_key="abc")
+        db.session.add(code)
+        db.session.flush()
+        db.session.add(
+            Redemption(
+                shop_id=shop.id, code_id=code.id, discount_id=discount.id, order_external_id="o1"
+            )
+        )
+        db.session.commit()
+        db.session.close()
+        for step in ("head", "0003", "head"):
+            (upgrade if step == "head" else downgrade)(directory=MIGRATIONS_DIR, revision=step)
+            counts = [
+                db.session.execute(select(func.count()).select_from(model)).scalar_one()
+                for model in counted
+            ]
+            assert counts == [1, 1, 1], step
+            db.session.close()
+        db.engine.dispose()

@@ -48,7 +48,7 @@ Adding a page (uimore: rules, discounts, automations, audiences, cart)
        the context): ``ui.field``, ``ui.select``, ``ui.checkbox``, ``ui.textarea``,
        ``ui.errors_for``, ``ui.error_summary``, ``ui.session_fields`` (POST forms),
        ``ui.session_field`` (GET forms), ``ui.post_button`` (with ``confirm=``),
-       ``ui.swatch``, ``ui.group_badge``, ``ui.pagination``. Links:
+       ``ui.notice``, ``ui.swatch``, ``ui.group_badge``, ``ui.pagination``. Links:
        ``admin_url(".rules", page=2)``; amounts: ``money(cents, shop.currency)``.
        Names are auto-escaped: never use ``|safe`` on data.
     4. JavaScript (``static/admin.js``, no build step): ``CG.api(path, {method, body})``

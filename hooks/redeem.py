@@ -18,8 +18,9 @@ never in the read-only pricing hook.
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
@@ -27,9 +28,11 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from hooks.signing import parse_json_object, read_signed_request
+from plugin.api.openapi import document
 from plugin.codes.lookup import attempt_subjects, code_candidates
 from plugin.codes.models import CheckoutAnswer
 from plugin.codes.redemption import UNKNOWN_CODE, record_unknown_attempts, redeem_code
+from plugin.codes.schemas import RedeemAnswer, RedeemIn
 from plugin.customers.operations import ensure_customer
 from plugin.db import db, insert_ignoring_conflict, utcnow
 from plugin.errors import ApiError, ErrorCode
@@ -74,7 +77,14 @@ def _applied(answer: dict[str, Any]) -> str | None:
     return next((c["code"] for c in answer.get("codes", []) if c["status"] == "applied"), None)
 
 
-def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Redeemed:
+    answer: dict[str, Any]
+    #: Seconds to hold the answer back once committed (the brute-force guard's slow-down).
+    slow_down: float = 0.0
+
+
+def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed:
     """Price and redeem for one order, once; the caller commits."""
     order_id = _order_id(data)
     if not insert_ignoring_conflict(
@@ -86,7 +96,7 @@ def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> dict[str
                 CheckoutAnswer.shop_id == shop.id, CheckoutAnswer.order_external_id == order_id
             )
         ).scalar_one()
-        return dict(stored or {})
+        return Redeemed(dict(stored or {}))
     customer_id = data.get("customer_id")
     customer_row_id: int | None = None
     if isinstance(customer_id, str | int) and not isinstance(customer_id, bool) and customer_id:
@@ -108,7 +118,7 @@ def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> dict[str
         answer = price(shop, data, codes)
     unknown = [c["code"] for c in answer.get("codes", []) if c.get("reason") == UNKNOWN_CODE]
     subjects = attempt_subjects(str(customer_id) if customer_id else None, cart_id)
-    record_unknown_attempts(shop, subjects, unknown)
+    verdict = record_unknown_attempts(shop, subjects, unknown)
     answer = {**answer, "order_id": order_id}
     for code in answer.get("codes", []):
         if code.get("status") == "rejected" and not code.get("message"):
@@ -118,12 +128,39 @@ def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> dict[str
         .where(CheckoutAnswer.shop_id == shop.id, CheckoutAnswer.order_external_id == order_id)
         .values(answer=answer)
     )
-    return answer
+    return Redeemed(answer, verdict.slow_down)
 
 
 def register_redeem_hook(blueprint: Blueprint) -> None:
     """Attach ``POST /checkout/redeem`` to the hooks blueprint (``/hooks`` prefix)."""
     blueprint.add_url_rule("/checkout/redeem", view_func=checkout_redeem, methods=["POST"])
+
+
+SIGNED_HEADERS = {
+    "X-Shop-Domain": {"type": "string"},
+    "X-Request-Timestamp": {"type": "string", "description": "Unix seconds"},
+    "X-Signature": {
+        "type": "string",
+        "description": 'base64 HMAC-SHA256 of "{timestamp}." + body, keyed with the secret',
+    },
+}
+
+document(
+    "/hooks/checkout/redeem",
+    "post",
+    "Price the cart and redeem its code for the order, once (contract §4a).",
+    request=RedeemIn,
+    response=RedeemAnswer,
+    secured=False,
+    tag="hooks",
+    headers=SIGNED_HEADERS,
+    description="Signed like every host request: 413, 401 invalid_signature or "
+    "stale_request, 403 shop_not_installed, 400 invalid_payload, in that order. Usage "
+    "limits and once-per-customer hold under racing calls; a repeated call for the same "
+    "order_id answers what the first answered and redeems nothing more. Unknown codes "
+    "count toward the brute-force guard (too_many_attempts). 503 unavailable while no "
+    "checkout pricer is installed.",
+)
 
 
 def checkout_redeem() -> ResponseReturnValue:
@@ -137,9 +174,11 @@ def checkout_redeem() -> ResponseReturnValue:
                 403,
             )
         data = parse_json_object(signed.body)
-        answer = redeem_checkout(shop, data, checkout_pricer())
+        redeemed = redeem_checkout(shop, data, checkout_pricer())
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
-    return jsonify(answer)
+    if redeemed.slow_down:
+        time.sleep(redeemed.slow_down)  # no transaction open: nothing waits on us
+    return jsonify(redeemed.answer)

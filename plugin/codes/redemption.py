@@ -11,11 +11,12 @@ transaction.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from plugin.codes.lookup import code_key as key_of
@@ -47,6 +48,22 @@ UNKNOWN_CODE = str(CodeReason.UNKNOWN_CODE)
 ATTEMPT_LIMIT = 10
 ATTEMPT_WINDOW = timedelta(minutes=10)
 BLOCK_FOR = timedelta(minutes=15)
+#: From this many unknown codes within the window on, answers are slowed down, doubling
+#: from SLOW_DOWN_FIRST up to SLOW_DOWN_MAX seconds (the hooks' budget is 2 s).
+SLOW_AFTER = 5
+SLOW_DOWN_FIRST = 0.25
+SLOW_DOWN_MAX = 1.0
+#: Attempts older than this are deleted when holds are expired (the window is far shorter).
+ATTEMPTS_KEPT = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class AttemptVerdict:
+    """What the brute-force guard decided after counting unknown codes."""
+
+    blocked: bool = False
+    #: Seconds to hold the answer back (after the transaction ends).
+    slow_down: float = 0.0
 
 
 class _Lost(Exception):
@@ -292,7 +309,9 @@ def release_for_order(shop: Shop, order_external_id: str) -> bool:
 
 
 def expire_holds(now: datetime | None = None) -> int:
-    """Expire every hold past its time (all shops); return how many expired."""
+    """Expire every hold past its time (all shops); return how many expired.
+
+    Also prunes the brute-force guard's old attempts and ended blocks."""
     now = now or utcnow()
     expired = db.session.execute(
         update(Redemption)
@@ -303,25 +322,35 @@ def expire_holds(now: datetime | None = None) -> int:
     ).scalars()
     counts = Counter(expired)
     _give_back_uses(counts)
+    # The same periodic sweep keeps the brute-force guard's tables small.
+    prune_attempts(now)
     db.session.commit()
     return sum(counts.values())
 
 
+def _setting(name: str, default: float) -> float:
+    return float(current_app.config.get(f"CUSTOMER_GROUPS_{name}", default))
+
+
 def record_unknown_attempts(
     shop: Shop, subjects: list[str], codes: list[str], now: datetime | None = None
-) -> bool:
-    """Count unknown codes typed at the redeem hook; block a subject past the limit.
+) -> AttemptVerdict:
+    """Count unknown codes typed at the redeem hook; slow a subject down, then block it.
 
+    A subject (``customer:{id}`` or ``cart:{id}``) with ``CUSTOMER_GROUPS_CODE_ATTEMPT_LIMIT``
+    unknown codes within ``CUSTOMER_GROUPS_CODE_ATTEMPT_WINDOW`` seconds is refused every
+    code (``too_many_attempts``) for ``CUSTOMER_GROUPS_CODE_BLOCK_SECONDS``; from
+    ``CUSTOMER_GROUPS_CODE_SLOW_AFTER`` attempts on, its answers are slowed down first.
     Only the redeem hook writes here: the pricing hook changes nothing (contract §4)
-    and only reads the block. Returns True when a block was set.
+    and only reads the block.
     """
     if not subjects or not codes:
-        return False
+        return AttemptVerdict()
     now = now or utcnow()
-    config = current_app.config
-    limit = int(config.get("CUSTOMER_GROUPS_CODE_ATTEMPT_LIMIT", ATTEMPT_LIMIT))
-    window = timedelta(seconds=int(config.get("CUSTOMER_GROUPS_CODE_ATTEMPT_WINDOW", 600)))
-    block_for = timedelta(seconds=int(config.get("CUSTOMER_GROUPS_CODE_BLOCK_SECONDS", 900)))
+    limit = int(_setting("CODE_ATTEMPT_LIMIT", ATTEMPT_LIMIT))
+    window = timedelta(seconds=_setting("CODE_ATTEMPT_WINDOW", ATTEMPT_WINDOW.total_seconds()))
+    block_for = timedelta(seconds=_setting("CODE_BLOCK_SECONDS", BLOCK_FOR.total_seconds()))
+    slow_after = int(_setting("CODE_SLOW_AFTER", SLOW_AFTER))
     db.session.execute(
         CodeAttempt.__table__.insert(),
         [
@@ -340,7 +369,9 @@ def record_unknown_attempts(
         .group_by(CodeAttempt.subject)
     ).all()
     blocked = False
+    most = 0
     for subject, count in counts:
+        most = max(most, count)
         if count < limit:
             continue
         blocked = True
@@ -353,12 +384,30 @@ def record_unknown_attempts(
                 .where(CodeBlock.shop_id == shop.id, CodeBlock.subject == subject)
                 .values(blocked_until=until)
             )
-    return blocked
+    if blocked or most < slow_after:
+        return AttemptVerdict(blocked=blocked)
+    slow_down = min(
+        _setting("CODE_SLOW_DOWN_FIRST", SLOW_DOWN_FIRST) * 2 ** (most - slow_after),
+        _setting("CODE_SLOW_DOWN_MAX", SLOW_DOWN_MAX),
+    )
+    return AttemptVerdict(slow_down=slow_down)
+
+
+def prune_attempts(now: datetime | None = None) -> int:
+    """Delete attempts older than a day and blocks that have ended (all shops)."""
+    now = now or utcnow()
+    deleted = db.session.execute(
+        delete(CodeAttempt).where(CodeAttempt.attempted_at < now - ATTEMPTS_KEPT)
+    ).rowcount
+    db.session.execute(delete(CodeBlock).where(CodeBlock.blocked_until <= now))
+    return int(deleted or 0)
 
 
 __all__ = [
+    "AttemptVerdict",
     "confirm_for_order",
     "expire_holds",
+    "prune_attempts",
     "record_unknown_attempts",
     "redeem",
     "redeem_code",

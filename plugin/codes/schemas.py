@@ -18,6 +18,7 @@ from marshmallow import (
 
 from plugin.codes.models import CODE_STATUSES
 from plugin.fields import HostId, StrictInteger, Timestamp
+from plugin.rules.cart_schema import CartIn, PricingAnswer
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CODE_CHARACTERS = "A–Z a–z 0–9 _ -"
@@ -33,7 +34,7 @@ def code_problem(code: str) -> str | None:
         return "A code needs at least 1 character."
     if len(code) > 64:
         return "A code has at most 64 characters."
-    if not CODE_PATTERN.match(code):
+    if not CODE_PATTERN.fullmatch(code):
         return f"A code may only use {CODE_CHARACTERS}."
     return None
 
@@ -208,7 +209,9 @@ class CodeListArgs(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf(CODE_STATUSES))
 
 
-class CodeOut(Schema):
+class PoolCodeOut(Schema):
+    """One code of a discount's pool. (Not ``CodeOut``: the pricing answer has one.)"""
+
     id = fields.Integer()
     discount_id = fields.Integer()
     code = fields.String()
@@ -217,6 +220,9 @@ class CodeOut(Schema):
     assigned_at = Timestamp()
     times_used = fields.Integer()
     expires_at = Timestamp()
+
+
+CodeOut = PoolCodeOut
 
 
 class GenerateIn(Schema):
@@ -234,12 +240,12 @@ class GenerateIn(Schema):
         errors: dict[str, list[str]] = {}
         for name in ("prefix", "suffix"):
             text = data.get(name) or ""
-            if text and not CODE_PATTERN.match(text):
+            if text and not CODE_PATTERN.fullmatch(text):
                 errors[name] = [f"May only use {CODE_CHARACTERS}."]
         charset = data.get("charset")
         if charset is not None:
             letters = {c.upper() for c in charset}
-            if not charset or not CODE_PATTERN.match(charset):
+            if not charset or not CODE_PATTERN.fullmatch(charset):
                 errors["charset"] = [f"May only use {CODE_CHARACTERS}."]
             elif len(letters) < 2:
                 errors["charset"] = ["Needs at least 2 different characters (ignoring case)."]
@@ -258,6 +264,9 @@ class AssignIn(Schema):
 
 
 class ImportOut(Schema):
+    """What an import did: codes added, duplicates (held already, or repeated in the
+    file) and invalid lines, with the first 1000 problems by line number."""
+
     imported = fields.Integer()
     duplicates = fields.Integer()
     invalid = fields.Integer()
@@ -276,3 +285,56 @@ class JobOut(Schema):
     created_at = Timestamp()
     started_at = Timestamp()
     finished_at = Timestamp()
+
+
+# Only for the OpenAPI document ------------------------------------------------------------
+
+
+class DiscountPatch(DiscountIn):
+    """Any fields of a discount; the others keep their stored values (the whole is
+    validated again, so a change can still be a 422 because of a field kept)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, partial=True, **kwargs)
+        for field_ in self.fields.values():
+            field_.required = False
+
+
+class GenerateOut(Schema):
+    """Codes generated at once (up to 10,000; more answer 202 with a job)."""
+
+    generated = fields.Integer()
+
+
+class ImportIn(Schema):
+    """A CSV whose first line names a ``code`` column: the request body itself
+    (``text/csv``) or the ``file`` part of a ``multipart/form-data`` upload."""
+
+    file = fields.String(required=True, metadata={"description": "the CSV file"})
+
+
+class RedeemIn(CartIn):
+    """The pricing hook's cart and the order it becomes (contract §4a)."""
+
+    order_id = HostId(required=True)
+
+
+class RedeemAnswer(PricingAnswer):
+    """The pricing hook's answer for the order, the code redeemed (or rejected with the
+    reason, e.g. ``usage_limit_reached`` after a lost race or ``too_many_attempts``)."""
+
+    order_id = fields.String()
+
+
+class DiscountPage(Schema):
+    items = fields.List(fields.Nested(DiscountOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class PoolCodePage(Schema):
+    items = fields.List(fields.Nested(PoolCodeOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()

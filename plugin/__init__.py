@@ -65,6 +65,9 @@ class CustomerGroups:
         app.register_blueprint(admin_blueprint)
         connect_receivers()
         app.extensions["customer_groups"] = ExtensionState(app.config)
+        from plugin.jobs.runner import init_app as init_jobs
+
+        init_jobs(app)
 
 
 class ExtensionState:
@@ -74,6 +77,7 @@ class ExtensionState:
         self.app_id: str = config["CUSTOMER_GROUPS_APP_ID"]
         self.secret: str | None = config["CUSTOMER_GROUPS_APP_SECRET"]
         self.pricing_cache: dict[Any, Any] = {}
+        self.jobs: Any = None  # plugin.jobs.settings.JobsState, set by plugin.jobs.runner
 
 
 def _normalise_url(url: str) -> str:

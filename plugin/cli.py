@@ -1,4 +1,4 @@
-"""The ``customer-groups`` command: serve, demo, db upgrade, token, sign."""
+"""The ``customer-groups`` command: serve, worker, demo, db upgrade, token, sign."""
 
 from __future__ import annotations
 
@@ -39,11 +39,13 @@ def _require_secret() -> str:
 
 
 def serve(host: str, port: int, workers: int, threads: int, app: Any = None) -> None:
-    """Run the app under gunicorn: several worker processes, each with threads."""
+    """Run the app under gunicorn: several worker processes, each with threads, and each
+    with the embedded job runner (unless jobs go to RQ or CUSTOMER_GROUPS_RUN_JOBS is off)."""
     from gunicorn.app.base import BaseApplication
 
     from plugin import create_app
     from plugin.config import from_environ
+    from plugin.jobs.runner import post_worker_init, worker_exit
 
     if app is None and not from_environ().get("CUSTOMER_GROUPS_APP_SECRET"):
         # Refuse here, before gunicorn forks workers that would each fail to boot.
@@ -61,11 +63,47 @@ def serve(host: str, port: int, workers: int, threads: int, app: Any = None) -> 
             self.cfg.set("timeout", 30)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", None)  # our own JSON line per request instead
+            # Background work starts in each worker once it has the app, never in the master.
+            self.cfg.set("post_worker_init", post_worker_init)
+            self.cfg.set("worker_exit", worker_exit)
 
         def load(self) -> Any:
             return app if app is not None else create_app()
 
     _Server().run()
+
+
+def worker(burst: bool, with_scheduler: bool) -> None:
+    """Run background work in this process, for the app configured from the environment.
+
+    Queue mode (``CUSTOMER_GROUPS_JOB_QUEUE=rq``): an RQ worker, plus the schedule with
+    ``--with-scheduler``. Embedded mode: the database runner in the foreground (jobs and
+    the schedule), for hosts that serve with ``CUSTOMER_GROUPS_RUN_JOBS=0``.
+    """
+    import signal
+    import threading
+
+    from plugin import create_app
+    from plugin.jobs.runner import jobs_state, run_pending, start_runner, stop_runner, tick
+    from plugin.jobs.settings import QUEUE_RQ
+
+    app = create_app({"CUSTOMER_GROUPS_RUN_JOBS": True})
+    settings = jobs_state(app).settings
+    if settings.queue == QUEUE_RQ:
+        from plugin.jobs.queue import run_worker
+
+        run_worker(app, burst=burst, with_scheduler=with_scheduler)
+        return
+    if burst:
+        tick(app)
+        run_pending(app)
+        return
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+    start_runner(app)
+    done.wait()
+    stop_runner(app, timeout=10)
 
 
 def db_upgrade() -> None:
@@ -144,6 +182,16 @@ def main(argv: list[str] | None = None) -> int:
     sign_cmd.add_argument("--url", default="http://127.0.0.1:5000/hooks/cart/price")
     sign_cmd.add_argument("--topic", help="a webhook topic (adds X-Topic and X-Event-Id)")
 
+    worker_cmd = commands.add_parser(
+        "worker", help="run background jobs here (an RQ worker in queue mode)"
+    )
+    worker_cmd.add_argument(
+        "--with-scheduler",
+        action="store_true",
+        help="queue mode: also run periodic tasks and requeue lost jobs (run at least one)",
+    )
+    worker_cmd.add_argument("--burst", action="store_true", help="stop once no job is waiting")
+
     db_cmd = commands.add_parser("db", help="database schema")
     db_sub = db_cmd.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="create or migrate the schema to the newest revision")
@@ -153,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging()
     if args.command == "serve":
         serve(args.host, args.port, args.workers, args.threads)
+    elif args.command == "worker":
+        worker(args.burst, args.with_scheduler)
     elif args.command == "demo":
         from plugin.demo import DemoError, run_demo
 

@@ -22,6 +22,14 @@ DEFAULTS: dict[str, Any] = {
     "CUSTOMER_GROUPS_TOKEN_MAX_AGE": 60,
     # The standalone app refuses to start without a secret unless this is set (demo, tests).
     "CUSTOMER_GROUPS_ALLOW_MISSING_SECRET": False,
+    # Background jobs (plugin/jobs): where they run and how runners hold them.
+    "CUSTOMER_GROUPS_RUN_JOBS": None,  # None: `serve` runs them, except under TESTING
+    "CUSTOMER_GROUPS_JOB_QUEUE": "embedded",  # or "rq" (needs CUSTOMER_GROUPS_REDIS_URL)
+    "CUSTOMER_GROUPS_REDIS_URL": None,
+    "CUSTOMER_GROUPS_JOB_THREADS": 2,
+    "CUSTOMER_GROUPS_JOB_POLL_SECONDS": 1.0,
+    "CUSTOMER_GROUPS_JOB_LEASE_SECONDS": 60,
+    "CUSTOMER_GROUPS_JOB_MAX_ATTEMPTS": 5,
 }
 
 _INT_KEYS = {

@@ -8,6 +8,7 @@ from plugin.api import (  # noqa: F401
     discounts,
     events,
     groups,
+    jobs,
     openapi,
     render,
     rules,

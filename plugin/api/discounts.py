@@ -19,14 +19,12 @@ from plugin.codes.schemas import (
     DiscountOut,
     GenerateIn,
     ImportOut,
-    JobOut,
     PageArgs,
 )
 from plugin.db import db
-from plugin.jobs.models import Job
-from plugin.jobs.runner import create_job, get_job, start_in_background
+from plugin.jobs.schemas import JobOut
+from plugin.jobs.tasks import enqueue_generation
 from plugin.sessions import current_shop
-from plugin.shops.models import Shop
 
 
 def _json_body() -> dict[str, Any]:
@@ -95,30 +93,9 @@ def generate(discount_id: int) -> ResponseReturnValue:
         args["suffix"] or "",
         args["charset"],
     )
-    job = create_job(shop, "generate_codes", args["count"], {"discount_id": discount.id, **args})
-    start_in_background(job, _generate_job)
+    job = enqueue_generation(shop, discount.id, args)
+    db.session.commit()
     return jsonify(JobOut().dump(job)), 202
-
-
-def _generate_job(job: Job, report: Any) -> dict[str, Any]:
-    params = dict(job.params)
-    discount_id = params.pop("discount_id")
-    shop = job_shop(job)
-    discount = operations.get_discount(shop, discount_id)
-    made = generate_codes(
-        shop,
-        discount,
-        progress=lambda done, total: report(done),
-        commit_each_batch=True,
-        **params,
-    )
-    return {"generated": made}
-
-
-def job_shop(job: Job) -> Shop:
-    shop = db.session.get(Shop, job.shop_id)
-    assert shop is not None
-    return shop
 
 
 @api_blueprint.post("/discounts/<int:discount_id>/codes/import")
@@ -146,8 +123,3 @@ def assign(discount_id: int) -> ResponseReturnValue:
     args = AssignIn().load(_json_body())
     code = operations.assign_code(current_shop(), discount_id, args["customer_id"])
     return jsonify(CodeOut().dump(code))
-
-
-@api_blueprint.get("/jobs/<int:job_id>")
-def job_status(job_id: int) -> ResponseReturnValue:
-    return jsonify(JobOut().dump(get_job(current_shop(), job_id)))

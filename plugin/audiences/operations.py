@@ -25,7 +25,7 @@ from plugin.shops.models import Shop
 log = logging.getLogger(__name__)
 
 # Audiences with at most this many members run inside the ``POST .../run`` request; larger
-# ones are queued for the background runner (``sync.run_due_audiences``).
+# ones are queued as a background job (``audiences.run`` in ``plugin.jobs.tasks``).
 DEFAULT_INLINE_LIMIT = 5000
 
 
@@ -199,6 +199,11 @@ def start_run(shop: Shop, audience_id: int) -> AudienceRun:
             # The run keeps its cursor and resumes once its heartbeat is stale.
             log.exception("Audience run %s stopped", run_id)
             db.session.rollback()
+    else:
+        from plugin.jobs.tasks import enqueue_audience_run
+
+        enqueue_audience_run(shop, audience.id, run_id)
+        db.session.commit()
     db.session.expire_all()
     return get_for_shop(AudienceRun, shop.id, run_id)
 

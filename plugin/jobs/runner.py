@@ -687,31 +687,3 @@ def init_app(app: Flask) -> None:
     if not event.contains(db.session, "after_commit", _after_commit):
         event.listen(db.session, "after_commit", _after_commit)
         event.listen(db.session, "after_rollback", _after_rollback)
-
-
-# --- The interface before #6, kept while admin_ui moves to ``enqueue`` -----------------------
-
-
-def create_job(shop: Shop, kind: str, total: int, params: dict[str, Any]) -> Job:
-    """Deprecated: use :func:`plugin.jobs.registry.enqueue` (then commit)."""
-    from plugin.jobs.registry import enqueue
-    from plugin.jobs.tasks import GENERATE_CODES
-
-    job = enqueue(shop, GENERATE_CODES if kind == "generate_codes" else kind, params, total)
-    db.session.commit()
-    return job
-
-
-def start_in_background(job: Job, work: Any = None) -> None:
-    """Deprecated: a committed job is run by the runner of its registered kind; this only
-    tells this process's runner to look now."""
-    state = getattr(current_app.extensions.get("customer_groups"), "jobs", None)
-    if isinstance(state, JobsState) and state.runner is not None:
-        state.runner.wake()
-
-
-def get_job(shop: Shop, job_id: int) -> Job:
-    """Deprecated: use :func:`plugin.jobs.operations.get_job`."""
-    from plugin.jobs.operations import get_job as get_shop_job
-
-    return get_shop_job(shop, job_id)

@@ -22,10 +22,11 @@ import pytest
 import requests
 
 from plugin.auth import signed_headers
+from plugin.codes.generation import BATCH_SIZE
 from tests.conftest import SECRET, SHOP, auth
 
-# Three batches of 10,000: each commits with its progress, so the kill lands between them.
-COUNT = 30_000
+# Six batches: each commits with its progress, so the kill lands between two of them.
+COUNT = 6 * BATCH_SIZE
 
 
 def free_port() -> int:
@@ -100,7 +101,7 @@ def server(tmp_path):
         CUSTOMER_GROUPS_LOG_LEVEL="WARNING",
         # A short lease, so that the restarted server takes the dead one's job soon; on SQLite
         # it must outlast a batch, which holds the write lock (the heartbeat waits for it).
-        CUSTOMER_GROUPS_JOB_LEASE_SECONDS="15",
+        CUSTOMER_GROUPS_JOB_LEASE_SECONDS="10",
         CUSTOMER_GROUPS_JOB_POLL_SECONDS="0.2",
     )
     served = Server(env, free_port(), str(tmp_path / "server.log"))

@@ -11,9 +11,11 @@ closing: they must not use ``db.session`` (open their own session, or queue work
 
 *Reactors* (:func:`reactor`) hear every published event, and the incoming happenings
 that are not sent out (:func:`notify`: a customer created, subscribed, an order paid),
-synchronously and inside the same transaction, so that work they queue (automation
-jobs) commits or rolls back with its cause. A reactor that fails is logged and undone
-(in a savepoint); it never undoes the change that caused the event.
+inside the same transaction, just before it commits, all of a transaction's payloads
+of one shop and topic in one call (a group move of 5,000 customers is one call, not
+5,000), so that work they queue (automation jobs) commits or rolls back with its cause.
+A reactor that fails is logged and undone (in a savepoint); it never undoes the change
+that caused the event.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from plugin.shops.models import Shop
 log = logging.getLogger(__name__)
 
 _PENDING = "customer_groups_pending_events"
+_REACTIONS = "customer_groups_pending_reactions"
 
 TOPICS = {
     "coupon/given": signals.coupon_given,
@@ -88,7 +91,7 @@ def notify(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
     if topic not in INTERNAL_TOPICS:
         raise ValueError(f"unknown internal topic {topic!r}")
     if payloads:
-        _react(shop, topic, payloads)
+        _queue_reaction(shop, topic, payloads)
 
 
 def _publish(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> list[Event]:
@@ -117,12 +120,34 @@ def _publish(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> list[Eve
     ]
     for start in range(0, len(rows), _INSERT_CHUNK):
         db.session.execute(insert(OutboxEvent), rows[start : start + _INSERT_CHUNK])
-    # Remember the innermost transaction: a savepoint that rolls back takes its events along.
-    session = db.session()
-    owner = session.get_nested_transaction() or session.get_transaction()
+    owner = _owner()
     db.session.info.setdefault(_PENDING, []).extend((owner, queued) for queued in events)
-    _react(shop, topic, payloads)
+    _queue_reaction(shop, topic, payloads)
     return events
+
+
+def _owner() -> SessionTransaction | None:
+    """The innermost transaction: a savepoint that rolls back takes its events along."""
+    session = db.session()
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def _queue_reaction(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
+    if _reactors:
+        db.session.info.setdefault(_REACTIONS, []).append((_owner(), (shop, topic, payloads)))
+
+
+def _react_before_commit(session: Session) -> None:
+    """Run the reactors on what the transaction published, grouped by shop and topic (more
+    may be published meanwhile: loop until nothing is left)."""
+    if session.in_nested_transaction():
+        return  # a savepoint is released, not the transaction committed
+    while queued := session.info.pop(_REACTIONS, None):
+        grouped: dict[tuple[int, str], tuple[Shop, list[dict[str, Any]]]] = {}
+        for _, (shop, topic, payloads) in queued:
+            grouped.setdefault((shop.id, topic), (shop, []))[1].extend(payloads)
+        for (_, topic), (shop, payloads) in grouped.items():
+            _react(shop, topic, payloads)
 
 
 def _react(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
@@ -153,15 +178,16 @@ def _send(pending: Iterable[Event]) -> None:
 
 
 def _drop_pending(session: Session, rolled_back: SessionTransaction) -> None:
-    """Forget the events published in ``rolled_back`` or in savepoints inside it."""
-    pending: list[tuple[Any, Event]] = session.info.get(_PENDING, [])
-    if not pending:
-        return
-    kept = [(owner, queued) for owner, queued in pending if not _inside(owner, rolled_back)]
-    if kept:
-        session.info[_PENDING] = kept
-    else:
-        session.info.pop(_PENDING, None)
+    """Forget the events (and reactions) of ``rolled_back`` or of savepoints inside it."""
+    for key in (_PENDING, _REACTIONS):
+        pending: list[tuple[Any, Any]] = session.info.get(key, [])
+        if not pending:
+            continue
+        kept = [(owner, item) for owner, item in pending if not _inside(owner, rolled_back)]
+        if kept:
+            session.info[key] = kept
+        else:
+            session.info.pop(key, None)
 
 
 def _inside(owner: SessionTransaction | None, rolled_back: SessionTransaction) -> bool:
@@ -172,5 +198,6 @@ def _inside(owner: SessionTransaction | None, rolled_back: SessionTransaction) -
     return False
 
 
+event.listen(db.session, "before_commit", _react_before_commit)
 event.listen(db.session, "after_commit", _send_pending)
 event.listen(db.session, "after_soft_rollback", _drop_pending)

@@ -234,8 +234,16 @@ def test_the_events_api(app, client, host, events_shop, receiver):
     assert listing["total"] == 3 and len(listing["items"]) == 2 and listing["page"] == 1
     newest = listing["items"][0]
     assert set(newest) >= {
-        "id", "event_id", "topic", "payload", "status", "attempts", "next_attempt_at",
-        "last_error", "created_at", "delivered_at",
+        "id",
+        "event_id",
+        "topic",
+        "payload",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "created_at",
+        "delivered_at",
     }
     pending = client.get("/api/events?status=pending", headers=auth()).get_json()
     assert pending["total"] == 3  # one failed, the two others wait behind it

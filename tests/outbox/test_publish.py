@@ -87,9 +87,11 @@ def test_a_shop_without_events_url_records_its_events_as_skipped(app, client, ho
 
 def test_publish_many_inserts_every_event_set_based(app, events_shop):
     with app.app_context():
-        publish_many(_shop(), "customer/segments_changed", [
-            {"customer_id": f"c_{i}", "joined": [1], "left": []} for i in range(12_000)
-        ])
+        publish_many(
+            _shop(),
+            "customer/segments_changed",
+            [{"customer_id": f"c_{i}", "joined": [1], "left": []} for i in range(12_000)],
+        )
         db.session.commit()
         count, distinct = db.session.execute(
             select(func.count(), func.count(func.distinct(OutboxEvent.event_id)))

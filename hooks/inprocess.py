@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app
 
 from hooks import signals
+from hooks.redeem import redeem_for_domain
 from hooks.webhooks import handle_event
 from plugin.rules.service import price_for_domain
 
@@ -34,6 +35,13 @@ def _price_cart(
     return price_for_domain(str(sender), payload or {})
 
 
+def _redeem(sender: str, payload: dict[str, Any] | None = None, **_: Any) -> dict[str, Any] | None:
+    """``checkout_redeem``: the redeem hook's answer for ``payload``, as over HTTP."""
+    if "customer_groups" not in current_app.extensions:
+        return None
+    return redeem_for_domain(str(sender), payload or {}).answer
+
+
 def connect_receivers() -> None:
     """Connect once per process: signals are global, the app is found through current_app."""
     global _connected
@@ -42,4 +50,5 @@ def connect_receivers() -> None:
     for topic, signal in signals.WEBHOOK_SIGNALS.items():
         signal.connect(_receiver(topic), weak=False)
     signals.cart_price.connect(_price_cart, weak=False)
+    signals.checkout_redeem.connect(_redeem, weak=False)
     _connected = True

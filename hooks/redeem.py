@@ -4,8 +4,8 @@ The cart is priced exactly as the pricing hook prices it, by the pricing glue:
 a callable ``price(shop, body, codes) -> answer`` where ``codes`` maps each
 normalised code to its :class:`CodeCandidate` (from :func:`code_candidates`,
 overridable here) and ``answer`` is the pricing hook's JSON answer. It is
-``plugin.pricing_service.price_with_codes`` once that module exists, or the
-callable set as ``CUSTOMER_GROUPS_CHECKOUT_PRICER`` (hosts and tests).
+``plugin.pricing_service.price_with_codes``, or the callable set as
+``CUSTOMER_GROUPS_CHECKOUT_PRICER`` (hosts and tests).
 
 In one transaction: claim the order id (a unique row, so a repeated or racing
 call for the same order waits and then answers what the first answered), price,
@@ -17,7 +17,6 @@ never in the read-only pricing hook.
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -37,6 +36,7 @@ from plugin.customers.operations import ensure_customer
 from plugin.db import db, insert_ignoring_conflict, utcnow
 from plugin.errors import ApiError, ErrorCode
 from plugin.pricing.codes import CodeCandidate, normalise_code, rejection_message
+from plugin.pricing_service import price_with_codes
 from plugin.shops.models import Shop
 from plugin.shops.operations import find_shop
 
@@ -45,18 +45,10 @@ PRICER_KEY = "CUSTOMER_GROUPS_CHECKOUT_PRICER"
 
 
 def checkout_pricer() -> Pricer:
-    """The pricing glue, or 503 ``unavailable`` while none is installed."""
-    configured = current_app.config.get(PRICER_KEY)
-    if configured is not None:
-        return configured  # type: ignore[no-any-return]
-    try:
-        service = importlib.import_module("plugin.pricing_service")
-    except ImportError:
-        service = None
-    pricer = getattr(service, "price_with_codes", None)
-    if pricer is None:
-        raise ApiError(ErrorCode.UNAVAILABLE, "Checkout pricing is not installed.", 503)
-    return pricer  # type: ignore[no-any-return]
+    """The pricing glue: ``CUSTOMER_GROUPS_CHECKOUT_PRICER`` when set (hosts, tests), else
+    the pricing hook's own."""
+    configured: Pricer | None = current_app.config.get(PRICER_KEY)
+    return configured or price_with_codes
 
 
 def _order_id(data: dict[str, Any]) -> str:
@@ -158,27 +150,30 @@ document(
     "stale_request, 403 shop_not_installed, 400 invalid_payload, in that order. Usage "
     "limits and once-per-customer hold under racing calls; a repeated call for the same "
     "order_id answers what the first answered and redeems nothing more. Unknown codes "
-    "count toward the brute-force guard (too_many_attempts). 503 unavailable while no "
-    "checkout pricer is installed.",
+    "count toward the brute-force guard (too_many_attempts).",
 )
 
 
-def checkout_redeem() -> ResponseReturnValue:
-    signed = read_signed_request()
+def redeem_for_domain(domain: str, data: dict[str, Any] | bytes) -> Redeemed:
+    """Check the shop, then redeem and commit: what the hook (``data`` the raw body) and
+    the in-process ``checkout_redeem`` signal (a dict) both run."""
     try:
-        shop = find_shop(signed.shop_domain)
+        shop = find_shop(domain.strip().lower())
         if shop is None or not shop.installed:
             raise ApiError(
-                ErrorCode.SHOP_NOT_INSTALLED,
-                f"The shop {signed.shop_domain} has not installed the app.",
-                403,
+                ErrorCode.SHOP_NOT_INSTALLED, f"The shop {domain} has not installed the app.", 403
             )
-        data = parse_json_object(signed.body)
-        redeemed = redeem_checkout(shop, data, checkout_pricer())
+        body = parse_json_object(data) if isinstance(data, bytes) else data
+        redeemed = redeem_checkout(shop, body, checkout_pricer())
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
     if redeemed.slow_down:
         time.sleep(redeemed.slow_down)  # no transaction open: nothing waits on us
-    return jsonify(redeemed.answer)
+    return redeemed
+
+
+def checkout_redeem() -> ResponseReturnValue:
+    signed = read_signed_request()
+    return jsonify(redeem_for_domain(signed.shop_domain, signed.body).answer)

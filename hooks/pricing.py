@@ -7,11 +7,12 @@ from flask.typing import ResponseReturnValue
 
 from hooks.redeem import register_redeem_hook
 from hooks.signing import read_signed_request
-from plugin.errors import register_error_handlers
+from plugin.errors import answer_unrouted, register_error_handlers
 from plugin.rules.service import price_for_domain
 
 hooks_blueprint = Blueprint("customer_groups_hooks", __name__, url_prefix="/hooks")
 register_error_handlers(hooks_blueprint, validation_status=400)
+answer_unrouted(hooks_blueprint, "", "/<path:rest>")
 register_redeem_hook(hooks_blueprint)
 
 

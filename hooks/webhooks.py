@@ -22,7 +22,13 @@ from plugin.customers.schemas import (
     Payload,
 )
 from plugin.db import db, insert_ignoring_conflict, utcnow
-from plugin.errors import ApiError, ErrorCode, register_error_handlers, validation_error
+from plugin.errors import (
+    ApiError,
+    ErrorCode,
+    answer_unrouted,
+    register_error_handlers,
+    validation_error,
+)
 from plugin.events import CUSTOMER_CREATED, notify
 from plugin.shops import operations as shops
 from plugin.shops.models import ProcessedEvent, Shop
@@ -30,6 +36,8 @@ from plugin.shops.schemas import AppInstalledSchema
 
 webhooks_blueprint = Blueprint("customer_groups_webhooks", __name__)
 register_error_handlers(webhooks_blueprint, validation_status=400)
+answer_unrouted(webhooks_blueprint, "/webhooks/<path:rest>")
+answer_unrouted(webhooks_blueprint, "/webhooks", methods=["GET", "PUT", "PATCH", "DELETE"])
 
 Result = dict[str, Any] | None
 

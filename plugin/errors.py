@@ -6,9 +6,10 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,10 @@ def register_error_handlers(blueprint: Blueprint, validation_status: int = 422) 
             405: ErrorCode.METHOD_NOT_ALLOWED,
             413: ErrorCode.PAYLOAD_TOO_LARGE,
         }.get(status, (error.name or "error").lower().replace(" ", "_"))
-        return error_response(ApiError(code, error.description or error.name, status))
+        response, status = error_response(ApiError(code, error.description or error.name, status))
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response, status
 
     @blueprint.errorhandler(Exception)
     def _unexpected(error: Exception) -> tuple[Response, int]:
@@ -115,3 +119,50 @@ def register_error_handlers(blueprint: Blueprint, validation_status: int = 422) 
         return error_response(
             ApiError(ErrorCode.INTERNAL_ERROR, "Something went wrong on our side.", 500)
         )
+
+
+#: The endpoint name (under each blueprint) of the routes that catch what nothing else does.
+UNROUTED = "unrouted"
+_EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def answer_unrouted(blueprint: Blueprint, *rules: str, methods: list[str] | None = None) -> None:
+    """Answer an unknown path or a wrong method under ``blueprint`` in the error shape (404
+    ``not_found``, 405 ``method_not_allowed`` with ``Allow``) instead of Flask's HTML page.
+
+    Routing errors happen before any blueprint is chosen, so its error handlers never see
+    them; catch-all ``rules`` (relative to the blueprint, e.g. ``"/<path:rest>"``) take
+    whatever no other route of the app takes, and tell 404 from 405 by asking the other
+    routes (``methods``: for a rule that shares its path with a real route, the methods
+    that route does not take). The host app's own routes and errors are untouched.
+    """
+    for rule in rules:
+        endpoint = f"{UNROUTED} {rule}"  # one per rule, all recognisable by the prefix
+        blueprint.add_url_rule(
+            rule, endpoint=endpoint, view_func=_unrouted, methods=methods or _EVERY_METHOD
+        )
+
+
+def _unrouted(**_: object) -> Response:
+    allowed = _routed_methods(request.path)
+    if allowed:
+        raise MethodNotAllowed(
+            valid_methods=sorted(allowed),
+            description=f"{request.method} is not allowed here; use {', '.join(sorted(allowed))}.",
+        )
+    raise NotFound(f"There is no {request.path}.")
+
+
+def _routed_methods(path: str) -> set[str]:
+    """The methods that the app's real routes (not the catch-alls) take at ``path``."""
+    url_map = current_app.url_map
+    real = Map(
+        [
+            Rule(rule.rule, endpoint=rule.endpoint, methods=rule.methods)
+            for rule in url_map.iter_rules()
+            if not rule.endpoint.rsplit(".", 1)[-1].startswith(UNROUTED)
+        ],
+        converters=dict(url_map.converters),
+        strict_slashes=url_map.strict_slashes,
+    )
+    return set(real.bind("localhost").allowed_methods(path))

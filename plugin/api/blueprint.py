@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from plugin.errors import register_error_handlers
+from plugin.errors import answer_unrouted, register_error_handlers
 from plugin.sessions import (
     ADMIN_SESSION_HEADER,
     authenticate,
@@ -14,6 +14,7 @@ from plugin.sessions import (
 
 api_blueprint = Blueprint("customer_groups_api", __name__, url_prefix="/api")
 register_error_handlers(api_blueprint, validation_status=422)
+answer_unrouted(api_blueprint, "", "/<path:rest>")
 
 
 @api_blueprint.before_request

@@ -16,6 +16,7 @@ from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields, validate
 
 from plugin.api.blueprint import api_blueprint
+from plugin.errors import UNROUTED
 from plugin.fields import HostId, StrictInteger, Timestamp
 
 SchemaLike = type[Schema] | Schema
@@ -204,6 +205,8 @@ def _served_operations() -> dict[tuple[str, str], Operation]:
     for rule in current_app.url_map.iter_rules():
         if not rule.endpoint.startswith("customer_groups_") or rule.endpoint.endswith(".static"):
             continue
+        if rule.endpoint.split(".")[-1].startswith(UNROUTED):
+            continue  # the catch-alls that answer unknown paths in the error shape
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         view = current_app.view_functions[rule.endpoint]
         summary = (view.__doc__ or rule.endpoint.split(".")[-1].replace("_", " ")).strip()

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select, update
 
 from plugin.codes import redemption as redemptions
-from plugin.codes.models import Code, Discount
+from plugin.codes.lookup import attempt_subjects
+from plugin.codes.models import CODE_ASSIGNED, Code, CodeAttempt, Discount, Redemption
 from plugin.customers.models import (
     ORDER_PAID,
     Customer,
@@ -18,13 +19,19 @@ from plugin.customers.models import (
     Order,
     OrderLine,
 )
-from plugin.customers.schemas import CustomerCodeOut, CustomerOut, CustomerRecordSchema
+from plugin.customers.schemas import (
+    CustomerCodeOut,
+    CustomerOut,
+    CustomerRecordSchema,
+    CustomerRedemptionOut,
+)
 from plugin.db import db, for_shop, insert_ignoring_conflict, utcnow
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import CUSTOMER_SUBSCRIBED, notify
 from plugin.events import ORDER_PAID as ORDER_PAID_TOPIC
 from plugin.groups.models import Group
 from plugin.segments import operations as segments
+from plugin.segments.keys import text_key
 from plugin.shops.models import Shop
 
 
@@ -99,7 +106,7 @@ def upsert_customer(shop: Shop, data: dict[str, Any]) -> tuple[Customer, bool]:
 def _replace_tags(shop: Shop, customer: Customer, tags: list[str]) -> None:
     wanted: dict[str, str] = {}
     for tag in tags:
-        wanted.setdefault(tag.strip().casefold(), tag.strip())
+        wanted.setdefault(text_key(tag), tag.strip())
     current = {t.tag_key: t for t in customer.tags}
     for key, tag in list(current.items()):
         if key not in wanted:
@@ -119,7 +126,23 @@ def delete_customer(shop: Shop, external_id: str) -> bool:
     db.session.execute(
         update(Order)
         .where(Order.shop_id == shop.id, Order.customer_id == customer.id)
-        .values(customer_id=None)
+        .values(customer_id=None, shipping_address=None)
+    )
+    # Codes handed to them and never used go with them: nobody else may use them. Used
+    # ones stay (redemptions count toward limits), no longer pointing at anyone.
+    db.session.execute(
+        delete(Code).where(
+            Code.shop_id == shop.id,
+            Code.assigned_customer_id == customer.id,
+            Code.status == CODE_ASSIGNED,
+            Code.times_used == 0,
+        )
+    )
+    db.session.execute(
+        delete(CodeAttempt).where(
+            CodeAttempt.shop_id == shop.id,
+            CodeAttempt.subject.in_(attempt_subjects(external_id, None)),
+        )
     )
     db.session.delete(customer)
     db.session.flush()
@@ -156,7 +179,28 @@ def customer_data(shop: Shop, external_id: str) -> dict[str, Any]:
     record = CustomerRecordSchema().dump(
         {"customer": customer, "orders": list(orders), "products": list(products)}
     )
-    return {"customer_id": external_id, **record}
+    used = db.session.execute(
+        select(Redemption.order_external_id, Code.code, Redemption.status, Redemption.created_at)
+        .join(Code, Code.id == Redemption.code_id)
+        .where(Redemption.shop_id == shop.id, Redemption.customer_id == customer.id)
+        .order_by(Redemption.id)
+    ).all()
+    return {
+        "customer_id": external_id,
+        **record,
+        "group": _group_ref(customer.group_id),
+        "segments": segments.customer_segments(shop, customer.id),
+        "codes": customer_codes(shop, customer.id),
+        "redemptions": CustomerRedemptionOut(many=True).dump(
+            {"order_id": order_id, "code": code, "status": status, "at": at}
+            for order_id, code, status, at in used
+        ),
+    }
+
+
+def _group_ref(group_id: int) -> dict[str, Any] | None:
+    group = db.session.get(Group, group_id)
+    return {"id": group.id, "name": group.name, "colour": group.colour} if group else None
 
 
 def _check_currency(shop: Shop, currency: str) -> None:
@@ -339,9 +383,8 @@ def customer_view(shop: Shop, external_id: str) -> dict[str, Any]:
     customer = find_customer(shop, external_id)
     if customer is None:
         raise ApiError(ErrorCode.NOT_FOUND, f"Customer {external_id} was not found.", 404)
-    group = db.session.get(Group, customer.group_id)
     data: dict[str, Any] = CustomerOut().dump(customer)
-    data["group"] = {"id": group.id, "name": group.name, "colour": group.colour} if group else None
+    data["group"] = _group_ref(customer.group_id)
     data["segments"] = segments.customer_segments(shop, customer.id)
     data["codes"] = customer_codes(shop, customer.id)
     return data

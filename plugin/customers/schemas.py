@@ -141,6 +141,15 @@ class CustomerCodeOut(Schema):
     discount = fields.Nested(DiscountRef)
 
 
+class CustomerRedemptionOut(Schema):
+    """One use of a code by one of the customer's orders (``customers/data_request``)."""
+
+    order_id = fields.String()
+    code = fields.String()
+    status = fields.String()
+    at = Timestamp()
+
+
 class CustomerOut(Schema):
     id = fields.String(attribute="external_id")
     email = fields.String()

@@ -28,3 +28,45 @@ def test_customer_view_lists_the_codes_handed_to_that_customer_only(client, make
     assert [
         c["code"] for c in client.get("/api/customers/c_2", headers=auth()).get_json()["codes"]
     ] == [other["code"]]
+
+
+def test_data_request_and_redact_cover_codes_redemptions_and_attempts(
+    app, client, host, make_discount
+):
+    from hooks.redeem import PRICER_KEY
+    from plugin.codes.models import Code, CodeAttempt
+    from plugin.customers.models import Order
+    from plugin.db import db
+    from tests.codes.conftest import engine_pricer, redeem_body
+    from tests.conftest import order_payload
+
+    app.config[PRICER_KEY] = engine_pricer
+    pool = make_discount(name="Pool")
+    client.post(
+        f"/api/discounts/{pool['id']}/codes/import",
+        data=b"code\nKEEP-1\nUSED-1\n",
+        headers={**auth(), "Content-Type": "text/csv"},
+    )
+    make_discount(name="Shared", code="SUMMER10")
+    assign = f"/api/discounts/{pool['id']}/codes/assign"
+    unused = client.post(assign, json={"customer_id": "c_1"}, headers=auth()).get_json()["code"]
+    host.post("/hooks/checkout/redeem", redeem_body("o_1", ["SUMMER10"]))
+    host.post("/hooks/checkout/redeem", redeem_body("o_2", ["NO-SUCH-CODE"]))
+    assert host.webhook("order/paid", {"order": order_payload("o_1", discount_codes=["SUMMER10"])})
+
+    asked = host.webhook("customers/data_request", {"customer_id": "c_1"})
+    data = asked.get_json()["data"]
+    assert [c["code"] for c in data["codes"]] == [unused]
+    assert [(r["order_id"], r["code"], r["status"]) for r in data["redemptions"]] == [
+        ("o_1", "SUMMER10", "confirmed")
+    ]
+    assert data["group"]["name"] == "Standard"
+
+    assert host.webhook("customers/redact", {"customer_id": "c_1"}).status_code == 200
+    with app.app_context():
+        codes = set(db.session.execute(db.select(Code.code)).scalars())
+        assert unused not in codes and "SUMMER10" in codes  # the used shared code stays
+        subjects = set(db.session.execute(db.select(CodeAttempt.subject)).scalars())
+        assert subjects and not any("c_1" in subject for subject in subjects)
+        addresses = db.session.execute(db.select(Order.shipping_address)).scalars().all()
+        assert addresses and all(address is None for address in addresses)

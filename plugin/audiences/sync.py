@@ -418,8 +418,19 @@ def run_audience(
         raise
     finally:
         destination.close()
-    _finish(run_id, RUN_SUCCEEDED)
+    _finish(run_id, *_verdict(run_id))
     return _load_run(shop_id, run_id)
+
+
+def _verdict(run_id: int) -> tuple[str, str | None]:
+    """Succeeded, unless members failed and none was synced: then the merchant must see an
+    outage (the destination down, every profile refused), not a success."""
+    synced, failed = db.session.execute(
+        select(AudienceRun.synced, AudienceRun.failed).where(AudienceRun.id == run_id)
+    ).one()
+    if failed and not synced:
+        return RUN_FAILED, f"None of the {failed} members could be synced; see the errors."
+    return RUN_SUCCEEDED, None
 
 
 # --- Scheduling ------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ def test_server_error_on_upload_is_not_replayed(app, client, shop, httpserver, s
 
     assert len(httpserver.log) == 1
     assert sleeps == []
-    assert (answer["status"], answer["synced"], answer["failed"]) == ("succeeded", 0, 3)
+    assert (answer["status"], answer["synced"], answer["failed"]) == ("failed", 0, 3)
     assert answer["errors"][0]["status"] == 500
 
 

@@ -6,7 +6,7 @@ Each run, on an emptied ``codes`` table:
 
 1. imports an N-line CSV through the streamed importer, in a fresh process, and
    reports its time, the process's resident memory before the import and at its
-   peak (``ru_maxrss``), and the largest growth seen by a sampler every 20 ms;
+   peak (VmHWM), and the largest growth seen by a sampler every 20 ms;
 2. generates N codes (length 10, default alphabet) through ``generate_codes``
    with a commit per batch, which is what ``customer-groups codes generate`` and
    the generation job run;
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import resource
 import statistics
 import tempfile
 import threading
@@ -40,11 +39,14 @@ DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/cg_bench_codes"
 LENGTH = 10
 
 
-def rss_mib() -> float:
-    """Resident memory now (VmRSS), in MiB."""
+def rss_mib(field: str = "VmRSS") -> float:
+    """Resident memory now (VmRSS) or at its peak since the process started (VmHWM), MiB.
+
+    Not ``ru_maxrss``: it survives exec, so a spawned child would report its parent's peak.
+    """
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -100,7 +102,7 @@ def import_in_child(url: str, path: str, answers: Any) -> None:
         {
             "seconds": seconds,
             "rss_before": before,
-            "rss_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_peak": rss_mib("VmHWM"),
             "growth": max(highest[0], rss_mib()) - before,
             "imported": report.imported,
             "duplicates": report.duplicates,

@@ -8,6 +8,7 @@ from flask import Response, jsonify, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
 from plugin.api.blueprint import api_blueprint
+from plugin.api.openapi import document
 from plugin.codes import operations
 from plugin.codes.csv_io import export_rows, import_codes
 from plugin.codes.generation import SYNC_LIMIT, check_feasible, generate_codes
@@ -17,9 +18,18 @@ from plugin.codes.schemas import (
     CodeOut,
     DiscountIn,
     DiscountOut,
+    DiscountPage,
+    DiscountPatch,
     GenerateIn,
+    GenerateOut,
+    ImportIn,
     ImportOut,
     PageArgs,
+    PoolCodeOut,
+    PoolCodePage,
+    RedemptionListArgs,
+    RedemptionOut,
+    RedemptionPage,
 )
 from plugin.db import db
 from plugin.jobs.schemas import JobOut
@@ -123,3 +133,95 @@ def assign(discount_id: int) -> ResponseReturnValue:
     args = AssignIn().load(_json_body())
     code = operations.assign_code(current_shop(), discount_id, args["customer_id"])
     return jsonify(CodeOut().dump(code))
+
+
+@api_blueprint.get("/discounts/<int:discount_id>/redemptions")
+def list_redemptions(discount_id: int) -> ResponseReturnValue:
+    args = RedemptionListArgs().load(request.args)
+    page = operations.list_redemptions(current_shop(), discount_id, **args)
+    return jsonify(_page(page, RedemptionOut))
+
+
+document(
+    "/api/discounts",
+    "get",
+    "List the shop's discounts, oldest first.",
+    query=PageArgs,
+    response=DiscountPage,
+)
+document(
+    "/api/discounts",
+    "post",
+    "Create a discount, with its shared code if one is given (trimmed, compared ignoring "
+    "case across the shop; a warning above 12 characters).",
+    request=DiscountIn,
+    response=DiscountOut,
+    status=201,
+)
+document("/api/discounts/{discount_id}", "get", "One discount.", response=DiscountOut)
+document(
+    "/api/discounts/{discount_id}",
+    "patch",
+    "Change a discount: the fields sent overlay the stored ones and the whole is validated "
+    "again. Taking away a shared code that was used is a 409.",
+    request=DiscountPatch,
+    response=DiscountOut,
+)
+document(
+    "/api/discounts/{discount_id}",
+    "delete",
+    "Delete a discount with its codes and redemptions.",
+    status=204,
+)
+document(
+    "/api/discounts/{discount_id}/codes",
+    "get",
+    "The discount's pool of codes (not its shared code), oldest first, by status.",
+    query=CodeListArgs,
+    response=PoolCodePage,
+)
+document(
+    "/api/discounts/{discount_id}/codes/generate",
+    "post",
+    "Add random codes to the pool: prefix + length characters of charset + suffix.",
+    request=GenerateIn,
+    response=GenerateOut,
+    status=201,
+    description="Up to 10,000 codes answer 201 when they are made. More answer 202 with "
+    "the job that makes them (JobOut; follow it at GET /api/jobs/{job_id}). Asking for "
+    "more than half of the codes still free in that shape is a 422 on count.",
+)
+document(
+    "/api/discounts/{discount_id}/codes/import",
+    "post",
+    "Import codes from a CSV with a 'code' column (streamed; one transaction).",
+    request=ImportIn,
+    response=ImportOut,
+    request_content="multipart/form-data",
+    description="Send the file as the 'file' part of multipart/form-data, or as the body "
+    "itself with Content-Type text/csv. Codes held already (by any discount of the shop) "
+    "or repeated in the file are duplicates, codes outside 1-64 of A-Z a-z 0-9 _ - are "
+    "invalid; errors give their line numbers (the header is line 1). A file without a "
+    "'code' column is a 422 and imports nothing.",
+)
+document(
+    "/api/discounts/{discount_id}/codes/export",
+    "get",
+    "The pool as CSV (text/csv, streamed): code, status, assigned_customer_id, "
+    "assigned_at, times_used; cells starting with = + - @ are prefixed with '.",
+)
+document(
+    "/api/discounts/{discount_id}/codes/assign",
+    "post",
+    "Give the next unassigned pool code to a customer, atomically; 409 pool_empty.",
+    request=AssignIn,
+    response=PoolCodeOut,
+)
+document(
+    "/api/discounts/{discount_id}/redemptions",
+    "get",
+    "The orders that used the discount's codes, newest first. flagged=true lists orders "
+    "paid past a limit without the redeem hook: counted, for the merchant to review.",
+    query=RedemptionListArgs,
+    response=RedemptionPage,
+)

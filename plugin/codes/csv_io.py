@@ -71,10 +71,16 @@ def import_codes(shop: Shop, discount: Discount, stream: IO[bytes]) -> ImportRep
     batch: dict[str, tuple[int, str]] = {}  # code key → (line, code as typed)
     shop_id, discount_id = shop.id, discount.id
 
+    # Try the cheap plain INSERT while batches come clean; after one that held codes
+    # already taken (a file imported twice), expect more and skip straight to ON CONFLICT.
+    clean = [True]
+
     def flush() -> None:
         if not batch:
             return
-        taken = insert_new_codes(shop_id, discount_id, (code for _, code in batch.values()))
+        codes = (code for _, code in batch.values())
+        taken = insert_new_codes(shop_id, discount_id, codes, optimistic=clean[0])
+        clean[0] = not taken
         report.imported += len(batch) - len(taken)
         report.duplicates += len(taken)
         for line, code in sorted(batch[key] for key in taken):

@@ -6,17 +6,16 @@ unique index on (shop, code key) decides what is new, and only the shortfall
 of a batch is drawn again. No code is ever looked up one by one from Python.
 
 On PostgreSQL a batch is copied (``COPY ... FROM STDIN``) into a temporary
-staging table; the codes the shop already holds are taken out of it by one
-DELETE that probes the unique index per staged row, and the rest is written
-by one plain ``INSERT ... SELECT``. That is cheaper for the server than
-``INSERT ... ON CONFLICT DO NOTHING`` (whose speculative insertion costs about
-a tenth more per row and writes more WAL). Should a concurrent writer take one
-of the same codes in between, the plain INSERT fails on the unique index
-inside a savepoint and the batch is written again with ``ON CONFLICT DO
-NOTHING RETURNING``: nothing is lost or written twice either way. On SQLite
-(whose writer lock is held from the first statement of a transaction, see
-``plugin.db``) the taken codes are selected first and the rest inserted with
-``executemany``.
+staging table and written with one ``INSERT ... SELECT``. When a clash with a
+code already held is unlikely (a big code space, a fresh import) that INSERT is
+a plain one, in a savepoint: if it does hit the unique index, the batch is
+written again with ``ON CONFLICT DO NOTHING RETURNING``, which tells which codes
+were new. The plain INSERT is what makes a million codes cheap: ON CONFLICT's
+speculative insertion, or checking every code first, costs the server about a
+quarter more per row. Either way nothing is lost or written twice, whatever
+other writers do meanwhile. On SQLite (whose writer lock is held from the first
+statement of a transaction, see ``plugin.db``) the taken codes are selected
+first and the rest inserted with ``executemany``.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import Connection, func, select
@@ -52,13 +50,6 @@ Progress = Callable[[int, int], None]
 _STAGE = "cg_code_stage"
 _CREATE_STAGE = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (code text NOT NULL) ON COMMIT DELETE ROWS"
-)
-# A scalar subquery (not EXISTS) so that the planner probes the unique index per
-# staged row instead of hashing every code of the shop.
-_DROP_TAKEN = (
-    f"DELETE FROM {_STAGE} AS s WHERE (SELECT true FROM codes AS c"
-    " WHERE c.shop_id = %(shop_id)s AND c.code_key = lower(s.code))"
-    " RETURNING lower(s.code)"
 )
 _COLUMNS = "(shop_id, discount_id, code, code_key, shared, status, times_used, created_at)"
 _FROM_STAGE = (
@@ -103,7 +94,10 @@ def check_feasible(
     Past half, random draws collide so often that generation slows to a crawl.
     """
     space = len(alphabet(charset)) ** length
-    free = space - existing_in_pattern(shop, prefix, suffix, length)
+    _refuse_unless_feasible(count, space - existing_in_pattern(shop, prefix, suffix, length))
+
+
+def _refuse_unless_feasible(count: int, free: int) -> None:
     if count > free // 2:
         raise ApiError(
             ErrorCode.VALIDATION_FAILED,
@@ -168,13 +162,8 @@ def _stage(connection: Connection, codes: Iterable[str]) -> None:
         cursor.close()
 
 
-def _drop_taken(connection: Connection, params: dict[str, Any]) -> set[str]:
-    """Take the codes the shop already holds out of the staging table; return their keys."""
-    return set(connection.exec_driver_sql(_DROP_TAKEN, params).scalars())
-
-
 def _insert_postgresql(
-    shop_id: int, discount_id: int, by_key: dict[str, str], now: datetime
+    shop_id: int, discount_id: int, by_key: dict[str, str], now: datetime, optimistic: bool
 ) -> set[str]:
     connection = db.session.connection()
     params = {
@@ -184,15 +173,15 @@ def _insert_postgresql(
         "now": now,
     }
     _stage(connection, by_key.values())
-    taken = _drop_taken(connection, params)
-    try:
-        with db.session.begin_nested():
-            # The session emits the SAVEPOINT when asked for its connection inside.
-            db.session.connection().exec_driver_sql(_INSERT_PLAIN, params)
-        return taken
-    except IntegrityError:
-        pass  # a concurrent writer took one of these codes after the DELETE: redo, ignoring
-    written = set(connection.exec_driver_sql(_INSERT_IGNORING, params).scalars())
+    if optimistic:
+        try:
+            with db.session.begin_nested():
+                # The session emits the SAVEPOINT when asked for its connection inside.
+                db.session.connection().exec_driver_sql(_INSERT_PLAIN, params)
+            return set()
+        except IntegrityError:
+            pass  # one of them was taken: write the batch again, skipping those
+    written = set(db.session.connection().exec_driver_sql(_INSERT_IGNORING, params).scalars())
     return set(by_key) - written
 
 
@@ -229,16 +218,21 @@ def _insert_sqlite(
     return taken
 
 
-def insert_new_codes(shop_id: int, discount_id: int, codes: Iterable[str]) -> set[str]:
+def insert_new_codes(
+    shop_id: int, discount_id: int, codes: Iterable[str], optimistic: bool = True
+) -> set[str]:
     """Add ``codes`` to the discount's pool in the caller's transaction; return the keys
     the shop already held (those are not written). Codes must already be valid
-    (1–64 of ``A–Z a–z 0–9 _ -``); a key repeated in ``codes`` is written once."""
+    (1–64 of ``A–Z a–z 0–9 _ -``); a key repeated in ``codes`` is written once.
+
+    ``optimistic``: the caller expects no clash, so PostgreSQL first tries the cheaper
+    plain INSERT (pass False when clashes are likely: it would be wasted work)."""
     by_key = _unique_by_key(codes)
     if not by_key:
         return set()
     now = utcnow()
     if db.session.get_bind().dialect.name == "postgresql":
-        return _insert_postgresql(shop_id, discount_id, by_key, now)
+        return _insert_postgresql(shop_id, discount_id, by_key, now, optimistic)
     return _insert_sqlite(shop_id, discount_id, by_key, now)
 
 
@@ -286,7 +280,11 @@ def generate_codes(
     """
     prefix, suffix = prefix or "", suffix or ""
     _check_shape(count, length, prefix, suffix, charset)
-    check_feasible(shop, count, length, prefix, suffix, charset)
+    held = existing_in_pattern(shop, prefix, suffix, length)
+    _refuse_unless_feasible(count, len(alphabet(charset)) ** length - held)
+    # Expected clashes per batch with the codes held (and those this call adds): when
+    # well under one, try each batch as a plain INSERT first.
+    optimistic = BATCH_SIZE * (held + count) / len(alphabet(charset)) ** length < 0.1
     parts = RandomParts(alphabet(charset))
     shop_id, discount_id = shop.id, discount.id
     done = 0
@@ -295,7 +293,8 @@ def generate_codes(
         wanted = min(BATCH_SIZE, count - done)
         batch = [prefix + part + suffix for part in parts.draw(wanted, length)]
         by_key = _unique_by_key(batch)
-        written = len(by_key) - len(insert_new_codes(shop_id, discount_id, by_key.values()))
+        taken = insert_new_codes(shop_id, discount_id, by_key.values(), optimistic)
+        written = len(by_key) - len(taken)
         done += written
         fruitless = fruitless + 1 if written == 0 else 0
         if fruitless >= MAX_FRUITLESS_BATCHES:

@@ -33,6 +33,7 @@ HELD = "held"
 CONFIRMED = "confirmed"
 RELEASED = "released"
 EXPIRED = "expired"
+REDEMPTION_STATUSES = (HELD, CONFIRMED, RELEASED, EXPIRED)
 #: Redemptions that count toward a code's uses and a customer's one use.
 COUNTING = (HELD, CONFIRMED)
 

@@ -201,6 +201,37 @@ def list_codes(shop: Shop, discount_id: int, status: str | None, page: int, per_
     return _annotated(paginate(_with_customer(query.order_by(Code.id)), page, per_page))
 
 
+def list_redemptions(
+    shop: Shop,
+    discount_id: int,
+    status: str | None,
+    flagged: bool | None,
+    page: int,
+    per_page: int,
+) -> Page:
+    """The orders that used the discount's codes, newest first; ``flagged`` ones went
+    past a limit when paid without the redeem hook."""
+    discount = get_for_shop(Discount, shop.id, discount_id)
+    query = (
+        select(Redemption, Code.code, Customer.external_id)
+        .join(Code, Code.id == Redemption.code_id)
+        .outerjoin(Customer, Customer.id == Redemption.customer_id)
+        .where(Redemption.shop_id == shop.id, Redemption.discount_id == discount.id)
+        .order_by(Redemption.id.desc())
+    )
+    if status:
+        query = query.where(Redemption.status == status)
+    if flagged is not None:
+        query = query.where(Redemption.flagged.is_(flagged))
+    found = paginate(query, page, per_page)
+    items = []
+    for redemption, code, customer_external_id in found.items:
+        redemption.code = code
+        redemption.customer_external_id = customer_external_id
+        items.append(redemption)
+    return Page(items, found.total, found.page, found.per_page)
+
+
 def assign_code(shop: Shop, discount_id: int, customer_external_id: str) -> Code:
     """Give the next unassigned pool code to a customer, atomically; 409 ``pool_empty``."""
     discount = get_for_shop(Discount, shop.id, discount_id)

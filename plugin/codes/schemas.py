@@ -16,7 +16,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from plugin.codes.models import CODE_STATUSES
+from plugin.codes.models import CODE_STATUSES, REDEMPTION_STATUSES
 from plugin.fields import HostId, StrictInteger, Timestamp
 from plugin.rules.cart_schema import CartIn, PricingAnswer
 
@@ -207,6 +207,35 @@ class PageArgs(Schema):
 
 class CodeListArgs(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf(CODE_STATUSES))
+
+
+class RedemptionListArgs(PageArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf(REDEMPTION_STATUSES))
+    flagged = fields.Boolean(load_default=None, allow_none=True)
+
+
+class RedemptionOut(Schema):
+    """One use of a code by an order. ``flagged``: the order was paid past a limit (usage
+    limit or once per customer) without the redeem hook; it is counted, for the merchant
+    to look at."""
+
+    id = fields.Integer()
+    order_id = fields.String(attribute="order_external_id")
+    code = fields.String()
+    customer_id = fields.String(attribute="customer_external_id", allow_none=True)
+    status = fields.String()
+    flagged = fields.Boolean()
+    created_at = Timestamp()
+    expires_at = Timestamp()
+    confirmed_at = Timestamp()
+    released_at = Timestamp()
+
+
+class RedemptionPage(Schema):
+    items = fields.List(fields.Nested(RedemptionOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
 
 
 class PoolCodeOut(Schema):

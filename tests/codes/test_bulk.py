@@ -48,14 +48,12 @@ def test_insert_new_codes_reports_what_the_shop_held(pool):
     assert _rows(shop, discount) == {"AAA1", "BBB2", "CCC3"}
 
 
-def test_a_code_taken_after_the_check_is_skipped_not_lost(pool, monkeypatch):
-    """A concurrent writer takes a code between the check and the INSERT: the batch
-    is written again ignoring conflicts, and the code is reported as taken."""
+@pytest.mark.parametrize("optimistic", [True, False])
+def test_a_taken_code_is_skipped_not_lost(pool, optimistic):
+    """A plain INSERT that hits a taken code is redone ignoring conflicts (PostgreSQL);
+    without optimism ON CONFLICT is used at once. Both tell which codes were taken."""
     shop, discount = pool
-    if db.session.get_bind().dialect.name != "postgresql":
-        pytest.skip("SQLite holds the writer lock for the whole transaction")
-    monkeypatch.setattr(generation, "_drop_taken", lambda connection, params: set())
-    taken = insert_new_codes(shop.id, discount.id, ["NEW1", "TAKEN", "NEW2"])
+    taken = insert_new_codes(shop.id, discount.id, ["NEW1", "TAKEN", "NEW2"], optimistic)
     db.session.commit()
     assert taken == {"taken"}
     assert _rows(shop, discount) == {"NEW1", "NEW2"}
@@ -65,18 +63,35 @@ def test_a_code_taken_after_the_check_is_skipped_not_lost(pool, monkeypatch):
     )
 
 
+def test_an_import_after_a_batch_with_duplicates_stops_being_optimistic(pool, monkeypatch):
+    shop, discount = pool
+    monkeypatch.setattr(csv_io, "BATCH_SIZE", 2)
+    seen = []
+    real = csv_io.insert_new_codes
+
+    def spy(shop_id, discount_id, codes, optimistic=True):
+        seen.append(optimistic)
+        return real(shop_id, discount_id, codes, optimistic)
+
+    monkeypatch.setattr(csv_io, "insert_new_codes", spy)
+    lines = ["code", "A1", "B2", "C3", "TAKEN", "D4", "E5", "F6", "G7"]
+    report = import_codes(shop, discount, io.BytesIO("\n".join(lines).encode()))
+    assert (report.imported, report.duplicates) == (7, 1)
+    assert seen == [True, True, False, True]  # the batch after C3,TAKEN expects clashes
+
+
 def test_generation_retries_only_the_shortfall(pool, monkeypatch):
     shop, discount = pool
     monkeypatch.setattr(generation, "BATCH_SIZE", 7)
     calls = []
     real = generation.insert_new_codes
 
-    def insert_and_steal(shop_id, discount_id, codes):
+    def insert_and_steal(shop_id, discount_id, codes, optimistic=True):
         codes = list(codes)
         calls.append(len(codes))
         if len(calls) == 1:  # someone else takes two of the first batch's codes first
             real(shop_id, discount_id, codes[:2])
-        return real(shop_id, discount_id, codes)
+        return real(shop_id, discount_id, codes, optimistic)
 
     monkeypatch.setattr(generation, "insert_new_codes", insert_and_steal)
     progress = []

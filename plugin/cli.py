@@ -111,7 +111,10 @@ def db_upgrade() -> None:
 
     from plugin import MIGRATIONS_DIR, create_app
 
-    app = create_app()
+    # The schema needs no secret: an operator may migrate before the secret is provisioned.
+    app = create_app(
+        {"CUSTOMER_GROUPS_ALLOW_MISSING_SECRET": True, "CUSTOMER_GROUPS_RUN_JOBS": False}
+    )
     with app.app_context():
         upgrade(directory=MIGRATIONS_DIR)
     print(f"Database is up to date: {app.config['CUSTOMER_GROUPS_DATABASE_URL']}")
@@ -199,6 +202,20 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     _configure_logging()
+    try:
+        return _run(args)
+    except (RuntimeError, ValueError) as exc:  # configuration refused: say why, no traceback
+        if not _is_configuration_error(exc):
+            raise
+        print(f"customer-groups {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _is_configuration_error(exc: Exception) -> bool:
+    return "CUSTOMER_GROUPS_" in str(exc)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         serve(args.host, args.port, args.workers, args.threads)
     elif args.command == "worker":

@@ -30,26 +30,43 @@ DEFAULTS: dict[str, Any] = {
     "CUSTOMER_GROUPS_JOB_POLL_SECONDS": 1.0,
     "CUSTOMER_GROUPS_JOB_LEASE_SECONDS": 60,
     "CUSTOMER_GROUPS_JOB_MAX_ATTEMPTS": 5,
+    # The embedded admin page's own session, renewed on every page (admin_ui/session.py).
+    "CUSTOMER_GROUPS_ADMIN_SESSION_MAX_AGE": 3600,
 }
 
-_INT_KEYS = {
-    "CUSTOMER_GROUPS_REDEMPTION_HOLD_DAYS",
-    "CUSTOMER_GROUPS_SIGNATURE_TOLERANCE",
-    "CUSTOMER_GROUPS_MAX_BODY_BYTES",
-    "CUSTOMER_GROUPS_TOKEN_LEEWAY",
-    "CUSTOMER_GROUPS_TOKEN_MAX_AGE",
-}
+#: Settings whose default is None but whose value is a switch.
+_BOOL_KEYS = {"CUSTOMER_GROUPS_RUN_JOBS"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _convert(key: str, value: str) -> Any:
+    """An environment string as the type of the setting's default (a bad one is refused)."""
+    default = DEFAULTS.get(key)
+    try:
+        if isinstance(default, bool) or key in _BOOL_KEYS:
+            word = value.strip().lower()
+            if word not in _TRUE | _FALSE:
+                raise ValueError
+            return word in _TRUE
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        kind = "true or false" if isinstance(default, bool) or key in _BOOL_KEYS else "a number"
+        raise ValueError(f"{key} must be {kind}, not {value!r}.") from None
+    return value
 
 
 def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Read every ``CUSTOMER_GROUPS_*`` variable, converting the numeric ones."""
+    """Read every ``CUSTOMER_GROUPS_*`` variable as the type of its default."""
     environ = os.environ if environ is None else environ
-    found: dict[str, Any] = {}
-    for key, value in environ.items():
-        if not key.startswith(PREFIX) or key.startswith(PREFIX + "TEST_"):
-            continue
-        found[key] = int(value) if key in _INT_KEYS else value
-    return found
+    return {
+        key: _convert(key, value)
+        for key, value in environ.items()
+        if key.startswith(PREFIX) and not key.startswith(PREFIX + "TEST_")
+    }
 
 
 def admin_origins(value: str | list[str] | None) -> list[str]:

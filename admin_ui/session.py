@@ -44,7 +44,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 class CsrfError(ApiError):
     def __init__(self) -> None:
         super().__init__(
-            "csrf_failed",
+            ErrorCode.CSRF_FAILED,
             "This form was not sent from your admin page (its security token is missing or "
             "out of date), so nothing was changed. Reload the page and try again.",
             400,

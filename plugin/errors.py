@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     DEFAULT_GROUP_PROTECTED = "default_group_protected"
     POOL_EMPTY = "pool_empty"
     AUDIENCE_RUN_IN_PROGRESS = "audience_run_in_progress"
+    CSRF_FAILED = "csrf_failed"
     INTERNAL_ERROR = "internal_error"
     UNAVAILABLE = "unavailable"
 

@@ -5,15 +5,33 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from hooks.redeem import register_redeem_hook
+from hooks.redeem import SIGNED_HEADERS, register_redeem_hook
 from hooks.signing import read_signed_request
+from plugin.api.openapi import document
 from plugin.errors import answer_unrouted, register_error_handlers
+from plugin.rules.cart_schema import CartIn, PricingAnswer
 from plugin.rules.service import price_for_domain
 
 hooks_blueprint = Blueprint("customer_groups_hooks", __name__, url_prefix="/hooks")
 register_error_handlers(hooks_blueprint, validation_status=400)
 answer_unrouted(hooks_blueprint, "", "/<path:rest>")
 register_redeem_hook(hooks_blueprint)
+
+
+document(
+    "/hooks/cart/price",
+    "post",
+    "Price a cart for the customer: group prices, bundles, gifts, the tiered benefit and "
+    "codes, every amount explained (contract §4).",
+    request=CartIn,
+    response=PricingAnswer,
+    secured=False,
+    tag="hooks",
+    headers=SIGNED_HEADERS,
+    description="Signed like every host request: 413, 401 invalid_signature or "
+    "stale_request, 403 shop_not_installed, 400 invalid_payload naming each field, in that "
+    "order. Reads only: it changes nothing. 503 unavailable when the database cannot answer.",
+)
 
 
 @hooks_blueprint.post("/cart/price")

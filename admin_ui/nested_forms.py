@@ -16,10 +16,10 @@ symbol.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency, get_currency_precision
@@ -27,9 +27,12 @@ from flask import request
 from werkzeug.datastructures import MultiDict
 
 from admin_ui.session import CSRF_FIELD, SESSION_PARAM
+from plugin.errors import ApiError, ErrorCode
 from plugin.groups.operations import list_groups
 from plugin.segments.operations import list_segments
 from plugin.shops.models import Shop
+
+T = TypeVar("T")
 
 #: Form fields that are the page's plumbing, not the object's.
 PLUMBING = frozenset({SESSION_PARAM, CSRF_FIELD, "_add", "_remove", "_action"})
@@ -107,7 +110,7 @@ def edit_rows(data: dict[str, Any], blank: Mapping[str, Any]) -> str | None:
         rows = parent.get(name)
         if not isinstance(rows, list):
             rows = parent[name] = []
-        rows.append(_copy(blank[_pattern(add)]))
+        rows.append(copy_form(blank[_pattern(add)]))
         return f"{add}.{len(rows) - 1}"
     if remove:
         container, _, index = remove.rpartition(".")
@@ -118,12 +121,27 @@ def edit_rows(data: dict[str, Any], blank: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _copy(value: Any) -> Any:
+def copy_form(value: Any) -> Any:
+    """A deep copy of form values (dicts, lists, strings)."""
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: copy_form(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [copy_form(v) for v in value]
     return value
+
+
+def shaped(build: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a form-to-payload function; a form whose fields do not have the page's shape
+    (only a hand-made request can send ``scope`` as text and ``scope.type`` too) is a 400,
+    never a 500."""
+    try:
+        return build(*args, **kwargs)
+    except (AttributeError, TypeError, KeyError, IndexError):
+        raise ApiError(
+            ErrorCode.INVALID_PAYLOAD,
+            "This form does not match the page it came from: reload the page and try again.",
+            400,
+        ) from None
 
 
 def split_ids(text: Any) -> list[str]:

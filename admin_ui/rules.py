@@ -29,6 +29,7 @@ from admin_ui.nested_forms import (
     major,
     money,
     nested_form,
+    shaped,
     shop_day,
     split_ids,
 )
@@ -478,7 +479,7 @@ def _save(
             kind.template, **_form_context(shop, kind, form=raw, rule_id=rule_id, focus=focus)
         )
     conv = Converter(shop.currency)
-    payload = kind.to_payload(conv, raw)
+    payload = shaped(kind.to_payload, conv, raw)
     if shown is not None:
         # A window left as shown keeps its stored moment (which may not be a day boundary).
         for name in WINDOW:

@@ -65,6 +65,34 @@ def test_create_edit_and_delete_a_price_rule(admin):
 
 
 def test_a_benefit_programme_with_tiers_built_with_the_keyboard(admin):
+    for path, body in (
+        (
+            "/api/price-rules",
+            {"name": "Staff -30%", "action": {"type": "discount_percent", "value": 30}},
+        ),
+        (
+            "/api/bundles",
+            {
+                "name": "Candle trio",
+                "items": [
+                    {"product_id": "p_fig"},
+                    {"product_id": "p_cedar"},
+                    {"product_id": "p_amber"},
+                ],
+                "price": {"type": "fixed_total", "value": 4500},
+                "max_applications": 2,
+            },
+        ),
+        (
+            "/api/gift-rules",
+            {
+                "name": "Free tote from 120 EUR",
+                "trigger": {"type": "subtotal", "min": 12000},
+                "gift": {"product_id": "p_tote"},
+            },
+        ),
+    ):
+        assert admin.api.post(path, headers=admin.auth, json=body).status_code == 201
     admin.open()
     frame = admin.nav("Rules")
     frame.get_by_role("link", name="New benefit programme").click()
@@ -94,13 +122,18 @@ def test_a_benefit_programme_with_tiers_built_with_the_keyboard(admin):
     frame.get_by_role("group", name="Condition 1").get_by_label("Value").fill("FR")
     frame.get_by_role("switch", name="Combinable with discount codes").uncheck()
     admin.screenshot("rules-programme-form")
-    frame.get_by_role("button", name="Create benefit programme").click()
+    # Enter in a field saves: it does not press the first "Remove …" button of the form.
+    frame.get_by_label("Name").press("Enter")
 
     expect(frame.get_by_role("status")).to_contain_text("Created the benefit programme")
     row = rule_row(frame, "benefit-programmes", "VIP <b>tiers</b>")
     expect(row).to_contain_text("From €100.00: 5 % off")
     expect(row).to_contain_text("From €250.00: free shipping (colissimo) + 10 % off")
     expect(row).to_contain_text("Not combinable")
+    expect(rule_row(frame, "bundles", "Candle trio")).to_contain_text("€45.00 a set")
+    expect(rule_row(frame, "gift-rules", "Free tote from 120 EUR")).to_contain_text(
+        "Subtotal from €120.00"
+    )
     admin.screenshot("rules")
     [programme] = api_items(admin, "/api/benefit-programmes")
     assert programme["name"] == "VIP <b>tiers</b>"

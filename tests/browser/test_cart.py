@@ -1,0 +1,73 @@
+"""Try a cart inside the host's iframe: a price rule made on the Rules page moves the price."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+
+def test_a_price_rule_created_in_the_admin_is_applied_in_try_a_cart(admin):
+    vip = admin.api.post(
+        "/api/groups", headers=admin.auth, json={"name": "VIP", "colour": "#8e24aa"}
+    ).get_json()
+    admin.customer("c_42", first_name="Grace", last_name="Hopper", email="grace@example.com")
+    moved = admin.api.post(
+        f"/api/groups/{vip['id']}/customers", headers=admin.auth, json={"customer_ids": ["c_42"]}
+    )
+    assert moved.status_code == 200, moved.get_json()
+    admin.api.post(
+        "/api/discounts",
+        headers=admin.auth,
+        json={"name": "Welcome", "code": "WELCOME5", "type": "fixed", "value": 500},
+    )
+    admin.open()
+
+    # A price rule for the VIP group, made on the Rules page.
+    frame = admin.nav("Rules")
+    frame.get_by_role("link", name="New price rule").click()
+    frame.get_by_label("Name").fill("VIP candles -25%")
+    frame.get_by_label("Kind").select_option("discount_percent")
+    frame.get_by_label("Value").fill("25")
+    frame.get_by_label("Some categories").check()
+    frame.get_by_label("Category or product ids").fill("candles")
+    frame.get_by_label("Specific groups").check()
+    frame.get_by_role("group", name="Groups").get_by_label("VIP").check()
+    frame.get_by_role("button", name="Create price rule").click()
+    expect(frame.get_by_role("status")).to_contain_text("Created the price rule")
+
+    # Try a cart: find the customer, two lines (one a candle), a code.
+    frame = admin.nav("Try a cart")
+    frame.get_by_label("Find a customer").fill("grace")
+    frame.get_by_label("Find a customer").press("Enter")  # finds, does not price
+    frame.get_by_label("Grace Hopper").check()
+    line = frame.get_by_role("group", name="Line 1")
+    line.get_by_label("Product id").fill("p_candle_fig")
+    line.get_by_label("Categories").fill("candles")
+    line.get_by_label("Quantity").fill("2")
+    line.get_by_label("Unit price (EUR)").fill("24.00")
+    frame.get_by_role("button", name="Add a line").click()
+    line = frame.get_by_role("group", name="Line 2")
+    expect(line.get_by_label("Product id")).to_be_focused()
+    line.get_by_label("Product id").fill("p_desk_lamp")
+    line.get_by_label("Categories").fill("lamps")
+    line.get_by_label("Unit price (EUR)").fill("80")
+    frame.get_by_label("Discount codes").fill("WELCOME5")
+    frame.get_by_label("Carrier").fill("colissimo")
+    frame.get_by_label("Shipping price (EUR)").fill("4.90")
+    frame.get_by_label("Shipping price (EUR)").press("Enter")  # the default button prices
+
+    answer = frame.get_by_role("region", name="The priced cart")
+    expect(frame.get_by_role("heading", name="The priced cart")).to_be_focused()
+    expect(answer).to_contain_text("Group VIP")
+    candle = answer.locator("tr[data-line='1']")
+    expect(candle).to_contain_text("Price rule: VIP candles -25%")
+    expect(candle).to_contain_text("-€12.00")  # 2 × (24.00 − 18.00)
+    expect(candle).to_contain_text("€18.00")
+    lamp = answer.locator("tr[data-line='2']")
+    expect(lamp).not_to_contain_text("Price rule")
+    expect(answer.locator("[data-code-status=applied]")).to_contain_text("WELCOME5")
+    expect(answer.get_by_role("cell", name="€115.90")).to_be_visible()  # 36 + 80 − 5 + 4.90
+    admin.screenshot("cart")
+
+    # The rule's link leads back to it.
+    candle.get_by_role("link", name="VIP candles -25%").click()
+    expect(frame.get_by_role("heading", level=1)).to_contain_text("VIP candles -25%")

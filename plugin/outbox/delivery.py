@@ -18,6 +18,12 @@ it again with ``POST /api/events/{id}/retry``). When the endpoint itself is fail
 events wait until the failed one's next attempt instead of each hammering a dead
 endpoint: the oldest event probes, the rest follow once it gets through. A 400 or 422
 is that event's own problem and holds nothing else up.
+
+Who delivers: the periodic task ``outbox.deliver`` (every second) queues one
+``outbox.deliver`` job per shop with due events, at most one at a time per shop (a job
+key), and the job runner's worker threads run them; each job delivers its shop's due
+events for up to 30 seconds. An event is therefore posted about one to two seconds after
+its transaction commits.
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ from sqlalchemy import and_, delete, or_, select, update
 
 from plugin.auth import signed_headers
 from plugin.db import db, utcnow
-from plugin.jobs.registry import periodic
+from plugin.jobs.models import Job
+from plugin.jobs.registry import enqueue, job_kind, periodic
 from plugin.outbox.models import DEAD, DELIVERED, PENDING, SKIPPED, OutboxEvent
 from plugin.shops.models import Shop
 
@@ -63,6 +70,7 @@ SETTINGS: dict[str, float] = {
 #: Answers that say the endpoint (not this one event) is failing.
 _ENDPOINT_STATUSES = frozenset({401, 403, 404, 405, 408, 429})
 USER_AGENT = "customer-groups-outbox/1"
+DELIVER_JOB = "outbox.deliver"
 
 
 def setting(name: str) -> float:
@@ -136,12 +144,14 @@ class _Clock:
 
 def deliver_pending(
     *,
+    shop_id: int | None = None,
     now: datetime | None = None,
     max_batches: int | None = None,
-    budget_seconds: float = 20.0,
+    budget_seconds: float = 30.0,
     http: requests.Session | None = None,
 ) -> dict[str, int]:
-    """Deliver due events, batch after batch, until none is due or ``budget_seconds`` pass.
+    """Deliver due events (of one shop, or of all), batch after batch, until none is due or
+    ``budget_seconds`` pass.
 
     ``now`` starts the clock elsewhere (tests use it to skip over backoff and leases).
     Answers the counts of this run.
@@ -158,7 +168,9 @@ def deliver_pending(
     batches = 0
     try:
         while max_batches is None or batches < max_batches:
-            claimed = claim_batch(clock(), int(setting("CUSTOMER_GROUPS_OUTBOX_BATCH")))
+            claimed = claim_batch(
+                clock(), int(setting("CUSTOMER_GROUPS_OUTBOX_BATCH")), shop_id=shop_id
+            )
             if not claimed:
                 break
             batches += 1
@@ -174,8 +186,28 @@ def deliver_pending(
 
 @periodic("outbox.deliver", every=1.0)
 def deliver_outbox() -> None:
-    """Post every due event of the outbox (the periodic task of the job runner)."""
-    deliver_pending()
+    """Queue an ``outbox.deliver`` job for each shop with due events (one at a time per
+    shop): the POSTs run in the runner's worker threads, never in its schedule, so a slow
+    endpoint holds up neither the schedule nor another shop."""
+    now = utcnow()
+    shops = db.session.execute(
+        select(OutboxEvent.shop_id)
+        .where(
+            OutboxEvent.status == PENDING,
+            OutboxEvent.next_attempt_at <= now,
+            or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until <= now),
+        )
+        .distinct()
+    ).scalars()
+    for shop_id in list(shops):
+        enqueue(shop_id, DELIVER_JOB, {}, key="outbox")
+    db.session.commit()
+
+
+@job_kind(DELIVER_JOB)
+def deliver_shop_job(job: Job, report: Callable[[int], None]) -> dict[str, Any]:
+    """Deliver one shop's due events for up to ``budget_seconds``."""
+    return dict(deliver_pending(shop_id=job.shop_id))
 
 
 @periodic("outbox.prune", every=3600.0)
@@ -196,8 +228,9 @@ def prune(now: datetime) -> int:
     return removed or 0
 
 
-def claim_batch(now: datetime, size: int) -> list[Claimed]:
-    """Take up to ``size`` due events under a fresh lease token, in one UPDATE; commit."""
+def claim_batch(now: datetime, size: int, shop_id: int | None = None) -> list[Claimed]:
+    """Take up to ``size`` due events (of one shop, or of any) under a fresh lease token,
+    in one UPDATE; commit."""
     token = str(uuid.uuid4())
     due = (
         select(OutboxEvent.id)
@@ -209,6 +242,8 @@ def claim_batch(now: datetime, size: int) -> list[Claimed]:
         .order_by(OutboxEvent.next_attempt_at, OutboxEvent.id)
         .limit(size)
     )
+    if shop_id is not None:
+        due = due.where(OutboxEvent.shop_id == shop_id)
     if db.session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     lease = now + timedelta(seconds=setting("CUSTOMER_GROUPS_OUTBOX_LEASE"))
@@ -340,7 +375,7 @@ def post_event(
             target.events_url,
             data=body,
             headers=headers,
-            timeout=(timeout, timeout),
+            timeout=(min(5.0, timeout), timeout),
             allow_redirects=False,
         )
     except requests.RequestException as exc:

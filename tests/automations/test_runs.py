@@ -375,3 +375,19 @@ def test_automation_model_has_one_row_per_automation(app, make_pool, make_automa
     make_automation({"type": "customer_created"}, pool["id"])
     with app.app_context():
         assert len(db.session.execute(select(Automation)).all()) == 1
+
+
+def test_the_job_runner_runs_automations(app, client, host, make_pool, make_automation):
+    from plugin.jobs.runner import run_pending
+
+    pool = make_pool(codes=("RUNNER1",))
+    automation = make_automation({"type": "customer_created"}, pool["id"])
+    create_customer(host, "c_1")
+    assert run_pending(app) == 1
+    [run] = runs(client, automation["id"])["items"]
+    assert run["code"] == "RUNNER1"
+    # The jobs API shows the run's outcome.
+    jobs = client.get("/api/jobs?per_page=10", headers=auth()).get_json()["items"]
+    [done] = [j for j in jobs if j["kind"] == "automations.run"]
+    assert done["status"] == "succeeded"
+    assert done["result"] == {"given": 1, "failed": 0, "skipped": 0}

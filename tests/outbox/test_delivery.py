@@ -294,11 +294,27 @@ def test_prune_forgets_old_delivered_events(app, client, host, events_shop, rece
     assert len(outbox(app)) == 1
 
 
-def test_the_periodic_task_is_registered():
+def test_the_job_runner_delivers_through_one_job_per_shop(
+    app, client, host, events_shop, receiver
+):
+    from plugin.jobs.models import Job
     from plugin.jobs.registry import PERIODIC_TASKS
+    from plugin.jobs.runner import run_pending
 
     assert PERIODIC_TASKS["outbox.deliver"].run is delivery.deliver_outbox
     assert PERIODIC_TASKS["outbox.deliver"].every <= 1
+    with app.app_context():
+        delivery.deliver_outbox()  # nothing due: no job
+        assert db.session.execute(select(Job)).first() is None
+    _events(client, host, 2)
+    with app.app_context():
+        delivery.deliver_outbox()
+        delivery.deliver_outbox()  # the shop's job is still queued: not a second one
+        jobs = db.session.execute(select(Job.kind, Job.status)).all()
+        db.session.remove()
+    assert jobs == [("outbox.deliver", "queued")]
+    assert run_pending(app) == 1
+    assert all(r.status == "delivered" for r in outbox(app)) and len(receiver.unique) == 2
 
 
 def test_no_redirects_are_followed(app, client, host, events_shop, httpserver):

@@ -81,11 +81,12 @@ class Server:
     def webhook(self, topic: str, payload: dict[str, Any]) -> requests.Response:
         body = json.dumps(payload).encode()
         headers = signed_headers(SECRET, SHOP, body, topic=topic, event_id=f"evt-{topic}")
-        return requests.post(f"{self.base}/webhooks", data=body, headers=headers, timeout=10)
+        return requests.post(f"{self.base}/webhooks", data=body, headers=headers, timeout=60)
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        # On SQLite a request waits for the write lock that a batch of the job holds.
         return requests.request(
-            method, f"{self.base}/api{path}", headers=auth(), timeout=10, **kwargs
+            method, f"{self.base}/api{path}", headers=auth(), timeout=60, **kwargs
         )
 
 

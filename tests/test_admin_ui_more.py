@@ -948,3 +948,186 @@ def test_an_automation_is_edited_and_deleted(client, pages):
     assert after["active"] is False
     assert pages.post(f"/admin/automations/{created['id']}/delete", {}).status_code == 303
     assert api(client, "GET", f"/api/automations/{created['id']}").status_code == 404
+
+
+# Round trips: an edit page saved unchanged changes nothing ------------------------------
+
+
+def form_of(pages: AdminPages, path: str) -> list[tuple[str, str]]:
+    """The fields an edit page would post as shown: inputs, ticked boxes, selected options,
+    textareas (without the row buttons, which are not pressed)."""
+    html = pages.get(path).get_data(as_text=True)
+    form = html[html.index('<form method="post" class="form') :]
+    form = form[: form.index("</form>")]
+    fields: list[tuple[str, str]] = []
+    for tag in re.findall(r"<input[^>]*>", form):
+        name = re.search(r'name="([^"]+)"', tag)
+        if not name or name.group(1) in ("s", "csrf_token"):
+            continue
+        kind = re.search(r'type="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if kind and kind.group(1) in ("radio", "checkbox"):
+            if " checked" in tag:
+                fields.append((name.group(1), unescape(value.group(1)) if value else "on"))
+        elif kind and kind.group(1) == "password":
+            fields.append((name.group(1), ""))
+        else:
+            fields.append((name.group(1), unescape(value.group(1)) if value else ""))
+    for name, body in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', body)
+        first = re.search(r'<option value="([^"]*)"', body)
+        fields.append((name, unescape((chosen or first).group(1))))
+    for name, body in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', form, re.S):
+        fields.append((name, unescape(body)))
+    return fields
+
+
+def _without_times(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in ("updated_at", "created_at")}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "price-rules",
+            {
+                "name": "Trade",
+                "scope": {"type": "products", "ids": ["p1", "p2"]},
+                "action": {"type": "increase_percent", "value": 12.5},
+                "priority": 3,
+                "starts_at": "2026-03-01",
+                "ends_at": "2026-03-31",
+            },
+        ),
+        (
+            "bundles",
+            {
+                "name": "Trio",
+                "items": [{"product_id": "a", "quantity": 2}, {"product_id": "b"}],
+                "price": {"type": "percent_off", "value": 15},
+                "max_applications": 3,
+                "active": False,
+            },
+        ),
+        (
+            "gift-rules",
+            {
+                "name": "Trimmer",
+                "audience": {"type": "guests"},
+                "trigger": {"type": "products", "product_ids": ["c1", "c2"], "min_quantity": 2},
+                "gift": {"product_id": "trim", "quantity": 1},
+            },
+        ),
+        (
+            "benefit-programmes",
+            {
+                "name": "Tiers",
+                "priority": 2,
+                "conditions": [
+                    {"field": "carrier", "op": "any_of", "value": ["colissimo", "dhl"]},
+                    {"field": "channel", "op": "is_not", "value": "in_store"},
+                ],
+                "tiers": [
+                    {"min_subtotal": 5000, "actions": [{"type": "fixed_off_order", "value": 500}]},
+                    {
+                        "min_subtotal": 15000,
+                        "actions": [
+                            {"type": "percent_off_order", "value": 7.5},
+                            {"type": "free_shipping", "carriers": ["ups"], "max_amount": 900},
+                        ],
+                    },
+                ],
+                "earns_loyalty_points": False,
+                "combinable_with_codes": False,
+            },
+        ),
+    ],
+)
+def test_a_rule_saved_unchanged_from_its_edit_page_stays_the_same(client, pages, path, body):
+    created = api(client, "POST", f"/api/{path}", json=body)
+    assert created.status_code == 201, created.get_json()
+    before = created.get_json()
+    response = pages.post(
+        f"/admin/rules/{path}/{before['id']}", form_of(pages, f"/admin/rules/{path}/{before['id']}")
+    )
+    assert response.status_code == 303, field_errors(response.get_data(as_text=True), "name")
+    after = api(client, "GET", f"/api/{path}/{before['id']}").get_json()
+    assert _without_times(after) == _without_times(before)
+
+
+def test_a_discount_saved_unchanged_from_its_edit_page_stays_the_same(client, pages):
+    segment = _segment(client, "Regulars")
+    before = api(
+        client,
+        "POST",
+        "/api/discounts",
+        json={
+            "name": "Everything",
+            "applies_to": "products",
+            "code": "ALL-IN",
+            "type": "free_shipping",
+            "value": 700,
+            "carriers": ["colissimo"],
+            "starts_at": "2026-05-01",
+            "ends_at": "2026-06-01",
+            "usage_limit": 20,
+            "once_per_customer": True,
+            "audience": {"type": "segments", "ids": [segment]},
+            "minimum": {"type": "quantity", "value": 3},
+            "payment_methods": ["bank_transfer"],
+            "channels": ["in_store"],
+            "active": False,
+        },
+    ).get_json()
+    response = pages.post(
+        f"/admin/discounts/{before['id']}", form_of(pages, f"/admin/discounts/{before['id']}")
+    )
+    assert response.status_code == 303
+    after = api(client, "GET", f"/api/discounts/{before['id']}").get_json()
+    assert _without_times(after) == _without_times(before)
+
+
+def test_an_audience_and_an_automation_saved_unchanged_stay_the_same(client, pages):
+    group = _default_group(client)
+    audience = api(
+        client,
+        "POST",
+        "/api/audiences",
+        json={
+            "name": "SMS",
+            "source": {"type": "group", "id": group},
+            "destination": {
+                "type": "attentive",
+                "credentials": {"api_key": "att_0123456789abcdef"},
+                "base_url": "https://proxy.example/attentive",
+            },
+            "mapping": {
+                "identifier": "phone",
+                "properties": {"Group": "group", "Points": "points"},
+            },
+            "only_update_existing": True,
+            "schedule": "hourly",
+        },
+    ).get_json()
+    path = f"/admin/audiences/{audience['id']}"
+    assert pages.post(path, form_of(pages, path)).status_code == 303
+    after = api(client, "GET", f"/api/audiences/{audience['id']}").get_json()
+    assert _without_times(after) == _without_times(audience)
+
+    discount_id = _pool_discount(client)
+    automation = api(
+        client,
+        "POST",
+        "/api/automations",
+        json={
+            "name": "Group joiners",
+            "trigger": {"type": "joined_group", "group_id": group},
+            "action": {"type": "give_coupon", "discount_id": discount_id, "expires_after_days": 14},
+            "active": False,
+        },
+    ).get_json()
+    path = f"/admin/automations/{automation['id']}"
+    assert pages.post(path, form_of(pages, path)).status_code == 303
+    after = api(client, "GET", f"/api/automations/{automation['id']}").get_json()
+    assert _without_times(after) == _without_times(automation)

@@ -41,7 +41,7 @@ from typing import Any
 
 import requests
 from flask import current_app
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 
 from plugin.auth import signed_headers
 from plugin.db import db, utcnow
@@ -293,6 +293,7 @@ def _deliver_batch(
     # Hold an event for the whole POST: connect and read timeouts, plus a margin.
     hold = timedelta(seconds=2 * timeout + 15)
     paused: set[int] = set()
+    delivered = _Delivered(outcome)
     for event in batch:
         if event.shop_id in paused:
             continue  # released when the shop was paused
@@ -312,17 +313,7 @@ def _deliver_batch(
         answer = post_event(http, target, event, secret, timeout)
         now = clock()
         if answer.ok:
-            if _settle(
-                event,
-                status=DELIVERED,
-                attempts=event.attempts + 1,
-                delivered_at=now,
-                last_attempt_at=now,
-                last_status_code=answer.status,
-                last_error=None,
-                next_attempt_at=None,
-            ):
-                outcome.delivered += 1
+            delivered.add(event, answer.status, now)
             continue
         attempts = event.attempts + 1
         if attempts >= setting("CUSTOMER_GROUPS_OUTBOX_MAX_ATTEMPTS"):
@@ -357,6 +348,62 @@ def _deliver_batch(
                 next_at or now + timedelta(seconds=setting("CUSTOMER_GROUPS_OUTBOX_BACKOFF_MAX")),
                 clock(),
             )
+    delivered.flush()
+
+
+class _Delivered:
+    """Events that got their 2xx, marked delivered together (one executemany and one commit
+    every ``FLUSH_EVERY`` events or ``FLUSH_SECONDS``) rather than one commit each. A crash
+    before the mark only means those events are posted again: at least once either way."""
+
+    FLUSH_EVERY = 50
+    FLUSH_SECONDS = 0.5
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        self.rows: list[dict[str, Any]] = []
+        self.first = 0.0
+
+    def add(self, event: Claimed, status_code: int | None, now: datetime) -> None:
+        if not self.rows:
+            self.first = time.monotonic()
+        self.rows.append(
+            {"b_id": event.id, "b_token": event.token, "b_at": now, "b_code": status_code}
+        )
+        if len(self.rows) >= self.FLUSH_EVERY or time.monotonic() - self.first > self.FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.outcome.delivered += _settle_delivered(self.rows)
+            self.rows = []
+
+
+def _settle_delivered(rows: list[dict[str, Any]]) -> int:
+    """Mark events delivered (only those whose lease is still ours); commit."""
+    table = OutboxEvent.__table__
+    marked = db.session.execute(
+        table.update()
+        .where(table.c.id == bindparam("b_id"), table.c.lock_token == bindparam("b_token"))
+        .values(
+            status=DELIVERED,
+            attempts=table.c.attempts + 1,
+            delivered_at=bindparam("b_at"),
+            last_attempt_at=bindparam("b_at"),
+            last_status_code=bindparam("b_code"),
+            last_error=None,
+            next_attempt_at=None,
+            locked_until=None,
+            lock_token=None,
+        ),
+        rows,
+    ).rowcount
+    db.session.commit()
+    if marked != len(rows):
+        log.warning(
+            "%d delivered outbox event(s) were taken over before being marked", len(rows) - marked
+        )
+    return int(marked)
 
 
 def post_event(

@@ -97,32 +97,40 @@ def test_a_crash_between_post_and_mark_redelivers_with_the_same_event_id(
     app, client, host, events_shop, receiver, monkeypatch
 ):
     _events(client, host, 2)
-    real_settle = delivery._settle
-    calls = []
 
-    def crash_after_first_post(event, **values):
-        calls.append(event.id)
-        if len(calls) == 2:
-            raise SystemExit("the process dies after posting its second event")
-        return real_settle(event, **values)
+    def crash(rows):
+        raise SystemExit("the process dies after posting, before marking the events delivered")
 
-    monkeypatch.setattr(delivery, "_settle", crash_after_first_post)
+    monkeypatch.setattr(delivery, "_settle_delivered", crash)
     with pytest.raises(SystemExit):
         deliver(app)
-    monkeypatch.setattr(delivery, "_settle", real_settle)
+    monkeypatch.undo()
     first, second = outbox(app)
-    assert first.status == "delivered"
-    assert second.status == "pending" and second.lock_token is not None  # still leased
-    assert deliver(app)["delivered"] == 0  # nobody takes it while the dead run's lease holds
+    assert [p["event_id"] for p in receiver.posts] == [first.event_id, second.event_id]
+    assert first.status == second.status == "pending"
+    assert first.lock_token is not None  # still leased by the dead run
+    assert deliver(app)["delivered"] == 0  # nobody takes them while its lease holds
     clock = Clock(step=timedelta(minutes=2))
     clock.advance()
-    assert deliver(app, clock)["delivered"] == 1  # the lease ran out: posted again
-    assert [p["event_id"] for p in receiver.posts] == [
-        first.event_id,
-        second.event_id,
-        second.event_id,
-    ]
+    assert deliver(app, clock)["delivered"] == 2  # the lease ran out: posted again
+    assert [p["event_id"] for p in receiver.posts] == [first.event_id, second.event_id] * 2
     assert len(receiver.unique) == 2 and all(r.status == "delivered" for r in outbox(app))
+    assert all(r.attempts == 1 for r in outbox(app))
+
+
+def test_delivered_events_are_marked_in_groups(
+    app, client, host, events_shop, receiver, monkeypatch
+):
+    _events(client, host, 7)
+    monkeypatch.setattr(delivery._Delivered, "FLUSH_EVERY", 3)
+    marks = []
+    real = delivery._settle_delivered
+    monkeypatch.setattr(
+        delivery, "_settle_delivered", lambda rows: marks.append(len(rows)) or real(rows)
+    )
+    assert deliver(app)["delivered"] == 7
+    assert marks == [3, 3, 1]
+    assert all(r.status == "delivered" and r.last_status_code == 200 for r in outbox(app))
 
 
 def test_two_runs_never_claim_the_same_event(app, client, host, events_shop):
@@ -294,9 +302,7 @@ def test_prune_forgets_old_delivered_events(app, client, host, events_shop, rece
     assert len(outbox(app)) == 1
 
 
-def test_the_job_runner_delivers_through_one_job_per_shop(
-    app, client, host, events_shop, receiver
-):
+def test_the_job_runner_delivers_through_one_job_per_shop(app, client, host, events_shop, receiver):
     from plugin.jobs.models import Job
     from plugin.jobs.registry import PERIODIC_TASKS
     from plugin.jobs.runner import run_pending

@@ -9,7 +9,6 @@ calls ``POST /api/discounts/{id}/codes/generate`` itself and follows a 202's job
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from typing import Any
 
 from flask import Response, request, stream_with_context
@@ -141,17 +140,6 @@ NEW_DISCOUNT = {
 }
 
 
-def _day_after(day: str | None) -> str | None:
-    """The form's last day as the API's ``ends_at``: a discount's date means the start of
-    that day in the shop's time zone, so "valid until the 31st" ends on the 1st."""
-    if day is None:
-        return None
-    try:
-        return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
-    except ValueError:
-        return day  # the converter has said what is wrong with it
-
-
 def discount_payload(conv: Converter, raw: dict[str, Any]) -> dict[str, Any]:
     """Form values as the API's discount body (what is hidden by a choice is left out)."""
     kind = raw.get("type") or ""
@@ -179,7 +167,7 @@ def discount_payload(conv: Converter, raw: dict[str, Any]) -> dict[str, Any]:
         "value": value,
         "carriers": split_ids(raw.get("carriers")) if kind == "free_shipping" else [],
         "starts_at": conv.day("starts_at", raw.get("starts_at")),
-        "ends_at": _day_after(conv.day("ends_at", raw.get("ends_at")))
+        "ends_at": conv.day("ends_at", raw.get("ends_at"))
         if raw.get("window") == "dates"
         else None,
         "usage_limit": conv.integer("usage_limit", raw.get("usage_limit")) if limited else None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
@@ -49,10 +49,6 @@ def _invalid(field: str, message: str) -> ApiError:
     )
 
 
-def _moment(shop: Shop, value: date | datetime | None) -> datetime | None:
-    return shop_moment(shop, value)
-
-
 def _apply(shop: Shop, discount: Discount, data: dict[str, Any]) -> None:
     check_audience(shop, data["audience"])
     discount.name = data["name"]
@@ -60,8 +56,10 @@ def _apply(shop: Shop, discount: Discount, data: dict[str, Any]) -> None:
     discount.type = data["type"]
     discount.value = data["value"]
     discount.carriers = list(data["carriers"])
-    discount.starts_at = _moment(shop, data["starts_at"])
-    discount.ends_at = _moment(shop, data["ends_at"])
+    discount.starts_at = shop_moment(shop, data["starts_at"])
+    # A date-only end holds all of that day, as for rules (``ends_at: 2026-12-31`` still
+    # applies on the 31st).
+    discount.ends_at = shop_moment(shop, data["ends_at"], end=True)
     discount.usage_limit = data["usage_limit"]
     discount.once_per_customer = data["once_per_customer"]
     discount.audience_type = data["audience"]["type"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -125,7 +126,8 @@ class DiscountIn(Schema):
             errors["channels"] = ["In-store applies to product codes only."]
         starts, ends = data.get("starts_at"), data.get("ends_at")
         comparable = starts is not None and ends is not None and type(starts) is type(ends)
-        if comparable and ends <= starts:
+        # Two dates are whole days (a one-day window is fine); two date-times are moments.
+        if comparable and (ends < starts if type(ends) is date else ends <= starts):
             errors["ends_at"] = ["Must be after starts_at."]
         minimum = data.get("minimum") or {}
         if minimum.get("type") in ("amount", "quantity") and not minimum.get("value"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,11 +35,13 @@ from plugin.segments.keys import text_key
 from plugin.shops.models import Shop
 
 
-def shop_moment(shop: Shop, value: date | datetime | None) -> datetime | None:
-    """A payload date means the start of that day in the shop's time zone."""
+def shop_moment(shop: Shop, value: date | datetime | None, *, end: bool = False) -> datetime | None:
+    """A date-time as given; a date is the start of that day in the shop's time zone, or for
+    an end, the end of that day (``ends_at: 2026-03-31`` still holds on the 31st)."""
     if value is None or isinstance(value, datetime):
         return value
-    return datetime.combine(value, time.min, tzinfo=ZoneInfo(shop.timezone))
+    day = value + timedelta(days=1) if end else value
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(shop.timezone))
 
 
 def default_group_id(shop: Shop) -> int:

@@ -8,13 +8,12 @@ transaction, so each worker process sees at its next pricing call that its snaps
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
+from plugin.customers.operations import shop_moment
 from plugin.db import db, for_shop, get_for_shop
 from plugin.errors import ApiError, ErrorCode
 from plugin.groups.models import Group
@@ -70,15 +69,6 @@ def check_audience(shop: Shop, audience: dict[str, Any], field: str = "audience.
         kind = "group" if model is Group else "segment"
         names = ", ".join(str(i) for i in missing)
         raise _invalid({field: [f"No {kind} of this shop has the id {names}."]})
-
-
-def shop_moment(shop: Shop, value: date | datetime | None, *, end: bool = False) -> datetime | None:
-    """A date-time as given; a date is the start of that day in the shop's time zone, or for
-    an end, the end of that day (``ends_at: 2026-03-31`` still holds on the 31st)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    day = value + timedelta(days=1) if end else value
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(shop.timezone))
 
 
 def _window(shop: Shop, row: Any, data: dict[str, Any]) -> None:

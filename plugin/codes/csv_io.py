@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -57,37 +59,17 @@ def _header_index(header: list[str] | None) -> int:
     return names.index("code")
 
 
-def import_codes(shop: Shop, discount: Discount, stream: IO[bytes]) -> ImportReport:
-    """Add the codes of a CSV upload to the discount's pool, in one transaction.
+Batch = dict[str, tuple[int, str]]  # code key → (line, code as typed)
 
-    Line numbers are the file's (the header is line 1). A code already held by
-    any discount of the shop, or repeated in the file, is a duplicate; a code
-    outside 1–64 characters of ``A–Z a–z 0–9 _ -`` is invalid.
-    """
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-    reader = csv.reader(text)
-    column = _header_index(next(reader, None))
-    report = ImportReport()
-    batch: dict[str, tuple[int, str]] = {}  # code key → (line, code as typed)
-    shop_id, discount_id = shop.id, discount.id
 
-    # Try the cheap plain INSERT while batches come clean; after one that held codes
-    # already taken (a file imported twice), expect more and skip straight to ON CONFLICT.
-    clean = [True]
-
-    def flush() -> None:
-        if not batch:
-            return
-        codes = (code for _, code in batch.values())
-        taken = insert_new_codes(shop_id, discount_id, codes, optimistic=clean[0])
-        clean[0] = not taken
-        report.imported += len(batch) - len(taken)
-        report.duplicates += len(taken)
-        for line, code in sorted(batch[key] for key in taken):
-            report.error(line, code, "duplicate")
-        batch.clear()
-
+def _read_batches(
+    reader: Any, column: int, report: ImportReport, put: Callable[[Batch | None], bool]
+) -> None:
+    """Parse rows into batches of distinct valid codes; invalid rows and codes repeated
+    within a batch go to ``report``. ``put`` hands a batch over (None: the end) and
+    answers False when the importer gave up."""
     valid = CODE_PATTERN.fullmatch  # the whole of code_problem's rule, in one call
+    batch: Batch = {}
     for row in reader:
         # The common row (one valid code) takes a handful of C calls: 1M lines in ~1 s.
         code = row[column].strip() if column < len(row) else ""
@@ -104,11 +86,93 @@ def import_codes(shop: Shop, discount: Discount, stream: IO[bytes]) -> ImportRep
             continue
         batch[key] = (reader.line_num, code)
         if len(batch) >= BATCH_SIZE:
-            flush()
-    flush()
+            if not put(batch):
+                return
+            batch = {}
+    if batch and not put(batch):
+        return
+    put(None)
+
+
+def import_codes(shop: Shop, discount: Discount, stream: IO[bytes]) -> ImportReport:
+    """Add the codes of a CSV upload to the discount's pool, in one transaction.
+
+    Line numbers are the file's (the header is line 1). A code already held by
+    any discount of the shop, or repeated in the file, is a duplicate; a code
+    outside 1–64 characters of ``A–Z a–z 0–9 _ -`` is invalid. A thread parses
+    the next batch while the database writes the last one: at most three batches
+    are in memory, whatever the size of the file.
+    """
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    reader = csv.reader(text)
+    try:
+        column = _header_index(next(reader, None))
+    except csv.Error as error:
+        raise _unreadable(reader.line_num, error) from None
+    parsed, written = ImportReport(), ImportReport()  # one per thread, added up at the end
+    batches: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: Batch | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                batches.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def parse() -> None:
+        try:
+            _read_batches(reader, column, parsed, put)
+        except BaseException as error:  # handed to the importer, raised there
+            put(error)
+
+    parser = threading.Thread(target=parse, name="codes-csv-import", daemon=True)
+    parser.start()
+    shop_id, discount_id = shop.id, discount.id
+    # Try the cheap plain INSERT while batches come clean; after one that held codes
+    # already taken (a file imported twice), expect more and skip straight to ON CONFLICT.
+    clean = True
+    try:
+        while (item := batches.get()) is not None:
+            if isinstance(item, csv.Error):
+                raise _unreadable(reader.line_num, item)
+            if isinstance(item, BaseException):
+                raise item
+            codes = (code for _, code in item.values())
+            taken = insert_new_codes(shop_id, discount_id, codes, optimistic=clean)
+            clean = not taken
+            written.imported += len(item) - len(taken)
+            written.duplicates += len(taken)
+            for line, code in sorted(item[key] for key in taken):
+                written.error(line, code, "duplicate")
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        stop.set()
+        parser.join()
     db.session.commit()
-    report.errors.sort(key=lambda error: error["line"])
-    return report
+    errors = sorted(parsed.errors + written.errors, key=lambda error: error["line"])
+    return ImportReport(
+        imported=written.imported,
+        duplicates=parsed.duplicates + written.duplicates,
+        invalid=parsed.invalid,
+        errors=errors[:MAX_ERRORS],
+        errors_truncated=(
+            parsed.errors_truncated or written.errors_truncated or len(errors) > MAX_ERRORS
+        ),
+    )
+
+
+def _unreadable(line: int, error: csv.Error) -> ApiError:
+    return ApiError(
+        ErrorCode.VALIDATION_FAILED,
+        "The file is not a CSV we can read; nothing was imported.",
+        422,
+        {"file": [f"Line {line}: {error}."]},
+    )
 
 
 def escape_cell(value: Any) -> str:

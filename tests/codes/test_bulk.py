@@ -17,7 +17,7 @@ from plugin.codes.models import Code, Discount, Redemption
 from plugin.db import db
 from plugin.errors import ApiError
 from plugin.shops.models import Shop
-from tests.conftest import SECRET
+from tests.conftest import SECRET, auth
 
 
 def _rows(shop, discount=None):
@@ -193,3 +193,34 @@ def test_migrating_keeps_codes_and_redemptions_on_sqlite(tmp_path):
             assert counts == [1, 1, 1], step
             db.session.close()
         db.engine.dispose()
+
+
+def test_an_unreadable_csv_is_a_422_and_imports_nothing(client, make_discount, monkeypatch):
+    monkeypatch.setattr(csv_io, "BATCH_SIZE", 1)  # A1 and B2 are written before the fault
+    discount = make_discount()
+    body = "code\nA1\nB2\n" + '"' + "x" * 200_000 + '"\nC3\n'
+    answer = client.post(
+        f"/api/discounts/{discount['id']}/codes/import",
+        data=body.encode(),
+        headers={**auth(), "Content-Type": "text/csv"},
+    )
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["error"]["details"]["file"][0].startswith("Line 4:")
+    listed = client.get(f"/api/discounts/{discount['id']}/codes", headers=auth()).get_json()
+    assert listed["total"] == 0
+
+
+def test_the_first_errors_by_line_are_kept(pool, monkeypatch):
+    shop, discount = pool
+    monkeypatch.setattr(csv_io, "MAX_ERRORS", 3)
+    monkeypatch.setattr(csv_io, "BATCH_SIZE", 2)
+    # Duplicates found by the database (TAKEN) and by the parser (bad, repeated) mix.
+    lines = ["code", "TAKEN", "ok1", "bad code", "ok2", "ok1", "taken", "x y", "ok3"]
+    report = import_codes(shop, discount, io.BytesIO("\n".join(lines).encode()))
+    assert (report.imported, report.duplicates, report.invalid) == (3, 3, 2)
+    assert [(e["line"], e["reason"]) for e in report.errors] == [
+        (2, "duplicate"),
+        (4, "invalid"),
+        (6, "duplicate"),
+    ]
+    assert report.errors_truncated

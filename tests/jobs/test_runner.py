@@ -265,10 +265,10 @@ def test_report_commits_work_with_progress_and_a_failure_keeps_it(app, shop_id, 
 
 
 def test_a_long_job_keeps_its_lease_without_reporting(app, shop_id, register):
-    register.kind("test.slow", lambda job, report: time.sleep(2.5) or {"slept": True})
+    register.kind("test.slow", lambda job, report: time.sleep(3) or {"slept": True})
     job_id = add_job(app, shop_id, "test.slow")
     with app.app_context():
-        claim = claim_next(lease_seconds=1)
+        claim = claim_next(lease_seconds=2)  # renewed every 0.5 s
     worker = threading.Thread(target=execute, args=(app, claim))
     worker.start()
     while worker.is_alive():  # another runner keeps looking for dead processes' jobs

@@ -18,8 +18,9 @@ Each run, on an emptied ``codes`` table:
 
 A CHECKPOINT (when allowed) starts each timed step, so no step pays for the
 previous one's writes. It prints each run's figures, then the medians, with
-the load average before and after (the figures are only comparable on an
-otherwise idle machine).
+the load average before and after: wall times are only comparable on an
+otherwise idle machine, so each step also reports the CPU seconds used by its
+server processes (when PostgreSQL runs on this machine) and by the client.
 """
 
 from __future__ import annotations
@@ -51,16 +52,38 @@ def rss_mib(field: str = "VmRSS") -> float:
     return 0.0
 
 
-def make_app(url: str) -> Any:
+def make_app(url: str, name: str) -> Any:
+    """The app on ``url``, its connections named ``name`` (to find their server processes)."""
     from plugin import create_app
 
+    separator = "&" if "?" in url else "?"
     return create_app(
         {
             "TESTING": True,
             "CUSTOMER_GROUPS_APP_SECRET": "bench",
-            "CUSTOMER_GROUPS_DATABASE_URL": url,
+            "CUSTOMER_GROUPS_DATABASE_URL": f"{url}{separator}application_name={name}",
         }
     )
+
+
+def server_cpu(name: str) -> float:
+    """CPU seconds used so far by the server processes of our connections named ``name``
+    (NaN unless PostgreSQL runs on this machine). Less swayed by other load than time."""
+    from plugin.db import db
+
+    pids = db.session.execute(
+        text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"), {"name": name}
+    ).scalars()
+    total = 0.0
+    try:
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        total = float("nan")
+    db.session.commit()
+    return total
 
 
 def bench_objects() -> tuple[Any, Any]:
@@ -79,10 +102,11 @@ def import_in_child(url: str, path: str, answers: Any) -> None:
     """Run the streamed importer in this (fresh) process; send back time and memory."""
     from plugin.codes.csv_io import import_codes
 
-    app = make_app(url)
+    app = make_app(url, "bench-import")
     with app.app_context():
         shop, discount = bench_objects()
         before = rss_mib()
+        server_before, client_before = server_cpu("bench-import"), time.process_time()
         highest = [before]
         done = threading.Event()
 
@@ -96,11 +120,15 @@ def import_in_child(url: str, path: str, answers: Any) -> None:
         with open(path, "rb") as stream:
             report = import_codes(shop, discount, stream)
         seconds = time.perf_counter() - started
+        client = time.process_time() - client_before
+        server = server_cpu("bench-import") - server_before
         done.set()
         sampler.join()
     answers.put(
         {
             "seconds": seconds,
+            "server": server,
+            "client": client,
             "rss_before": before,
             "rss_peak": rss_mib("VmHWM"),
             "growth": max(highest[0], rss_mib()) - before,
@@ -144,10 +172,15 @@ def one_run(app: Any, url: str, n: int, csv_path: str, copy_payload: str) -> dic
         # 2. Generation through the operation the CLI and the job run.
         empty_codes()
         shop, discount = bench_objects()
+        server_before, client_before = server_cpu("bench"), time.process_time()
         started = time.perf_counter()
         made = generate_codes(shop, discount, n, length=LENGTH, commit_each_batch=True)
         db.session.commit()
         figures["generate"] = time.perf_counter() - started
+        figures["generate_cpu"] = (
+            server_cpu("bench") - server_before,
+            time.process_time() - client_before,
+        )
         assert made == n and rows() == n, "generation did not write every row"
 
         # 3. COPY of as many pre-made rows of the same shape into the same table.
@@ -155,6 +188,7 @@ def one_run(app: Any, url: str, n: int, csv_path: str, copy_payload: str) -> dic
         raw = db.engine.raw_connection()
         try:
             cursor = raw.cursor()
+            server_before, client_before = server_cpu("bench"), time.process_time()
             started = time.perf_counter()
             with cursor.copy(
                 "COPY codes (shop_id, discount_id, code, code_key, shared, status, times_used,"
@@ -164,6 +198,8 @@ def one_run(app: Any, url: str, n: int, csv_path: str, copy_payload: str) -> dic
                     copy.write(copy_payload[start : start + (1 << 20)])
             raw.commit()
             figures["copy"] = time.perf_counter() - started
+            client = time.process_time() - client_before
+            figures["copy_cpu"] = (server_cpu("bench") - server_before, client)
         finally:
             raw.close()
         assert rows() == n, "COPY did not write every row"
@@ -187,7 +223,7 @@ def main() -> None:
     from plugin.shops.models import Shop
 
     url, n = args.database_url, args.count
-    app = make_app(url)
+    app = make_app(url, "bench")
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -231,15 +267,18 @@ def main() -> None:
             figures = one_run(app, url, n, csv_path, copy_payload)
             runs.append(figures)
             imp = figures["import"]
+            gen_server, gen_client = figures["generate_cpu"]
+            copy_server, copy_client = figures["copy_cpu"]
             print(
-                f"run {number}: generate {figures['generate']:6.2f} s,"
-                f" COPY {figures['copy']:6.2f} s,"
-                f" ratio {figures['generate'] / figures['copy']:4.2f};"
-                f" import {imp['seconds']:6.2f} s"
-                f" ({imp['imported']:,} imported, {imp['duplicates']} duplicates,"
-                f" {imp['invalid']} invalid), RSS {imp['rss_before']:.0f} MiB before,"
-                f" peak {imp['rss_peak']:.0f} MiB, growth {imp['growth']:.1f} MiB;"
-                f" load {figures['load_before']:.2f} → {figures['load_after']:.2f}",
+                f"run {number} (load {figures['load_before']:.2f} → {figures['load_after']:.2f}):"
+                f" generate {figures['generate']:6.2f} s (CPU server {gen_server:.1f} s,"
+                f" client {gen_client:.1f} s); COPY {figures['copy']:6.2f} s (CPU server"
+                f" {copy_server:.1f} s, client {copy_client:.1f} s); ratio"
+                f" {figures['generate'] / figures['copy']:4.2f}; import {imp['seconds']:6.2f} s"
+                f" (CPU server {imp['server']:.1f} s, client {imp['client']:.1f} s;"
+                f" {imp['imported']:,} imported, {imp['duplicates']} duplicates,"
+                f" {imp['invalid']} invalid; RSS {imp['rss_before']:.0f} MiB before,"
+                f" peak {imp['rss_peak']:.0f} MiB, growth {imp['growth']:.1f} MiB)",
                 flush=True,
             )
     finally:
@@ -248,20 +287,32 @@ def main() -> None:
     def median(values: list[float]) -> float:
         return statistics.median(values)
 
-    generate = median([r["generate"] for r in runs])
-    copy_seconds = median([r["copy"] for r in runs])
+    def cpu(step: str) -> str:
+        server = median([r[f"{step}_cpu"][0] for r in runs])
+        client = median([r[f"{step}_cpu"][1] for r in runs])
+        return f"(CPU server {server:.1f} s, client {client:.1f} s)"
+
+    imports = [r["import"] for r in runs]
     print(f"median of {len(runs)} runs ({n:,} codes, CSV file {size_mib:.0f} MiB):")
-    print(f"  generate (generate_codes, batches, commit each): {generate:6.2f} s")
-    print(f"  COPY of pre-made rows, same table and indexes:  {copy_seconds:6.2f} s")
+    print(
+        f"  generate (generate_codes, batches, commit each): "
+        f"{median([r['generate'] for r in runs]):6.2f} s {cpu('generate')}"
+    )
+    print(
+        f"  COPY of pre-made rows, same table and indexes:  "
+        f"{median([r['copy'] for r in runs]):6.2f} s {cpu('copy')}"
+    )
     print(
         f"  ratio generate / COPY:                          "
         f"{median([r['generate'] / r['copy'] for r in runs]):6.2f}"
     )
     print(
         f"  CSV import (streamed):                          "
-        f"{median([r['import']['seconds'] for r in runs]):6.2f} s,"
-        f" peak RSS {median([r['import']['rss_peak'] for r in runs]):.0f} MiB"
-        f" (growth {median([r['import']['growth'] for r in runs]):.1f} MiB)"
+        f"{median([i['seconds'] for i in imports]):6.2f} s (CPU server"
+        f" {median([i['server'] for i in imports]):.1f} s, client"
+        f" {median([i['client'] for i in imports]):.1f} s), peak RSS"
+        f" {median([i['rss_peak'] for i in imports]):.0f} MiB"
+        f" (growth {median([i['growth'] for i in imports]):.1f} MiB)"
     )
     loads = ", ".join(f"{r['load_before']:.2f}" for r in runs)
     print(f"  load average (1 min) at the start of each run: {loads}")

@@ -30,6 +30,7 @@ from plugin.errors import (
     validation_error,
 )
 from plugin.events import CUSTOMER_CREATED, notify
+from plugin.outbox.delivery import was_sent_by_us
 from plugin.shops import operations as shops
 from plugin.shops.models import ProcessedEvent, Shop
 from plugin.shops.schemas import AppInstalledSchema
@@ -248,6 +249,11 @@ def _as_object(payload: dict[str, Any] | bytes) -> dict[str, Any]:
 @webhooks_blueprint.post("/webhooks")
 def receive_webhook() -> Response:
     signed = read_signed_request()
+    if was_sent_by_us(request.headers.get("X-Signature")):
+        # One of our own outbox POSTs sent back (contract §2 signs neither shop nor topic).
+        raise ApiError(
+            ErrorCode.INVALID_SIGNATURE, "This signature was made by the extension itself.", 401
+        )
     topic = (request.headers.get("X-Topic") or "").strip()
     event_id = (request.headers.get("X-Event-Id") or "").strip() or None
     body = handle_event(signed.shop_domain, topic, event_id, signed.body, require_event_id=True)

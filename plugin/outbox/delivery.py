@@ -28,6 +28,7 @@ its transaction commits.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -41,13 +42,13 @@ from typing import Any
 
 import requests
 from flask import current_app
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 
 from plugin.auth import signed_headers
 from plugin.db import db, utcnow
 from plugin.jobs.models import Job
 from plugin.jobs.registry import enqueue, job_kind, periodic
-from plugin.outbox.models import DEAD, DELIVERED, PENDING, SKIPPED, OutboxEvent
+from plugin.outbox.models import DEAD, DELIVERED, PENDING, SKIPPED, OutboxEvent, SentSignature
 from plugin.shops.models import Shop
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,30 @@ def prune_outbox() -> None:
     prune(utcnow())
 
 
+def remember_signature(shop_id: int, signature: str) -> None:
+    """Record a signature, committed before it leaves (it must be known before anyone
+    could post it back), so ``/webhooks`` can refuse it."""
+    db.session.execute(
+        insert(SentSignature).values(
+            digest=signature_digest(signature), shop_id=shop_id, sent_at=utcnow()
+        )
+    )
+    db.session.commit()
+
+
+def signature_digest(signature: str) -> str:
+    return hashlib.sha256(signature.encode()).hexdigest()
+
+
+def was_sent_by_us(signature: str | None) -> bool:
+    """True when ``signature`` is one the outbox put on an event (a replay)."""
+    if not signature:
+        return False
+    digest = signature_digest(signature)
+    found = db.session.execute(select(SentSignature.digest).where(SentSignature.digest == digest))
+    return found.first() is not None
+
+
 def prune(now: datetime) -> int:
     days = setting("CUSTOMER_GROUPS_OUTBOX_RETENTION_DAYS")
     cutoff = now - timedelta(days=days)
@@ -224,6 +249,9 @@ def prune(now: datetime) -> int:
             OutboxEvent.status.in_((DELIVERED, SKIPPED)), OutboxEvent.created_at < cutoff
         )
     ).rowcount
+    # A signature older than the timestamp window cannot pass as fresh any more.
+    window = timedelta(seconds=2 * current_app.config["CUSTOMER_GROUPS_SIGNATURE_TOLERANCE"])
+    db.session.execute(delete(SentSignature).where(SentSignature.sent_at < now - window))
     db.session.commit()
     return removed or 0
 
@@ -414,6 +442,7 @@ def post_event(
     headers = signed_headers(
         secret, target.domain, body, topic=event.topic, event_id=event.event_id
     )
+    remember_signature(event.shop_id, headers["X-Signature"])
     headers["X-Event-Created-At"] = event.created_at.isoformat().replace("+00:00", "Z")
     headers["User-Agent"] = USER_AGENT
     assert target.events_url is not None

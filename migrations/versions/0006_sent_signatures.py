@@ -1,0 +1,40 @@
+"""outbox: remember the signatures we put on events, so /webhooks refuses them
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-23 14:20:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+import plugin.db  # noqa: F401  (column types used below)
+
+
+# revision identifiers, used by Alembic.
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        'sent_signatures',
+        sa.Column('digest', sa.String(length=64), nullable=False),
+        sa.Column('shop_id', sa.Integer(), nullable=False),
+        sa.Column('sent_at', plugin.db.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ['shop_id'], ['shops.id'], name=op.f('fk_sent_signatures_shop_id_shops'), ondelete='CASCADE'
+        ),
+        sa.PrimaryKeyConstraint('digest', name=op.f('pk_sent_signatures')),
+    )
+    with op.batch_alter_table('sent_signatures', schema=None) as batch_op:
+        batch_op.create_index('ix_sent_signatures_sent_at', ['sent_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sent_signatures_shop_id'), ['shop_id'], unique=False)
+
+
+def downgrade():
+    with op.batch_alter_table('sent_signatures', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sent_signatures_shop_id'))
+        batch_op.drop_index('ix_sent_signatures_sent_at')
+    op.drop_table('sent_signatures')

@@ -42,10 +42,10 @@ from typing import Any
 
 import requests
 from flask import current_app
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 
 from plugin.auth import signed_headers
-from plugin.db import db, utcnow
+from plugin.db import db, insert_ignoring_conflict, utcnow
 from plugin.jobs.models import Job
 from plugin.jobs.registry import enqueue, job_kind, periodic
 from plugin.outbox.models import DEAD, DELIVERED, PENDING, SKIPPED, OutboxEvent, SentSignature
@@ -220,10 +220,10 @@ def prune_outbox() -> None:
 def remember_signature(shop_id: int, signature: str) -> None:
     """Record a signature, committed before it leaves (it must be known before anyone
     could post it back), so ``/webhooks`` can refuse it."""
-    db.session.execute(
-        insert(SentSignature).values(
-            digest=signature_digest(signature), shop_id=shop_id, sent_at=utcnow()
-        )
+    # The same body re-sent within the same second has the same signature: once is enough.
+    insert_ignoring_conflict(
+        SentSignature.__table__,
+        {"digest": signature_digest(signature), "shop_id": shop_id, "sent_at": utcnow()},
     )
     db.session.commit()
 

@@ -42,8 +42,17 @@ def attempt_subjects(customer_external_id: str | None, cart_id: str | None) -> l
     return subjects
 
 
-def to_engine_discount(row: DiscountRow, code_expires_at: datetime | None = None) -> Discount:
-    """The engine's frozen view of a discount; a code's own expiry shortens the window."""
+def code_usage_limit(row: DiscountRow, shared: bool) -> int | None:
+    """How many uses one code allows: the discount's limit for its shared code; one for
+    a pool code (an individual code is single-use, whatever the discount's limit)."""
+    return row.usage_limit if shared else 1
+
+
+def to_engine_discount(
+    row: DiscountRow, code_expires_at: datetime | None = None, shared: bool = True
+) -> Discount:
+    """The engine's frozen view of a discount through one of its codes: the code's own
+    expiry shortens the window, and a pool code is single-use."""
     value: int | Decimal | None = row.value
     if row.type == "percent" and row.value is not None:
         value = Decimal(row.value) / 100  # basis points → percent
@@ -59,7 +68,7 @@ def to_engine_discount(row: DiscountRow, code_expires_at: datetime | None = None
         carriers=tuple(row.carriers or ()),
         starts_at=row.starts_at,
         ends_at=ends_at,
-        usage_limit=row.usage_limit,
+        usage_limit=code_usage_limit(row, shared),
         once_per_customer=row.once_per_customer,
         audience=Audience(row.audience_type, frozenset(row.audience_ids or ())),  # type: ignore[arg-type]
         minimum=Minimum(row.minimum_type, row.minimum_value or 0),  # type: ignore[arg-type]
@@ -156,7 +165,7 @@ def code_candidates(
         found[normalised] = CodeCandidate(
             code=normalised,
             found=True,
-            discount=to_engine_discount(discount, code.expires_at),
+            discount=to_engine_discount(discount, code.expires_at, code.shared),
             times_used=code.times_used,
             used_by_customer=discount.id in used,
             assigned_customer_id=assigned_external_id,

@@ -126,6 +126,14 @@ class Code(db.Model):
     created_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=utcnow)
 
 
+#: The redemptions the once-per-customer index counts: those of once-per-customer
+#: discounts that hold a use and were not flagged.
+ONCE_PER_CUSTOMER_ROWS = (
+    "once_per_customer AND customer_id IS NOT NULL AND status IN ('held', 'confirmed') "
+    "AND NOT flagged"
+)
+
+
 class Redemption(db.Model):
     """One use of a code by one order: held at checkout, confirmed when paid, or released."""
 
@@ -143,12 +151,8 @@ class Redemption(db.Model):
             "discount_id",
             "customer_id",
             unique=True,
-            sqlite_where=db.text(
-                "customer_id IS NOT NULL AND status IN ('held', 'confirmed') AND NOT flagged"
-            ),
-            postgresql_where=db.text(
-                "customer_id IS NOT NULL AND status IN ('held', 'confirmed') AND NOT flagged"
-            ),
+            sqlite_where=db.text(ONCE_PER_CUSTOMER_ROWS),
+            postgresql_where=db.text(ONCE_PER_CUSTOMER_ROWS),
         ),
         Index("ix_redemptions_status_expires", "status", "expires_at"),
     )

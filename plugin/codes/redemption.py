@@ -20,6 +20,7 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from plugin.codes.lookup import code_key as key_of
+from plugin.codes.lookup import code_usage_limit
 from plugin.codes.models import (
     CODE_ASSIGNED,
     CODE_REDEEMED,
@@ -160,7 +161,8 @@ def redeem_code(
     if previous is not None and previous.status in COUNTING:
         return None
     customer_row_id = _customer_row_id(shop, customer_id)
-    code_id, limit, shared = code_row.id, discount.usage_limit, code_row.shared
+    code_id, shared = code_row.id, code_row.shared
+    limit = code_usage_limit(discount, shared)
     try:
         with db.session.begin_nested():
             if not _take_use(code_id, limit, shared):

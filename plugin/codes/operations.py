@@ -21,6 +21,8 @@ from plugin.customers.models import Customer
 from plugin.customers.operations import ensure_customer, shop_moment
 from plugin.db import db, for_shop, get_for_shop, insert_ignoring_conflict, utcnow
 from plugin.errors import ApiError, ErrorCode
+from plugin.events import publish
+from plugin.fields import Timestamp
 from plugin.rules.operations import check_audience
 from plugin.shops.models import Shop
 
@@ -242,6 +244,18 @@ def assign_code(shop: Shop, discount_id: int, customer_external_id: str) -> Code
             f"Discount {discount.id} has no unassigned code left; generate or import more.",
             409,
         )
+    # Hosts and other automations hear of a code handed out by hand as of any other.
+    publish(
+        shop,
+        "coupon/given",
+        {
+            "customer_id": customer_external_id,
+            "discount_id": discount.id,
+            "code": code.code,
+            "expires_at": Timestamp()._serialize(code.expires_at, None, None),
+            "automation_id": None,
+        },
+    )
     db.session.commit()
     code.assigned_customer_external_id = customer_external_id
     return code

@@ -70,3 +70,31 @@ def test_data_request_and_redact_cover_codes_redemptions_and_attempts(
         assert subjects and not any("c_1" in subject for subject in subjects)
         addresses = db.session.execute(db.select(Order.shipping_address)).scalars().all()
         assert addresses and all(address is None for address in addresses)
+
+
+def test_a_code_assigned_by_hand_is_announced_as_coupon_given(client, make_discount):
+    from hooks import signals
+
+    heard = []
+
+    def receive(sender, payload=None, event_id=None, **_):
+        heard.append((sender, payload, event_id))
+
+    discount = make_discount(name="By hand")
+    client.post(
+        f"/api/discounts/{discount['id']}/codes/import",
+        data=b"code\nHAND-1\n",
+        headers={**auth(), "Content-Type": "text/csv"},
+    )
+    signals.coupon_given.connect(receive)
+    try:
+        url = f"/api/discounts/{discount['id']}/codes/assign"
+        assert client.post(url, json={"customer_id": "c_9"}, headers=auth()).status_code == 200
+        refused = client.post(url, json={"customer_id": "c_8"}, headers=auth())
+        assert refused.status_code == 409  # an empty pool announces nothing
+    finally:
+        signals.coupon_given.disconnect(receive)
+    assert len(heard) == 1
+    sender, payload, event_id = heard[0]
+    assert payload["customer_id"] == "c_9" and payload["code"] == "HAND-1"
+    assert payload["discount_id"] == discount["id"] and event_id

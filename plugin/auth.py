@@ -126,10 +126,21 @@ def verify_session_token(
         raise ApiError(
             ErrorCode.INVALID_TOKEN, f"The session token lives longer than {max_age} s.", 401
         )
+    # Exactly as contract §5 writes them: dest https://{shop}, iss https://{shop}/admin.
     dest = urlsplit(str(claims["dest"]))
-    iss = urlsplit(str(claims["iss"]))
-    if dest.scheme != "https" or not dest.hostname or iss.hostname != dest.hostname:
+    shop = (dest.hostname or "").lower()
+    well_formed = (
+        dest.scheme == "https"
+        and shop
+        and dest.netloc.lower() == shop
+        and dest.path in ("", "/")
+        and not dest.query
+        and str(claims["iss"]).rstrip("/").lower() == f"https://{shop}/admin"
+    )
+    if not well_formed:
         raise ApiError(
-            ErrorCode.INVALID_TOKEN, "The session token's issuer and destination disagree.", 401
+            ErrorCode.INVALID_TOKEN,
+            "The session token's dest must be https://{shop} and its iss https://{shop}/admin.",
+            401,
         )
-    return Session(shop_domain=dest.hostname, user=str(claims["sub"]), claims=claims)
+    return Session(shop_domain=shop, user=str(claims["sub"]), claims=claims)

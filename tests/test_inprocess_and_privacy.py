@@ -208,6 +208,22 @@ def claims(**overrides):
             lambda: jwt.encode(claims(iss="https://evil.example/admin"), SECRET, algorithm="HS256"),
             id="iss-dest",
         ),
+        pytest.param(
+            lambda: jwt.encode(claims(iss=f"http://{SHOP}/admin"), SECRET, algorithm="HS256"),
+            id="iss-not-https",
+        ),
+        pytest.param(
+            lambda: jwt.encode(claims(iss=f"https://{SHOP}/other"), SECRET, algorithm="HS256"),
+            id="iss-path",
+        ),
+        pytest.param(
+            lambda: jwt.encode(claims(dest=f"https://{SHOP}:8443"), SECRET, algorithm="HS256"),
+            id="dest-port",
+        ),
+        pytest.param(
+            lambda: jwt.encode(claims(dest=f"https://{SHOP}/x"), SECRET, algorithm="HS256"),
+            id="dest-path",
+        ),
         pytest.param(lambda: "", id="empty"),
     ],
 )

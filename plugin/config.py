@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "CUSTOMER_GROUPS_JOB_POLL_SECONDS": 1.0,
     "CUSTOMER_GROUPS_JOB_LEASE_SECONDS": 60,
     "CUSTOMER_GROUPS_JOB_MAX_ATTEMPTS": 5,
+    # Audience destinations may use a base_url on a private or plain-http host (tests, a
+    # proxy inside the operator's network); off: https on public hosts only.
+    "CUSTOMER_GROUPS_ALLOW_PRIVATE_BASE_URLS": False,
     # The embedded admin page's own session, renewed on every page (admin_ui/session.py).
     "CUSTOMER_GROUPS_ADMIN_SESSION_MAX_AGE": 3600,
 }

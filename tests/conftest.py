@@ -37,6 +37,8 @@ def make_app(tmp_path: Any, **overrides: Any) -> Flask:
         "CUSTOMER_GROUPS_APP_SECRET": SECRET,
         "CUSTOMER_GROUPS_APP_ID": APP_ID,
         "CUSTOMER_GROUPS_DATABASE_URL": url,
+        # Vendor clients are pointed at local test servers (http://localhost:port).
+        "CUSTOMER_GROUPS_ALLOW_PRIVATE_BASE_URLS": True,
         **overrides,
     }
     app = create_app(config)

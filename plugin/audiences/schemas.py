@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from typing import Any
+from urllib.parse import urlsplit
 
+from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from plugin.api.schemas import Strict, page_of
@@ -27,6 +31,32 @@ class SourceSchema(Strict):
     id = StrictInteger(required=True, validate=validate.Range(min=1))
 
 
+def public_https_url(url: str | None) -> bool:
+    """A destination's ``base_url`` (for proxies) is https on a public host, so a merchant
+    cannot point our requests, and the error text we show back, at our own network.
+    ``CUSTOMER_GROUPS_ALLOW_PRIVATE_BASE_URLS`` lifts this for tests and private proxies.
+    """
+    if url is None or current_app.config.get("CUSTOMER_GROUPS_ALLOW_PRIVATE_BASE_URLS"):
+        return True
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https":
+        raise ValidationError("Must be an https URL.")
+    private = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
+    try:
+        addresses = {ipaddress.ip_address(host)}
+    except ValueError:
+        try:
+            addresses = {
+                ipaddress.ip_address(info[4][0]) for info in socket.getaddrinfo(host, None)
+            }
+        except (OSError, UnicodeError):
+            addresses = set()  # unresolvable now: the request will fail, harmlessly
+    if private or any(not address.is_global for address in addresses):
+        raise ValidationError("Must be a public host, not a private or local address.")
+    return True
+
+
 class DestinationSchema(Strict):
     type = fields.String(required=True, validate=validate.OneOf(DESTINATION_TYPES))
     credentials = fields.Dict(
@@ -43,7 +73,7 @@ class DestinationSchema(Strict):
         load_default=None,
         require_tld=False,
         schemes={"http", "https"},
-        validate=validate.Length(max=512),
+        validate=[validate.Length(max=512), lambda url: public_https_url(url)],
     )
 
 

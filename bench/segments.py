@@ -33,7 +33,7 @@ CONDITIONS = [
 HAND_WRITTEN = """
 SELECT count(*) FROM customers c
 WHERE c.shop_id = :shop AND c.order_count >= 2 AND c.total_spent >= 10000
-  AND lower(c.country) = 'fr'
+  AND c.country_key = 'fr'
   AND c.id IN (SELECT customer_id FROM customer_tags WHERE shop_id = :shop AND tag_key = 'vip')
   AND c.id IN (SELECT customer_id FROM customer_products
                WHERE shop_id = :shop AND product_id IN ('p1', 'p2', 'p3'))
@@ -45,15 +45,17 @@ BUILD = [
         "customers",
         """
         INSERT INTO customers (id, shop_id, external_id, group_id, email, registered_at, points,
-            accepts_marketing, type, city, country, zip, dropship_partner_id,
-            dropship_registered_at, order_count, total_spent, used_discount_code, created_at,
-            updated_at)
+            accepts_marketing, type, city, country, city_key, country_key, zip,
+            dropship_partner_id, dropship_registered_at, order_count, total_spent,
+            used_discount_code, created_at, updated_at)
         SELECT i, :shop, 'c_' || i, :grp, 'c' || i || '@example.com',
             timestamptz '2022-01-01' + (hashint(i, 1) % 1400) * interval '1 day',
             hashint(i, 2) % 1000, hashint(i, 3) % 3 = 0,
             CASE WHEN hashint(i, 4) % 10 = 0 THEN 'business' ELSE 'individual' END,
-            (ARRAY['Paris','Lyon','Berlin','Madrid','Rome','London'])[1 + hashint(i, 5) % 6],
-            (ARRAY['FR','FR','DE','ES','IT','GB'])[1 + hashint(i, 5) % 6], '00000',
+            (CAST(:cities AS text[]))[1 + hashint(i, 5) % 6],
+            (CAST(:countries AS text[]))[1 + hashint(i, 5) % 6],
+            (CAST(:city_keys AS text[]))[1 + hashint(i, 5) % 6],
+            (CAST(:country_keys AS text[]))[1 + hashint(i, 5) % 6], '00000',
             CASE WHEN hashint(i, 6) % 50 = 0 THEN 'dp' || i END,
             CASE WHEN hashint(i, 6) % 50 = 0
                  THEN timestamptz '2024-01-01' + (hashint(i, 7) % 700) * interval '1 day' END,
@@ -65,10 +67,9 @@ BUILD = [
         "tags",
         """
         INSERT INTO customer_tags (customer_id, tag_key, shop_id, tag)
-        SELECT i, t.tag, :shop, t.tag
+        SELECT i, (CAST(:tag_keys AS text[]))[t.k], :shop, (CAST(:tags AS text[]))[t.k]
         FROM generate_series(1, :n) AS i
-        JOIN (VALUES ('vip', 7, 0), ('newsletter', 3, 1), ('wholesale', 20, 2)) AS t(tag, m, r)
-          ON hashint(i, 8 + t.r) % t.m = 0
+        JOIN (VALUES (1, 7), (2, 3), (3, 20)) AS t(k, m) ON hashint(i, 7 + t.k) % t.m = 0
         """,
     ),
     (
@@ -125,6 +126,12 @@ BUILD = [
     ),
 ]
 
+# The customers' addresses and tags (the k-th city goes with the k-th country). Their keys
+# are made by the app's own text_key, as the webhooks write them.
+CITIES = ["Paris", "Lyon", "Berlin", "Madrid", "Rome", "London"]
+COUNTRIES = ["FR", "FR", "DE", "ES", "IT", "GB"]
+TAGS = ["VIP", "Newsletter", "wholesale"]
+
 HASHINT = """
 CREATE OR REPLACE FUNCTION hashint(i bigint, salt int) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
@@ -173,6 +180,7 @@ def main() -> None:
     from plugin.segments import operations
     from plugin.segments.compiler import segment_count
     from plugin.segments.conditions import parse_conditions, shop_today
+    from plugin.segments.keys import text_key
     from plugin.segments.models import Segment
     from plugin.shops.operations import install_shop
 
@@ -187,11 +195,20 @@ def main() -> None:
         group_id = db.session.execute(text("SELECT id FROM groups")).scalar_one()
         db.session.execute(text(HASHINT))
         built = time.perf_counter()
+        params = {
+            "shop": shop.id,
+            "grp": group_id,
+            "n": args.customers,
+            "cities": CITIES,
+            "countries": COUNTRIES,
+            "city_keys": [text_key(city) for city in CITIES],
+            "country_keys": [text_key(country) for country in COUNTRIES],
+            "tags": TAGS,
+            "tag_keys": [text_key(tag) for tag in TAGS],
+        }
         for name, statement in BUILD:
             start = time.perf_counter()
-            db.session.execute(
-                text(statement), {"shop": shop.id, "grp": group_id, "n": args.customers}
-            )
+            db.session.execute(text(statement), params)
             db.session.commit()
             print(f"built {name:<18} {time.perf_counter() - start:7.1f} s", flush=True)
         for table in ("customers", "orders", "order_lines", "customer_tags", "customer_products"):

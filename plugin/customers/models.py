@@ -14,9 +14,19 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from plugin.db import UtcDateTime, db, utcnow
+from plugin.segments.keys import KEY_LENGTH, optional_text_key
+
+
+def _key_of(column: str) -> Any:
+    """An INSERT default: the key of ``column``'s text in the same row (Core inserts)."""
+
+    def default(context: Any) -> str | None:
+        return optional_text_key(context.get_current_parameters().get(column))
+
+    return default
 
 
 class Customer(db.Model):
@@ -31,6 +41,8 @@ class Customer(db.Model):
         Index("ix_customers_shop_registered_at", "shop_id", "registered_at"),
         Index("ix_customers_shop_points", "shop_id", "points"),
         Index("ix_customers_shop_group", "shop_id", "group_id"),
+        Index("ix_customers_shop_city_key", "shop_id", "city_key"),
+        Index("ix_customers_shop_country_key", "shop_id", "country_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,6 +61,10 @@ class Customer(db.Model):
     city: Mapped[str | None] = mapped_column(String(255))
     country: Mapped[str | None] = mapped_column(String(64))
     zip: Mapped[str | None] = mapped_column(String(32))
+    # What segment conditions compare (plugin.segments.keys.text_key), kept by
+    # _keep_text_keys whenever city or country is set.
+    city_key: Mapped[str | None] = mapped_column(String(KEY_LENGTH), default=_key_of("city"))
+    country_key: Mapped[str | None] = mapped_column(String(KEY_LENGTH), default=_key_of("country"))
     dropship_partner_id: Mapped[str | None] = mapped_column(String(255))
     dropship_registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
@@ -68,6 +84,11 @@ class Customer(db.Model):
         cascade="all, delete-orphan", passive_deletes=True, order_by="CustomerTag.tag_key"
     )
 
+    @validates("city", "country")
+    def _keep_text_keys(self, name: str, value: str | None) -> str | None:
+        setattr(self, f"{name}_key", optional_text_key(value))
+        return value
+
 
 class CustomerTag(db.Model):
     __tablename__ = "customer_tags"
@@ -76,8 +97,8 @@ class CustomerTag(db.Model):
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
     )
-    # Tags compare ignoring case; the original spelling is kept for display.
-    tag_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # Tags compare by text_key (ignoring case); the original spelling is kept for display.
+    tag_key: Mapped[str] = mapped_column(String(KEY_LENGTH), primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     tag: Mapped[str] = mapped_column(String(255))
 

@@ -43,7 +43,10 @@ _BOOL_COLUMNS = {
     "used_discount_code": Customer.used_discount_code,
     "accepts_marketing": Customer.accepts_marketing,
 }
-_TEXT_COLUMNS = {"city": Customer.city, "country": Customer.country}
+# Keys made by plugin.segments.keys.text_key when the address is written: compared as
+# they are, never through the database's lower() (ASCII only on SQLite, locale-bound on
+# PostgreSQL), so that SQL and the Python evaluator agree.
+_TEXT_COLUMNS = {"city": Customer.city_key, "country": Customer.country_key}
 
 
 def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
@@ -81,9 +84,9 @@ def compile_condition(
     if field in _TEXT_COLUMNS:
         column = _TEXT_COLUMNS[field]
         if op == "is":
-            return func.lower(column) == value
+            return column == value
         # A customer without that part of an address is "not" any given value.
-        return or_(column.is_(None), func.lower(column) != value)
+        return or_(column.is_(None), column != value)
     if field == "customer_type":
         return Customer.type == value
     if field == "customer_tag":

@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from plugin.segments.keys import text_key
+
 DATE_OPS = ("is", "before", "after")
 NUMBER_OPS = ("eq", "ne", "gt", "gte", "lt", "lte")
 TEXT_OPS = ("is", "is_not")
@@ -55,7 +57,7 @@ class DayValue:
 class Condition:
     field: str
     op: str
-    value: Any  # DayValue, int, bool, str (folded for text) or tuple[str, ...]
+    value: Any  # DayValue, int, bool, str (text_key for text) or tuple[str, ...]
 
 
 class ConditionError(ValueError):
@@ -101,7 +103,7 @@ def _normalise_value(kind: str, value: Any) -> Any:
             raise ConditionError("value", "Must be true or false.")
         return value
     if kind == "text":
-        if not isinstance(value, str) or not value.strip() or len(value.strip()) > 255:
+        if not isinstance(value, str) or not text_key(value) or len(value.strip()) > 255:
             raise ConditionError("value", "Must be a text of 1 to 255 characters.")
         return value.strip()
     if kind == "choice":
@@ -136,7 +138,7 @@ def parse_condition(raw: dict[str, Any]) -> Condition:
         else:
             value = DayValue(day=date.fromisoformat(value))
     elif kind == "text":
-        value = value.lower()
+        value = text_key(value)  # as tags, cities and countries are stored
     elif kind == "ids":
         value = tuple(value)
     return Condition(field, op, value)

@@ -27,8 +27,10 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 @dataclass(frozen=True, slots=True)
 class CustomerFacts:
-    """What conditions look at. ``tags`` are folded keys; ``order_times`` are the placing
-    times of paid, not reversed orders (only needed for ``purchased_date is``)."""
+    """What conditions look at. ``city_key``, ``country_key`` and ``tags`` are the keys
+    stored with the texts (:func:`plugin.segments.keys.text_key`), as the SQL compiler
+    reads them; ``order_times`` are the placing times of paid, not reversed orders (only
+    needed for ``purchased_date is``)."""
 
     registered_at: datetime | None = None
     points: int = 0
@@ -37,8 +39,8 @@ class CustomerFacts:
     first_order_at: datetime | None = None
     last_order_at: datetime | None = None
     used_discount_code: bool = False
-    city: str | None = None
-    country: str | None = None
+    city_key: str | None = None
+    country_key: str | None = None
     type: str = "individual"
     accepts_marketing: bool = False
     dropship_registered_at: datetime | None = None
@@ -79,8 +81,8 @@ def meets(facts: CustomerFacts, condition: Condition, today: date, timezone: str
     if field == "accepts_marketing":
         return facts.accepts_marketing is value
     if field in ("city", "country"):
-        own = getattr(facts, field)
-        same = own is not None and own.lower() == value
+        own = facts.city_key if field == "city" else facts.country_key
+        same = own is not None and own == value
         return same if op == "is" else not same
     if field == "customer_type":
         return facts.type == value

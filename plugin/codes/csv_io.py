@@ -73,6 +73,8 @@ def _read_batches(
     for row in reader:
         # The common row (one valid code) takes a handful of C calls: 1M lines in ~1 s.
         code = row[column].strip() if column < len(row) else ""
+        if code.startswith("'-") and valid(code[1:]) is not None:
+            code = code[1:]  # our own export escapes a leading "-": take it back as it was
         if valid(code) is None:
             if not any(cell.strip() for cell in row):
                 continue  # a blank line

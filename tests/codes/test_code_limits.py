@@ -53,3 +53,24 @@ def test_a_pool_code_is_single_use_whatever_the_usage_limit(client, host, make_d
         {k: v for k, v in redeem_body("o_4", ["SOLO-1"], "c_3").items() if k != "order_id"},
     )
     assert priced.get_json()["codes"][0]["reason"] == "usage_limit_reached"
+
+
+def test_an_exported_code_with_a_leading_dash_imports_back_as_it_was(client, make_discount):
+    source = make_discount(name="Source")
+    client.post(
+        f"/api/discounts/{source['id']}/codes/import",
+        data=b"code\n-10OFF\nPLAIN\n",
+        headers={**auth(), "Content-Type": "text/csv"},
+    )
+    exported = client.get(f"/api/discounts/{source['id']}/codes/export", headers=auth())
+    assert "'-10OFF" in exported.get_data(as_text=True)  # safe in a spreadsheet
+
+    # Codes are unique in the shop: importing the export again finds the same two codes
+    # (duplicates), none of them mangled into an invalid one.
+    report = client.post(
+        f"/api/discounts/{source['id']}/codes/import",
+        data=exported.get_data(),
+        headers={**auth(), "Content-Type": "text/csv"},
+    ).get_json()
+    assert (report["duplicates"], report["invalid"], report["imported"]) == (2, 0, 0), report
+    assert sorted(e["code"] for e in report["errors"]) == ["-10OFF", "PLAIN"]

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/codes.py [--database-url URL] [--count N] [--runs R]
 
-Each run, on an emptied ``codes`` table:
+It drops and recreates every table of the database it is given (the models' schema),
+then, each run, on an emptied ``codes`` table:
 
 1. imports an N-line CSV through the streamed importer, in a fresh process, and
    reports its time, the process's resident memory before the import and at its
@@ -230,7 +231,9 @@ def main() -> None:
         shop = Shop(domain="bench.example", currency="EUR")
         db.session.add(shop)
         db.session.flush()
-        discount = Discount(shop_id=shop.id, name="Bench", type="percent", value=1000)
+        discount = Discount(
+            shop_id=shop.id, name="Bench", name_key="bench", type="percent", value=1000
+        )
         db.session.add(discount)
         db.session.commit()
         indexes = db.session.execute(

@@ -44,8 +44,8 @@ class CustomerGroups:
                 "the secret it shares with the marketplace."
             )
 
-        import plugin.models  # noqa: F401  (every table registered before create_all/migrate)
         import plugin.automations.triggers  # noqa: F401  (automations.run job kind, its reactor)
+        import plugin.models  # noqa: F401  (every table registered before create_all/migrate)
         import plugin.outbox.delivery  # noqa: F401  (outbox.deliver periodic task)
 
         _db.init_app(app)

@@ -131,6 +131,27 @@ def name_key(name: str) -> str:
     return name.strip().casefold()
 
 
+def _name_taken(what: str) -> ApiError:
+    article = "An" if what[:1] in ("a", "e", "i", "o", "u") else "A"
+    return ApiError(
+        ErrorCode.VALIDATION_FAILED,
+        "Some fields are not valid: name.",
+        422,
+        {"name": [f"{article} {what} with this name already exists."]},
+    )
+
+
+def check_name_free(
+    model: Any, shop_id: int, name: str, what: str, exclude_id: int | None = None
+) -> None:
+    """422 if another ``model`` of the shop already has this name (per :func:`name_key`)."""
+    query = select(model.id).where(model.shop_id == shop_id, model.name_key == name_key(name))
+    if exclude_id is not None:
+        query = query.where(model.id != exclude_id)
+    if db.session.execute(query).first() is not None:
+        raise _name_taken(what)
+
+
 @contextmanager
 def unique_name(what: str) -> Iterator[None]:
     """Turn a unique-name race that the caller's check lost into the same 422 (in a
@@ -139,9 +160,4 @@ def unique_name(what: str) -> Iterator[None]:
         with db.session.begin_nested():
             yield
     except IntegrityError:
-        raise ApiError(
-            ErrorCode.VALIDATION_FAILED,
-            "Some fields are not valid: name.",
-            422,
-            {"name": [f"A {what} with this name already exists."]},
-        ) from None
+        raise _name_taken(what) from None

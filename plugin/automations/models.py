@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plugin.db import UtcDateTime, db, utcnow
@@ -65,11 +65,14 @@ class Automation(db.Model):
             "expires_after_days IS NULL OR expires_after_days > 0", name="expiry_positive"
         ),
         Index("ix_automations_shop_trigger", "shop_id", "trigger_type"),
+        UniqueConstraint("shop_id", "name_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(255))
+    # ``plugin.db.name_key(name)``: unique per shop, so a name is never used twice.
+    name_key: Mapped[str] = mapped_column(String(255))
     trigger_type: Mapped[str] = mapped_column(String(32))
     trigger_group_id: Mapped[int | None] = mapped_column(
         ForeignKey("groups.id", ondelete="SET NULL")

@@ -10,7 +10,7 @@ from plugin.automations.models import RUN_FAILED, RUN_SUCCEEDED, Automation, Aut
 from plugin.automations.schemas import READ_ONLY, AutomationIn, AutomationOut
 from plugin.codes.models import Code, Discount
 from plugin.customers.models import Customer
-from plugin.db import db, for_shop, get_for_shop, utcnow
+from plugin.db import check_name_free, db, for_shop, get_for_shop, name_key, unique_name, utcnow
 from plugin.errors import ApiError, ErrorCode
 from plugin.groups.models import Group
 from plugin.segments.models import Segment
@@ -66,8 +66,10 @@ def _check_references(shop: Shop, data: dict[str, Any]) -> None:
 
 def _apply(shop: Shop, automation: Automation, data: dict[str, Any]) -> None:
     _check_references(shop, data)
+    check_name_free(Automation, shop.id, data["name"], "automation", exclude_id=automation.id)
     trigger, action = data["trigger"], data["action"]
     automation.name = data["name"].strip()
+    automation.name_key = name_key(data["name"])
     automation.trigger_type = trigger["type"]
     automation.trigger_group_id = trigger.get("group_id")
     automation.trigger_segment_id = trigger.get("segment_id")
@@ -115,7 +117,9 @@ def get_automation(shop: Shop, automation_id: int) -> Automation:
 def create_automation(shop: Shop, data: dict[str, Any]) -> Automation:
     automation = Automation(shop_id=shop.id)
     _apply(shop, automation, data)
-    db.session.add(automation)
+    with unique_name("automation"):
+        db.session.add(automation)
+        db.session.flush()
     db.session.commit()
     return get_automation(shop, automation.id)
 
@@ -131,6 +135,8 @@ def update_automation(shop: Shop, automation_id: int, changes: dict[str, Any]) -
     data = AutomationIn().load({**stored, **changes})
     _apply(shop, automation, data)
     automation.updated_at = utcnow()
+    with unique_name("automation"):
+        db.session.flush()
     db.session.commit()
     return get_automation(shop, automation.id)
 

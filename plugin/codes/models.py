@@ -55,11 +55,14 @@ class Discount(db.Model):
         CheckConstraint("minimum_value >= 0", name="minimum_not_negative"),
         # What codes refer to: a discount together with its shop.
         UniqueConstraint("shop_id", "id"),
+        UniqueConstraint("shop_id", "name_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(255))
+    # ``plugin.db.name_key(name)``: unique per shop, so a name is never used twice.
+    name_key: Mapped[str] = mapped_column(String(255))
     applies_to: Mapped[str] = mapped_column(String(16), default="products")
     # The shared code as typed by the merchant (its row in ``codes`` has shared = true).
     code: Mapped[str | None] = mapped_column(String(64))

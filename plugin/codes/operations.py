@@ -19,7 +19,16 @@ from plugin.codes.models import (
 from plugin.codes.schemas import READ_ONLY, DiscountIn, DiscountOut
 from plugin.customers.models import Customer
 from plugin.customers.operations import ensure_customer, shop_moment
-from plugin.db import db, for_shop, get_for_shop, insert_ignoring_conflict, utcnow
+from plugin.db import (
+    check_name_free,
+    db,
+    for_shop,
+    get_for_shop,
+    insert_ignoring_conflict,
+    name_key,
+    unique_name,
+    utcnow,
+)
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import publish
 from plugin.fields import Timestamp
@@ -53,7 +62,9 @@ def _invalid(field: str, message: str) -> ApiError:
 
 def _apply(shop: Shop, discount: Discount, data: dict[str, Any]) -> None:
     check_audience(shop, data["audience"])
-    discount.name = data["name"]
+    check_name_free(Discount, shop.id, data["name"], "discount", exclude_id=discount.id)
+    discount.name = data["name"].strip()
+    discount.name_key = name_key(data["name"])
     discount.applies_to = data["applies_to"]
     discount.type = data["type"]
     discount.value = data["value"]
@@ -137,8 +148,9 @@ def _has_redemptions(code_id: int) -> bool:
 def create_discount(shop: Shop, data: dict[str, Any]) -> Discount:
     discount = Discount(shop_id=shop.id)
     _apply(shop, discount, data)
-    db.session.add(discount)
-    db.session.flush()
+    with unique_name("discount"):
+        db.session.add(discount)
+        db.session.flush()
     if data.get("code"):
         _set_shared_code(shop, discount, data["code"])
     db.session.commit()
@@ -154,6 +166,8 @@ def update_discount(shop: Shop, discount_id: int, changes: dict[str, Any]) -> Di
     changes = {k: v for k, v in changes.items() if k not in READ_ONLY}
     data = DiscountIn().load({**stored, **changes})
     _apply(shop, discount, data)
+    with unique_name("discount"):
+        db.session.flush()
     if "code" in changes:
         _set_shared_code(shop, discount, data["code"])
     discount.updated_at = utcnow()

@@ -70,11 +70,14 @@ class PriceRule(db.Model):
             "starts_at IS NULL OR ends_at IS NULL OR ends_at > starts_at", name="window_order"
         ),
         Index("ix_price_rules_shop_active", "shop_id", "active"),
+        UniqueConstraint("shop_id", "name_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(255))
+    # ``plugin.db.name_key(name)``: unique per shop, so a name is never used twice.
+    name_key: Mapped[str] = mapped_column(String(255))
     audience_type: Mapped[str] = mapped_column(String(16), default="all")
     audience_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     scope_type: Mapped[str] = mapped_column(String(16), default="all")
@@ -107,11 +110,14 @@ class Bundle(db.Model):
             "max_applications IS NULL OR max_applications >= 1", name="max_applications_positive"
         ),
         Index("ix_bundles_shop_active", "shop_id", "active"),
+        UniqueConstraint("shop_id", "name_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(255))
+    # ``plugin.db.name_key(name)``: unique per shop, so a name is never used twice.
+    name_key: Mapped[str] = mapped_column(String(255))
     audience_type: Mapped[str] = mapped_column(String(16), default="all")
     audience_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     price_type: Mapped[str] = mapped_column(String(16))
@@ -154,11 +160,14 @@ class GiftRule(db.Model):
         CheckConstraint("trigger_min >= 0", name="trigger_min_not_negative"),
         CheckConstraint("gift_quantity >= 1", name="gift_quantity_positive"),
         Index("ix_gift_rules_shop_active", "shop_id", "active"),
+        UniqueConstraint("shop_id", "name_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(255))
+    # ``plugin.db.name_key(name)``: unique per shop, so a name is never used twice.
+    name_key: Mapped[str] = mapped_column(String(255))
     audience_type: Mapped[str] = mapped_column(String(16), default="all")
     audience_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     trigger_type: Mapped[str] = mapped_column(String(16))
@@ -181,11 +190,14 @@ class BenefitProgramme(db.Model):
     __table_args__ = (
         _audience_check(),
         Index("ix_benefit_programmes_shop_active", "shop_id", "active"),
+        UniqueConstraint("shop_id", "name_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(255))
+    # ``plugin.db.name_key(name)``: unique per shop, so a name is never used twice.
+    name_key: Mapped[str] = mapped_column(String(255))
     audience_type: Mapped[str] = mapped_column(String(16), default="all")
     audience_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     priority: Mapped[int] = mapped_column(Integer, default=0)

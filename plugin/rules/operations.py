@@ -7,14 +7,14 @@ transaction, so each worker process sees at its next pricing call that its snaps
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from plugin.customers.operations import shop_moment
-from plugin.db import db, for_shop, get_for_shop
+from plugin.db import check_name_free, db, for_shop, get_for_shop, name_key, unique_name
 from plugin.errors import ApiError, ErrorCode
 from plugin.groups.models import Group
 from plugin.rules.models import (
@@ -168,18 +168,23 @@ def _apply_programme(shop: Shop, row: BenefitProgramme, data: dict[str, Any]) ->
 
 @dataclass(frozen=True)
 class Kind:
-    """One resource of rules: its model, how input lands on it, what to load with it."""
+    """One resource of rules: its model, how input lands on it, what to load with it, and
+    what the merchant calls one (in messages)."""
 
     model: type[Any]
     apply: Any
     children: Any = None
+    what: str = field(kw_only=True)
 
 
-PRICE_RULES = Kind(PriceRule, _apply_price_rule)
-BUNDLES = Kind(Bundle, _apply_bundle, lambda: selectinload(Bundle.items))
-GIFT_RULES = Kind(GiftRule, _apply_gift_rule)
+PRICE_RULES = Kind(PriceRule, _apply_price_rule, what="price rule")
+BUNDLES = Kind(Bundle, _apply_bundle, lambda: selectinload(Bundle.items), what="bundle")
+GIFT_RULES = Kind(GiftRule, _apply_gift_rule, what="gift rule")
 BENEFIT_PROGRAMMES = Kind(
-    BenefitProgramme, _apply_programme, lambda: selectinload(BenefitProgramme.tiers)
+    BenefitProgramme,
+    _apply_programme,
+    lambda: selectinload(BenefitProgramme.tiers),
+    what="benefit programme",
 )
 
 
@@ -203,11 +208,20 @@ def get_rule(shop: Shop, kind: Kind, rule_id: int) -> Any:
     return get_for_shop(kind.model, shop.id, rule_id)
 
 
+def _rename(shop: Shop, kind: Kind, row: Any, name: str) -> None:
+    """Give ``row`` a name no other rule of its kind in the shop has (else 422)."""
+    check_name_free(kind.model, shop.id, name, kind.what, exclude_id=row.id)
+    row.name = name.strip()
+    row.name_key = name_key(name)
+
+
 def create_rule(shop: Shop, kind: Kind, data: dict[str, Any]) -> Any:
     row = kind.model(shop_id=shop.id)
+    _rename(shop, kind, row, data["name"])
     kind.apply(shop, row, data)
-    db.session.add(row)
-    db.session.flush()
+    with unique_name(kind.what):
+        db.session.add(row)
+        db.session.flush()
     bump_rules_version(shop)
     return row
 
@@ -216,6 +230,12 @@ def update_rule(shop: Shop, kind: Kind, rule_id: int, data: dict[str, Any]) -> A
     """Change the fields given; a nested object (audience, scope, items, tiers...) is
     replaced whole."""
     row = get_for_shop(kind.model, shop.id, rule_id)
+    if "name" in data:
+        # Flushed on its own first, so that a lost race is this 422 and not an error of a
+        # query that ``apply`` makes.
+        _rename(shop, kind, row, data["name"])
+        with unique_name(kind.what):
+            db.session.flush()
     kind.apply(shop, row, data)
     db.session.flush()
     bump_rules_version(shop)

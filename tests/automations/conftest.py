@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import count
 from typing import Any
 
 import pytest
@@ -16,8 +17,13 @@ from tests.conftest import auth, customer_payload
 
 @pytest.fixture
 def make_pool(client, shop):
+    numbers = count(1)
+
     def make(codes=("CODE1", "CODE2"), **fields: Any) -> dict[str, Any]:
-        body = {"name": "Welcome 10%", "type": "percent", "value": 10, **fields}
+        # Names are unique per shop: "Welcome 10%", then "Welcome 10% 2", ...
+        number = next(numbers)
+        name = "Welcome 10%" if number == 1 else f"Welcome 10% {number}"
+        body = {"name": name, "type": "percent", "value": 10, **fields}
         answer = client.post("/api/discounts", json=body, headers=auth())
         assert answer.status_code == 201, answer.get_json()
         discount = answer.get_json()
@@ -39,10 +45,14 @@ def add_codes(client, discount_id: int, codes) -> None:
 
 @pytest.fixture
 def make_automation(client):
+    numbers = count(1)
+
     def make(trigger: dict[str, Any], discount_id: int, **fields: Any) -> dict[str, Any]:
         action = {"type": "give_coupon", "discount_id": discount_id}
         action.update(fields.pop("action", {}))
-        body = {"name": "Welcome coupon", "trigger": trigger, "action": action, **fields}
+        number = next(numbers)
+        name = "Welcome coupon" if number == 1 else f"Welcome coupon {number}"
+        body = {"name": name, "trigger": trigger, "action": action, **fields}
         answer = client.post("/api/automations", json=body, headers=auth())
         assert answer.status_code == 201, answer.get_json()
         return answer.get_json()

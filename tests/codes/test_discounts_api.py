@@ -63,7 +63,9 @@ def test_code_rules(client, shop):
 
     # Compared ignoring case, across the shop.
     dup = client.post(
-        "/api/discounts", json=discount_payload(code="summersale2026"), headers=auth()
+        "/api/discounts",
+        json=discount_payload(name="Another sale", code="summersale2026"),
+        headers=auth(),
     )
     assert dup.status_code == 422
     assert "code" in dup.get_json()["error"]["details"]
@@ -97,7 +99,9 @@ def test_free_shipping_and_fixed(client, shop):
     assert fixed.get_json()["value"] == 500
     free = client.post(
         "/api/discounts",
-        json=discount_payload(type="free_shipping", value=None, carriers=["dhl"]),
+        json=discount_payload(
+            name="Free shipping", type="free_shipping", value=None, carriers=["dhl"]
+        ),
         headers=auth(),
     )
     assert free.status_code == 201 and free.get_json()["value"] is None

@@ -348,7 +348,11 @@ def test_database_refuses_out_of_range_values(app, shop):
         shop_id = db.session.execute(select(Shop.id)).scalar_one()
         db.session.add(
             PriceRule(
-                shop_id=shop_id, name="Too much", action_type="discount_percent", action_value=15000
+                shop_id=shop_id,
+                name="Too much",
+                name_key="too much",
+                action_type="discount_percent",
+                action_value=15000,
             )
         )
         with pytest.raises(IntegrityError):

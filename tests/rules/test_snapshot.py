@@ -51,6 +51,7 @@ def add_price_rules(app, count, start=0):
                 {
                     "shop_id": shop_id,
                     "name": f"Rule {i}",
+                    "name_key": f"rule {i}",
                     "audience_type": "all",
                     "audience_ids": [],
                     "scope_type": "products",

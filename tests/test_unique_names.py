@@ -229,3 +229,29 @@ def test_the_migration_renames_clashing_names_on_postgresql():
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+# The admin pages -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "form", "message"),
+    [
+        ("/admin/discounts/new", "DISCOUNT", "A discount with this name already exists."),
+        (
+            "/admin/rules/price-rules/new",
+            "PRICE_RULE",
+            "A price rule with this name already exists.",
+        ),
+    ],
+)
+def test_the_admin_pages_show_a_taken_name_next_to_the_field(client, shop, path, form, message):
+    from tests import test_admin_ui_more as ui
+
+    body = getattr(ui, form)
+    pages = ui.AdminPages(client)
+    assert pages.post(path, body).status_code == 303
+    # Another code, so that only the name clashes.
+    again = pages.post(path, {**body, "name": body["name"].upper(), "code": "OTHER1"})
+    assert again.status_code == 422
+    assert ui.field_errors(again.get_data(as_text=True), "name") == [message]

@@ -91,7 +91,13 @@ class DiscountIn(Schema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    name = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=255),
+            validate.Regexp(r"(?s).*\S", error="Must not be blank."),
+        ],
+    )
     applies_to = fields.String(
         load_default="products", validate=validate.OneOf(["products", "services"])
     )

@@ -39,3 +39,10 @@ def test_an_end_before_the_start_is_refused(client, shop):
         headers=auth(),
     )
     assert answer.status_code == 422 and "ends_at" in answer.get_json()["error"]["details"]
+
+
+def test_a_blank_name_is_refused(client, shop):
+    answer = client.post(
+        "/api/discounts", json={"name": "   ", "type": "percent", "value": 10}, headers=auth()
+    )
+    assert answer.status_code == 422 and "name" in answer.get_json()["error"]["details"]

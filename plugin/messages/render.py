@@ -22,13 +22,13 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from plugin.codes.lookup import code_key
 from plugin.codes.models import CODE_ASSIGNED, Code, Discount
 from plugin.customers.models import Customer
-from plugin.db import db, utcnow
+from plugin.db import db, name_key, utcnow
 from plugin.errors import ApiError, ErrorCode
 from plugin.groups.models import Group
 from plugin.shops.models import Shop
@@ -115,18 +115,11 @@ def find_discount(shop: Shop, ref: str | int) -> Discount:
     ).scalar_one_or_none()
     if by_code is not None:
         return by_code
-    by_name = list(
-        db.session.execute(
-            select(Discount).where(
-                Discount.shop_id == shop.id, func.lower(Discount.name) == text.lower()
-            )
-        ).scalars()
-    )
-    if len(by_name) > 1:
-        ids = ", ".join(str(d.id) for d in by_name)
-        raise _UnknownDiscount(f"Several discounts are named {text!r} (ids {ids}); use the id.")
-    if by_name:
-        return by_name[0]
+    by_name = db.session.execute(
+        select(Discount).where(Discount.shop_id == shop.id, Discount.name_key == name_key(text))
+    ).scalar_one_or_none()  # names are unique per shop (ignoring case)
+    if by_name is not None:
+        return by_name
     if text.isdigit():
         by_id = db.session.execute(
             select(Discount).where(Discount.shop_id == shop.id, Discount.id == int(text))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from hooks.redeem import SIGNED_HEADERS, register_redeem_hook
+from hooks.redeem import register_redeem_hook
 from hooks.signing import read_signed_request
-from plugin.api.openapi import document
+from plugin.api.openapi import SIGNED_HEADERS, document
 from plugin.errors import answer_unrouted, register_error_handlers
 from plugin.rules.cart_schema import CartIn, PricingAnswer
 from plugin.rules.service import price_for_domain

@@ -27,7 +27,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from hooks.signing import parse_json_object, read_signed_request
-from plugin.api.openapi import document
+from plugin.api.openapi import SIGNED_HEADERS, document
 from plugin.codes.lookup import attempt_subjects, code_candidates
 from plugin.codes.models import CheckoutAnswer
 from plugin.codes.redemption import UNKNOWN_CODE, record_unknown_attempts, redeem_code
@@ -127,15 +127,6 @@ def register_redeem_hook(blueprint: Blueprint) -> None:
     """Attach ``POST /checkout/redeem`` to the hooks blueprint (``/hooks`` prefix)."""
     blueprint.add_url_rule("/checkout/redeem", view_func=checkout_redeem, methods=["POST"])
 
-
-SIGNED_HEADERS = {
-    "X-Shop-Domain": {"type": "string"},
-    "X-Request-Timestamp": {"type": "string", "description": "Unix seconds"},
-    "X-Signature": {
-        "type": "string",
-        "description": 'base64 HMAC-SHA256 of "{timestamp}." + body, keyed with the secret',
-    },
-}
 
 document(
     "/hooks/checkout/redeem",

@@ -40,6 +40,16 @@ class Operation:
 
 _operations: dict[tuple[str, str], Operation] = {}
 
+#: The headers of a request the host signs (contract §2), for the hook and webhook entries.
+SIGNED_HEADERS: dict[str, dict[str, Any]] = {
+    "X-Shop-Domain": {"type": "string"},
+    "X-Request-Timestamp": {"type": "string", "description": "Unix seconds"},
+    "X-Signature": {
+        "type": "string",
+        "description": 'base64 HMAC-SHA256 of "{timestamp}." + body, keyed with the secret',
+    },
+}
+
 
 def document(
     path: str,
@@ -301,14 +311,6 @@ def _document_host_endpoints() -> None:
     from hooks.webhooks import ALL_TOPICS
     from plugin.api.schemas import CustomerView
 
-    signed = {
-        "X-Shop-Domain": {"type": "string"},
-        "X-Request-Timestamp": {"type": "string", "description": "Unix seconds"},
-        "X-Signature": {
-            "type": "string",
-            "description": 'base64 HMAC-SHA256 of "{timestamp}." + body, keyed with the secret',
-        },
-    }
     document(
         "/webhooks",
         "post",
@@ -317,7 +319,7 @@ def _document_host_endpoints() -> None:
         secured=False,
         tag="webhooks",
         headers={
-            **signed,
+            **SIGNED_HEADERS,
             "X-Topic": {"type": "string", "enum": ALL_TOPICS},
             "X-Event-Id": {"type": "string", "maxLength": 255},
         },

@@ -144,6 +144,7 @@ def set_rule_count(app: Any, count: int, rng: random.Random) -> None:
                 {
                     "shop_id": shop_id,
                     "name": f"Rule {i}",
+                    "name_key": f"rule {i}",
                     "audience_type": audience[0],
                     "audience_ids": audience[1],
                     "scope_type": scope[0],

@@ -1,0 +1,34 @@
+"""The benchmark scripts keep running as the schema moves (tiny sizes, SQLite; no timing
+is asserted: figures come from the scripts themselves, run by hand)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bench/pricing.py", "--calls", "2", "--sizes", "0,20"],
+        ["bench/pricing_engine.py"],
+        ["bench/jobs.py", "--jobs", "5", "--samples", "2"],
+    ],
+    ids=lambda args: args[0],
+)
+def test_bench_script_runs(args, tmp_path):
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip()

@@ -126,9 +126,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: The longest name key a column holds (names are at most 255 characters).
+NAME_KEY_LENGTH = 255
+
+
 def name_key(name: str) -> str:
-    """How names are compared for uniqueness: trimmed, ignoring case."""
-    return name.strip().casefold()
+    """How names are compared for uniqueness: trimmed, ignoring case, cut to the key
+    column (folding can lengthen a name: "ß" becomes "ss"; two names that agree on their
+    first 255 folded characters count as the same)."""
+    return name.strip().casefold()[:NAME_KEY_LENGTH]
 
 
 def _name_taken(what: str) -> ApiError:

@@ -255,3 +255,16 @@ def test_the_admin_pages_show_a_taken_name_next_to_the_field(client, shop, path,
     again = pages.post(path, {**body, "name": body["name"].upper(), "code": "OTHER1"})
     assert again.status_code == 422
     assert ui.field_errors(again.get_data(as_text=True), "name") == [message]
+
+
+def test_a_longest_name_that_folds_longer_is_kept(resource):
+    """'ß' folds to 'ss': a 255-character name makes a 510-character key, cut to fit."""
+    _, _, what, _, make = resource
+    first = make("ß" * 255)
+    assert first.status_code == 201, first.get_json()
+    _taken(make("ß" * 255), what)
+
+
+def test_a_longest_group_name_that_folds_longer_is_kept(client, shop):
+    created = Admin(client).post("/groups", {"name": "ß" * 64, "colour": "#112233"})
+    assert created.status_code == 201, created.get_json()

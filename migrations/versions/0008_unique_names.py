@@ -33,7 +33,8 @@ CHUNK = 1_000
 
 def name_key(name: str) -> str:
     """``plugin.db.name_key`` as of this revision (a migration stays what it was)."""
-    return name.strip().casefold()
+    # Cut to the column: folding can lengthen a name ("ß" -> "ss").
+    return name.strip().casefold()[:NAME_LENGTH]
 
 
 def _table(name: str) -> sa.TableClause:

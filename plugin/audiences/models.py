@@ -44,7 +44,7 @@ class Audience(db.Model):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(64))
     # The name folded for the case-insensitive uniqueness rule.
-    name_key: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(255))  # folding can lengthen a name
     source_type: Mapped[str] = mapped_column(String(16))
     # No foreign key: the source may be a group or a segment; a run checks it still exists.
     source_id: Mapped[int] = mapped_column()

@@ -32,7 +32,7 @@ class Group(db.Model):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(64))
     # The name folded for the case-insensitive uniqueness rule.
-    name_key: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(255))  # folding can lengthen a name
     colour: Mapped[str] = mapped_column(String(7), default=DEFAULT_GROUP_COLOUR)
     is_default: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

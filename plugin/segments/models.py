@@ -27,7 +27,7 @@ class Segment(db.Model):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(64))
     # The name folded for the case-insensitive uniqueness rule.
-    name_key: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(255))  # folding can lengthen a name
     match: Mapped[str] = mapped_column(String(3), default=MATCH_ALL)
     # [{"field", "op", "value"}] as the merchant wrote them (relative dates stay relative).
     conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

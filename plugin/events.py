@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 _PENDING = "customer_groups_pending_events"
 _REACTIONS = "customer_groups_pending_reactions"
 
+COUPON_GIVEN = "coupon/given"
+
 TOPICS = {
-    "coupon/given": signals.coupon_given,
+    COUPON_GIVEN: signals.coupon_given,
     "customer/group_changed": signals.customer_group_changed,
     "customer/segments_changed": signals.customer_segments_changed,
 }

@@ -42,11 +42,16 @@ class Timestamp(fields.Field):
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        return value.isoformat()
+        return iso_timestamp(value)
+
+
+def iso_timestamp(value: date | datetime | None) -> str | None:
+    """How every moment goes out: ISO 8601 in UTC with ``Z`` (a date as ``YYYY-MM-DD``)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value.isoformat()
 
 
 class StrictInteger(fields.Integer):

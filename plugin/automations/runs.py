@@ -30,7 +30,8 @@ from plugin.codes.models import Discount
 from plugin.codes.operations import take_pool_code
 from plugin.customers.models import Customer
 from plugin.db import db, for_shop, utcnow
-from plugin.events import publish
+from plugin.events import COUPON_GIVEN, publish
+from plugin.fields import iso_timestamp
 from plugin.jobs.models import Job
 from plugin.jobs.registry import job_kind
 from plugin.shops.models import Shop
@@ -38,7 +39,6 @@ from plugin.shops.models import Shop
 log = logging.getLogger(__name__)
 
 RUN_JOB = "automations.run"
-COUPON_GIVEN = "coupon/given"
 
 GIVEN = "given"
 FAILED = "failed"
@@ -152,7 +152,7 @@ def _run(shop: Shop, automation_id: int, external_id: str, cause: str | None) ->
             "customer_id": external_id,
             "discount_id": discount.id,
             "code": code.code,
-            "expires_at": _iso(expires_at),
+            "expires_at": iso_timestamp(expires_at),
             "automation_id": automation.id,
         },
     )
@@ -209,7 +209,3 @@ def _fail(
     db.session.commit()
     log.info("Automation %s failed for customer %s: %s", automation.id, customer.id, message)
     return FAILED
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")

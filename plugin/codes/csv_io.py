@@ -23,7 +23,7 @@ from plugin.codes.schemas import CODE_PATTERN
 from plugin.customers.models import Customer
 from plugin.db import db
 from plugin.errors import ApiError, ErrorCode
-from plugin.fields import Timestamp
+from plugin.fields import iso_timestamp
 from plugin.shops.models import Shop
 
 #: The errors list stops here; ``errors_truncated`` says when more were found.
@@ -221,7 +221,7 @@ def export_rows(shop: Shop, discount: Discount, page_size: int = 5000) -> Iterat
                     escape_cell(code),
                     escape_cell(status),
                     escape_cell(customer),
-                    escape_cell(Timestamp()._serialize(assigned_at, None, None)),
+                    escape_cell(iso_timestamp(assigned_at)),
                     escape_cell(times_used),
                 ]
             )

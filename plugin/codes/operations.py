@@ -30,8 +30,8 @@ from plugin.db import (
     utcnow,
 )
 from plugin.errors import ApiError, ErrorCode
-from plugin.events import publish
-from plugin.fields import Timestamp
+from plugin.events import COUPON_GIVEN, publish
+from plugin.fields import iso_timestamp
 from plugin.rules.operations import check_audience
 from plugin.shops.models import Shop
 
@@ -261,12 +261,12 @@ def assign_code(shop: Shop, discount_id: int, customer_external_id: str) -> Code
     # Hosts and other automations hear of a code handed out by hand as of any other.
     publish(
         shop,
-        "coupon/given",
+        COUPON_GIVEN,
         {
             "customer_id": customer_external_id,
             "discount_id": discount.id,
             "code": code.code,
-            "expires_at": Timestamp()._serialize(code.expires_at, None, None),
+            "expires_at": iso_timestamp(code.expires_at),
             "automation_id": None,
         },
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from plugin.fields import HostId, StrictInteger, Timestamp
+from plugin.fields import HostId, StrictInteger, Timestamp, iso_timestamp
 
 E164 = r"^\+[1-9][0-9]{1,14}$"
 
@@ -172,7 +172,10 @@ class CustomerOut(Schema):
         lambda c: (
             None
             if not c.dropship_partner_id
-            else {"id": c.dropship_partner_id, "registered_at": _iso(c.dropship_registered_at)}
+            else {
+                "id": c.dropship_partner_id,
+                "registered_at": iso_timestamp(c.dropship_registered_at),
+            }
         )
     )
     group_id = fields.Integer()
@@ -180,8 +183,8 @@ class CustomerOut(Schema):
         lambda c: {
             "order_count": c.order_count,
             "total_spent": c.total_spent,
-            "first_order_at": _iso(c.first_order_at),
-            "last_order_at": _iso(c.last_order_at),
+            "first_order_at": iso_timestamp(c.first_order_at),
+            "last_order_at": iso_timestamp(c.last_order_at),
             "used_discount_code": c.used_discount_code,
         }
     )
@@ -218,7 +221,3 @@ class CustomerRecordSchema(Schema):
     customer = fields.Nested(CustomerOut)
     products = fields.Function(lambda r: CustomerProductOut(many=True).dump(r.get("products", [])))
     orders = fields.List(fields.Nested(OrderOut))
-
-
-def _iso(value: object) -> str | None:
-    return Timestamp()._serialize(value, None, None)

@@ -26,7 +26,7 @@ from plugin.codes.generation import BATCH_SIZE
 from tests.conftest import SECRET, SHOP, auth
 
 # Six batches: each commits with its progress, so the kill lands between two of them.
-COUNT = 6 * BATCH_SIZE
+COUNT = 10 * BATCH_SIZE
 
 
 def free_port() -> int:
@@ -144,12 +144,14 @@ def test_a_job_survives_a_killed_server_and_finishes_exactly_once(server):
     job_id = asked.json()["id"]
 
     # The server runs the job by itself; kill every process of it halfway.
+    # Watch the database file itself (a WAL reader never waits for the job's write lock,
+    # where an API request would), so the kill lands right after the first batch.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        job = server.api("GET", f"/jobs/{job_id}").json()
-        if job["progress"] > 0:
+        (progress,) = read(server.database, f"SELECT progress FROM jobs WHERE id = {job_id}")
+        if progress > 0:
             break
-        time.sleep(0.02)
+        time.sleep(0.005)
     server.kill()
     status, progress, attempts = read(
         server.database, f"SELECT status, progress, attempts FROM jobs WHERE id = {job_id}"

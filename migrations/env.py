@@ -4,6 +4,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from plugin.db import created_on
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -99,6 +101,8 @@ def run_migrations_online():
             # where the pragma takes effect), checked afterwards.
             connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         try:
+            if conf_args.get("include_object") is None:
+                conf_args["include_object"] = created_on(connection.dialect.name)
             context.configure(
                 connection=connection,
                 target_metadata=get_metadata(),

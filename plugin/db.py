@@ -32,6 +32,19 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 
+
+def created_on(dialect: str) -> Any:
+    """Alembic's ``include_object`` for a database of ``dialect``: leaves out the
+    constraints and indexes the models create only on another one (``.ddl_if()``),
+    which Alembic would otherwise report as missing."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        condition = getattr(obj, "_ddl_if", None)
+        return condition is None or condition.dialect in (None, dialect)
+
+    return include
+
+
 M = TypeVar("M")
 
 

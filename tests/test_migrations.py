@@ -12,18 +12,45 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from plugin import MIGRATIONS_DIR, create_app
-from plugin.db import db
+from plugin.codes.integrity import TRIGGERS
+from plugin.db import created_on, db
 from tests.conftest import PG_URL, SECRET
 
+#: What Alembic's comparison does not see: triggers, column collations and defaults.
+_EXTRAS = """
+SELECT 'trigger ' || tgname || ' on ' || tgrelid::regclass::text
+FROM pg_trigger WHERE NOT tgisinternal
+UNION ALL
+SELECT 'collation ' || table_name || '.' || column_name || ' ' || collation_name
+FROM information_schema.columns
+WHERE table_schema = 'public' AND collation_name IS NOT NULL
+UNION ALL
+SELECT 'default ' || table_name || '.' || column_name || ' ' || column_default
+FROM information_schema.columns
+WHERE table_schema = 'public' AND column_default IS NOT NULL
+ORDER BY 1
+"""
 
-def _migrated_diff(url: str) -> list:
-    app = create_app(
+
+def _app(url: str):
+    return create_app(
         {"TESTING": True, "CUSTOMER_GROUPS_APP_SECRET": SECRET, "CUSTOMER_GROUPS_DATABASE_URL": url}
     )
+
+
+def _migrated_diff(url: str, extras: list[str] | None = None) -> list:
+    """Alembic's differences between the migrated database and the models; with
+    ``extras`` (PostgreSQL), also fills it with the migrated triggers and collations."""
+    app = _app(url)
     with app.app_context():
         upgrade(directory=MIGRATIONS_DIR)
         with db.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            if extras is not None:
+                extras.extend(conn.exec_driver_sql(_EXTRAS).scalars())
+            context = MigrationContext.configure(
+                conn,
+                opts={"compare_type": True, "include_object": created_on(conn.dialect.name)},
+            )
             diff = compare_metadata(context, db.metadata)
             tables = set(inspect(conn).get_table_names()) - {"alembic_version"}
         assert tables == set(db.metadata.tables)
@@ -45,8 +72,24 @@ def test_migrations_match_models_on_postgresql():
     admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(False)
     try:
-        assert _migrated_diff(server.set(database=name).render_as_string(False)) == []
+        migrated: list[str] = []
+        assert _migrated_diff(url, migrated) == []
+        # The same database built by the models (create_all) has the same triggers
+        # and collations as the migrated one.
+        app = _app(url)
+        with app.app_context():
+            db.create_all()
+            with db.engine.connect() as conn:
+                created = list(conn.exec_driver_sql(_EXTRAS).scalars())
+            db.engine.dispose()
+        assert migrated == created
+        assert "collation codes.code_key C" in created
+        assert "default codes.status 'unassigned'::character varying" in created
+        assert {f"trigger {name} on {table}" for name, (table, _) in TRIGGERS.items()} <= set(
+            created
+        )
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

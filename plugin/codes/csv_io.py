@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from sqlalchemy import select
 
-from plugin.codes.generation import BATCH_SIZE, insert_new_codes
+from plugin.codes.generation import BATCH_SIZE, CodeBatch, insert_new_codes
 from plugin.codes.models import Code, Discount
 from plugin.codes.schemas import CODE_PATTERN
 from plugin.customers.models import Customer
@@ -112,10 +112,12 @@ def import_codes(shop: Shop, discount: Discount, stream: IO[bytes]) -> ImportRep
     except csv.Error as error:
         raise _unreadable(reader.line_num, error) from None
     parsed, written = ImportReport(), ImportReport()  # one per thread, added up at the end
-    batches: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=1)
+    shop_id, discount_id = shop.id, discount.id
+    Parsed = tuple[Batch, CodeBatch]
+    batches: queue.Queue[Parsed | BaseException | None] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
-    def put(item: Batch | BaseException | None) -> bool:
+    def put(item: Parsed | BaseException | None) -> bool:
         while not stop.is_set():
             try:
                 batches.put(item, timeout=0.1)
@@ -124,16 +126,22 @@ def import_codes(shop: Shop, discount: Discount, stream: IO[bytes]) -> ImportRep
                 continue
         return False
 
+    def hand_over(batch: Batch | None) -> bool:
+        if batch is None:
+            return put(None)
+        # Sorted and encoded here, so the writer only writes.
+        codes = CodeBatch(shop_id, discount_id, (code for _, code in batch.values()))
+        return put((batch, codes))
+
     def parse() -> None:
         try:
-            _read_batches(reader, column, parsed, put)
+            _read_batches(reader, column, parsed, hand_over)
         except BaseException as error:  # handed to the importer, raised there
             put(error)
 
     parser = threading.Thread(target=parse, name="codes-csv-import", daemon=True)
     parser.start()
-    shop_id, discount_id = shop.id, discount.id
-    # Try the cheap plain INSERT while batches come clean; after one that held codes
+    # Try the cheap plain COPY while batches come clean; after one that held codes
     # already taken (a file imported twice), expect more and skip straight to ON CONFLICT.
     clean = True
     try:
@@ -142,12 +150,12 @@ def import_codes(shop: Shop, discount: Discount, stream: IO[bytes]) -> ImportRep
                 raise _unreadable(reader.line_num, item)
             if isinstance(item, BaseException):
                 raise item
-            codes = (code for _, code in item.values())
+            batch, codes = item
             taken = insert_new_codes(shop_id, discount_id, codes, optimistic=clean)
             clean = not taken
-            written.imported += len(item) - len(taken)
+            written.imported += len(batch) - len(taken)
             written.duplicates += len(taken)
-            for line, code in sorted(item[key] for key in taken):
+            for line, code in sorted(batch[key] for key in taken):
                 written.error(line, code, "duplicate")
     except BaseException:
         db.session.rollback()

@@ -5,28 +5,28 @@ Codes are ``prefix + random part + suffix``. The random part is drawn with
 unique index on (shop, code key) decides what is new, and only the shortfall
 of a batch is drawn again. No code is ever looked up one by one from Python.
 
-On PostgreSQL a batch is copied (``COPY ... FROM STDIN``) into a temporary
-staging table and written with one ``INSERT ... SELECT``. When a clash with a
-code already held is unlikely (a big code space, a fresh import) that INSERT is
-a plain one, in a savepoint: if it does hit the unique index, the batch is
-written again with ``ON CONFLICT DO NOTHING RETURNING``, which tells which codes
-were new. The plain INSERT is what makes a million codes cheap: ON CONFLICT's
-speculative insertion, or checking every code first, costs the server about a
-quarter more per row. Either way nothing is lost or written twice, whatever
-other writers do meanwhile. On SQLite (whose writer lock is held from the first
-statement of a transaction, see ``plugin.db``) the taken codes are selected
-first and the rest inserted with ``executemany``.
+On PostgreSQL a batch is sorted by key and copied (``COPY ... FROM STDIN``)
+straight into ``codes`` inside a savepoint, when a clash with a code already held
+is unlikely (a big code space, a fresh import): COPY is the cheapest way in. If
+the unique index refuses one of its codes, the savepoint is rolled back and the
+batch is copied into a temporary staging table and written with one ``INSERT ...
+SELECT ... ON CONFLICT DO NOTHING RETURNING``, which tells which codes were new
+(ON CONFLICT's speculative insertion, or checking every code first, costs the
+server about a quarter more per row, so it is only the fallback). Either way
+nothing is lost or written twice, whatever other writers do meanwhile. On SQLite
+(whose writer lock is held from the first statement of a transaction, see
+``plugin.db``) the taken codes are selected first and the rest inserted with
+``executemany``.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from marshmallow import ValidationError
 from sqlalchemy import Connection, func, select
-from sqlalchemy.exc import IntegrityError
 
 from plugin.codes.models import CODE_UNASSIGNED, Code, Discount
 from plugin.codes.schemas import GenerateIn
@@ -47,18 +47,17 @@ MAX_FRUITLESS_BATCHES = 50
 
 Progress = Callable[[int, int], None]
 
-_STAGE = "cg_code_stage"
+#: What a bulk write sends; the other columns take their server defaults (unassigned).
+_COPIED = "(shop_id, discount_id, code, code_key)"
+_COPY_CODES = f"COPY codes {_COPIED} FROM STDIN"
+#: The same rows, when some may be taken already: staged, then inserted skipping those.
+_STAGE = "cg_code_rows"
 _CREATE_STAGE = (
-    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (code text NOT NULL) ON COMMIT DELETE ROWS"
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE}"
+    " (shop_id integer, discount_id integer, code text, code_key text) ON COMMIT DELETE ROWS"
 )
-_COLUMNS = "(shop_id, discount_id, code, code_key, shared, status, times_used, created_at)"
-_FROM_STAGE = (
-    "SELECT %(shop_id)s, %(discount_id)s, s.code, lower(s.code), false, %(status)s, 0, %(now)s"
-    f" FROM {_STAGE} AS s"
-)
-_INSERT_PLAIN = f"INSERT INTO codes {_COLUMNS} {_FROM_STAGE}"
 _INSERT_IGNORING = (
-    f"INSERT INTO codes {_COLUMNS} {_FROM_STAGE}"
+    f"INSERT INTO codes {_COPIED} SELECT * FROM {_STAGE}"
     " ON CONFLICT (shop_id, code_key) DO NOTHING RETURNING code_key"
 )
 
@@ -149,50 +148,73 @@ def _unique_by_key(codes: Iterable[str]) -> dict[str, str]:
     return by_key
 
 
-def _stage(connection: Connection, codes: Iterable[str]) -> None:
-    """Fill the staging table of this transaction with ``codes`` through COPY."""
-    connection.exec_driver_sql(_CREATE_STAGE)
-    connection.exec_driver_sql(f"TRUNCATE {_STAGE}")
+class CodeBatch:
+    """Distinct codes (by key, the first one given wins) of one discount, in key order,
+    with the rows PostgreSQL's COPY takes.
+
+    Made before it is written, off the writing thread where it can be (the generator's
+    drawing thread, the importer's parsing thread), so the database never waits for it.
+    Key order lets the unique index take the batch in one sweep over its leaf pages
+    instead of at random places: about a fifth of the server's work for a million codes.
+    """
+
+    def __init__(self, shop_id: int, discount_id: int, codes: Iterable[str]) -> None:
+        by_key = _unique_by_key(codes)
+        self.owner = (shop_id, discount_id)
+        self.keys = sorted(by_key)
+        self.codes = [by_key[key] for key in self.keys]
+        # Codes are [A-Za-z0-9_-] only (checked by the callers): nothing to escape for COPY.
+        head = f"{shop_id}\t{discount_id}\t"
+        self.copy_data = "".join(
+            [
+                head + code + "\t" + key + "\n"
+                for code, key in zip(self.codes, self.keys, strict=True)
+            ]
+        ).encode("ascii")
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.codes)
+
+
+def _copy(connection: Connection, statement: str, data: bytes) -> None:
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        # Codes are [A-Za-z0-9_-] only (checked by the callers): nothing to escape for COPY.
-        with cursor.copy(f"COPY {_STAGE} (code) FROM STDIN") as copy:
-            copy.write("\n".join(codes) + "\n")
+        with cursor.copy(statement) as copy:
+            copy.write(data)
     finally:
         cursor.close()
 
 
-def _insert_postgresql(
-    shop_id: int, discount_id: int, by_key: dict[str, str], now: datetime, optimistic: bool
-) -> set[str]:
-    connection = db.session.connection()
-    params = {
-        "shop_id": shop_id,
-        "discount_id": discount_id,
-        "status": CODE_UNASSIGNED,
-        "now": now,
-    }
-    _stage(connection, by_key.values())
+def _insert_postgresql(batch: CodeBatch, optimistic: bool) -> set[str]:
     if optimistic:
+        # The driver's own error: COPY runs on its cursor, not through SQLAlchemy.
+        refused = db.session.get_bind().dialect.dbapi.IntegrityError  # type: ignore[union-attr]
         try:
             with db.session.begin_nested():
-                # The session emits the SAVEPOINT when asked for its connection inside.
-                db.session.connection().exec_driver_sql(_INSERT_PLAIN, params)
+                # COPY straight into codes: the cheapest way in. One taken code fails it
+                # whole (the unique index), and the savepoint takes it back.
+                _copy(db.session.connection(), _COPY_CODES, batch.copy_data)
             return set()
-        except IntegrityError:
+        except refused:
             pass  # one of them was taken: write the batch again, skipping those
-    written = set(db.session.connection().exec_driver_sql(_INSERT_IGNORING, params).scalars())
-    return set(by_key) - written
+    connection = db.session.connection()
+    connection.exec_driver_sql(_CREATE_STAGE)
+    connection.exec_driver_sql(f"TRUNCATE {_STAGE}")
+    _copy(connection, f"COPY {_STAGE} FROM STDIN", batch.copy_data)
+    written = set(connection.exec_driver_sql(_INSERT_IGNORING).scalars())
+    return set(batch.keys) - written
 
 
-def _insert_sqlite(
-    shop_id: int, discount_id: int, by_key: dict[str, str], now: datetime
-) -> set[str]:
+def _insert_sqlite(batch: CodeBatch) -> set[str]:
     # Driver-level SQL: compiling and binding row by row through SQLAlchemy cost
     # more than SQLite's own work. created_at is converted once, as the column would.
     connection = db.session.connection()
     created = Code.__table__.c.created_at.type.bind_processor(connection.dialect)
-    keys = list(by_key)
+    shop_id, discount_id = batch.owner
+    keys = batch.keys
     taken: set[str] = set()
     for start in range(0, len(keys), SQLITE_LOOKUP_SIZE):
         chunk = keys[start : start + SQLITE_LOOKUP_SIZE]
@@ -202,23 +224,26 @@ def _insert_sqlite(
             (shop_id, *chunk),
         )
         taken.update(found.scalars())
+    now = utcnow()
     stamp = created(now) if created else now
     rows = [
         (shop_id, discount_id, code, key, False, CODE_UNASSIGNED, 0, stamp)
-        for key, code in by_key.items()
+        for key, code in zip(batch.keys, batch.codes, strict=True)
         if key not in taken
     ]
     if rows:
         # The transaction holds SQLite's writer lock since its first statement
         # (BEGIN IMMEDIATE): no other writer can take a code between the two steps.
         connection.exec_driver_sql(
-            f"INSERT INTO codes {_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+            "INSERT INTO codes (shop_id, discount_id, code, code_key, shared, status, times_used,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
         )
     return taken
 
 
 def insert_new_codes(
-    shop_id: int, discount_id: int, codes: Iterable[str], optimistic: bool = True
+    shop_id: int, discount_id: int, codes: Iterable[str] | CodeBatch, optimistic: bool = True
 ) -> set[str]:
     """Add ``codes`` to the discount's pool in the caller's transaction; return the keys
     the shop already held (those are not written). Codes must already be valid
@@ -226,20 +251,20 @@ def insert_new_codes(
 
     ``optimistic``: the caller expects no clash, so PostgreSQL first tries the cheaper
     plain INSERT (pass False when clashes are likely: it would be wasted work)."""
-    by_key = _unique_by_key(codes)
-    if not by_key:
+    if not isinstance(codes, CodeBatch) or codes.owner != (shop_id, discount_id):
+        codes = CodeBatch(shop_id, discount_id, codes)
+    if not codes:
         return set()
-    now = utcnow()
     if db.session.get_bind().dialect.name == "postgresql":
-        return _insert_postgresql(shop_id, discount_id, by_key, now, optimistic)
-    return _insert_sqlite(shop_id, discount_id, by_key, now)
+        return _insert_postgresql(codes, optimistic)
+    return _insert_sqlite(codes)
 
 
 def insert_codes(shop_id: int, discount_id: int, codes: list[str]) -> list[str]:
     """Insert codes into the pool unless the shop already has them; return the keys written."""
-    by_key = _unique_by_key(codes)
-    taken = insert_new_codes(shop_id, discount_id, by_key.values())
-    return [key for key in by_key if key not in taken]
+    batch = CodeBatch(shop_id, discount_id, codes)
+    taken = insert_new_codes(shop_id, discount_id, batch)
+    return [key for key in batch.keys if key not in taken]
 
 
 # Generating codes -------------------------------------------------------------------------
@@ -285,29 +310,43 @@ def generate_codes(
     # well under one, try each batch as a plain INSERT first.
     optimistic = BATCH_SIZE * (held + count) / len(alphabet(charset)) ** length < 0.1
     parts = RandomParts(alphabet(charset))
+
     shop_id, discount_id = shop.id, discount.id
+
+    def draw(wanted: int) -> CodeBatch:
+        codes = (prefix + part + suffix for part in parts.draw(wanted, length))
+        return CodeBatch(shop_id, discount_id, codes)
+
     done = 0
     fruitless = 0
-    while done < count:
-        wanted = min(BATCH_SIZE, count - done)
-        batch = [prefix + part + suffix for part in parts.draw(wanted, length)]
-        by_key = _unique_by_key(batch)
-        taken = insert_new_codes(shop_id, discount_id, by_key.values(), optimistic)
-        written = len(by_key) - len(taken)
-        done += written
-        fruitless = fruitless + 1 if written == 0 else 0
-        if fruitless >= MAX_FRUITLESS_BATCHES:
-            raise ApiError(ErrorCode.CONFLICT, "The code space is exhausted.", 409)
-        if commit_each_batch:
-            db.session.commit()
-        if progress is not None:
-            progress(done, count)
+    # A thread draws (and sorts) the next batch while the database writes this one.
+    # It draws as if this batch will land in full; a clash makes the batch after that
+    # one take up the shortfall, so no more than ``count`` codes are ever written.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="codes-draw") as drawer:
+        upcoming: Future[CodeBatch] | None = drawer.submit(draw, min(BATCH_SIZE, count))
+        while done < count:
+            if upcoming is None:
+                upcoming = drawer.submit(draw, min(BATCH_SIZE, count - done))
+            batch = upcoming.result()
+            ahead = min(BATCH_SIZE, count - done - len(batch))
+            upcoming = drawer.submit(draw, ahead) if ahead > 0 else None
+            taken = insert_new_codes(shop_id, discount_id, batch, optimistic)
+            written = len(batch) - len(taken)
+            done += written
+            fruitless = fruitless + 1 if written == 0 else 0
+            if fruitless >= MAX_FRUITLESS_BATCHES:
+                raise ApiError(ErrorCode.CONFLICT, "The code space is exhausted.", 409)
+            if commit_each_batch:
+                db.session.commit()
+            if progress is not None:
+                progress(done, count)
     return done
 
 
 __all__ = [
     "BATCH_SIZE",
     "DEFAULT_CHARSET",
+    "CodeBatch",
     "SYNC_LIMIT",
     "RandomParts",
     "alphabet",

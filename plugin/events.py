@@ -20,6 +20,7 @@ that caused the event.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -55,6 +56,8 @@ INTERNAL_TOPICS = frozenset({CUSTOMER_CREATED, CUSTOMER_SUBSCRIBED, ORDER_PAID})
 
 #: Rows per INSERT statement when a segment recompute announces many customers.
 _INSERT_CHUNK = 5_000
+#: From this many events on, PostgreSQL takes them through COPY (~10x faster per row).
+_COPY_FROM = 200
 
 #: ``react(shop, topic, payloads)``, called inside the publishing transaction.
 Reactor = Callable[[Shop, str, list[dict[str, Any]]], None]
@@ -120,12 +123,34 @@ def _publish(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> list[Eve
         }
         for queued in events
     ]
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        db.session.execute(insert(OutboxEvent), rows[start : start + _INSERT_CHUNK])
+    _insert(rows)
     owner = _owner()
     db.session.info.setdefault(_PENDING, []).extend((owner, queued) for queued in events)
     _queue_reaction(shop, topic, payloads)
     return events
+
+
+def _insert(rows: list[dict[str, Any]]) -> None:
+    """Write outbox rows: through COPY on PostgreSQL when there are many (a segment that
+    gains 600,000 members), a statement per chunk otherwise."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql" or len(rows) < _COPY_FROM:
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            db.session.execute(insert(OutboxEvent), rows[start : start + _INSERT_CHUNK])
+        return
+    columns = list(rows[0])
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f"COPY outbox_events ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        json.dumps(row["payload"]) if column == "payload" else row[column]
+                        for column in columns
+                    ]
+                )
+    finally:
+        cursor.close()
 
 
 def _owner() -> SessionTransaction | None:

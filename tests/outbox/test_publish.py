@@ -96,7 +96,30 @@ def test_publish_many_inserts_every_event_set_based(app, events_shop):
         count, distinct = db.session.execute(
             select(func.count(), func.count(func.distinct(OutboxEvent.event_id)))
         ).one()
+        # Every column as a single publish writes it (PostgreSQL takes many through COPY).
+        last = db.session.execute(
+            select(OutboxEvent).order_by(OutboxEvent.id.desc()).limit(1)
+        ).scalar_one()
+        assert last.payload == {"customer_id": "c_11999", "joined": [1], "left": []}
+        assert (last.topic, last.status, last.attempts) == (
+            "customer/segments_changed",
+            "pending",
+            0,
+        )
+        assert last.next_attempt_at is not None and last.created_at is not None
+        assert last.last_error is None
     assert count == distinct == 12_000
+
+
+def test_published_events_roll_back_with_their_cause(app, events_shop):
+    with app.app_context():
+        publish_many(
+            _shop(),
+            "customer/segments_changed",
+            [{"customer_id": f"c_{i}", "joined": [], "left": [2]} for i in range(500)],
+        )
+        db.session.rollback()
+        assert db.session.execute(select(func.count()).select_from(OutboxEvent)).scalar_one() == 0
 
 
 def test_unknown_topics_are_refused(app, events_shop):

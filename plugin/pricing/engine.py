@@ -80,6 +80,7 @@ from .result import (
     ShippingResult,
 )
 from .rules import BenefitProgramme, Condition, PriceAction, RuleSet, TierAction, customer_keys
+from .text import text_key
 
 
 def price_cart(
@@ -345,11 +346,13 @@ def condition_holds(condition: Condition, cart: Cart, products: set[str]) -> boo
         actual = _field_value(condition.field, cart)
     except KeyError:
         return False
-    wanted = {v.casefold() for v in values}
+    # The segments' text key (NFKC, case-folded): "Straße" is "STRASSE", "ÉVRY" is "Évry"
+    # whichever way the accent is written, as in segment conditions.
+    wanted = {text_key(v) for v in values}
     if condition.op in ("is", "any_of"):
-        return actual is not None and actual.casefold() in wanted
+        return actual is not None and text_key(actual) in wanted
     if condition.op == "is_not":
-        return actual is None or actual.casefold() not in wanted
+        return actual is None or text_key(actual) not in wanted
     return False
 
 

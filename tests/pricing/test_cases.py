@@ -368,6 +368,36 @@ CASES: list[Case] = [
         ),
     ),
     Case(
+        # "É" typed as E + combining accent, "ß" as "SS": the segments' text key (NFKC,
+        # case-folded) matches both, where a bare casefold() matched neither.
+        "001 free shipping to Évry and Großenhain, however the host spells them",
+        cart(line(), shipping=ship(city="E\u0301VRY", country="FR")),
+        {"shipping.total": 0, "shipping.discount": 500},
+        customer=member(GROUP_X, BUSINESS),
+        rules=rules(
+            programme(
+                21,
+                tier(0, free_shipping()),
+                conditions=(cond("shipping_city", "any_of", ["Évry", "GROSSENHAIN"]),),
+                audience=segments(10),
+            )
+        ),
+    ),
+    Case(
+        "001 free shipping to Großenhain spelt with ß",
+        cart(line(), shipping=ship(city="Großenhain", country="DE")),
+        {"shipping.total": 0, "shipping.discount": 500},
+        customer=member(GROUP_X, BUSINESS),
+        rules=rules(
+            programme(
+                21,
+                tier(0, free_shipping()),
+                conditions=(cond("shipping_city", "any_of", ["Évry", "GROSSENHAIN"]),),
+                audience=segments(10),
+            )
+        ),
+    ),
+    Case(
         "001 no free shipping to Lyon",
         cart(line(), shipping=ship(city="Lyon", country="FR")),
         {"shipping.total": 500, "programme": None},

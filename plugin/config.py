@@ -30,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "CUSTOMER_GROUPS_JOB_POLL_SECONDS": 1.0,
     "CUSTOMER_GROUPS_JOB_LEASE_SECONDS": 60,
     "CUSTOMER_GROUPS_JOB_MAX_ATTEMPTS": 5,
+    # Finished jobs are kept this long for GET /api/jobs, then pruned (jobs.prune).
+    "CUSTOMER_GROUPS_JOB_RETENTION_DAYS": 30,
     # Audience destinations may use a base_url on a private or plain-http host (tests, a
     # proxy inside the operator's network); off: https on public hosts only.
     "CUSTOMER_GROUPS_ALLOW_PRIVATE_BASE_URLS": False,

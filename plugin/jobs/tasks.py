@@ -17,21 +17,26 @@ Periodic tasks (short: they queue jobs for anything heavy):
   with the calendar and no event says so.
 - ``codes.expire_holds`` (every minute): expire redemption holds past their time, giving
   the uses back to their codes.
+- ``jobs.prune`` (hourly): forget jobs that finished (succeeded or failed) more than
+  ``CUSTOMER_GROUPS_JOB_RETENTION_DAYS`` ago (30 by default), so the table does not grow
+  for ever; ``GET /api/jobs`` shows what is left.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import delete, select
 
 from plugin.codes.generation import generate_codes
 from plugin.codes.operations import get_discount
 from plugin.codes.redemption import expire_holds
 from plugin.db import db, for_shop, utcnow
-from plugin.jobs.models import Job
+from plugin.jobs.models import JOB_FAILED, JOB_SUCCEEDED, Job
 from plugin.jobs.registry import PermanentJobError, enqueue, job_kind, periodic
 from plugin.segments.conditions import DayValue, parse_conditions, shop_today
 from plugin.segments.models import Segment
@@ -77,6 +82,25 @@ def generate_codes_job(job: Job, report: Report) -> dict[str, Any]:
             **params,
         )
     return {"generated": count}
+
+
+@periodic("jobs.prune", every=3600)
+def prune_finished_jobs() -> None:
+    prune_jobs(utcnow())
+
+
+def prune_jobs(now: datetime) -> int:
+    """Delete jobs finished before the retention period; how many. Unfinished ones stay,
+    however old (a job waiting for its retry is still owed its run)."""
+    days = float(current_app.config["CUSTOMER_GROUPS_JOB_RETENTION_DAYS"])
+    removed = db.session.execute(
+        delete(Job).where(
+            Job.status.in_((JOB_SUCCEEDED, JOB_FAILED)),
+            Job.finished_at < now - timedelta(days=days),
+        )
+    ).rowcount
+    db.session.commit()
+    return removed or 0
 
 
 @periodic("codes.expire_holds", every=60)

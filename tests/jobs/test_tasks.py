@@ -12,6 +12,7 @@ from plugin.codes.models import Code, Redemption
 from plugin.db import db, utcnow
 from plugin.jobs import tasks
 from plugin.jobs.models import Job
+from plugin.jobs.registry import PERIODIC_TASKS
 from plugin.jobs.runner import run_pending, tick
 from plugin.segments.models import SegmentMember
 from tests.conftest import auth, customer_payload
@@ -214,3 +215,39 @@ def test_scheduled_audiences_are_queued_every_minute(app, client, shop, meta_des
     later = utcnow() + timedelta(minutes=1)
     assert tick(app, now=later, only=["audiences.due"]) == ["audiences.due"]
     assert jobs_of(app, "audiences.run") == [job_id]  # ran today: not due again yet
+
+
+# --- Jobs themselves -------------------------------------------------------------------------
+
+
+def test_finished_jobs_are_pruned_after_the_retention_period(app, shop_id):
+    now = utcnow()
+    old, recent = now - timedelta(days=31), now - timedelta(days=29)
+    rows = [
+        ("succeeded", old),  # pruned
+        ("failed", old),  # pruned
+        ("succeeded", recent),
+        ("failed", recent),
+        ("queued", None),  # never, however old: it is still owed its run
+        ("running", None),
+    ]
+    with app.app_context():
+        for number, (status, finished_at) in enumerate(rows):
+            db.session.add(
+                Job(
+                    shop_id=shop_id,
+                    kind="test.pruned",
+                    params={"n": number},
+                    status=status,
+                    finished_at=finished_at,
+                    created_at=old,
+                    available_at=old,
+                )
+            )
+        db.session.commit()
+        assert tasks.prune_jobs(now) == 2
+        kept = db.session.execute(select(Job.params).order_by(Job.id)).scalars().all()
+        assert [params["n"] for params in kept] == [2, 3, 4, 5]
+        app.config["CUSTOMER_GROUPS_JOB_RETENTION_DAYS"] = 7
+        assert tasks.prune_jobs(now) == 2
+    assert "jobs.prune" in PERIODIC_TASKS

@@ -7,8 +7,15 @@ from flask.typing import ResponseReturnValue
 
 from plugin.api.blueprint import api_blueprint
 from plugin.api.openapi import document
+from plugin.api.schemas import load_body
 from plugin.outbox import operations
-from plugin.outbox.schemas import EventOut, EventPage, EventQuery
+from plugin.outbox.schemas import (
+    EventOut,
+    EventPage,
+    EventQuery,
+    RetryEventsIn,
+    RetryEventsOut,
+)
 from plugin.sessions import current_shop
 
 
@@ -21,6 +28,12 @@ def list_events() -> ResponseReturnValue:
 @api_blueprint.get("/events/<int:event_pk>")
 def get_event(event_pk: int) -> ResponseReturnValue:
     return jsonify(EventOut().dump(operations.get_event(current_shop(), event_pk)))
+
+
+@api_blueprint.post("/events/retry")
+def retry_events() -> ResponseReturnValue:
+    retried = operations.retry_events(current_shop(), **load_body(RetryEventsIn()))
+    return jsonify(RetryEventsOut().dump({"retried": retried}))
 
 
 @api_blueprint.post("/events/<int:event_pk>/retry")
@@ -48,4 +61,13 @@ document(
     "Send a dead or skipped event again (pending now, attempts from zero); 409 conflict for "
     "an event in another status or when the shop has no events_url.",
     response=EventOut,
+)
+document(
+    "/api/events/retry",
+    "post",
+    "Send again every dead event, or every skipped one (optionally of one topic), in one "
+    "statement: pending now, attempts from zero. Answers how many; 409 conflict when the "
+    "shop has no events_url.",
+    request=RetryEventsIn,
+    response=RetryEventsOut,
 )

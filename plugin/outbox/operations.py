@@ -41,22 +41,21 @@ def get_event(shop: Shop, event_pk: int) -> OutboxEvent:
     return get_for_shop(OutboxEvent, shop.id, event_pk)
 
 
-def retry_event(shop: Shop, event_pk: int) -> OutboxEvent:
-    """Send a dead (or skipped) event again: pending now, attempts from zero; 409 otherwise."""
-    found = get_for_shop(OutboxEvent, shop.id, event_pk)
+def _require_events_url(shop: Shop) -> None:
     if not shop.events_url:
         raise ApiError(
             ErrorCode.CONFLICT,
             "The shop has no events_url to deliver to; set one when installing the app.",
             409,
         )
-    changed = db.session.execute(
+
+
+def _send_again(shop: Shop, *where: Any) -> int:
+    """Make the shop's events matching ``where`` pending now with attempts from zero, in
+    one UPDATE; how many."""
+    return db.session.execute(
         update(OutboxEvent)
-        .where(
-            OutboxEvent.shop_id == shop.id,
-            OutboxEvent.id == found.id,
-            OutboxEvent.status.in_((DEAD, SKIPPED)),
-        )
+        .where(OutboxEvent.shop_id == shop.id, *where)
         .values(
             status=PENDING,
             attempts=0,
@@ -66,6 +65,13 @@ def retry_event(shop: Shop, event_pk: int) -> OutboxEvent:
         )
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+def retry_event(shop: Shop, event_pk: int) -> OutboxEvent:
+    """Send a dead (or skipped) event again: pending now, attempts from zero; 409 otherwise."""
+    found = get_for_shop(OutboxEvent, shop.id, event_pk)
+    _require_events_url(shop)
+    changed = _send_again(shop, OutboxEvent.id == found.id, OutboxEvent.status.in_((DEAD, SKIPPED)))
     if changed != 1:
         db.session.rollback()
         raise ApiError(
@@ -77,3 +83,16 @@ def retry_event(shop: Shop, event_pk: int) -> OutboxEvent:
     db.session.commit()
     db.session.refresh(found)
     return found
+
+
+def retry_events(shop: Shop, status: str, topic: str | None = None) -> int:
+    """Send every dead (or every skipped) event of the shop again, optionally of one topic,
+    in one statement; how many. After an endpoint outage longer than the retries last, or
+    once a shop that had no events_url has one. 409 when it still has none."""
+    _require_events_url(shop)
+    where = [OutboxEvent.status == status]
+    if topic:
+        where.append(OutboxEvent.topic == topic)
+    retried = _send_again(shop, *where)
+    db.session.commit()
+    return retried or 0

@@ -7,13 +7,25 @@ from marshmallow import Schema, fields, validate
 from plugin.api.schemas import PageQuery, page_of
 from plugin.events import TOPICS
 from plugin.fields import Timestamp
-from plugin.outbox.models import STATUSES
+from plugin.outbox.models import DEAD, SKIPPED, STATUSES
 
 
 class EventQuery(PageQuery):
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
     topic = fields.String(load_default=None, validate=validate.OneOf(sorted(TOPICS)))
     event_id = fields.String(load_default=None, validate=validate.Length(max=36))
+
+
+class RetryEventsIn(Schema):
+    """Which events to send again: all ``dead`` ones, or all ``skipped`` ones, optionally
+    of one topic."""
+
+    status = fields.String(required=True, validate=validate.OneOf([DEAD, SKIPPED]))
+    topic = fields.String(load_default=None, validate=validate.OneOf(sorted(TOPICS)))
+
+
+class RetryEventsOut(Schema):
+    retried = fields.Integer()
 
 
 class EventOut(Schema):

@@ -332,3 +332,35 @@ def test_no_redirects_are_followed(app, client, host, events_shop, httpserver):
     _events(client, host, 1)
     assert deliver(app)["failed"] == 1
     assert outbox(app)[0].last_status_code == 302
+
+
+def test_every_dead_event_is_retried_at_once(app, client, host, events_shop, receiver):
+    app.config["CUSTOMER_GROUPS_OUTBOX_MAX_ATTEMPTS"] = 1
+    _events(client, host, 3)
+    receiver.failures = 3
+    clock = Clock()
+    for _ in range(6):  # the endpoint fails: the others wait behind the first, then die too
+        deliver(app, clock)
+        clock.advance()
+    assert {row.status for row in outbox(app)} == {"dead"}
+
+    for body, field in (
+        ({}, "status"),
+        ({"status": "pending"}, "status"),
+        ({"status": "dead", "topic": "order/exploded"}, "topic"),
+    ):
+        refused = client.post("/api/events/retry", json=body, headers=auth())
+        assert refused.status_code == 422 and field in refused.get_json()["error"]["details"]
+    assert {row.status for row in outbox(app)} == {"dead"}  # a refused call changes nothing
+    other = {"Authorization": auth("other.example")["Authorization"]}
+    install(Host(client), None, shop="other.example")
+    refused = client.post("/api/events/retry", json={"status": "dead"}, headers=other)
+    assert refused.status_code == 409  # that shop has no events_url
+
+    retried = client.post("/api/events/retry", json={"status": "dead"}, headers=auth())
+    assert retried.status_code == 200 and retried.get_json() == {"retried": 3}
+    assert {(row.status, row.attempts) for row in outbox(app)} == {("pending", 0)}
+    assert deliver(app)["delivered"] == 3
+    assert len(receiver.unique) == 3
+    again = client.post("/api/events/retry", json={"status": "dead"}, headers=auth())
+    assert again.get_json() == {"retried": 0}

@@ -312,6 +312,12 @@ def _save(segment_id: int | None) -> ResponseReturnValue:
             db.session.commit()
             verb = "created" if segment_id is None else "saved"
             count = saved.member_count
+            if saved.recomputing:  # a large shop: a job recomputes it
+                return redirect_to(
+                    ".segments",
+                    f"Segment “{saved.name}” {verb}: its members are being counted in the "
+                    "background.",
+                )
             return redirect_to(
                 ".segments",
                 f"Segment “{saved.name}” {verb}: {count} customer{'s' if count != 1 else ''} "

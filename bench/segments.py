@@ -185,7 +185,12 @@ def main() -> None:
     from plugin.shops.operations import install_shop
 
     app = create_app(
-        {"CUSTOMER_GROUPS_DATABASE_URL": args.database_url, "CUSTOMER_GROUPS_APP_SECRET": "bench"}
+        {
+            "CUSTOMER_GROUPS_DATABASE_URL": args.database_url,
+            "CUSTOMER_GROUPS_APP_SECRET": "bench",
+            # Recompute in the call, to time it (past the limit, a job would do it).
+            "CUSTOMER_GROUPS_SEGMENT_SYNC_LIMIT": 10**9,
+        }
     )
     with app.app_context():
         db.drop_all()

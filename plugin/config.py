@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "CUSTOMER_GROUPS_JOB_POLL_SECONDS": 1.0,
     "CUSTOMER_GROUPS_JOB_LEASE_SECONDS": 60,
     "CUSTOMER_GROUPS_JOB_MAX_ATTEMPTS": 5,
+    # Shops with more customers than this recompute a new or changed segment in a
+    # background job (segments.recompute): the request answers at once, "recomputing".
+    "CUSTOMER_GROUPS_SEGMENT_SYNC_LIMIT": 50_000,
     # Finished jobs are kept this long for GET /api/jobs, then pruned (jobs.prune).
     "CUSTOMER_GROUPS_JOB_RETENTION_DAYS": 30,
     # Audience destinations may use a base_url on a private or plain-http host (tests, a

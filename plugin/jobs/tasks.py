@@ -7,7 +7,8 @@ Job kinds:
 - ``audiences.run``: one audience run (``POST .../run`` of a large audience, scheduled
   runs, runs abandoned by a dead worker); the run resumes from its own cursor.
 - ``segments.recompute``: recompute listed segments of a shop, set-based, one segment per
-  committed step.
+  committed step (the daily relative dates; a new or changed segment of a shop with more
+  than ``CUSTOMER_GROUPS_SEGMENT_SYNC_LIMIT`` customers).
 
 Periodic tasks (short: they queue jobs for anything heavy):
 - ``audiences.due`` (every minute): queue a run of each due scheduled audience, and a job
@@ -40,12 +41,11 @@ from plugin.jobs.models import JOB_FAILED, JOB_SUCCEEDED, Job
 from plugin.jobs.registry import PermanentJobError, enqueue, job_kind, periodic
 from plugin.segments.conditions import DayValue, parse_conditions, shop_today
 from plugin.segments.models import Segment
-from plugin.segments.operations import recompute_segment
+from plugin.segments.operations import RECOMPUTE_SEGMENTS, recompute_segment
 from plugin.shops.models import Shop
 
 GENERATE_CODES = "codes.generate"
 RUN_AUDIENCE = "audiences.run"
-RECOMPUTE_SEGMENTS = "segments.recompute"
 
 Report = Callable[[int], None]
 
@@ -175,8 +175,10 @@ def recompute_segments_job(job: Job, report: Report) -> dict[str, Any]:
     for done, segment_id in enumerate(segment_ids, start=1):
         if done <= job.progress:
             continue  # recomputed (and committed) by an earlier attempt
+        # Locked while recomputed: recomputes of one segment (a change, the daily
+        # relative dates) run one after the other, each with the conditions of its time.
         segment = db.session.execute(
-            for_shop(Segment, shop.id).where(Segment.id == segment_id)
+            for_shop(Segment, shop.id).where(Segment.id == segment_id).with_for_update()
         ).scalar_one_or_none()
         if segment is not None:
             came, went = recompute_segment(shop, segment)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import and_, delete, func, insert, inspect, literal, select
 
 from plugin.customers.models import ORDER_PAID, Customer, CustomerProduct, CustomerTag, Order
@@ -74,19 +75,23 @@ def list_segments(shop: Shop, page: int, per_page: int) -> dict[str, Any]:
             .offset((page - 1) * per_page)
         ).scalars()
     )
-    counts = member_counts(shop, [s.id for s in segments])
-    items = [_with_count(s, counts.get(s.id, 0)) for s in segments]
+    ids = [s.id for s in segments]
+    counts, busy = member_counts(shop, ids), recomputing(shop, ids)
+    items = [_with_count(s, counts.get(s.id, 0), s.id in busy) for s in segments]
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
 
-def _with_count(segment: Segment, count: int) -> Segment:
-    segment.member_count = count  # type: ignore[attr-defined]  (read by the output schema)
+def _with_count(segment: Segment, count: int, busy: bool) -> Segment:
+    # Read by the output schema; while ``recomputing``, the count is the one before.
+    segment.member_count = count  # type: ignore[attr-defined]
+    segment.recomputing = busy  # type: ignore[attr-defined]
     return segment
 
 
 def get_segment(shop: Shop, segment_id: int) -> Segment:
     segment = get_for_shop(Segment, shop.id, segment_id)
-    return _with_count(segment, member_counts(shop, [segment.id]).get(segment.id, 0))
+    count = member_counts(shop, [segment.id]).get(segment.id, 0)
+    return _with_count(segment, count, bool(recomputing(shop, [segment.id])))
 
 
 def segment_members(shop: Shop, segment_id: int, page: int, per_page: int) -> dict[str, Any]:
@@ -151,7 +156,7 @@ def create_segment(shop: Shop, data: dict[str, Any]) -> Segment:
     with unique_name("segment"):
         db.session.add(segment)
         db.session.flush()
-    recompute_segment(shop, segment)
+    _recompute_now_or_later(shop, segment)
     return get_segment(shop, segment.id)
 
 
@@ -171,8 +176,52 @@ def update_segment(shop: Shop, segment_id: int, data: dict[str, Any]) -> Segment
     segment.updated_at = utcnow()
     db.session.flush()
     if rules_changed:
-        recompute_segment(shop, segment)
+        _recompute_now_or_later(shop, segment)
     return get_segment(shop, segment.id)
+
+
+#: The job kind that recomputes listed segments (``plugin.jobs.tasks``).
+RECOMPUTE_SEGMENTS = "segments.recompute"
+
+
+def _recompute_now_or_later(shop: Shop, segment: Segment) -> None:
+    """Recompute the segment in this request, or, in a shop with more customers than
+    ``CUSTOMER_GROUPS_SEGMENT_SYNC_LIMIT``, in a job queued with the change (a segment
+    that 600,000 customers join takes tens of seconds: too long to hold a request).
+
+    Each change queues its own job, with no key to merge it with one already running:
+    that one may have read the conditions before this change. The job locks the segment
+    while it recomputes, so recomputes of one segment run one after the other, each
+    with the conditions of its time."""
+    from plugin.jobs.registry import enqueue
+
+    limit = int(current_app.config["CUSTOMER_GROUPS_SEGMENT_SYNC_LIMIT"])
+    customers = db.session.execute(
+        select(func.count()).select_from(
+            select(Customer.id).where(Customer.shop_id == shop.id).limit(limit + 1).subquery()
+        )
+    ).scalar_one()
+    if customers <= limit:
+        recompute_segment(shop, segment)
+    else:
+        enqueue(shop, RECOMPUTE_SEGMENTS, {"segment_ids": [segment.id]})
+
+
+def recomputing(shop: Shop, segment_ids: list[int]) -> set[int]:
+    """Which of these segments a queued or running job is recomputing."""
+    from plugin.jobs.models import ACTIVE_JOB_STATUSES, Job
+
+    if not segment_ids:
+        return set()
+    params = db.session.execute(
+        select(Job.params).where(
+            Job.shop_id == shop.id,
+            Job.kind == RECOMPUTE_SEGMENTS,
+            Job.status.in_(ACTIVE_JOB_STATUSES),
+        )
+    ).scalars()
+    busy = {int(i) for p in params for i in (p or {}).get("segment_ids", ())}
+    return busy & set(segment_ids)
 
 
 def delete_segment(shop: Shop, segment_id: int) -> None:

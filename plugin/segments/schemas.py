@@ -68,6 +68,10 @@ class SegmentOut(Schema):
     match = fields.String()
     conditions = fields.List(fields.Nested(ConditionOut))
     member_count = fields.Integer()
+    # Extension: true while a background job recomputes the members (shops with more
+    # customers than CUSTOMER_GROUPS_SEGMENT_SYNC_LIMIT); member_count is then the count
+    # before the change.
+    recomputing = fields.Boolean()
     created_at = Timestamp()
     updated_at = Timestamp()
 

@@ -134,3 +134,53 @@ def test_openapi_documents_every_route(app, client, shop):
     webhooks = document["paths"]["/webhooks"]["post"]
     topic = next(p for p in webhooks["parameters"] if p["name"] == "X-Topic")
     assert "order/paid" in topic["schema"]["enum"]
+
+
+def test_a_large_shops_segment_is_recomputed_in_the_background(app, client, paris):
+    """Past CUSTOMER_GROUPS_SEGMENT_SYNC_LIMIT customers, creating or changing a segment
+    answers at once, "recomputing", and a job brings the members (and their events)."""
+    from sqlalchemy import func, select
+
+    from plugin.db import db
+    from plugin.jobs.runner import run_pending
+    from plugin.outbox.models import OutboxEvent
+
+    def segment(segment_id):
+        answer = client.get(f"/api/segments/{segment_id}", headers=auth())
+        assert answer.status_code == 200
+        body = answer.get_json()
+        return body["member_count"], body["recomputing"]
+
+    def events():
+        with app.app_context():
+            return db.session.execute(select(func.count()).select_from(OutboxEvent)).scalar_one()
+
+    app.config["CUSTOMER_GROUPS_SEGMENT_SYNC_LIMIT"] = 4  # the shop has five customers
+    paid_twice = [{"field": "total_order_count", "op": "gte", "value": 2}]
+    created = post(client, seg(paid_twice, name="Repeat"))
+    assert created.status_code == 201
+    body = created.get_json()
+    assert (body["member_count"], body["recomputing"]) == (0, True)
+    before = events()
+    listed = client.get("/api/segments", headers=auth()).get_json()["items"]
+    assert [(s["name"], s["recomputing"]) for s in listed] == [("Repeat", True)]
+
+    assert run_pending(app) == 1
+    assert segment(body["id"]) == (2, False)  # a and e paid twice
+    assert events() == before + 2  # customer/segments_changed for each newcomer
+
+    changed = client.patch(
+        f"/api/segments/{body['id']}",
+        json={"conditions": [{"field": "total_order_count", "op": "gte", "value": 1}]},
+        headers=auth(),
+    )
+    assert changed.status_code == 200 and changed.get_json()["recomputing"] is True
+    assert changed.get_json()["member_count"] == 2  # the count before the change, meanwhile
+    assert run_pending(app) == 1
+    assert segment(body["id"]) == (4, False)  # everyone but d
+
+    # At or under the limit, the request recomputes at once, as before.
+    app.config["CUSTOMER_GROUPS_SEGMENT_SYNC_LIMIT"] = 5
+    now = post(client, seg(paid_twice, name="Repeat now")).get_json()
+    assert (now["member_count"], now["recomputing"]) == (2, False)
+    assert run_pending(app) == 0

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, Select, event, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -31,6 +31,25 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+@contextmanager
+def copying(connection: Connection, statement: str) -> Iterator[Any]:
+    """``COPY ... FROM STDIN`` on the connection's psycopg cursor, in its transaction: the
+    driver's ``Copy`` to write to. Errors come out as SQLAlchemy's (``IntegrityError``
+    and the rest), as if the statement had gone through SQLAlchemy."""
+    dbapi = connection.dialect.dbapi
+    assert dbapi is not None
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(statement) as copy:
+            yield copy
+    except dbapi.Error as error:
+        raise DBAPIError.instance(
+            statement, None, error, dbapi.Error, dialect=connection.dialect
+        ) from error
+    finally:
+        cursor.close()
 
 
 def created_on(dialect: str) -> Any:

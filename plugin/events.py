@@ -31,7 +31,7 @@ from sqlalchemy import event, insert
 from sqlalchemy.orm import Session, SessionTransaction
 
 from hooks import signals
-from plugin.db import db, utcnow
+from plugin.db import copying, db, utcnow
 from plugin.outbox.models import PENDING, SKIPPED, OutboxEvent
 from plugin.shops.models import Shop
 
@@ -139,18 +139,14 @@ def _insert(rows: list[dict[str, Any]]) -> None:
             db.session.execute(insert(OutboxEvent), rows[start : start + _INSERT_CHUNK])
         return
     columns = list(rows[0])
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(f"COPY outbox_events ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(
-                    [
-                        json.dumps(row["payload"]) if column == "payload" else row[column]
-                        for column in columns
-                    ]
-                )
-    finally:
-        cursor.close()
+    with copying(connection, f"COPY outbox_events ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    json.dumps(row["payload"]) if column == "payload" else row[column]
+                    for column in columns
+                ]
+            )
 
 
 def _owner() -> SessionTransaction | None:

@@ -5,7 +5,8 @@ Codes are ``prefix + random part + suffix``. The random part is drawn with
 unique index on (shop, code key) decides what is new, and only the shortfall
 of a batch is drawn again. No code is ever looked up one by one from Python.
 
-On PostgreSQL a batch is sorted by key and copied (``COPY ... FROM STDIN``)
+On PostgreSQL a batch gets ids from the table's sequence in the order given, is
+sorted by key (see :class:`CodeBatch`) and copied (``COPY ... FROM STDIN``)
 straight into ``codes`` inside a savepoint, when a clash with a code already held
 is unlikely (a big code space, a fresh import): COPY is the cheapest way in. If
 the unique index refuses one of its codes, the savepoint is rolled back and the
@@ -26,11 +27,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from marshmallow import ValidationError
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from plugin.codes.models import CODE_UNASSIGNED, Code, Discount
 from plugin.codes.schemas import GenerateIn
-from plugin.db import db, utcnow
+from plugin.db import copying, db, utcnow
 from plugin.errors import ApiError, ErrorCode, validation_error
 from plugin.shops.models import Shop
 
@@ -47,14 +49,20 @@ MAX_FRUITLESS_BATCHES = 50
 
 Progress = Callable[[int, int], None]
 
-#: What a bulk write sends; the other columns take their server defaults (unassigned).
-_COPIED = "(shop_id, discount_id, code, code_key)"
+#: What a bulk write sends (ids too, see :class:`CodeBatch`); the other columns take their
+#: server defaults (unassigned).
+_COPIED = "(id, shop_id, discount_id, code, code_key)"
 _COPY_CODES = f"COPY codes {_COPIED} FROM STDIN"
+#: Ids for a batch, from the table's own sequence.
+_RESERVE_IDS = (
+    "SELECT nextval(s.seq) FROM (SELECT pg_get_serial_sequence('codes', 'id')::regclass AS seq)"
+    " AS s, generate_series(1, %(count)s)"
+)
 #: The same rows, when some may be taken already: staged, then inserted skipping those.
 _STAGE = "cg_code_rows"
 _CREATE_STAGE = (
-    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE}"
-    " (shop_id integer, discount_id integer, code text, code_key text) ON COMMIT DELETE ROWS"
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (id bigint, shop_id integer,"
+    " discount_id integer, code text, code_key text) ON COMMIT DELETE ROWS"
 )
 _INSERT_IGNORING = (
     f"INSERT INTO codes {_COPIED} SELECT * FROM {_STAGE}"
@@ -149,26 +157,38 @@ def _unique_by_key(codes: Iterable[str]) -> dict[str, str]:
 
 
 class CodeBatch:
-    """Distinct codes (by key, the first one given wins) of one discount, in key order,
-    with the rows PostgreSQL's COPY takes.
+    """Distinct codes of one discount (by key; the first one given wins), in the order
+    given, ready to be written.
 
-    Made before it is written, off the writing thread where it can be (the generator's
-    drawing thread, the importer's parsing thread), so the database never waits for it.
-    Key order lets the unique index take the batch in one sweep over its leaf pages
-    instead of at random places: about a fifth of the server's work for a million codes.
+    Codes get their ids in the order given, and assignment hands out the lowest id first:
+    imported codes go out in the file's order (numbered cards), generated ones in the
+    random order drawn. PostgreSQL is nonetheless sent the rows in key order, each with
+    its id: the unique index then takes the batch in one sweep over its leaf pages
+    instead of at random places (about a fifth of the server's work for a million codes).
+
+    Made off the writing thread where it can be (the generator's drawing thread, the
+    importer's parsing thread), so the database waits for as little as possible.
     """
 
     def __init__(self, shop_id: int, discount_id: int, codes: Iterable[str]) -> None:
         by_key = _unique_by_key(codes)
         self.owner = (shop_id, discount_id)
-        self.keys = sorted(by_key)
-        self.codes = [by_key[key] for key in self.keys]
-        # Codes are [A-Za-z0-9_-] only (checked by the callers): nothing to escape for COPY.
-        head = f"{shop_id}\t{discount_id}\t"
-        self.copy_data = "".join(
+        self.keys = list(by_key)
+        self.codes = list(by_key.values())
+        # Positions in key order, and each row's COPY text after its id, in that order.
+        # Codes are [A-Za-z0-9_-] only (checked by the callers): nothing to escape.
+        self.key_order = sorted(range(len(self.keys)), key=self.keys.__getitem__)
+        head = f"\t{shop_id}\t{discount_id}\t"
+        self.rows_in_key_order = [
+            head + self.codes[at] + "\t" + self.keys[at] + "\n" for at in self.key_order
+        ]
+
+    def copy_data(self, ids: list[int]) -> bytes:
+        """COPY text of ``_COPIED`` in key order; ``ids`` ascending, one per code."""
+        return "".join(
             [
-                head + code + "\t" + key + "\n"
-                for code, key in zip(self.codes, self.keys, strict=True)
+                str(ids[at]) + row
+                for at, row in zip(self.key_order, self.rows_in_key_order, strict=True)
             ]
         ).encode("ascii")
 
@@ -179,31 +199,26 @@ class CodeBatch:
         return iter(self.codes)
 
 
-def _copy(connection: Connection, statement: str, data: bytes) -> None:
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(statement) as copy:
-            copy.write(data)
-    finally:
-        cursor.close()
-
-
 def _insert_postgresql(batch: CodeBatch, optimistic: bool) -> set[str]:
+    connection = db.session.connection()
+    # Ids of our own: they stay ours (a rolled-back COPY does not give them back).
+    ids = sorted(connection.exec_driver_sql(_RESERVE_IDS, {"count": len(batch)}).scalars())
+    data = batch.copy_data(ids)
     if optimistic:
-        # The driver's own error: COPY runs on its cursor, not through SQLAlchemy.
-        refused = db.session.get_bind().dialect.dbapi.IntegrityError  # type: ignore[union-attr]
         try:
             with db.session.begin_nested():
                 # COPY straight into codes: the cheapest way in. One taken code fails it
                 # whole (the unique index), and the savepoint takes it back.
-                _copy(db.session.connection(), _COPY_CODES, batch.copy_data)
+                with copying(db.session.connection(), _COPY_CODES) as copy:
+                    copy.write(data)
             return set()
-        except refused:
+        except IntegrityError:
             pass  # one of them was taken: write the batch again, skipping those
     connection = db.session.connection()
     connection.exec_driver_sql(_CREATE_STAGE)
     connection.exec_driver_sql(f"TRUNCATE {_STAGE}")
-    _copy(connection, f"COPY {_STAGE} FROM STDIN", batch.copy_data)
+    with copying(connection, f"COPY {_STAGE} FROM STDIN") as copy:
+        copy.write(data)
     written = set(connection.exec_driver_sql(_INSERT_IGNORING).scalars())
     return set(batch.keys) - written
 

@@ -19,7 +19,13 @@ with one check per statement:
   checked the same way, row by row (assignment is one code at a time);
 - deleting discounts deletes their codes (and, through ``redemptions``' own foreign
   key, their redemptions); deleting customers unassigns their codes; changing the
-  key of a discount or customer that codes refer to is refused.
+  key of a discount or customer that codes refer to is refused, and so is a TRUNCATE
+  of ``discounts`` or ``customers`` that leaves codes referring to them (unless
+  ``codes`` is truncated in the same statement).
+
+Unlike a foreign key, rows already there when the triggers are created (a restore
+that loads data first) are not checked, and the cascade runs with READ COMMITTED's
+fresh snapshot: the extension never raises the isolation level.
 
 A violation raises SQLSTATE 23503 (``foreign_key_violation``) naming the foreign
 key it stands for, which SQLAlchemy reports as ``IntegrityError``, as it would the
@@ -48,7 +54,7 @@ _NO_CUSTOMER = _REFUSE.format(
 )
 _STILL_USED = """
         RAISE EXCEPTION USING
-            MESSAGE = 'update on table "{table}" violates constraint "{key}"',
+            MESSAGE = 'update or truncate on table "{table}" violates constraint "{key}"',
             ERRCODE = 'foreign_key_violation', CONSTRAINT = '{key}',
             DETAIL = 'Codes still refer to it.';"""
 
@@ -132,6 +138,29 @@ END
 $$
 """,
     f"""
+CREATE OR REPLACE FUNCTION cg_discounts_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- After every table of the TRUNCATE is emptied: codes too, or it is refused.
+    IF EXISTS (SELECT 1 FROM codes) THEN
+        {_STILL_USED.format(table="discounts", key=DISCOUNT_KEY).strip()}
+    END IF;
+    RETURN NULL;
+END
+$$
+""",
+    f"""
+CREATE OR REPLACE FUNCTION cg_customers_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM codes WHERE assigned_customer_id IS NOT NULL) THEN
+        {_STILL_USED.format(table="customers", key=CUSTOMER_KEY).strip()}
+    END IF;
+    RETURN NULL;
+END
+$$
+""",
+    f"""
 CREATE OR REPLACE FUNCTION cg_customers_keep_key() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -170,6 +199,14 @@ TRIGGERS = {
         "BEFORE UPDATE OF shop_id, id ON discounts FOR EACH ROW"
         " WHEN (NEW.shop_id IS DISTINCT FROM OLD.shop_id OR NEW.id IS DISTINCT FROM OLD.id)"
         " EXECUTE FUNCTION cg_discounts_keep_key()",
+    ),
+    "cg_discounts_truncated": (
+        "discounts",
+        "AFTER TRUNCATE ON discounts FOR EACH STATEMENT EXECUTE FUNCTION cg_discounts_truncated()",
+    ),
+    "cg_customers_truncated": (
+        "customers",
+        "AFTER TRUNCATE ON customers FOR EACH STATEMENT EXECUTE FUNCTION cg_customers_truncated()",
     ),
     "cg_customers_release_codes": (
         "customers",

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from plugin.codes.generation import generate_codes
 from plugin.codes.operations import get_discount
@@ -167,6 +167,19 @@ def uses_relative_dates(raw_conditions: list[dict[str, Any]]) -> bool:
     )
 
 
+def _recomputing_alone(segment_id: int) -> None:
+    """Wait until no other job recomputes this segment, until this transaction ends, so
+    recomputes of one segment (a change, the daily relative dates) run one after the
+    other, each reading the conditions of its time. An advisory lock, not the segment's
+    row: the admin may rename or change the segment meanwhile without waiting. (SQLite
+    has one writer at a time anyway.)"""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:kind), :segment_id)"),
+            {"kind": RECOMPUTE_SEGMENTS, "segment_id": segment_id},
+        )
+
+
 @job_kind(RECOMPUTE_SEGMENTS)
 def recompute_segments_job(job: Job, report: Report) -> dict[str, Any]:
     shop = _shop(job)
@@ -175,10 +188,9 @@ def recompute_segments_job(job: Job, report: Report) -> dict[str, Any]:
     for done, segment_id in enumerate(segment_ids, start=1):
         if done <= job.progress:
             continue  # recomputed (and committed) by an earlier attempt
-        # Locked while recomputed: recomputes of one segment (a change, the daily
-        # relative dates) run one after the other, each with the conditions of its time.
+        _recomputing_alone(segment_id)
         segment = db.session.execute(
-            for_shop(Segment, shop.id).where(Segment.id == segment_id).with_for_update()
+            for_shop(Segment, shop.id).where(Segment.id == segment_id)
         ).scalar_one_or_none()
         if segment is not None:
             came, went = recompute_segment(shop, segment)

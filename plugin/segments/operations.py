@@ -190,9 +190,9 @@ def _recompute_now_or_later(shop: Shop, segment: Segment) -> None:
     that 600,000 customers join takes tens of seconds: too long to hold a request).
 
     Each change queues its own job, with no key to merge it with one already running:
-    that one may have read the conditions before this change. The job locks the segment
-    while it recomputes, so recomputes of one segment run one after the other, each
-    with the conditions of its time."""
+    that one may have read the conditions before this change. Recomputes of one segment
+    run one after the other (``plugin.jobs.tasks``), each with the conditions of its
+    time."""
     from plugin.jobs.registry import enqueue
 
     limit = int(current_app.config["CUSTOMER_GROUPS_SEGMENT_SYNC_LIMIT"])

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from plugin.codes.generation import insert_codes
@@ -299,3 +299,22 @@ def test_a_customer_deleted_while_assigned_a_code_leaves_it_unassigned(app, two_
         deleter.join(10)
         assert deleted.is_set()
         assert db.session.execute(select(Code.assigned_customer_id)).scalar_one() is None
+
+
+@pytest.mark.skipif(not PG_URL, reason="TRUNCATE is PostgreSQL's (SQLite has DELETE only)")
+def test_truncating_what_codes_refer_to_is_refused_unless_codes_go_too(app, two_shops):
+    shop_a, discount_a1 = two_shops["a1"]
+    with app.app_context():
+        customer_id = _customer(shop_a, "kept")
+        insert_codes(shop_a, discount_a1, ["TRUNC1"])
+        db.session.execute(update(Code).values(assigned_customer_id=customer_id))
+        db.session.commit()
+        for table in ("discounts", "customers"):
+            with pytest.raises(IntegrityError):
+                db.session.execute(text(f"TRUNCATE {table} CASCADE"))
+                db.session.commit()
+            db.session.rollback()
+        assert _count() == 1
+        db.session.execute(text("TRUNCATE codes, discounts, customers CASCADE"))
+        db.session.commit()
+        assert _count() == 0

@@ -174,3 +174,33 @@ def test_assign_hands_out_each_code_once(app, client, make_discount):
     assert empty.status_code == 409 and empty.get_json()["error"]["code"] == "pool_empty"
     assigned = all_codes(client, discount["id"], status="assigned")
     assert len(assigned) == 2
+
+
+def test_codes_go_out_in_the_order_imported_and_drawn(client, make_discount):
+    """Batches are written in key order for the unique index, but each code's id follows
+    the order given: numbered cards go out in the file's order, and generated codes in
+    the random order drawn, never alphabetically (the next code would be guessable)."""
+    discount = make_discount()
+    cards = ["ZULU-3", "alpha-1", "MIKE-2", "bravo-4"]
+    imported = client.post(
+        f"/api/discounts/{discount['id']}/codes/import",
+        data=("code\n" + "\n".join(cards) + "\n").encode(),
+        headers={**auth(), "Content-Type": "text/csv"},
+    )
+    assert imported.get_json()["imported"] == 4
+    given = [
+        client.post(
+            f"/api/discounts/{discount['id']}/codes/assign",
+            json={"customer_id": f"c_{number}"},
+            headers=auth(),
+        ).get_json()["code"]
+        for number in range(4)
+    ]
+    assert given == cards
+
+    drawn = make_discount(name="Drawn")
+    client.post(
+        f"/api/discounts/{drawn['id']}/codes/generate", json={"count": 300}, headers=auth()
+    )
+    by_id = [c["code"] for c in sorted(all_codes(client, drawn["id"]), key=lambda c: c["id"])]
+    assert len(by_id) == 300 and by_id != sorted(by_id)  # 1 chance in 300! otherwise

@@ -228,8 +228,8 @@ def test_finished_jobs_are_pruned_after_the_retention_period(app, shop_id):
         ("failed", old),  # pruned
         ("succeeded", recent),
         ("failed", recent),
-        ("queued", None),  # never, however old: it is still owed its run
-        ("running", None),
+        ("queued", old),  # never, however old: still owed its run (the finished_at of
+        ("running", old),  # an attempt that failed and will be retried)
     ]
     with app.app_context():
         for number, (status, finished_at) in enumerate(rows):

@@ -184,3 +184,40 @@ def test_a_large_shops_segment_is_recomputed_in_the_background(app, client, pari
     now = post(client, seg(paid_twice, name="Repeat now")).get_json()
     assert (now["member_count"], now["recomputing"]) == (2, False)
     assert run_pending(app) == 0
+
+
+@pytest.mark.skipif(
+    not __import__("tests.conftest").conftest.PG_URL, reason="PostgreSQL's advisory locks"
+)
+def test_a_running_recompute_never_holds_up_the_admin(app, client, paris):
+    """The job serialises recomputes of a segment with an advisory lock, not the segment's
+    row: renaming (or changing) the segment meanwhile answers at once."""
+    import threading
+
+    from plugin.db import db
+    from plugin.jobs import tasks
+
+    created = post(client, seg([{"field": "total_order_count", "op": "gte", "value": 2}]))
+    segment_id = created.get_json()["id"]
+    holding, release, ended = threading.Event(), threading.Event(), threading.Event()
+
+    def recompute_running():
+        with app.app_context():
+            tasks._recomputing_alone(segment_id)
+            holding.set()
+            release.wait(10)
+            ended.set()  # a PATCH held up by this transaction would answer only after this
+            db.session.rollback()
+            db.session.remove()
+
+    worker = threading.Thread(target=recompute_running)
+    worker.start()
+    try:
+        assert holding.wait(5)
+        renamed = client.patch(
+            f"/api/segments/{segment_id}", json={"name": "Renamed"}, headers=auth()
+        )
+        assert renamed.status_code == 200 and not ended.is_set()
+    finally:
+        release.set()
+        worker.join(10)

@@ -90,7 +90,7 @@ def test_migrations_match_models_on_postgresql():
         assert "collation codes.code_key C" in created
         assert "default codes.status 'unassigned'::character varying" in created
         triggers = {line.rsplit(" ", 2)[0] for line in created if line.startswith("trigger ")}
-        assert triggers == {f"trigger {name} on {table}" for name, (table, _) in TRIGGERS.items()}
+        assert triggers == {f"trigger {name} on {t.table}" for name, t in TRIGGERS.items()}
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -35,6 +35,8 @@ are cheap, and it has no statement triggers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import DDL, Table, event
 
 #: The foreign keys the triggers stand for (their names on SQLite, and in errors).
@@ -58,10 +60,23 @@ _STILL_USED = """
             ERRCODE = 'foreign_key_violation', CONSTRAINT = '{key}',
             DETAIL = 'Codes still refer to it.';"""
 
-FUNCTIONS = (
-    f"""
-CREATE OR REPLACE FUNCTION cg_codes_check_added() RETURNS trigger
-LANGUAGE plpgsql AS $$
+
+@dataclass(frozen=True)
+class Trigger:
+    """A trigger and its function, both named by its key in :data:`TRIGGERS`."""
+
+    table: str
+    #: Everything between the trigger's name and ``EXECUTE FUNCTION``.
+    when: str
+    #: The function's PL/pgSQL, between its ``$$``.
+    body: str
+
+
+TRIGGERS: dict[str, Trigger] = {
+    "cg_codes_check_added": Trigger(
+        "codes",
+        "AFTER INSERT ON codes REFERENCING NEW TABLE AS added FOR EACH STATEMENT",
+        f"""
 DECLARE
     ref record;
 BEGIN
@@ -80,11 +95,15 @@ BEGIN
     END LOOP;
     RETURN NULL;
 END
-$$
 """,
-    f"""
-CREATE OR REPLACE FUNCTION cg_codes_check_changed() RETURNS trigger
-LANGUAGE plpgsql AS $$
+    ),
+    "cg_codes_check_changed": Trigger(
+        "codes",
+        "BEFORE UPDATE OF shop_id, discount_id, assigned_customer_id ON codes FOR EACH "
+        "ROW WHEN (NEW.shop_id IS DISTINCT FROM OLD.shop_id OR NEW.discount_id IS "
+        "DISTINCT FROM OLD.discount_id OR (NEW.assigned_customer_id IS NOT NULL AND "
+        "NEW.assigned_customer_id IS DISTINCT FROM OLD.assigned_customer_id))",
+        f"""
 BEGIN
     IF NEW.shop_id IS DISTINCT FROM OLD.shop_id OR NEW.discount_id IS DISTINCT FROM OLD.discount_id
     THEN
@@ -104,42 +123,36 @@ BEGIN
     END IF;
     RETURN NEW;
 END
-$$
 """,
-    """
-CREATE OR REPLACE FUNCTION cg_discounts_delete_codes() RETURNS trigger
-LANGUAGE plpgsql AS $$
+    ),
+    "cg_discounts_delete_codes": Trigger(
+        "discounts",
+        "AFTER DELETE ON discounts REFERENCING OLD TABLE AS removed FOR EACH STATEMENT",
+        """
 BEGIN
     DELETE FROM codes AS c USING removed AS r
     WHERE c.shop_id = r.shop_id AND c.discount_id = r.id;
     RETURN NULL;
 END
-$$
 """,
-    f"""
-CREATE OR REPLACE FUNCTION cg_discounts_keep_key() RETURNS trigger
-LANGUAGE plpgsql AS $$
+    ),
+    "cg_discounts_keep_key": Trigger(
+        "discounts",
+        "BEFORE UPDATE OF shop_id, id ON discounts FOR EACH ROW WHEN (NEW.shop_id IS "
+        "DISTINCT FROM OLD.shop_id OR NEW.id IS DISTINCT FROM OLD.id)",
+        f"""
 BEGIN
     IF EXISTS (SELECT 1 FROM codes WHERE shop_id = OLD.shop_id AND discount_id = OLD.id) THEN
         {_STILL_USED.format(table="discounts", key=DISCOUNT_KEY).strip()}
     END IF;
     RETURN NEW;
 END
-$$
 """,
-    """
-CREATE OR REPLACE FUNCTION cg_customers_release_codes() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE codes SET assigned_customer_id = NULL
-    WHERE assigned_customer_id IN (SELECT id FROM removed);
-    RETURN NULL;
-END
-$$
-""",
-    f"""
-CREATE OR REPLACE FUNCTION cg_discounts_truncated() RETURNS trigger
-LANGUAGE plpgsql AS $$
+    ),
+    "cg_discounts_truncated": Trigger(
+        "discounts",
+        "AFTER TRUNCATE ON discounts FOR EACH STATEMENT",
+        f"""
 BEGIN
     -- After every table of the TRUNCATE is emptied: codes too, or it is refused.
     IF EXISTS (SELECT 1 FROM codes) THEN
@@ -147,96 +160,65 @@ BEGIN
     END IF;
     RETURN NULL;
 END
-$$
 """,
-    f"""
-CREATE OR REPLACE FUNCTION cg_customers_truncated() RETURNS trigger
-LANGUAGE plpgsql AS $$
+    ),
+    "cg_customers_truncated": Trigger(
+        "customers",
+        "AFTER TRUNCATE ON customers FOR EACH STATEMENT",
+        f"""
 BEGIN
     IF EXISTS (SELECT 1 FROM codes WHERE assigned_customer_id IS NOT NULL) THEN
         {_STILL_USED.format(table="customers", key=CUSTOMER_KEY).strip()}
     END IF;
     RETURN NULL;
 END
-$$
 """,
-    f"""
-CREATE OR REPLACE FUNCTION cg_customers_keep_key() RETURNS trigger
-LANGUAGE plpgsql AS $$
+    ),
+    "cg_customers_release_codes": Trigger(
+        "customers",
+        "AFTER DELETE ON customers REFERENCING OLD TABLE AS removed FOR EACH STATEMENT",
+        """
+BEGIN
+    UPDATE codes SET assigned_customer_id = NULL
+    WHERE assigned_customer_id IN (SELECT id FROM removed);
+    RETURN NULL;
+END
+""",
+    ),
+    "cg_customers_keep_key": Trigger(
+        "customers",
+        "BEFORE UPDATE OF id ON customers FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id)",
+        f"""
 BEGIN
     IF EXISTS (SELECT 1 FROM codes WHERE assigned_customer_id = OLD.id) THEN
         {_STILL_USED.format(table="customers", key=CUSTOMER_KEY).strip()}
     END IF;
     RETURN NEW;
 END
-$$
 """,
-)
-
-#: Trigger name → (table, its definition).
-TRIGGERS = {
-    "cg_codes_check_added": (
-        "codes",
-        "AFTER INSERT ON codes REFERENCING NEW TABLE AS added FOR EACH STATEMENT"
-        " EXECUTE FUNCTION cg_codes_check_added()",
-    ),
-    "cg_codes_check_changed": (
-        "codes",
-        "BEFORE UPDATE OF shop_id, discount_id, assigned_customer_id ON codes FOR EACH ROW"
-        " WHEN (NEW.shop_id IS DISTINCT FROM OLD.shop_id"
-        " OR NEW.discount_id IS DISTINCT FROM OLD.discount_id"
-        " OR (NEW.assigned_customer_id IS NOT NULL"
-        " AND NEW.assigned_customer_id IS DISTINCT FROM OLD.assigned_customer_id))"
-        " EXECUTE FUNCTION cg_codes_check_changed()",
-    ),
-    "cg_discounts_delete_codes": (
-        "discounts",
-        "AFTER DELETE ON discounts REFERENCING OLD TABLE AS removed FOR EACH STATEMENT"
-        " EXECUTE FUNCTION cg_discounts_delete_codes()",
-    ),
-    "cg_discounts_keep_key": (
-        "discounts",
-        "BEFORE UPDATE OF shop_id, id ON discounts FOR EACH ROW"
-        " WHEN (NEW.shop_id IS DISTINCT FROM OLD.shop_id OR NEW.id IS DISTINCT FROM OLD.id)"
-        " EXECUTE FUNCTION cg_discounts_keep_key()",
-    ),
-    "cg_discounts_truncated": (
-        "discounts",
-        "AFTER TRUNCATE ON discounts FOR EACH STATEMENT EXECUTE FUNCTION cg_discounts_truncated()",
-    ),
-    "cg_customers_truncated": (
-        "customers",
-        "AFTER TRUNCATE ON customers FOR EACH STATEMENT EXECUTE FUNCTION cg_customers_truncated()",
-    ),
-    "cg_customers_release_codes": (
-        "customers",
-        "AFTER DELETE ON customers REFERENCING OLD TABLE AS removed FOR EACH STATEMENT"
-        " EXECUTE FUNCTION cg_customers_release_codes()",
-    ),
-    "cg_customers_keep_key": (
-        "customers",
-        "BEFORE UPDATE OF id ON customers FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id)"
-        " EXECUTE FUNCTION cg_customers_keep_key()",
     ),
 }
-
-FUNCTION_NAMES = tuple(
-    statement.split("FUNCTION ", 1)[1].split("(", 1)[0] for statement in FUNCTIONS
-)
 
 
 def create_statements() -> list[str]:
     """Everything to run, in order, on a database whose tables exist."""
     return [
-        *FUNCTIONS,
-        *(f"CREATE TRIGGER {name} {definition}" for name, (_, definition) in TRIGGERS.items()),
+        *(
+            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger\n"
+            f"LANGUAGE plpgsql AS $${trigger.body}$$"
+            for name, trigger in TRIGGERS.items()
+        ),
+        *(
+            f"CREATE TRIGGER {name} {trigger.when} EXECUTE FUNCTION {name}()"
+            for name, trigger in TRIGGERS.items()
+        ),
     ]
 
 
 def drop_statements() -> list[str]:
     return [
-        *(f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, (table, _) in TRIGGERS.items()),
-        *(f"DROP FUNCTION IF EXISTS {name}()" for name in FUNCTION_NAMES),
+        *(f"DROP TRIGGER IF EXISTS {name} ON {t.table}" for name, t in TRIGGERS.items()),
+        *(f"DROP FUNCTION IF EXISTS {name}()" for name in TRIGGERS),
     ]
 
 

@@ -348,7 +348,7 @@ def condition_holds(condition: Condition, cart: Cart, products: set[str]) -> boo
         return False
     # The segments' text key (NFKC, case-folded): "Straße" is "STRASSE", "ÉVRY" is "Évry"
     # whichever way the accent is written, as in segment conditions.
-    wanted = {text_key(v) for v in values}
+    wanted = condition.keys
     if condition.op in ("is", "any_of"):
         return actual is not None and text_key(actual) in wanted
     if condition.op == "is_not":

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
 from .cart import CustomerContext
 from .money import percent_of, to_percent
+from .text import text_key
 
 AudienceType = Literal["all", "guests", "groups", "segments"]
 AUDIENCE_TYPES: frozenset[str] = frozenset({"all", "guests", "groups", "segments"})
@@ -284,6 +286,13 @@ class Condition:
     field: ConditionField
     op: ConditionOp
     value: str | tuple[str, ...]
+    #: The values' text keys (``text_key``), folded once when the rule set is built
+    #: rather than for every cart.
+    keys: frozenset[str] = dataclass_field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        values = (self.value,) if isinstance(self.value, str) else self.value
+        object.__setattr__(self, "keys", frozenset(text_key(v) for v in values))
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,7 @@ def make_app(url: str) -> Any:
 
     def bare() -> Any:
         """Signature, the same schema, a same-sized answer: no database, no pricing."""
-        signed = read_signed_request()
+        signed = read_signed_request("/hooks/cart/price", ["hooks/cart/price"])
         data = schema.load(parse_json_object(signed.body))
         lines = [
             {
@@ -102,7 +102,9 @@ def make_app(url: str) -> Any:
 
 
 def post(client: Any, path: str, body: bytes, topic: str | None = None) -> Any:
-    headers = signed_headers(SECRET, SHOP, body, topic=topic)
+    # The bare endpoint verifies exactly what the pricing hook verifies.
+    signed_path = "/webhooks" if path == "/webhooks" else "/hooks/cart/price"
+    headers = signed_headers(SECRET, SHOP, body, path=signed_path, topic=topic)
     response = client.post(path, data=body, headers=headers)
     if response.status_code != 200:
         raise SystemExit(f"{path} answered {response.status_code}: {response.get_data()!r}")

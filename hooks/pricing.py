@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from hooks.redeem import register_redeem_hook
 from hooks.signing import read_signed_request
 from plugin.api.openapi import SIGNED_HEADERS, document
+from plugin.auth import HOOK_TOPICS, PRICE_PATH
 from plugin.errors import answer_unrouted, register_error_handlers
 from plugin.rules.cart_schema import CartIn, PricingAnswer
 from plugin.rules.service import price_for_domain
@@ -38,5 +39,5 @@ document(
 def price_cart_hook() -> ResponseReturnValue:
     """Price a cart for the host (contract §4): size, signature, timestamp, shop installed,
     payload, in that order; it changes nothing."""
-    signed = read_signed_request()
+    signed = read_signed_request(PRICE_PATH, [HOOK_TOPICS[PRICE_PATH]])
     return jsonify(price_for_domain(signed.shop_domain, signed.body))

@@ -11,8 +11,9 @@ In one transaction: claim the order id (a unique row, so a repeated or racing
 call for the same order waits and then answers what the first answered), price,
 redeem the applied code (conditional update + unique index, in a savepoint); if
 the redeem loses, the code is reported rejected with the reason and the cart is
-priced again without it. Unknown codes count toward the brute-force guard here,
-never in the read-only pricing hook.
+priced again without it. Unknown codes count toward the brute-force guard against the
+cart, the customer and ``client_ip`` (contract §2, "Guessing codes"), here as at the
+pricing hook, in the same transaction.
 """
 
 from __future__ import annotations
@@ -24,17 +25,19 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from hooks.signing import parse_json_object, read_signed_request
 from plugin.api.openapi import SIGNED_HEADERS, document
-from plugin.codes.lookup import attempt_subjects, code_candidates
+from plugin.auth import HOOK_TOPICS, REDEEM_PATH
+from plugin.codes.lookup import attempt_subjects, code_candidates, unknown_codes
 from plugin.codes.models import CheckoutAnswer
-from plugin.codes.redemption import UNKNOWN_CODE, record_unknown_attempts, redeem_code
+from plugin.codes.redemption import record_unknown_attempts, redeem_code
 from plugin.codes.schemas import RedeemAnswer, RedeemIn
 from plugin.customers.operations import ensure_customer
 from plugin.db import db, insert_ignoring_conflict, utcnow
-from plugin.errors import ApiError, ErrorCode
+from plugin.errors import ApiError, ErrorCode, validation_error
 from plugin.pricing.codes import CodeCandidate, normalise_code, rejection_message
 from plugin.pricing_service import price_with_codes
 from plugin.shops.models import Shop
@@ -51,18 +54,14 @@ def checkout_pricer() -> Pricer:
     return configured or price_with_codes
 
 
-def _order_id(data: dict[str, Any]) -> str:
-    value = data.get("order_id")
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 255:
-        raise ApiError(
-            ErrorCode.INVALID_PAYLOAD,
-            "Some fields are not valid: order_id.",
-            400,
-            {"order_id": ["Must be the order's id, 1 to 255 characters."]},
-        )
-    return value.strip()
+def _validated(data: dict[str, Any]) -> dict[str, Any]:
+    """The body checked like the pricing hook's cart plus ``order_id`` (every bad field
+    named at once, whatever pricer is configured), or 400 ``invalid_payload``."""
+    try:
+        checked: dict[str, Any] = RedeemIn().load(data)
+    except ValidationError as err:
+        raise validation_error(err, ErrorCode.INVALID_PAYLOAD, 400) from None
+    return checked
 
 
 def _applied(answer: dict[str, Any]) -> str | None:
@@ -78,7 +77,8 @@ class Redeemed:
 
 def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed:
     """Price and redeem for one order, once; the caller commits."""
-    order_id = _order_id(data)
+    checked = _validated(data)
+    order_id = checked["order_id"]
     if not insert_ignoring_conflict(
         CheckoutAnswer.__table__,
         {"shop_id": shop.id, "order_external_id": order_id, "created_at": utcnow()},
@@ -89,13 +89,17 @@ def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed
             )
         ).scalar_one()
         return Redeemed(dict(stored or {}))
-    customer_id = data.get("customer_id")
+    customer_id: str | None = checked["customer_id"]
     customer_row_id: int | None = None
-    if isinstance(customer_id, str | int) and not isinstance(customer_id, bool) and customer_id:
-        customer_row_id = ensure_customer(shop, str(customer_id))[0].id
-    typed = [c for c in data.get("codes") or [] if isinstance(c, str)]
-    cart_id = data.get("cart_id") if isinstance(data.get("cart_id"), str) else None
-    codes = dict(code_candidates(shop, typed, customer_row_id, cart_id=cart_id))
+    if customer_id:
+        customer_row_id = ensure_customer(shop, customer_id)[0].id
+    cart_id, client_ip = checked["cart_id"], checked["client_ip"]
+    codes = dict(
+        code_candidates(
+            shop, checked["codes"], customer_row_id, cart_id=cart_id, client_ip=client_ip
+        )
+    )
+    unknown = unknown_codes(codes)
     answer = price(shop, data, codes)
     for _ in range(len(codes) + 1):
         applied = _applied(answer)
@@ -108,8 +112,7 @@ def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed
         key = normalise_code(applied)
         codes[key] = replace(codes[key], blocked_reason=lost)
         answer = price(shop, data, codes)
-    unknown = [c["code"] for c in answer.get("codes", []) if c.get("reason") == UNKNOWN_CODE]
-    subjects = attempt_subjects(str(customer_id) if customer_id else None, cart_id)
+    subjects = attempt_subjects(customer_id, cart_id, client_ip)
     verdict = record_unknown_attempts(shop, subjects, unknown)
     answer = {**answer, "order_id": order_id}
     for code in answer.get("codes", []):
@@ -140,8 +143,11 @@ document(
     description="Signed like every host request: 413, 401 invalid_signature or "
     "stale_request, 403 shop_not_installed, 400 invalid_payload, in that order. Usage "
     "limits and once-per-customer hold under racing calls; a repeated call for the same "
-    "order_id answers what the first answered and redeems nothing more. Unknown codes "
-    "count toward the brute-force guard (too_many_attempts).",
+    "order_id answers what the first answered and redeems nothing more. Each distinct "
+    "unknown code counts against the cart, the customer and client_ip (an IPv6 address as "
+    "its /64); past CUSTOMER_GROUPS_CODE_ATTEMPT_LIMIT of them within the window, every "
+    "code typed from there is rejected as too_many_attempts for the block time, real ones "
+    "included. More than 5 codes is a 400 on codes.",
 )
 
 
@@ -166,5 +172,5 @@ def redeem_for_domain(domain: str, data: dict[str, Any] | bytes) -> Redeemed:
 
 
 def checkout_redeem() -> ResponseReturnValue:
-    signed = read_signed_request()
+    signed = read_signed_request(REDEEM_PATH, [HOOK_TOPICS[REDEEM_PATH]])
     return jsonify(redeem_for_domain(signed.shop_domain, signed.body).answer)

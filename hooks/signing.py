@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, request
 
-from plugin.auth import verify_signature
+from plugin.auth import host_key, parse_signed_headers, verify_signature
+from plugin.config import app_secrets
 from plugin.errors import ApiError, ErrorCode
 
 
 @dataclass(frozen=True)
 class SignedRequest:
     shop_domain: str
+    topic: str
+    event_id: str
     body: bytes
 
 
@@ -31,29 +35,39 @@ def read_body(limit: int) -> bytes:
     return body
 
 
-def read_signed_request() -> SignedRequest:
-    """Body size, then signature, then timestamp (contract §2)."""
+def read_signed_request(path: str, topics: Collection[str]) -> SignedRequest:
+    """Contract §2, in its order: body size, signature (host key of the current or the
+    previous secret, over timestamp, shop, topic, event id, ``path`` and body), timestamp;
+    then the topic must be one of ``topics``, the topics of the endpoint that was reached.
+
+    ``path`` is the endpoint as the contract names it, not ``request.path``: a proxy or an
+    in-process mount may add a prefix, and the host signs the contract's path."""
     config = current_app.config
     body = read_body(config["CUSTOMER_GROUPS_MAX_BODY_BYTES"])
-    secret = config["CUSTOMER_GROUPS_APP_SECRET"]
-    if not secret:
+    secrets = app_secrets(config)
+    if not secrets:
         raise ApiError(ErrorCode.INVALID_SIGNATURE, "No app secret is configured.", 401)
+    signed = parse_signed_headers(request.headers)
     verify_signature(
-        secret,
-        request.headers.get("X-Request-Timestamp"),
-        request.headers.get("X-Signature"),
+        [host_key(secret) for secret in secrets],
+        signed,
+        path,
         body,
         config["CUSTOMER_GROUPS_SIGNATURE_TOLERANCE"],
     )
-    domain = (request.headers.get("X-Shop-Domain") or "").strip().lower()
-    if not domain:
+    if signed.topic not in topics:
         raise ApiError(
             ErrorCode.INVALID_PAYLOAD,
-            "The X-Shop-Domain header is missing.",
+            f"The topic {signed.topic!r} does not belong to {path}.",
             400,
-            {"X-Shop-Domain": ["Missing header."]},
+            {"X-Topic": [f"Must be one of: {', '.join(topics)}."]},
         )
-    return SignedRequest(shop_domain=domain, body=body)
+    return SignedRequest(
+        shop_domain=signed.shop.lower(),
+        topic=signed.topic,
+        event_id=signed.event_id,
+        body=body,
+    )
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:

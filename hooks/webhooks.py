@@ -6,11 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 
 from hooks.signing import parse_json_object, read_signed_request
+from plugin.auth import WEBHOOKS_PATH
 from plugin.customers import operations as customers
 from plugin.customers.schemas import (
     CustomerDeletedSchema,
@@ -30,7 +31,6 @@ from plugin.errors import (
     validation_error,
 )
 from plugin.events import CUSTOMER_CREATED, notify
-from plugin.outbox.delivery import was_sent_by_us
 from plugin.shops import operations as shops
 from plugin.shops.models import ProcessedEvent, Shop
 from plugin.shops.schemas import AppInstalledSchema
@@ -184,7 +184,7 @@ def handle_event(
             return DUPLICATE
         if spec is None:
             raise ApiError(
-                ErrorCode.UNKNOWN_TOPIC,
+                ErrorCode.INVALID_PAYLOAD,
                 f"The topic {topic!r} is not one we handle.",
                 400,
                 {"X-Topic": [f"Must be one of: {', '.join(ALL_TOPICS)}."]},
@@ -246,16 +246,13 @@ def _as_object(payload: dict[str, Any] | bytes) -> dict[str, Any]:
     return parse_json_object(payload) if isinstance(payload, bytes) else payload
 
 
-@webhooks_blueprint.post("/webhooks")
+@webhooks_blueprint.post(WEBHOOKS_PATH)
 def receive_webhook() -> Response:
-    signed = read_signed_request()
-    # Verified above: the stripped header is exactly the signature we would have made.
-    if was_sent_by_us((request.headers.get("X-Signature") or "").strip()):
-        # One of our own outbox POSTs sent back (contract §2 signs neither shop nor topic).
-        raise ApiError(
-            ErrorCode.INVALID_SIGNATURE, "This signature was made by the extension itself.", 401
-        )
-    topic = (request.headers.get("X-Topic") or "").strip()
-    event_id = (request.headers.get("X-Event-Id") or "").strip() or None
-    body = handle_event(signed.shop_domain, topic, event_id, signed.body, require_event_id=True)
+    # Signed with the host key over shop, topic, event id and path (contract §2): a body
+    # signed for another shop, topic or endpoint, or one of our own events sent back
+    # (signed with a shop's events key), does not verify.
+    signed = read_signed_request(WEBHOOKS_PATH, ALL_TOPICS)
+    body = handle_event(
+        signed.shop_domain, signed.topic, signed.event_id, signed.body, require_event_id=True
+    )
     return jsonify(body)

@@ -134,13 +134,34 @@ def curl_command(url: str, headers: dict[str, str], body: bytes, body_file: str 
     return " ".join(parts)
 
 
-def sign_command(shop: str, body_file: str, url: str, topic: str | None) -> str:
-    """The curl line for a signed request (valid for 300 s) with the body of ``body_file``."""
-    from plugin.auth import signed_headers
+def contract_path(url: str) -> str:
+    """The endpoint of contract §2 that ``url`` reaches (whatever prefix it has): the path
+    a signature covers."""
+    from urllib.parse import urlsplit
 
+    from plugin.auth import HOOK_TOPICS, WEBHOOKS_PATH
+
+    path = urlsplit(url).path.rstrip("/")
+    for known in (*HOOK_TOPICS, WEBHOOKS_PATH):
+        if path.endswith(known):
+            return known
+    raise SystemExit(
+        f"customer-groups sign: {url} reaches none of /webhooks, /hooks/cart/price, "
+        "/hooks/checkout/redeem."
+    )
+
+
+def sign_command(shop: str, body_file: str, url: str, topic: str | None) -> str:
+    """The curl line for a signed request (valid for 300 s) with the body of ``body_file``:
+    contract v2's headers, signed with the host key for the endpoint ``url`` reaches."""
+    from plugin.auth import HOOK_TOPICS, signed_headers
+
+    path = contract_path(url)
+    if path not in HOOK_TOPICS and not topic:
+        raise SystemExit("customer-groups sign: a webhook needs --topic.")
     with open(body_file, "rb") as handle:
         body = handle.read()
-    headers = signed_headers(_require_secret(), shop, body, topic=topic)
+    headers = signed_headers(_require_secret(), shop, body, path=path, topic=topic)
     return curl_command(url, headers, body, body_file)
 
 

@@ -11,6 +11,9 @@ PREFIX = "CUSTOMER_GROUPS_"
 DEFAULTS: dict[str, Any] = {
     "CUSTOMER_GROUPS_APP_ID": "customer-groups",
     "CUSTOMER_GROUPS_APP_SECRET": None,
+    # During a rotation of the secret: the old one, still accepted on requests from the
+    # host and on session tokens, never used to sign (contract §1, §2).
+    "CUSTOMER_GROUPS_APP_SECRET_PREVIOUS": None,
     "CUSTOMER_GROUPS_DATABASE_URL": None,  # None: a SQLite file in the instance folder
     "CUSTOMER_GROUPS_ADMIN_ORIGINS": "",
     "CUSTOMER_GROUPS_REDEMPTION_HOLD_DAYS": 7,
@@ -75,6 +78,16 @@ def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         for key, value in environ.items()
         if key.startswith(PREFIX) and not key.startswith(PREFIX + "TEST_")
     }
+
+
+def app_secrets(config: Mapping[str, Any]) -> list[str]:
+    """The secrets whose keys are accepted: the current one, then the previous one (during a
+    rotation). Only the first ever signs."""
+    found = [
+        config.get("CUSTOMER_GROUPS_APP_SECRET"),
+        config.get("CUSTOMER_GROUPS_APP_SECRET_PREVIOUS"),
+    ]
+    return [s for s in found if s]
 
 
 def admin_origins(value: str | list[str] | None) -> list[str]:

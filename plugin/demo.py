@@ -685,7 +685,10 @@ def run_demo(
     env = f"CUSTOMER_GROUPS_APP_SECRET={shlex.quote(secret)}"
     token = issue_session_token(secret, app.config["CUSTOMER_GROUPS_APP_ID"], SHOP_DOMAIN)
     curl = curl_command(
-        f"{base}/hooks/cart/price", signed_headers(secret, SHOP_DOMAIN, body), body, None
+        f"{base}/hooks/cart/price",
+        signed_headers(secret, SHOP_DOMAIN, body, path="/hooks/cart/price"),
+        body,
+        None,
     )
     rel_cart = os.path.relpath(cart_path)
     print(

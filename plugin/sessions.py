@@ -8,6 +8,7 @@ from flask import current_app, g
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from plugin.auth import Session, verify_session_token
+from plugin.config import app_secrets
 from plugin.errors import ApiError, ErrorCode
 from plugin.shops.models import Shop
 from plugin.shops.operations import find_shop
@@ -16,12 +17,11 @@ from plugin.shops.operations import find_shop
 def authenticate(token: str | None) -> tuple[Session, Shop]:
     """Verify the token and load its shop; store both on ``g`` for the request."""
     config = current_app.config
-    secret = config["CUSTOMER_GROUPS_APP_SECRET"]
-    if not secret:
+    if not config["CUSTOMER_GROUPS_APP_SECRET"]:
         raise ApiError(ErrorCode.INVALID_TOKEN, "No app secret is configured.", 401)
     session = verify_session_token(
         token,
-        secret,
+        app_secrets(config),
         config["CUSTOMER_GROUPS_APP_ID"],
         config["CUSTOMER_GROUPS_TOKEN_LEEWAY"],
         config["CUSTOMER_GROUPS_TOKEN_MAX_AGE"],
@@ -55,7 +55,10 @@ def _admin_serializer() -> URLSafeTimedSerializer:
     secret = current_app.config["CUSTOMER_GROUPS_APP_SECRET"]
     if not secret:
         raise ApiError(ErrorCode.INVALID_TOKEN, "No app secret is configured.", 401)
-    return URLSafeTimedSerializer(secret, salt=ADMIN_SESSION_SALT)
+    # itsdangerous signs with the last key and accepts every one: the previous secret's
+    # admin sessions stay valid during a rotation.
+    keys = list(reversed(app_secrets(current_app.config)))
+    return URLSafeTimedSerializer(keys, salt=ADMIN_SESSION_SALT)
 
 
 def issue_admin_session(session: Session) -> str:

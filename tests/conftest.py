@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from plugin import create_app
-from plugin.auth import issue_session_token, signed_headers
+from plugin.auth import HOOK_TOPICS, WEBHOOKS_PATH, issue_session_token, signed_headers
 from plugin.db import db
 
 SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -97,12 +97,16 @@ class Host:
         headers: dict[str, str] | None = None,
     ) -> Any:
         body = raw if raw is not None else json.dumps(payload).encode()
+        # Contract v2: the signature covers the path the contract names, whatever prefix
+        # the app is mounted under.
+        signed_path = path if path in HOOK_TOPICS else WEBHOOKS_PATH
         sent = signed_headers(
             secret or self.secret,
             shop,
             body,
+            path=signed_path,
             topic=topic,
-            event_id=event_id or (str(uuid.uuid4()) if topic else None),
+            event_id=event_id or str(uuid.uuid4()),
             timestamp=timestamp,
         )
         sent.update(headers or {})

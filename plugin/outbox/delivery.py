@@ -28,7 +28,6 @@ its transaction commits.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
@@ -39,16 +38,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from flask import current_app
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 
-from plugin.auth import signed_headers
-from plugin.db import db, insert_ignoring_conflict, utcnow
+from plugin.auth import events_key, signature_header
+from plugin.config import app_secrets
+from plugin.db import db, utcnow
 from plugin.jobs.models import Job
 from plugin.jobs.registry import enqueue, job_kind, periodic
-from plugin.outbox.models import DEAD, DELIVERED, PENDING, SKIPPED, OutboxEvent, SentSignature
+from plugin.outbox.models import DEAD, DELIVERED, PENDING, SKIPPED, OutboxEvent
 from plugin.shops.models import Shop
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,9 @@ def deliver_pending(
     ``now`` starts the clock elsewhere (tests use it to skip over backoff and leases).
     Answers the counts of this run.
     """
-    secret = current_app.config.get("CUSTOMER_GROUPS_APP_SECRET")
+    # Events are signed with each shop's events key of the current secret, and during a
+    # rotation with that of the previous one too (two entries in X-Signature).
+    secret = app_secrets(current_app.config)
     if not secret:
         log.warning("The outbox cannot sign events without CUSTOMER_GROUPS_APP_SECRET.")
         return Outcome().as_dict()
@@ -217,30 +220,6 @@ def prune_outbox() -> None:
     prune(utcnow())
 
 
-def remember_signature(shop_id: int, signature: str) -> None:
-    """Record a signature, committed before it leaves (it must be known before anyone
-    could post it back), so ``/webhooks`` can refuse it."""
-    # The same body re-sent within the same second has the same signature: once is enough.
-    insert_ignoring_conflict(
-        SentSignature.__table__,
-        {"digest": signature_digest(signature), "shop_id": shop_id, "sent_at": utcnow()},
-    )
-    db.session.commit()
-
-
-def signature_digest(signature: str) -> str:
-    return hashlib.sha256(signature.encode()).hexdigest()
-
-
-def was_sent_by_us(signature: str | None) -> bool:
-    """True when ``signature`` is one the outbox put on an event (a replay)."""
-    if not signature:
-        return False
-    digest = signature_digest(signature)
-    found = db.session.execute(select(SentSignature.digest).where(SentSignature.digest == digest))
-    return found.first() is not None
-
-
 def prune(now: datetime) -> int:
     days = setting("CUSTOMER_GROUPS_OUTBOX_RETENTION_DAYS")
     cutoff = now - timedelta(days=days)
@@ -249,9 +228,6 @@ def prune(now: datetime) -> int:
             OutboxEvent.status.in_((DELIVERED, SKIPPED)), OutboxEvent.created_at < cutoff
         )
     ).rowcount
-    # A signature older than the timestamp window cannot pass as fresh any more.
-    window = timedelta(seconds=2 * current_app.config["CUSTOMER_GROUPS_SIGNATURE_TOLERANCE"])
-    db.session.execute(delete(SentSignature).where(SentSignature.sent_at < now - window))
     db.session.commit()
     return removed or 0
 
@@ -311,7 +287,7 @@ def _targets(shop_ids: set[int]) -> dict[int, _ShopTarget]:
 
 def _deliver_batch(
     batch: list[Claimed],
-    secret: str,
+    secret: list[str],
     clock: _Clock,
     http: requests.Session,
     outcome: Outcome,
@@ -435,17 +411,20 @@ def _settle_delivered(rows: list[dict[str, Any]]) -> int:
 
 
 def post_event(
-    http: requests.Session, target: _ShopTarget, event: Claimed, secret: str, timeout: float
+    http: requests.Session,
+    target: _ShopTarget,
+    event: Claimed,
+    secret: list[str],
+    timeout: float,
 ) -> Answer:
-    """POST one event, signed as contract §2 says, and say what came of it."""
+    """POST one event, signed as contract §6 says (section 2's signature, with the shop's
+    events key, over the path of its ``events_url``), and say what came of it. Each attempt
+    is signed anew: a new timestamp, the same event id."""
     body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode()
-    headers = signed_headers(
-        secret, target.domain, body, topic=event.topic, event_id=event.event_id
-    )
-    remember_signature(event.shop_id, headers["X-Signature"])
+    assert target.events_url is not None
+    headers = event_headers(secret, target.domain, target.events_url, event, body)
     headers["X-Event-Created-At"] = event.created_at.isoformat().replace("+00:00", "Z")
     headers["User-Agent"] = USER_AGENT
-    assert target.events_url is not None
     try:
         response = http.post(
             target.events_url,
@@ -463,6 +442,31 @@ def post_event(
     error = f"HTTP {code} from {target.events_url}" + (f": {text}" if text else "")
     endpoint = code >= 500 or code < 400 or code in _ENDPOINT_STATUSES
     return Answer(False, code, error, endpoint, _retry_after(response))
+
+
+def event_headers(
+    secrets: list[str], domain: str, events_url: str, event: Claimed, body: bytes
+) -> dict[str, str]:
+    """The headers of one event POST: contract §2's five, signed with the events key of each
+    secret (the current one first)."""
+    timestamp = int(time.time())
+    path = urlsplit(events_url).path or "/"
+    return {
+        "Content-Type": "application/json",
+        "X-Shop-Domain": domain,
+        "X-Request-Timestamp": str(timestamp),
+        "X-Topic": event.topic,
+        "X-Event-Id": event.event_id,
+        "X-Signature": signature_header(
+            [events_key(s, domain) for s in secrets],
+            timestamp,
+            domain,
+            event.topic,
+            event.event_id,
+            path,
+            body,
+        ),
+    }
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -63,20 +63,3 @@ class OutboxEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-
-class SentSignature(db.Model):
-    """A signature the outbox put on a POST, kept while it could still pass as fresh.
-
-    Contract §2 signs only ``"{timestamp}." + body`` with the one app secret, both ways.
-    Whoever receives our events (a shop's ``events_url``) could post one back to
-    ``/webhooks`` under another shop's domain or another topic, within the timestamp
-    window, and it would verify. ``/webhooks`` refuses any signature we made ourselves.
-    """
-
-    __tablename__ = "sent_signatures"
-    __table_args__ = (Index("ix_sent_signatures_sent_at", "sent_at"),)
-
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
-    sent_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

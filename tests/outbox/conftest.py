@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug import Request, Response
 
-from plugin.auth import verify_signature
+from plugin.auth import events_key, parse_signed_headers, verify_signature
 from plugin.db import db, utcnow
 from plugin.outbox.delivery import deliver_pending
 from plugin.outbox.models import OutboxEvent
@@ -33,13 +33,10 @@ class Receiver:
 
     def __call__(self, request: Request) -> Response:
         body = request.get_data()
-        verify_signature(
-            SECRET,
-            request.headers.get("X-Request-Timestamp"),
-            request.headers.get("X-Signature"),
-            body,
-            300,
-        )
+        # As a shop's receiver does (contract §6): the shop's events key, the path it was
+        # posted to.
+        signed = parse_signed_headers(request.headers)
+        verify_signature([events_key(SECRET, signed.shop)], signed, request.path, body, 300)
         with self.lock:
             post = {
                 "topic": request.headers["X-Topic"],

@@ -3,6 +3,10 @@
 The importer reads the upload line by line (never the whole file in memory)
 and inserts in batches against the unique index; the exporter pages through
 the codes by id and escapes cells a spreadsheet would run as formulas.
+
+The upload is whatever the server hands over: a multipart part, Werkzeug's stream of the
+body, or the WSGI server's own input object (gunicorn's, which has ``read`` but is no
+``io`` stream). ``readable_stream`` makes any of them one that ``io.TextIOWrapper`` reads.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from plugin.shops.models import Shop
 
 #: The errors list stops here; ``errors_truncated`` says when more were found.
 MAX_ERRORS = 1000
+#: Bytes asked of the upload at a time.
+READ_SIZE = 64 * 1024
 EXPORT_COLUMNS = ["code", "status", "assigned_customer_id", "assigned_at", "times_used"]
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -57,6 +63,29 @@ def _header_index(header: list[str] | None) -> int:
             {"file": [f"The first line must name a 'code' column, not {header or []!r}."]},
         )
     return names.index("code")
+
+
+class _ReadOnly(io.RawIOBase):
+    """A raw binary stream over anything with ``read(size)``; closing it leaves the source
+    open (the server owns its input)."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._source.read(len(buffer))
+        size = len(data)
+        buffer[:size] = data
+        return size
+
+
+def readable_stream(source: Any) -> IO[bytes]:
+    """``source`` (any object with ``read(size)`` returning bytes) as a buffered binary
+    stream, read ``READ_SIZE`` bytes at a time."""
+    return io.BufferedReader(_ReadOnly(source), buffer_size=READ_SIZE)
 
 
 Batch = dict[str, tuple[int, str]]  # code key → (line, code as typed)
@@ -96,16 +125,19 @@ def _read_batches(
     put(None)
 
 
-def import_codes(shop: Shop, discount: Discount, stream: IO[bytes]) -> ImportReport:
+def import_codes(shop: Shop, discount: Discount, stream: Any) -> ImportReport:
     """Add the codes of a CSV upload to the discount's pool, in one transaction.
 
     Line numbers are the file's (the header is line 1). A code already held by
     any discount of the shop, or repeated in the file, is a duplicate; a code
-    outside 1–64 characters of ``A–Z a–z 0–9 _ -`` is invalid. A thread parses
+    outside 1–64 characters of ``A–Z a–z 0–9 _ -`` is invalid. ``stream`` is anything
+    with ``read(size)`` (see the module docstring). A thread parses
     the next batch while the database writes the last one: at most three batches
     are in memory, whatever the size of the file.
     """
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    text = io.TextIOWrapper(
+        readable_stream(stream), encoding="utf-8-sig", errors="replace", newline=""
+    )
     reader = csv.reader(text)
     try:
         column = _header_index(next(reader, None))

@@ -41,6 +41,8 @@ def test_manifest_is_valid():
         lambda m: m["admin"]["menu"].update(icon="x"),
         lambda m: m.update(version="1.0"),
         lambda m: m.update(support_url="http://insecure.example"),
+        lambda m: m.pop("signing"),
+        lambda m: m["signing"].update(contract_version=1),
     ],
     ids=[
         "missing scopes",
@@ -51,6 +53,8 @@ def test_manifest_is_valid():
         "unknown menu field",
         "version not semver",
         "support over plain http",
+        "no signing",
+        "contract version 1",
     ],
 )
 def test_schema_is_strict(change):
@@ -81,6 +85,21 @@ def test_hooks_exist_in_the_app_with_a_two_second_budget(app):
         assert hook["timeout_ms"] == 2000
         assert hook["path"] in rules, f"{hook['path']} is not served by the app"
         assert "POST" in rules[hook["path"]]
+
+
+def test_the_manifest_states_contract_v2_signing_as_the_code_does():
+    from plugin.auth import EVENTS_KEY_LABEL, HOOK_TOPICS, HOST_KEY_LABEL, signed_headers
+    from plugin.events import TOPICS as EVENT_TOPICS
+
+    signing = MANIFEST["signing"]
+    assert signing["contract_version"] == 2
+    assert signing["host_key_label"] == HOST_KEY_LABEL
+    assert signing["events_key_label"] == EVENTS_KEY_LABEL
+    sent = signed_headers("s", "x.example", b"{}", topic="order/paid")
+    assert sorted(signing["headers"]) == sorted(h for h in sent if h.startswith("X-"))
+    assert sorted(signing["events"]) == sorted(EVENT_TOPICS)
+    for hook in MANIFEST["hooks"].values():
+        assert HOOK_TOPICS[hook["path"]] == hook["topic"]
 
 
 def test_admin_mount_point_is_served(app):

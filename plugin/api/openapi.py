@@ -36,17 +36,36 @@ class Operation:
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     secured: bool = True
     request_content: str = "application/json"
+    #: Other successful answers: status → schema (e.g. a 202 with a job).
+    responses: dict[int, SchemaLike] = field(default_factory=dict)
 
 
 _operations: dict[tuple[str, str], Operation] = {}
 
 #: The headers of a request the host signs (contract §2), for the hook and webhook entries.
 SIGNED_HEADERS: dict[str, dict[str, Any]] = {
-    "X-Shop-Domain": {"type": "string"},
-    "X-Request-Timestamp": {"type": "string", "description": "Unix seconds"},
+    "X-Shop-Domain": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+    "X-Request-Timestamp": {
+        "type": "string",
+        "pattern": "^[1-9][0-9]{0,11}$",
+        "description": "Unix seconds when it was signed; at most 300 s away from now",
+    },
+    "X-Topic": {
+        "type": "string",
+        "pattern": "^[!-~]{1,255}$",
+        "description": "the webhook topic, or hooks/cart/price, hooks/checkout/redeem",
+    },
+    "X-Event-Id": {
+        "type": "string",
+        "pattern": "^[!-~]{1,255}$",
+        "description": "webhooks: the idempotency key; hooks: a request id",
+    },
     "X-Signature": {
         "type": "string",
-        "description": 'base64 HMAC-SHA256 of "{timestamp}." + body, keyed with the secret',
+        "description": "1-8 entries separated by single spaces; an entry v2= + base64 "
+        "HMAC-SHA256, keyed with the host key HMAC-SHA256(secret, "
+        '"customer-groups/v2/host"), of "{timestamp}\\n{shop}\\n{topic}\\n{event_id}\\n'
+        '{path}\\n" + body (contract v2 §2)',
     },
 }
 
@@ -63,7 +82,8 @@ def document(
     """Register one endpoint in the OpenAPI document (``path`` in OpenAPI form:
     ``/api/groups/{id}``). ``extra``: ``query`` (a schema of query parameters),
     ``description``, ``tag``, ``headers`` (name → JSON Schema), ``secured`` (False for
-    routes signed by the host rather than a session token), ``request_content``."""
+    routes signed by the host rather than a session token), ``request_content``,
+    ``responses`` (other successful answers, status → schema)."""
     op = Operation(path, method.lower(), summary, request, response, status, **extra)
     _operations[(path, op.method)] = op
 
@@ -116,6 +136,8 @@ def field_schema(f: fields.Field, components: dict[str, Any]) -> dict[str, Any]:
         _apply_validator(out, validator)
     if f.allow_none and "type" in out:
         out["type"] = [out["type"], "null"]
+    if f.metadata.get("description"):
+        out["description"] = f.metadata["description"]
     return out
 
 
@@ -267,6 +289,13 @@ def build_document() -> dict[str, Any]:
                 "application/json": {"schema": {"$ref": register_schema(op.response, components)}}
             }
         responses: dict[str, Any] = {str(op.status): ok}
+        for status, schema in op.responses.items():
+            responses[str(status)] = {
+                "description": "Success.",
+                "content": {
+                    "application/json": {"schema": {"$ref": register_schema(schema, components)}}
+                },
+            }
         if op.secured:
             responses["401"] = {"description": "Missing or invalid session token.", **error}
             item["security"] = [{"sessionToken": []}]
@@ -321,7 +350,6 @@ def _document_host_endpoints() -> None:
         headers={
             **SIGNED_HEADERS,
             "X-Topic": {"type": "string", "enum": ALL_TOPICS},
-            "X-Event-Id": {"type": "string", "maxLength": 255},
         },
         description="Topics: " + ", ".join(ALL_TOPICS) + '. Answers {"status": "ok"} or '
         '{"status": "duplicate"}; customers/data_request answers the data held.',

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugin.audiences.http import CredentialsRefused, RetryingSession, VendorError, error_message
+from plugin.audiences.http import (
+    CredentialsRefused,
+    FatalVendorError,
+    RetryingSession,
+    VendorError,
+    error_message,
+)
 from plugin.audiences.sync import AudienceConfig, BatchOutcome, Member
 
 ATTENTIVE_BASE_URL = "https://api.attentivemobile.com"
@@ -38,7 +44,8 @@ class AttentiveDestination:
             {
                 "Authorization": f"Bearer {config.credentials['api_key']}",
                 "Accept": "application/json",
-            }
+            },
+            allow_private=config.allow_private,
         )
 
     def close(self) -> None:
@@ -62,8 +69,10 @@ class AttentiveDestination:
                     json=self.body(member),
                     idempotent=True,
                 )
+            except FatalVendorError:
+                raise
             except VendorError as exc:
-                outcome.fail(member, exc.message)
+                outcome.fail(member, exc.message, exc.status)
                 continue
             if response.status_code in (401, 403):
                 raise CredentialsRefused(error_message(response), response.status_code)

@@ -11,10 +11,17 @@ What is retried, and why:
 
 Waits honour ``Retry-After`` (seconds or an HTTP date); otherwise exponential backoff with a cap
 and jitter. Every call has a timeout.
+
+Where calls may go (contract §5): through ``plugin.outgoing.GuardedSession``, so every
+connection is checked when it is opened; a destination it refuses fails the whole run at once
+(``DestinationNotAllowed``). Redirects are never followed: a 3xx is a failed call. What the
+merchant sees of a failed call is its status and the vendor's error code (``error_message``),
+never the reply's text, which goes to the log for operators.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -23,6 +30,16 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+
+from plugin.outgoing import (
+    DestinationRefused,
+    GuardedSession,
+    log_reply,
+    reply_summary,
+    url_for_logs,
+)
+
+log = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
@@ -44,8 +61,25 @@ class VendorError(Exception):
         self.body = body
 
 
-class CredentialsRefused(VendorError):
-    """The vendor refused our credentials (401/403): no other call of the run can succeed."""
+class FatalVendorError(VendorError):
+    """No other call of the run can succeed: the run fails at once, saying ``summary``."""
+
+    summary = "The {kind} destination failed: {message}"
+
+    def describe(self, kind: str) -> str:
+        return self.summary.format(kind=kind, message=self.message)
+
+
+class CredentialsRefused(FatalVendorError):
+    """The vendor refused our credentials (401/403)."""
+
+    summary = "The {kind} credentials were refused: {message}"
+
+
+class DestinationNotAllowed(FatalVendorError):
+    """The destination is not one outgoing requests may go to (contract §5)."""
+
+    summary = "Nothing was sent to {kind}: {message}"
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -79,8 +113,9 @@ class RetryingSession:
         backoff_cap: float = 30.0,
         max_retry_after: float = 300.0,
         is_throttled: Callable[[requests.Response], bool] | None = None,
+        allow_private: bool = False,
     ) -> None:
-        self.session = requests.Session()
+        self.session = GuardedSession(allow_private=allow_private)
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers.update(headers or {})
         self.timeout = timeout
@@ -103,30 +138,45 @@ class RetryingSession:
     ) -> requests.Response:
         """Send, retrying as the module docstring says; the last reply is returned as is.
 
-        Raises ``VendorError`` (status None) when no reply came back in the end.
+        Raises ``VendorError`` (status None) when no reply came back in the end, with the
+        status of a 3xx (never followed), and ``DestinationNotAllowed`` when the destination
+        was refused before anything was sent.
         """
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         kwargs.setdefault("timeout", self.timeout)
+        kwargs["allow_redirects"] = False
         attempt = 0
         while True:
             attempt += 1
             last_attempt = attempt >= self.max_attempts
             try:
                 response = self.session.request(method, url, **kwargs)
+            except DestinationRefused as exc:
+                log.warning("Refused an outgoing request to %s: %s", url_for_logs(url), exc.reason)
+                raise DestinationNotAllowed(exc.reason) from exc
             except requests.ConnectTimeout as exc:
                 if last_attempt:
-                    raise VendorError(f"Could not connect: {exc}") from exc
+                    log.warning("Could not connect to %s: %s", url_for_logs(url), exc)
+                    raise VendorError(f"Could not connect ({type(exc).__name__}).") from exc
                 sleep(self.backoff(attempt))
                 continue
             except requests.RequestException as exc:
                 # Read timeout or dropped connection: the vendor may have acted on the call.
                 if not idempotent or last_attempt:
-                    raise VendorError(f"No reply from the vendor: {exc}") from exc
+                    log.warning("No reply from %s: %s", url_for_logs(url), exc)
+                    raise VendorError(f"No reply from the vendor ({type(exc).__name__}).") from exc
                 sleep(self.backoff(attempt))
                 continue
 
+            if 300 <= response.status_code < 400:
+                log_reply(log, url, response)
+                response.close()
+                raise VendorError(
+                    f"HTTP {response.status_code}: a redirect, which is not followed.",
+                    response.status_code,
+                )
             refused = response.status_code == 429 or self.is_throttled(response)
             transient = response.status_code >= 500 and idempotent
             if last_attempt or not (refused or transient):
@@ -141,6 +191,7 @@ class RetryingSession:
 
 
 def error_message(response: requests.Response) -> str:
-    """A short description of a failed reply, for the run's error list (never the request)."""
-    text = response.text[:300] if response.text else ""
-    return f"HTTP {response.status_code}: {text}".strip()
+    """What the merchant sees of a failed reply: its status and the vendor's error code,
+    never its text (contract §5); the text goes to the log for operators."""
+    log_reply(log, response.url or "", response)
+    return reply_summary(response)

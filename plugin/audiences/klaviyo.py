@@ -21,7 +21,13 @@ from typing import Any
 
 import requests
 
-from plugin.audiences.http import CredentialsRefused, RetryingSession, VendorError, error_message
+from plugin.audiences.http import (
+    CredentialsRefused,
+    FatalVendorError,
+    RetryingSession,
+    VendorError,
+    error_message,
+)
 from plugin.audiences.sync import AudienceConfig, BatchOutcome, Member
 
 KLAVIYO_BASE_URL = "https://a.klaviyo.com"
@@ -82,7 +88,8 @@ class KlaviyoDestination:
                 "revision": KLAVIYO_REVISION,
                 "Accept": JSON_API,
                 "Content-Type": JSON_API,
-            }
+            },
+            allow_private=config.allow_private,
         )
 
     def close(self) -> None:
@@ -135,7 +142,7 @@ class KlaviyoDestination:
                     outcome.skipped += 1
                     continue
                 upserted.append((member, self.upsert_profile(member)))
-            except CredentialsRefused:
+            except FatalVendorError:
                 raise
             except (VendorError, ValueError, KeyError) as exc:
                 outcome.fail(member, _describe(exc), getattr(exc, "status", None))
@@ -144,7 +151,7 @@ class KlaviyoDestination:
             try:
                 self.add_to_list([profile_id for _, profile_id in chunk])
                 outcome.synced += len(chunk)
-            except CredentialsRefused:
+            except FatalVendorError:
                 raise
             except VendorError as exc:
                 for member, _ in chunk:

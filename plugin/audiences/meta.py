@@ -19,14 +19,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import secrets
 from typing import Any
 
 import requests
 
-from plugin.audiences.http import CredentialsRefused, RetryingSession, VendorError, error_message
+from plugin.audiences.http import (
+    CredentialsRefused,
+    FatalVendorError,
+    RetryingSession,
+    VendorError,
+    error_message,
+)
 from plugin.audiences.sync import AudienceConfig, BatchOutcome, Member
+
+log = logging.getLogger(__name__)
 
 META_BASE_URL = "https://graph.facebook.com"
 META_API_VERSION = "v21.0"
@@ -77,6 +86,7 @@ class MetaDestination:
             is_throttled=is_throttled,
             backoff_base=2.0,
             backoff_cap=60.0,
+            allow_private=config.allow_private,
         )
 
     def close(self) -> None:
@@ -115,9 +125,11 @@ class MetaDestination:
         url = f"{self.base_url}/{META_API_VERSION}/{self.config.vendor_audience_id}/users"
         try:
             response = self.http.request("POST", url, data=form)
+        except FatalVendorError:
+            raise
         except VendorError as exc:
             for member in by_hash.values():
-                outcome.fail(member, exc.message)
+                outcome.fail(member, exc.message, exc.status)
             return outcome
         error = graph_error(response)
         if response.status_code in (401, 403) or error.get("code") in CREDENTIAL_CODES:
@@ -131,10 +143,12 @@ class MetaDestination:
         invalid = min(int(body.get("num_invalid_entries") or 0), len(by_hash))
         for digest, reason in samples.items() if isinstance(samples, dict) else ():
             if digest in by_hash:
+                # Meta's reason is its reply's text: for operators, not for the merchant.
+                log.warning("Meta refused an entry of audience %s: %.300s", url, reason)
                 outcome.errors.append(
                     {
                         "customer_id": by_hash[digest].external_id,
-                        "message": f"Meta refused the entry: {reason}",
+                        "message": "Meta refused the entry.",
                         "status": response.status_code,
                     }
                 )

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from plugin.audiences.http import CredentialsRefused
+from plugin.audiences.http import FatalVendorError
 from plugin.audiences.models import (
     ACTIVE_RUN_STATUSES,
     RUN_FAILED,
@@ -31,6 +32,7 @@ from plugin.audiences.models import (
 from plugin.customers.models import Customer, CustomerTag
 from plugin.db import db, for_shop, utcnow
 from plugin.groups.models import Group
+from plugin.outgoing import private_destinations_allowed
 from plugin.shops.models import Shop
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ class AudienceConfig:
     identifier: str
     properties: dict[str, str]
     only_update_existing: bool
+    # CUSTOMER_GROUPS_ALLOW_PRIVATE_BASE_URLS: plain http and private hosts allowed.
+    allow_private: bool = False
 
     @classmethod
     def of(cls, audience: Audience) -> AudienceConfig:
@@ -85,6 +89,7 @@ class AudienceConfig:
             identifier=mapping.get("identifier", "email"),
             properties=dict(mapping.get("properties") or {}),
             only_update_existing=audience.only_update_existing,
+            allow_private=private_destinations_allowed(current_app.config),
         )
 
 
@@ -370,7 +375,8 @@ def run_audience(
     """Run (or resume) one audience run to its end; the job function for background workers.
 
     Does nothing when another worker holds the run. A customer the vendor refuses is counted
-    as failed and the run goes on; refused credentials fail the whole run at once. Anything
+    as failed and the run goes on; refused credentials, or a destination outgoing requests may
+    not go to (contract §5), fail the whole run at once. Anything
     unexpected propagates and leaves the run ``running`` with its cursor, to be resumed once
     its heartbeat is stale.
     """
@@ -405,13 +411,10 @@ def run_audience(
             )
             outcome.skipped += skipped
             _record(run_id, outcome, rows[-1]["customer_id"], state)
-    except CredentialsRefused as exc:
+    except FatalVendorError as exc:
+        # Refused credentials or a refused destination: no other call could succeed.
         db.session.rollback()
-        _finish(
-            run_id,
-            RUN_FAILED,
-            f"The {config.destination_type} credentials were refused: {exc.message}",
-        )
+        _finish(run_id, RUN_FAILED, exc.describe(config.destination_type))
         return _load_run(shop_id, run_id)
     except BaseException:
         db.session.rollback()

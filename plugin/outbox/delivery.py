@@ -14,10 +14,15 @@ for the POST. A run whose lease was taken over skips the event.
 Retries: exponential backoff with jitter per event (``backoff``), up to
 ``CUSTOMER_GROUPS_OUTBOX_MAX_ATTEMPTS`` attempts, then ``dead`` (the merchant can send
 it again with ``POST /api/events/{id}/retry``). When the endpoint itself is failing
-(no answer, a timeout, a redirect, 401/403/404, 408, 429 or 5xx), the shop's other due
-events wait until the failed one's next attempt instead of each hammering a dead
-endpoint: the oldest event probes, the rest follow once it gets through. A 400 or 422
-is that event's own problem and holds nothing else up.
+(no answer, a refused address, a timeout, a redirect, 401/403/404, 408, 429 or 5xx),
+the shop's other due events wait until the failed one's next attempt instead of each
+hammering a dead endpoint: the oldest event probes, the rest follow once it gets through.
+A 400 or 422 is that event's own problem and holds nothing else up.
+
+Where events may go (contract §5): through ``plugin.outgoing.GuardedSession``, https to
+public addresses only, checked when each connection is opened; redirects are never
+followed. ``last_error`` (shown by ``GET /api/events``) holds the status and error code of
+a failed answer, never its text, which goes to the log.
 
 Who delivers: the periodic task ``outbox.deliver`` (every second) queues one
 ``outbox.deliver`` job per shop with due events, at most one at a time per shop (a job
@@ -50,6 +55,13 @@ from plugin.db import db, utcnow
 from plugin.jobs.models import Job
 from plugin.jobs.registry import enqueue, job_kind, periodic
 from plugin.outbox.models import DEAD, DELIVERED, PENDING, SKIPPED, OutboxEvent
+from plugin.outgoing import (
+    DestinationRefused,
+    GuardedSession,
+    log_reply,
+    private_destinations_allowed,
+    reply_summary,
+)
 from plugin.shops.models import Shop
 
 log = logging.getLogger(__name__)
@@ -150,7 +162,6 @@ def deliver_pending(
     now: datetime | None = None,
     max_batches: int | None = None,
     budget_seconds: float = 30.0,
-    http: requests.Session | None = None,
 ) -> dict[str, int]:
     """Deliver due events (of one shop, or of all), batch after batch, until none is due or
     ``budget_seconds`` pass.
@@ -166,8 +177,8 @@ def deliver_pending(
         return Outcome().as_dict()
     clock = _Clock(now)
     outcome = Outcome()
-    own_http = http is None
-    session = http or requests.Session()
+    # Every POST goes through the guarded transport (contract §5, plugin/outgoing.py).
+    session = GuardedSession(allow_private=private_destinations_allowed(current_app.config))
     started = time.monotonic()
     batches = 0
     try:
@@ -183,8 +194,7 @@ def deliver_pending(
                 break
     finally:
         db.session.rollback()
-        if own_http:
-            session.close()
+        session.close()
     return outcome.as_dict()
 
 
@@ -433,13 +443,22 @@ def post_event(
             timeout=(min(5.0, timeout), timeout),
             allow_redirects=False,
         )
+    except DestinationRefused as exc:
+        # Not sent: the address is not one events may go to (contract §5).
+        log.warning("Event %s not sent to %s: %s", event.id, target.events_url, exc.reason)
+        return Answer(False, None, f"Refused: {exc.reason}", True)
     except requests.RequestException as exc:
-        return Answer(False, None, f"{type(exc).__name__}: {exc}"[:1000], True)
+        # The merchant sees the kind of failure (GET /api/events); operators the details.
+        log.warning("Event %s to %s: %s", event.id, target.events_url, exc)
+        return Answer(False, None, f"{type(exc).__name__}: no answer from the events_url.", True)
     code = response.status_code
     if 200 <= code < 300:
         return Answer(True, code, None, False)
-    text = (response.text or "").strip().replace("\n", " ")[:300]
-    error = f"HTTP {code} from {target.events_url}" + (f": {text}" if text else "")
+    log_reply(log, target.events_url, response)
+    # Never the reply's text: only its status and error code (contract §5).
+    error = reply_summary(response)
+    if 300 <= code < 400:
+        error += ": a redirect, which is not followed"
     endpoint = code >= 500 or code < 400 or code in _ENDPOINT_STATUSES
     return Answer(False, code, error, endpoint, _retry_after(response))
 

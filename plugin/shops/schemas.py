@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask import current_app
 from marshmallow import ValidationError, fields, validate
 
 from plugin.customers.schemas import Payload
+from plugin.outgoing import private_destinations_allowed, url_problem
 
 
 def _known_timezone(name: str) -> None:
@@ -14,6 +16,16 @@ def _known_timezone(name: str) -> None:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError("Not a known IANA time zone.") from None
+
+
+def _outgoing_url(url: str | None) -> None:
+    """Events are POSTed only to https on a public host (contract §5); judged as written here,
+    and again when each connection is opened, which is the check that counts."""
+    if url is None:
+        return
+    problem = url_problem(url, allow_private=private_destinations_allowed(current_app.config))
+    if problem:
+        raise ValidationError(problem)
 
 
 class ShopSchema(Payload):
@@ -24,7 +36,12 @@ class ShopSchema(Payload):
     api_url = fields.Url(allow_none=True, load_default=None, require_tld=False)
     access_token = fields.String(allow_none=True, load_default=None)
     # An extension of the contract: where our events (§6) are POSTed.
-    events_url = fields.Url(allow_none=True, load_default=None, require_tld=False)
+    events_url = fields.Url(
+        allow_none=True,
+        load_default=None,
+        require_tld=False,
+        validate=[validate.Length(max=512), _outgoing_url],
+    )
 
 
 class AppInstalledSchema(Payload):

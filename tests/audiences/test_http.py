@@ -1,4 +1,8 @@
-"""The retrying session: what is retried, how long it waits, what is never replayed."""
+"""The retrying session: what is retried, how long it waits, what is never replayed.
+
+These servers are local (http://localhost): the sessions allow private destinations, as
+CUSTOMER_GROUPS_ALLOW_PRIVATE_BASE_URLS does for the app's tests.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ def test_retry_after_reads_seconds_and_http_dates():
 
 def test_post_that_creates_is_sent_once_on_500(httpserver, sleeps):
     httpserver.expect_request("/jobs", method="POST").respond_with_data("oops", status=500)
-    response = RetryingSession().request("POST", httpserver.url_for("/jobs"), json={"a": 1})
+    session = RetryingSession(allow_private=True)
+    response = session.request("POST", httpserver.url_for("/jobs"), json={"a": 1})
 
     assert response.status_code == 500
     assert len(httpserver.log) == 1
@@ -30,7 +35,7 @@ def test_post_that_creates_is_retried_on_429(httpserver, sleeps):
         "", status=429, headers={"Retry-After": "3"}
     )
     httpserver.expect_request("/jobs").respond_with_data("made", status=201)
-    response = RetryingSession().request("POST", httpserver.url_for("/jobs"))
+    response = RetryingSession(allow_private=True).request("POST", httpserver.url_for("/jobs"))
 
     assert response.status_code == 201
     assert sleeps == [3.0]
@@ -38,7 +43,9 @@ def test_post_that_creates_is_retried_on_429(httpserver, sleeps):
 
 def test_backoff_grows_with_a_cap_and_gives_up(httpserver, sleeps):
     httpserver.expect_request("/thing").respond_with_data("", status=503)
-    session = RetryingSession(max_attempts=6, backoff_base=1.0, backoff_cap=4.0)
+    session = RetryingSession(
+        max_attempts=6, backoff_base=1.0, backoff_cap=4.0, allow_private=True
+    )
     response = session.request("GET", httpserver.url_for("/thing"))
 
     assert response.status_code == 503
@@ -52,7 +59,7 @@ def test_a_wait_longer_than_a_run_should_take_is_not_slept(httpserver, sleeps):
     httpserver.expect_request("/thing").respond_with_data(
         "", status=429, headers={"Retry-After": "86400"}
     )
-    response = RetryingSession().request("GET", httpserver.url_for("/thing"))
+    response = RetryingSession(allow_private=True).request("GET", httpserver.url_for("/thing"))
 
     assert response.status_code == 429
     assert sleeps == []

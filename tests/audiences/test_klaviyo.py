@@ -227,7 +227,9 @@ def test_refused_customer_is_recorded_and_the_run_goes_on(app, client, shop, htt
     assert (answer["status"], answer["synced"], answer["failed"]) == ("succeeded", 1, 1)
     assert answer["errors"][0]["customer_id"] == "c_1"
     assert answer["errors"][0]["status"] == 400
-    assert "Invalid email" in answer["errors"][0]["message"]
+    # The vendor's reply text is never shown to the merchant (contract §5).
+    assert answer["errors"][0]["message"] == "HTTP 400"
+    assert "Invalid email" not in json.dumps(answer)
 
 
 def test_refused_api_key_fails_the_run_at_once(app, client, shop, httpserver):

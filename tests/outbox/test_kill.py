@@ -26,6 +26,8 @@ DELIVER_FOREVER = textwrap.dedent(
         "TESTING": True,
         "CUSTOMER_GROUPS_APP_SECRET": sys.argv[1],
         "CUSTOMER_GROUPS_DATABASE_URL": sys.argv[2],
+        # The receiver is local (http://localhost), as in make_app.
+        "CUSTOMER_GROUPS_ALLOW_PRIVATE_BASE_URLS": True,
     })
     with app.app_context():
         while True:

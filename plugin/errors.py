@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     CSRF_FAILED = "csrf_failed"
     INTERNAL_ERROR = "internal_error"
     UNAVAILABLE = "unavailable"
+    TOO_MANY_RENDERS = "too_many_renders"
 
 
 class ApiError(Exception):

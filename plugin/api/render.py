@@ -8,7 +8,8 @@ from flask.typing import ResponseReturnValue
 from plugin.api.blueprint import api_blueprint
 from plugin.api.openapi import document
 from plugin.api.schemas import load_body
-from plugin.messages.render import render_message
+from plugin.messages import sandbox
+from plugin.messages.render import RENDERS_PER_SHOP, render_message
 from plugin.messages.schemas import RenderIn, RenderOut
 from plugin.sessions import current_shop
 
@@ -16,7 +17,8 @@ from plugin.sessions import current_shop
 @api_blueprint.post("/render")
 def render() -> ResponseReturnValue:
     data = load_body(RenderIn())
-    rendered = render_message(current_shop(), data["template"], data["customer_id"], data["format"])
+    shop_id = current_shop().id
+    rendered = render_message(shop_id, data["template"], data["customer_id"], data["format"])
     return jsonify(RenderOut().dump(rendered))
 
 
@@ -34,5 +36,11 @@ document(
     "a code (an error status would say the request was wrong, and it is not). A template "
     "that cannot be rendered for anyone (a syntax error, an unknown discount, an attribute "
     "the sandbox refuses, an undefined name) is a 422 with `details.template`; an unknown "
-    "customer is a 422 with `details.customer_id`.",
+    "customer is a 422 with `details.customer_id`. "
+    f"Limits: a render may use {sandbox.CPU_SECONDS} s of processing time, "
+    f"{sandbox.MAX_OUTPUT_BYTES // 1024} KiB of output (UTF-8) and "
+    f"{sandbox.MEMORY_BYTES // 2**20} MiB of memory, and name {sandbox.MAX_DISCOUNTS} "
+    "discounts; past one it is a 422 whose `details.template` names the limit. No database "
+    f"transaction is held while it runs. A shop renders at most {RENDERS_PER_SHOP} messages "
+    "at once in each server process: one more is a 429 `too_many_renders`.",
 )

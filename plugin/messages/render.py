@@ -4,8 +4,16 @@ Templates are Jinja2 run in :class:`ImmutableSandboxedEnvironment`: they see exa
 names, ``customer`` (a plain dict: ``id``, ``first_name``, ``last_name``, ``email``,
 ``group``, ``points``) and ``coupon(discount)``; Jinja's default globals (``range``,
 ``cycler``, ...) are removed, underscore attributes and mutation are refused by the
-sandbox, and string or list repetition and powers are capped so a template cannot
-allocate without bound.
+sandbox. The render itself runs in a child process that the operating system stops at the
+contract's limits (0.5 s of processing time, 64 KiB of output, bounded memory): see
+:mod:`plugin.messages.sandbox`.
+
+No database transaction is open while a template runs: the customer is loaded, the
+session's transaction ends (committing what the caller wrote: a code handed out before a
+message is rendered stays handed out), and each ``coupon(...)`` the template reaches is
+answered by a short read of its own while the child waits. A shop renders at most
+:data:`RENDERS_PER_SHOP` messages at once in one serving process (429 past that), so that
+one shop's renders cannot take every request thread from the others.
 
 ``coupon("WELCOME")`` names a discount by its shared code, its name (both ignoring case)
 or its id, and gives the code assigned to this customer from that discount's pool (the
@@ -16,64 +24,33 @@ that a sender never sends a message with a hole where the code should be.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from sqlalchemy import or_, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from plugin.codes.lookup import code_key
 from plugin.codes.models import CODE_ASSIGNED, Code, Discount
 from plugin.customers.models import Customer
-from plugin.db import db, name_key, utcnow
+from plugin.db import db, name_key, reading, utcnow
 from plugin.errors import ApiError, ErrorCode
 from plugin.groups.models import Group
-from plugin.shops.models import Shop
+from plugin.messages import sandbox
 
 FORMATS = ("html", "text")
 MAX_TEMPLATE_LENGTH = 100_000
-#: The most characters a message may come to.
-MAX_OUTPUT = 1_000_000
-#: The longest string or list a template may build by repetition, the largest power.
-MAX_REPEAT = 10_000
-MAX_EXPONENT = 100
-
-
-class MessageEnvironment(ImmutableSandboxedEnvironment):
-    """The sandbox, with ``*`` and ``**`` checked so a template cannot exhaust memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-            raise SecurityError(f"Powers above {MAX_EXPONENT} are not allowed in messages.")
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                    if len(seq) * times > MAX_REPEAT:
-                        raise SecurityError(
-                            f"Repeating to more than {MAX_REPEAT} items is not allowed."
-                        )
-        return super().call_binop(context, operator, left, right)
-
-
-def _environment(autoescape: bool) -> MessageEnvironment:
-    env = MessageEnvironment(autoescape=autoescape, undefined=StrictUndefined)
-    env.globals.clear()  # only what we pass in: no range, cycler, joiner, namespace, lipsum
-    return env
+#: Renders of one shop at the same time in one serving process.
+RENDERS_PER_SHOP = 2
 
 
 @dataclass
 class Rendered:
     rendered: str | None
     missing: list[str] = field(default_factory=list)
-
-
-class _UnknownDiscount(Exception):
-    pass
 
 
 def _problem(message: str) -> ApiError:
@@ -85,9 +62,9 @@ def _problem(message: str) -> ApiError:
     )
 
 
-def customer_context(shop: Shop, customer: Customer) -> dict[str, Any]:
+def customer_context(shop_id: int, customer: Customer) -> dict[str, Any]:
     group = db.session.execute(
-        select(Group.name).where(Group.shop_id == shop.id, Group.id == customer.group_id)
+        select(Group.name).where(Group.shop_id == shop_id, Group.id == customer.group_id)
     ).scalar_one_or_none()
     return {
         "id": customer.external_id,
@@ -99,16 +76,16 @@ def customer_context(shop: Shop, customer: Customer) -> dict[str, Any]:
     }
 
 
-def find_discount(shop: Shop, ref: str | int) -> Discount:
+def find_discount(shop_id: int, ref: str | int) -> Discount | None:
     """The discount a template names: by shared code, then name (ignoring case), then id."""
-    if isinstance(ref, bool) or not isinstance(ref, str | int):
-        raise _UnknownDiscount(f"coupon() takes a discount's code, name or id, not {ref!r}.")
     text = str(ref).strip()
+    if "\x00" in text or not _encodable(text):
+        return None  # no name or code holds such characters, and the database refuses them
     by_code = db.session.execute(
         select(Discount)
         .join(Code, Code.discount_id == Discount.id)
         .where(
-            Code.shop_id == shop.id,
+            Code.shop_id == shop_id,
             Code.shared.is_(True),
             Code.code_key == code_key(text),
         )
@@ -116,20 +93,26 @@ def find_discount(shop: Shop, ref: str | int) -> Discount:
     if by_code is not None:
         return by_code
     by_name = db.session.execute(
-        select(Discount).where(Discount.shop_id == shop.id, Discount.name_key == name_key(text))
+        select(Discount).where(Discount.shop_id == shop_id, Discount.name_key == name_key(text))
     ).scalar_one_or_none()  # names are unique per shop (ignoring case)
     if by_name is not None:
         return by_name
-    if text.isdigit():
-        by_id = db.session.execute(
-            select(Discount).where(Discount.shop_id == shop.id, Discount.id == int(text))
+    if text.isascii() and text.isdigit() and len(text) < 19:  # ids are 64-bit
+        return db.session.execute(
+            select(Discount).where(Discount.shop_id == shop_id, Discount.id == int(text))
         ).scalar_one_or_none()
-        if by_id is not None:
-            return by_id
-    raise _UnknownDiscount(f"No discount has the code, name or id {text!r}.")
+    return None
 
 
-def customer_code(discount: Discount, customer: Customer) -> str | None:
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def customer_code(discount: Discount, customer_id: int) -> str | None:
     """The customer's usable code of ``discount``: assigned to them, not used up, not
     expired, from a discount that is active and not over. None otherwise."""
     now = utcnow()
@@ -139,7 +122,7 @@ def customer_code(discount: Discount, customer: Customer) -> str | None:
         select(Code.code)
         .where(
             Code.discount_id == discount.id,
-            Code.assigned_customer_id == customer.id,
+            Code.assigned_customer_id == customer_id,
             Code.status == CODE_ASSIGNED,
             or_(Code.expires_at.is_(None), Code.expires_at > now),
         )
@@ -149,60 +132,65 @@ def customer_code(discount: Discount, customer: Customer) -> str | None:
     return found
 
 
-def render_message(shop: Shop, template: str, customer_id: str, fmt: str = "html") -> Rendered:
-    """Render ``template`` for the customer; 422 for a template that cannot be rendered."""
+def render_message(shop_id: int, template: str, customer_id: str, fmt: str = "html") -> Rendered:
+    """Render ``template`` for the customer; 422 for a template that cannot be rendered or
+    that goes past a limit (named in ``details.template``).
+
+    Ends the session's transaction first (see the module docstring)."""
+    db.session.commit()
+    reading()
     customer = db.session.execute(
-        select(Customer).where(Customer.shop_id == shop.id, Customer.external_id == customer_id)
+        select(Customer).where(Customer.shop_id == shop_id, Customer.external_id == customer_id)
     ).scalar_one_or_none()
     if customer is None:
+        db.session.rollback()
         raise ApiError(
             ErrorCode.VALIDATION_FAILED,
             "Some fields are not valid: customer_id.",
             422,
             {"customer_id": [f"Unknown customer {customer_id}."]},
         )
-    env = _environment(autoescape=fmt == "html")
+    context = customer_context(shop_id, customer)
+    customer_pk = customer.id
+    db.session.rollback()  # a read without a lock: nothing to keep, nothing held from here
+
+    def lookup(ref: str | int) -> dict[str, Any]:
+        reading()
+        try:
+            discount = find_discount(shop_id, ref)
+            if discount is None:
+                return {"unknown": f"No discount has the code, name or id {str(ref).strip()!r}."}
+            code = customer_code(discount, customer_pk)
+        finally:
+            db.session.rollback()
+        return {"code": code} if code is not None else {"missing": True}
+
+    with _render_slot(shop_id):
+        outcome = sandbox.render(template, fmt, context, lookup)
+    if "problem" in outcome:
+        raise _problem(outcome["problem"])
+    return Rendered(outcome["rendered"], outcome["missing"])
+
+
+_busy: Counter[int] = Counter()
+_busy_lock = threading.Lock()
+
+
+@contextmanager
+def _render_slot(shop_id: int) -> Iterator[None]:
+    with _busy_lock:
+        if _busy[shop_id] >= RENDERS_PER_SHOP:
+            raise ApiError(
+                ErrorCode.TOO_MANY_RENDERS,
+                f"This shop is already rendering {RENDERS_PER_SHOP} messages; try again "
+                "in a moment.",
+                429,
+            )
+        _busy[shop_id] += 1
     try:
-        compiled = env.from_string(template)
-    except TemplateSyntaxError as err:
-        raise _problem(f"Line {err.lineno}: {err.message}") from None
-    missing: list[str] = []
-    discounts: dict[Any, Discount] = {}
-
-    def coupon(ref: Any) -> str:
-        key = ref if isinstance(ref, int) and not isinstance(ref, bool) else str(ref)
-        if key not in discounts:
-            discounts[key] = find_discount(shop, ref)
-        code = customer_code(discounts[key], customer)
-        if code is None:
-            if str(ref) not in missing:
-                missing.append(str(ref))
-            return ""
-        return code
-
-    text = _render(compiled.generate, customer=customer_context(shop, customer), coupon=coupon)
-    if missing:
-        return Rendered(None, missing)
-    return Rendered(text, [])
-
-
-def _render(generate: Callable[..., Any], **context: Any) -> str:
-    parts: list[str] = []
-    size = 0
-    try:
-        for chunk in generate(**context):
-            size += len(chunk)
-            if size > MAX_OUTPUT:
-                raise _problem(f"The message is longer than {MAX_OUTPUT} characters.")
-            parts.append(chunk)
-    except (ApiError, SQLAlchemyError):
-        raise
-    except _UnknownDiscount as err:
-        raise _problem(str(err)) from None
-    except SecurityError as err:
-        raise _problem(f"Not allowed in a message: {err}") from None
-    except TemplateError as err:
-        raise _problem(err.message or type(err).__name__) from None
-    except Exception as err:  # the template's own mistake (1/0, "a" + 1, ...)
-        raise _problem(f"The template failed: {type(err).__name__}: {err}") from None
-    return "".join(parts)
+        yield
+    finally:
+        with _busy_lock:
+            _busy[shop_id] -= 1
+            if not _busy[shop_id]:
+                del _busy[shop_id]

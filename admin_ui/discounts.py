@@ -4,7 +4,9 @@ discount with statuses, generation with a progress bar, CSV import with its repo
 Thin views over the admin API's schemas and operations (``plugin.codes``). Generating and
 importing work without JavaScript (the form posts here); with it, ``static/discounts.js``
 calls ``POST /api/discounts/{id}/codes/generate`` itself and follows a 202's job through
-``GET /api/jobs/{id}`` in a ``<progress>`` bar.
+``GET /api/jobs/{id}`` in a ``<progress>`` bar. A generation whose codes are easy to guess
+(``density_warnings``) says so: in the message after the form, in the generate panel
+when its job is done, and from the API's ``warnings`` with JavaScript.
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ from admin_ui.nested_forms import (
 from admin_ui.session import current_admin_shop, redirect_to
 from plugin.codes import operations
 from plugin.codes.csv_io import export_rows, import_codes
-from plugin.codes.generation import DEFAULT_CHARSET, SYNC_LIMIT, check_feasible, generate_codes
+from plugin.codes.generation import (
+    DEFAULT_CHARSET,
+    SYNC_LIMIT,
+    check_feasible,
+    density_warnings,
+    generate_codes,
+)
 from plugin.codes.models import CODE_STATUSES
 from plugin.codes.schemas import (
     CHANNELS,
@@ -342,9 +350,12 @@ def _codes_page(
         name: operations.list_codes(shop, discount.id, name, 1, 1).total for name in CODE_STATUSES
     }
     job = None
+    warnings: list[str] = []
     job_id = request.args.get("job", type=int)
     if job_id:
         job = JobOut().dump(get_job(shop, job_id))
+        if job["status"] == "succeeded":
+            warnings = list((job["result"] or {}).get("warnings") or [])
     item = DiscountOut().dump(discount)
     generate = {"count": "100", "length": "8", "prefix": "", "suffix": "", "charset": ""}
     return render_page(
@@ -359,6 +370,7 @@ def _codes_page(
         all_count=sum(counts.values()),
         status_labels=STATUS_LABELS,
         job=job,
+        warnings=warnings,
         sync_limit=SYNC_LIMIT,
         generate=context.pop("generate", generate),
         errors=context.pop("errors", {}),
@@ -393,11 +405,15 @@ def discount_codes_generate(discount_id: int) -> ResponseReturnValue:
         return _codes_page(shop, discount_id, 422, generate=typed, errors=conv.errors)
     try:
         args = GenerateIn().load(body)
+        warnings = density_warnings(shop, **args)
         if args["count"] <= SYNC_LIMIT:
             made = generate_codes(shop, discount, **args)
             db.session.commit()
             return redirect_to(
-                ".discount_codes", f"Generated {made:,} codes.", discount_id=discount_id
+                ".discount_codes",
+                " ".join([f"Generated {made:,} codes.", *warnings]),
+                "warning" if warnings else "success",
+                discount_id=discount_id,
             )
         check_feasible(
             shop, args["count"], args["length"], args["prefix"] or "", args["suffix"] or "",
@@ -415,7 +431,10 @@ def discount_codes_generate(discount_id: int) -> ResponseReturnValue:
         return _codes_page(shop, discount_id, 422, generate=typed, errors=error.details)
     job = enqueue_generation(shop, discount.id, args)  # the API's own job kind
     db.session.commit()
-    return redirect_to(".discount_codes", None, discount_id=discount_id, job=job.id)
+    return redirect_to(
+        ".discount_codes", " ".join(warnings) or None, "warning", discount_id=discount_id,
+        job=job.id,
+    )  # fmt: skip
 
 
 @admin_blueprint.post("/discounts/<int:discount_id>/codes/import")

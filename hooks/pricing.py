@@ -31,13 +31,18 @@ document(
     headers=SIGNED_HEADERS,
     description="Signed like every host request: 413, 401 invalid_signature or "
     "stale_request, 403 shop_not_installed, 400 invalid_payload naming each field, in that "
-    "order. Reads only: it changes nothing. 503 unavailable when the database cannot answer.",
+    "order. It changes nothing but the attempt counters of the brute-force guard: each "
+    "distinct unknown code counts against the cart, the customer and client_ip (an IPv6 "
+    "address as its /64), and past CUSTOMER_GROUPS_CODE_ATTEMPT_LIMIT of them within the "
+    "window every code typed from there is rejected as too_many_attempts for the block "
+    "time, real ones included; a cart without unknown codes writes nothing. More than 5 "
+    "codes is a 400 on codes. 503 unavailable when the database cannot answer.",
 )
 
 
 @hooks_blueprint.post("/cart/price")
 def price_cart_hook() -> ResponseReturnValue:
     """Price a cart for the host (contract §4): size, signature, timestamp, shop installed,
-    payload, in that order; it changes nothing."""
+    payload, in that order; it changes nothing but the attempt counters of unknown codes."""
     signed = read_signed_request(PRICE_PATH, [HOOK_TOPICS[PRICE_PATH]])
     return jsonify(price_for_domain(signed.shop_domain, signed.body))

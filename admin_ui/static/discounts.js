@@ -4,7 +4,9 @@
    - Generating codes: the form is sent to POST /api/discounts/{id}/codes/generate; a 201
      is done, a 202 carries a job followed through GET /api/jobs/{id} in the <progress>
      bar (with text: "1,200 of 20,000 codes"), until it succeeds or fails. A 422 shows its
-     messages next to the fields. Without JavaScript the form posts to the admin page. */
+     messages next to the fields. Without JavaScript the form posts to the admin page.
+   - The answer's (or the finished job's) "warnings" (codes easy to guess) are listed in
+     the generate panel. */
 (function () {
   "use strict";
 
@@ -70,6 +72,21 @@
     return Number(value).toLocaleString("en");
   }
 
+  function showWarnings(warnings) {
+    const panel = document.querySelector("[data-generate-warnings]");
+    if (!panel) {
+      return;
+    }
+    const list = panel.querySelector("ul");
+    list.replaceChildren();
+    (warnings || []).forEach(function (warning) {
+      const item = document.createElement("li");
+      item.textContent = warning;
+      list.append(item);
+    });
+    panel.hidden = !list.children.length;
+  }
+
   function showProgress(box, job) {
     const bar = box.querySelector("progress");
     const text = box.querySelector("[role=status]");
@@ -82,6 +99,7 @@
     bar.value = job.status === "succeeded" ? bar.max : Math.min(job.progress || 0, bar.max);
     if (job.status === "succeeded") {
       text.textContent = "Done: " + number((job.result || {}).generated || job.total) + " codes generated.";
+      showWarnings((job.result || {}).warnings);
       addReload(box);
     } else if (job.status === "failed") {
       text.textContent = "Failed: " + (job.error || "the job stopped.");
@@ -139,11 +157,13 @@
       const button = form.querySelector("button[type=submit]");
       button.disabled = true;
       fieldErrors(form, {});
+      showWarnings([]);
       try {
         const answer = await CG.api("/api/discounts/" + form.dataset.discountId + "/codes/generate", { body: body });
         if (answer.generated !== undefined) {
           showProgress(box, { status: "succeeded", progress: answer.generated, total: answer.generated, result: answer });
         } else {
+          showWarnings(answer.warnings);
           showProgress(box, answer);
           await follow(box, answer.id);
         }

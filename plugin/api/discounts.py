@@ -11,7 +11,7 @@ from plugin.api.blueprint import api_blueprint
 from plugin.api.openapi import document
 from plugin.codes import operations
 from plugin.codes.csv_io import export_rows, import_codes
-from plugin.codes.generation import SYNC_LIMIT, check_feasible, generate_codes
+from plugin.codes.generation import SYNC_LIMIT, check_feasible, density_warnings, generate_codes
 from plugin.codes.schemas import (
     AssignIn,
     CodeListArgs,
@@ -22,6 +22,7 @@ from plugin.codes.schemas import (
     DiscountPatch,
     GenerateIn,
     GenerateOut,
+    GenerationJobOut,
     ImportIn,
     ImportOut,
     PageArgs,
@@ -92,9 +93,10 @@ def generate(discount_id: int) -> ResponseReturnValue:
     discount = operations.get_discount(shop, discount_id)
     args = GenerateIn().load(_json_body())
     if args["count"] <= SYNC_LIMIT:
+        warnings = density_warnings(shop, **args)
         made = generate_codes(shop, discount, **args)
         db.session.commit()
-        return jsonify({"generated": made}), 201
+        return jsonify(GenerateOut().dump({"generated": made, "warnings": warnings})), 201
     check_feasible(
         shop,
         args["count"],
@@ -103,9 +105,10 @@ def generate(discount_id: int) -> ResponseReturnValue:
         args["suffix"] or "",
         args["charset"],
     )
+    warnings = density_warnings(shop, **args)
     job = enqueue_generation(shop, discount.id, args)
     db.session.commit()
-    return jsonify(JobOut().dump(job)), 202
+    return jsonify({**JobOut().dump(job), "warnings": warnings}), 202  # GenerationJobOut
 
 
 @api_blueprint.post("/discounts/<int:discount_id>/codes/import")
@@ -188,8 +191,13 @@ document(
     response=GenerateOut,
     status=201,
     description="Up to 10,000 codes answer 201 when they are made. More answer 202 with "
-    "the job that makes them (JobOut; follow it at GET /api/jobs/{job_id}). Asking for "
-    "more than half of the codes still free in that shape is a 422 on count.",
+    "the job that makes them (GenerationJobOut; follow it at GET /api/jobs/{job_id}, whose "
+    "result ends as {generated, warnings}). Asking for more than half of the codes still "
+    "free in that shape is a 422 on count. Both answers carry warnings: one when a random "
+    "guess would find a code of this shape more often than once in a million (the codes "
+    "of this shape the shop will hold, of any discount, over alphabet^length with the "
+    "characters folded to one case); the codes are made all the same.",
+    responses={202: GenerationJobOut},
 )
 document(
     "/api/discounts/{discount_id}/codes/import",

@@ -38,7 +38,7 @@ def progress_bar(done: int, total: int, started: float, width: int = 40) -> None
 
 def run_codes_command(args: argparse.Namespace, app: Any = None) -> int:
     from plugin import create_app
-    from plugin.codes.generation import generate_codes
+    from plugin.codes.generation import density_warnings, generate_codes
     from plugin.codes.models import Discount
     from plugin.codes.redemption import expire_holds
     from plugin.db import db
@@ -61,6 +61,9 @@ def run_codes_command(args: argparse.Namespace, app: Any = None) -> int:
             return 1
         started = time.perf_counter()
         try:
+            warnings = density_warnings(
+                shop, args.count, args.length, args.prefix, args.suffix, args.charset
+            )
             made = generate_codes(
                 shop,
                 discount,
@@ -77,4 +80,6 @@ def run_codes_command(args: argparse.Namespace, app: Any = None) -> int:
             return 1
         db.session.commit()
         print(f"Generated {made} codes in {time.perf_counter() - started:.1f} s.")
+        for warning in warnings:
+            print(f"Warning: {warning}", file=sys.stderr)
     return 0

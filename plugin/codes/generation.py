@@ -17,6 +17,15 @@ Either way nothing is lost or written twice, whatever other writers do meanwhile
 On SQLite (whose writer lock is held from the first statement of a transaction,
 see ``plugin.db``) the taken codes are selected first and the rest inserted with
 ``executemany``.
+
+Codes that are easy to guess (contract §2, "Guessing codes"): generating answers a
+warning (never a refusal) when one random guess of a code of this shape would succeed
+more often than once in a million. The odds are the codes of this shape the shop will
+hold once these are made (the ones asked for plus those it holds already, of any
+discount: a guess that finds any of them finds a discount) over the size of the code
+space, ``alphabet ** length`` with the alphabet folded to one case since codes compare
+ignoring case. The prefix and suffix are taken as known to the guesser (they are the
+same on every code), so they add nothing to the space.
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ SQLITE_LOOKUP_SIZE = 500
 SYNC_LIMIT = 10_000
 #: Batches in a row that add nothing before giving up (cannot happen below half the space).
 MAX_FRUITLESS_BATCHES = 50
+#: A random guess may find a code at most once in this many tries before generating warns.
+GUESS_ODDS = 1_000_000
 
 Progress = Callable[[int, int], None]
 
@@ -84,6 +95,45 @@ def existing_in_pattern(shop: Shop, prefix: str, suffix: str, length: int) -> in
             func.length(Code.code_key) == len(prefix) + length + len(suffix),
         )
     ).scalar_one()
+
+
+def code_space(length: int, charset: str | None) -> int:
+    """How many different random parts of ``length`` characters there are (ignoring case)."""
+    return len(alphabet(charset)) ** length
+
+
+def guess_warnings(codes_of_shape: int, length: int, charset: str | None) -> list[str]:
+    """The warning when ``codes_of_shape`` codes in the space of ``length`` characters of
+    ``charset`` let one random guess succeed more often than once in ``GUESS_ODDS``."""
+    space = code_space(length, charset)
+    if codes_of_shape <= 0 or codes_of_shape * GUESS_ODDS <= space:
+        return []
+    size = len(alphabet(charset))
+    safe = length
+    while codes_of_shape * GUESS_ODDS > size**safe:
+        safe += 1
+    return [
+        f"Easy to guess: with {codes_of_shape:,} codes of this shape among the {space:,} "
+        f"possible ({length} random characters of {size}, ignoring case), one random guess "
+        f"finds a code once in {space // codes_of_shape:,} tries, more often than once in a "
+        f"million. Use at least {safe} random characters, or more different characters."
+    ]
+
+
+def density_warnings(
+    shop: Shop,
+    count: int,
+    length: int = 8,
+    prefix: str | None = "",
+    suffix: str | None = "",
+    charset: str | None = None,
+    made_already: int = 0,
+) -> list[str]:
+    """The warnings of generating ``count`` codes of this shape (:func:`guess_warnings`),
+    counting the codes of the same shape the shop holds already; ``made_already`` of the
+    ``count`` are among those (a job that resumed)."""
+    held = existing_in_pattern(shop, prefix or "", suffix or "", length) - made_already
+    return guess_warnings(held + count, length, charset)
 
 
 def check_feasible(
@@ -348,9 +398,13 @@ __all__ = [
     "CodeBatch",
     "SYNC_LIMIT",
     "RandomParts",
+    "GUESS_ODDS",
     "alphabet",
     "check_feasible",
+    "code_space",
+    "density_warnings",
     "generate_codes",
+    "guess_warnings",
     "insert_codes",
     "insert_new_codes",
 ]

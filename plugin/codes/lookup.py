@@ -4,11 +4,20 @@
 the codes and their discounts, one for the customer's own redemptions (only
 when a once-per-customer discount is among them) and one for an attempt block;
 never one query per code.
+
+Who typed a code (contract §2, "Guessing codes") is counted under up to three
+subjects: the cart (``cart:{cart_id}``), the customer when known
+(``customer:{external id}``) and the shopper's address when the host sends
+``client_ip`` (``ip:{address}``). An IPv6 address counts as its /64 (one
+subscriber's network: a guesser there has 2^64 addresses to rotate through),
+and an IPv4 address written as IPv6 (``::ffff:203.0.113.7``) as that IPv4
+address, so the two spellings of one shopper are one subject.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import ipaddress
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -32,14 +41,42 @@ def code_key(typed: str) -> str:
     return typed.strip().lower()
 
 
-def attempt_subjects(customer_external_id: str | None, cart_id: str | None) -> list[str]:
-    """Who typed the codes, as the brute-force guard counts them."""
+def address_subject(client_ip: str) -> str:
+    """The subject of a shopper's address: ``ip:`` and the IPv4 address, or the IPv6
+    address's /64 network (``ip:2001:db8:1:2::/64``). ``client_ip`` must be a valid
+    address (the cart schema checks it); a zone (``%eth0``) is left out."""
+    address = ipaddress.ip_address(client_ip)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"ip:{address.ipv4_mapped}"
+        network = ipaddress.IPv6Network((int(address) >> 64 << 64, 64))
+        return f"ip:{network}"
+    return f"ip:{address}"
+
+
+def attempt_subjects(
+    customer_external_id: str | None, cart_id: str | None, client_ip: str | None = None
+) -> list[str]:
+    """Who typed the codes, as the brute-force guard counts them: the customer (when
+    known), the cart and the shopper's address (when the host sent it)."""
     subjects = []
     if customer_external_id:
         subjects.append(f"customer:{customer_external_id}")
     if cart_id:
         subjects.append(f"cart:{cart_id}")
+    if client_ip:
+        subjects.append(address_subject(client_ip))
     return subjects
+
+
+def unknown_codes(candidates: Mapping[str, CodeCandidate]) -> list[str]:
+    """The typed codes the shop does not have, that the brute-force guard counts: not
+    those refused because their typist is blocked already (they are not looked at)."""
+    return [
+        code
+        for code, candidate in candidates.items()
+        if not candidate.found and candidate.blocked_reason is None
+    ]
 
 
 def code_usage_limit(row: DiscountRow, shared: bool) -> int | None:
@@ -99,14 +136,17 @@ def code_candidates(
     customer_id: int | str | None,
     *,
     cart_id: str | None = None,
+    client_ip: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, CodeCandidate]:
     """Map each typed code's normalised form (:func:`normalise_code`) to what we know of it.
 
     ``customer_id`` is our customer row id (int) or the host's customer id (str);
-    None is a guest. Unknown codes map to ``found=False``. When the cart or the
-    customer is blocked by the brute-force guard, every code carries
-    ``blocked_reason="too_many_attempts"``. Read-only: safe in the pricing hook.
+    None is a guest. Unknown codes map to ``found=False``. When the cart, the
+    customer or the address (``client_ip``) is blocked by the brute-force guard, every
+    code carries ``blocked_reason="too_many_attempts"``, codes that exist included, so
+    a blocked guesser learns nothing. Read-only: counting is the caller's
+    (:func:`plugin.codes.redemption.record_unknown_attempts`).
     """
     now = now or utcnow()
     typed_by_key: dict[str, str] = {}
@@ -156,7 +196,7 @@ def code_candidates(
                 Customer.shop_id == shop.id, Customer.id == customer_row_id
             )
         ).scalar_one_or_none()
-    block = blocked_until(shop, attempt_subjects(customer_external_id, cart_id), now)
+    block = blocked_until(shop, attempt_subjects(customer_external_id, cart_id, client_ip), now)
     blocked_reason = TOO_MANY_ATTEMPTS if block is not None else None
 
     found: dict[str, CodeCandidate] = {}

@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -118,8 +119,8 @@ class Code(db.Model):
         Index(
             "ix_codes_assigned_customer_id",
             "assigned_customer_id",
-            postgresql_where=db.text("assigned_customer_id IS NOT NULL"),
-            sqlite_where=db.text("assigned_customer_id IS NOT NULL"),
+            postgresql_where=text("assigned_customer_id IS NOT NULL"),
+            sqlite_where=text("assigned_customer_id IS NOT NULL"),
         ),
     )
 
@@ -176,8 +177,8 @@ class Redemption(db.Model):
             "discount_id",
             "customer_id",
             unique=True,
-            sqlite_where=db.text(ONCE_PER_CUSTOMER_ROWS),
-            postgresql_where=db.text(ONCE_PER_CUSTOMER_ROWS),
+            sqlite_where=text(ONCE_PER_CUSTOMER_ROWS),
+            postgresql_where=text(ONCE_PER_CUSTOMER_ROWS),
         ),
         Index("ix_redemptions_status_expires", "status", "expires_at"),
     )
@@ -211,21 +212,23 @@ class CheckoutAnswer(db.Model):
 
 
 class CodeAttempt(db.Model):
-    """An unknown code typed at the redeem hook by one cart or customer (the brute-force guard)."""
+    """An unknown code typed at either hook by one cart, customer or address (the brute-force
+    guard); one row per distinct code and subject within the window."""
 
     __tablename__ = "code_attempts"
     __table_args__ = (Index("ix_code_attempts_subject", "shop_id", "subject", "attempted_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
-    # "customer:{external id}" or "cart:{cart id}".
+    # "customer:{external id}", "cart:{cart id}" or "ip:{IPv4 address | IPv6 /64}".
     subject: Mapped[str] = mapped_column(String(300))
     code_key: Mapped[str] = mapped_column(String(64))
     attempted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class CodeBlock(db.Model):
-    """A cart or customer refused every code until ``blocked_until`` (``too_many_attempts``)."""
+    """A cart, customer or address refused every code until ``blocked_until``
+    (``too_many_attempts``)."""
 
     __tablename__ = "code_blocks"
     __table_args__ = (UniqueConstraint("shop_id", "subject"),)

@@ -337,37 +337,53 @@ def _setting(name: str, default: float) -> float:
 def record_unknown_attempts(
     shop: Shop, subjects: list[str], codes: list[str], now: datetime | None = None
 ) -> AttemptVerdict:
-    """Count unknown codes typed at the redeem hook; slow a subject down, then block it.
+    """Count unknown codes typed at either hook; slow a subject down, then block it.
 
-    A subject (``customer:{id}`` or ``cart:{id}``) with ``CUSTOMER_GROUPS_CODE_ATTEMPT_LIMIT``
-    unknown codes within ``CUSTOMER_GROUPS_CODE_ATTEMPT_WINDOW`` seconds is refused every
-    code (``too_many_attempts``) for ``CUSTOMER_GROUPS_CODE_BLOCK_SECONDS``; from
-    ``CUSTOMER_GROUPS_CODE_SLOW_AFTER`` attempts on, its answers are slowed down first.
-    Only the redeem hook writes here: the pricing hook changes nothing (contract §4)
-    and only reads the block.
+    Each distinct unknown code counts once per subject (``customer:{id}``, ``cart:{id}``,
+    ``ip:{address}``, see :func:`plugin.codes.lookup.attempt_subjects`) within
+    ``CUSTOMER_GROUPS_CODE_ATTEMPT_WINDOW`` seconds: the same typo priced again writes
+    nothing. A subject with ``CUSTOMER_GROUPS_CODE_ATTEMPT_LIMIT`` distinct unknown codes
+    in the window is refused every code (``too_many_attempts``) for
+    ``CUSTOMER_GROUPS_CODE_BLOCK_SECONDS``; from ``CUSTOMER_GROUPS_CODE_SLOW_AFTER`` of
+    them on, its answers are slowed down first (when this call counted something new).
+
+    Writes in the caller's transaction, only when some pair (subject, code) is new in
+    the window. Two racing calls may both write the same pair: the count is of distinct
+    codes, so it still counts once.
     """
-    if not subjects or not codes:
+    keys = sorted({key_of(c)[:64] for c in codes if c and c.strip()})
+    if not subjects or not keys:
         return AttemptVerdict()
     now = now or utcnow()
     limit = int(_setting("CODE_ATTEMPT_LIMIT", ATTEMPT_LIMIT))
     window = timedelta(seconds=_setting("CODE_ATTEMPT_WINDOW", ATTEMPT_WINDOW.total_seconds()))
     block_for = timedelta(seconds=_setting("CODE_BLOCK_SECONDS", BLOCK_FOR.total_seconds()))
     slow_after = int(_setting("CODE_SLOW_AFTER", SLOW_AFTER))
-    db.session.execute(
-        CodeAttempt.__table__.insert(),
-        [
-            {"shop_id": shop.id, "subject": s, "code_key": key_of(c)[:64], "attempted_at": now}
-            for s in subjects
-            for c in codes
-        ],
+    in_window = (
+        CodeAttempt.shop_id == shop.id,
+        CodeAttempt.subject.in_(subjects),
+        CodeAttempt.attempted_at > now - window,
     )
-    counts = db.session.execute(
-        select(CodeAttempt.subject, func.count())
-        .where(
-            CodeAttempt.shop_id == shop.id,
-            CodeAttempt.subject.in_(subjects),
-            CodeAttempt.attempted_at > now - window,
+    seen = {
+        (subject, key)
+        for subject, key in db.session.execute(
+            select(CodeAttempt.subject, CodeAttempt.code_key).where(
+                *in_window, CodeAttempt.code_key.in_(keys)
+            )
         )
+    }
+    new = [
+        {"shop_id": shop.id, "subject": subject, "code_key": key, "attempted_at": now}
+        for subject in subjects
+        for key in keys
+        if (subject, key) not in seen
+    ]
+    if not new:
+        return AttemptVerdict()
+    db.session.execute(CodeAttempt.__table__.insert(), new)
+    counts = db.session.execute(
+        select(CodeAttempt.subject, func.count(CodeAttempt.code_key.distinct()))
+        .where(*in_window)
         .group_by(CodeAttempt.subject)
     ).all()
     blocked = False

@@ -19,6 +19,7 @@ from marshmallow import (
 
 from plugin.codes.models import CODE_STATUSES, REDEMPTION_STATUSES
 from plugin.fields import HostId, StrictInteger, Timestamp
+from plugin.jobs.schemas import JobOut
 from plugin.rules.cart_schema import CartIn, PricingAnswer
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -311,19 +312,6 @@ class ImportOut(Schema):
     errors_truncated = fields.Boolean()
 
 
-class JobOut(Schema):
-    id = fields.Integer()
-    kind = fields.String()
-    status = fields.String()
-    progress = fields.Integer()
-    total = fields.Integer()
-    result = fields.Dict(allow_none=True)
-    error = fields.String(allow_none=True)
-    created_at = Timestamp()
-    started_at = Timestamp()
-    finished_at = Timestamp()
-
-
 # Only for the OpenAPI document ------------------------------------------------------------
 
 
@@ -337,10 +325,27 @@ class DiscountPatch(DiscountIn):
             field_.required = False
 
 
+#: What ``warnings`` of a generation say (contract §2, "Guessing codes").
+GUESS_WARNING = (
+    "Sentences for the merchant; one when a random guess would find a code of this shape "
+    "more often than once in a million tries (the codes of this shape the shop holds once "
+    "these are made, over the size of the code space with the characters folded to one "
+    "case). Empty otherwise; the codes are made all the same."
+)
+
+
 class GenerateOut(Schema):
     """Codes generated at once (up to 10,000; more answer 202 with a job)."""
 
     generated = fields.Integer()
+    warnings = fields.List(fields.String(), metadata={"description": GUESS_WARNING})
+
+
+class GenerationJobOut(JobOut):
+    """The job that generates more than 10,000 codes (202), with the warnings of the
+    generation asked for; its ``result`` ends as ``{"generated", "warnings"}``."""
+
+    warnings = fields.List(fields.String(), metadata={"description": GUESS_WARNING})
 
 
 class ImportIn(Schema):

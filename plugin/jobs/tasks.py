@@ -33,7 +33,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import delete, select, text
 
-from plugin.codes.generation import generate_codes
+from plugin.codes.generation import density_warnings, generate_codes
 from plugin.codes.operations import get_discount
 from plugin.codes.redemption import expire_holds
 from plugin.db import db, for_shop, utcnow
@@ -73,6 +73,7 @@ def generate_codes_job(job: Job, report: Report) -> dict[str, Any]:
     shop = _shop(job)
     discount = get_discount(shop, discount_id)  # gone: a 404 ApiError fails the job
     already = job.progress  # codes committed by earlier attempts (with their progress)
+    warnings = density_warnings(shop, count, made_already=already, **params)
     if already < count:
         generate_codes(
             shop,
@@ -81,7 +82,7 @@ def generate_codes_job(job: Job, report: Report) -> dict[str, Any]:
             progress=lambda done, _total: report(already + done),
             **params,
         )
-    return {"generated": count}
+    return {"generated": count, "warnings": warnings}
 
 
 @periodic("jobs.prune", every=3600)

@@ -3,10 +3,14 @@
 A bad cart is a 400 ``invalid_payload`` whose ``details`` name each bad field
 (``lines.3.quantity``). Hosts may send fields we do not know yet: they are ignored.
 Whether the currency is the shop's is checked by the service (it needs the shop).
+
+A request types at most ``MAX_CODES`` (5) codes and may carry the shopper's address
+(``client_ip``) for the brute-force guard (contract §2, "Guessing codes").
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -15,7 +19,8 @@ from plugin.customers.schemas import Payload
 from plugin.fields import HostId, StrictInteger
 
 MAX_LINES = 500
-MAX_CODES = 20
+#: Codes one request may type (contract §2): more is a 400 on ``codes``, not a guess.
+MAX_CODES = 5
 MAX_QUANTITY = 1_000_000
 MAX_AMOUNT = 10**12
 CHANNELS = ("web", "in_store")
@@ -36,6 +41,13 @@ class CartShippingIn(Payload):
     address = fields.Nested(CartAddressIn, allow_none=True, load_default=None)
 
 
+def _ip_address(value: str) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValidationError("Must be an IPv4 or IPv6 address.") from None
+
+
 class CartLineIn(Payload):
     id = HostId(required=True)
     product_id = HostId(required=True)
@@ -46,7 +58,9 @@ class CartLineIn(Payload):
 
 
 class CartIn(Payload):
-    """The pricing hook's body: ``customer_id`` null is a guest, ``shipping`` may be null."""
+    """The pricing hook's body: ``customer_id`` null is a guest, ``shipping`` may be null;
+    at most 5 ``codes``; ``client_ip`` (optional) is the shopper's address, counted by the
+    brute-force guard on codes (an IPv6 address as its /64)."""
 
     cart_id = HostId(required=True)
     currency = fields.String(
@@ -67,7 +81,19 @@ class CartIn(Payload):
     codes = fields.List(
         fields.String(validate=validate.Length(max=255)),
         load_default=list,
-        validate=validate.Length(max=MAX_CODES),
+        validate=validate.Length(
+            max=MAX_CODES, error=f"A request may type at most {MAX_CODES} codes."
+        ),
+    )
+    client_ip = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=[validate.Length(min=1, max=100), _ip_address],
+        metadata={
+            "description": "The shopper's address as the host saw it (IPv4 or IPv6), for "
+            "the brute-force guard on codes; hosts should send it for guests. An IPv6 "
+            "address counts as its /64."
+        },
     )
 
     @validates_schema

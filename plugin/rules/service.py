@@ -2,13 +2,18 @@
 codes are, take the rule snapshot, and let the pure engine compute.
 
 Shared by ``POST /hooks/cart/price``, ``POST /api/price-preview`` and the in-process
-``cart_price`` signal, so the three give the same answer for the same input. Reads only:
-the pricing hook changes nothing (contract §4).
+``cart_price`` signal, so the three give the same answer for the same input. The pricing
+hook changes nothing but the brute-force guard's attempt counters (contract §4): when a
+typed code is unknown, it counts against the cart, the customer and ``client_ip``
+(:func:`plugin.codes.redemption.record_unknown_attempts`), in one short transaction of its
+own after the reads; a cart without unknown codes writes nothing. The admin's price
+preview counts nothing (a merchant trying carts is not guessing).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +25,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from hooks.signing import parse_json_object
-from plugin.codes.lookup import code_candidates
+from plugin.codes.lookup import attempt_subjects, code_candidates, unknown_codes
+from plugin.codes.redemption import record_unknown_attempts
 from plugin.customers.models import Customer
 from plugin.customers.operations import default_group_id
 from plugin.db import db, reading, utcnow
@@ -193,13 +199,19 @@ def shop_and_customer(
 
 
 def code_facts(
-    shop: Shop, cart: Cart, customer_row_id: int | None, now: datetime
+    shop: Shop,
+    cart: Cart,
+    customer_row_id: int | None,
+    now: datetime,
+    client_ip: str | None = None,
 ) -> dict[str, CodeCandidate]:
     """What the database knows about the cart's codes (none typed: no query)."""
     if not cart.codes:
         return {}
     customer: int | str | None = cart.customer_id if customer_row_id is None else customer_row_id
-    return code_candidates(shop, list(cart.codes), customer, cart_id=cart.cart_id, now=now)
+    return code_candidates(
+        shop, list(cart.codes), customer, cart_id=cart.cart_id, client_ip=client_ip, now=now
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,12 +225,16 @@ class PricingInputs:
 
 
 def read_inputs(
-    shop: Shop, cart: Cart, now: datetime, codes: Mapping[str, CodeCandidate] | None = None
+    shop: Shop,
+    cart: Cart,
+    now: datetime,
+    codes: Mapping[str, CodeCandidate] | None = None,
+    client_ip: str | None = None,
 ) -> PricingInputs:
     """Who the customer is, what the codes are, the rule snapshot: a few reads."""
     customer, customer_row_id = customer_context(shop, cart.customer_id)
     if codes is None:
-        codes = code_facts(shop, cart, customer_row_id, now)
+        codes = code_facts(shop, cart, customer_row_id, now, client_ip)
     return PricingInputs(cart, customer, codes, rule_set(shop))
 
 
@@ -238,7 +254,9 @@ def price_result(
     ``codes`` (normalised code → candidate) replaces the lookup of the cart's codes: the
     redeem hook passes what it knows after a lost race.
     """
-    return compute(read_inputs(shop, load_cart(shop, payload), now, codes), now)
+    data = validate_cart(payload)
+    cart = to_cart(shop, data)
+    return compute(read_inputs(shop, cart, now, codes, data["client_ip"]), now)
 
 
 def price_with_codes(
@@ -273,8 +291,9 @@ def _not_installed(domain: str) -> ApiError:
 def price_for_domain(
     domain: str, payload: dict[str, Any] | bytes, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Check the shop, then the payload, price the cart and write nothing: what the hook
-    (``payload`` the raw body) and the ``cart_price`` signal (a dict) both run.
+    """Check the shop, then the payload, price the cart and write nothing but the count
+    of unknown codes typed: what the hook (``payload`` the raw body) and the
+    ``cart_price`` signal (a dict) both run.
 
     The body is parsed and validated before the database is touched, and its faults are
     reported only after the shop check (contract §2 order); the database reads then run
@@ -300,14 +319,39 @@ def price_for_domain(
         if fault is not None or data is None:
             raise fault or ApiError(ErrorCode.INVALID_PAYLOAD, "The cart is missing.", 400)
         cart = to_cart(shop, data)
-        codes = code_facts(shop, cart, customer_row_id, now)
+        codes = code_facts(shop, cart, customer_row_id, now, data["client_ip"])
         inputs = PricingInputs(cart, customer, codes, rule_set(shop))
     except (OperationalError, SQLAlchemyTimeoutError):
-        log.exception("The database did not answer while pricing a cart of %s", domain)
-        raise ApiError(
-            ErrorCode.UNAVAILABLE, "Pricing is unavailable right now; try again.", 503
-        ) from None
+        raise _unavailable(domain) from None
     finally:
         # Nothing to keep: end the read transaction before computing.
         db.session.rollback()
-    return compute(inputs, now).to_dict()
+    answer = compute(inputs, now).to_dict()
+    unknown = unknown_codes(codes)
+    if unknown:
+        subjects = attempt_subjects(cart.customer_id, cart.cart_id, data["client_ip"])
+        count_unknown_codes(shop, subjects, unknown, now, domain)
+    return answer
+
+
+def count_unknown_codes(
+    shop: Shop, subjects: list[str], unknown: list[str], now: datetime, domain: str
+) -> None:
+    """The pricing hook's one write: count the unknown codes typed, commit that alone,
+    then hold the answer back when the guard says so (no transaction open meanwhile)."""
+    try:
+        verdict = record_unknown_attempts(shop, subjects, unknown, now)
+        db.session.commit()
+    except (OperationalError, SQLAlchemyTimeoutError):
+        db.session.rollback()
+        raise _unavailable(domain) from None
+    except BaseException:
+        db.session.rollback()
+        raise
+    if verdict.slow_down:
+        time.sleep(verdict.slow_down)
+
+
+def _unavailable(domain: str) -> ApiError:
+    log.exception("The database did not answer while pricing a cart of %s", domain)
+    return ApiError(ErrorCode.UNAVAILABLE, "Pricing is unavailable right now; try again.", 503)

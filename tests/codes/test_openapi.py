@@ -71,7 +71,14 @@ def test_every_codes_route_is_documented_with_its_schemas(app, client, shop):
     redeem = document["paths"]["/hooks/checkout/redeem"]["post"]
     assert "security" not in redeem and "400" in redeem["responses"]
     headers = {p["name"] for p in redeem["parameters"] if p["in"] == "header"}
-    assert headers == {"X-Shop-Domain", "X-Request-Timestamp", "X-Signature"}
+    # Contract v2 §2: the hooks carry a topic and a request id too.
+    assert headers == {
+        "X-Shop-Domain",
+        "X-Request-Timestamp",
+        "X-Topic",
+        "X-Event-Id",
+        "X-Signature",
+    }
     assert document["paths"]["/api/discounts/{discount_id}"]["delete"]["responses"]["204"]
 
 

@@ -233,6 +233,11 @@ def test_not_json_is_400(host, shop):
 
 
 def test_the_hook_writes_nothing(app, host, admin, seed_003):
+    # Only the attempt counters of an unknown code are ever written (contract v2 §4,
+    # tests/codes/test_guessing.py): the code typed here exists.
+    admin.create(
+        "/discounts", {"name": "Summer", "type": "percent", "value": 10, "code": "SUMMER10"}
+    )
     statements, reads = [], []
 
     def record(conn, cursor, statement, parameters, context, executemany):

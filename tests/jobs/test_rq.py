@@ -71,7 +71,7 @@ def test_code_generation_goes_through_rq_end_to_end(app, client, shop):
     assert run_worker(app, burst=True) is True
     job = client.get(f"/api/jobs/{job_id}", headers=auth()).get_json()
     assert (job["status"], job["progress"], job["attempts"]) == ("succeeded", 12_000, 1)
-    assert job["result"] == {"generated": 12_000}
+    assert job["result"] == {"generated": 12_000, "warnings": []}
     with app.app_context():
         assert db.session.execute(select(func.count()).select_from(Code)).scalar_one() == 12_000
     assert queued_in_redis(app) == 0

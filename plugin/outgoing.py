@@ -174,8 +174,9 @@ def checked_addresses(host: str, port: int | None, *, allow_private: bool) -> li
     """Resolve ``host`` once and judge every address: the ``getaddrinfo`` entries to connect
     to, or ``DestinationRefused`` when any address is not public."""
     name = host.strip("[]")
-    if not allow_private and is_local_name(name):
-        raise DestinationRefused(f"{name} is a local name, not a public host.")
+    if not allow_private and host_problem(name, allow_private=False):
+        # Local by name, or a literal address already known not to be public.
+        raise DestinationRefused(f"{name} is not a public host.")
     found = socket.getaddrinfo(name, port, allowed_gai_family(), socket.SOCK_STREAM)
     if not found:
         raise socket.gaierror(socket.EAI_NONAME, "No address found")

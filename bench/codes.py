@@ -38,7 +38,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/cg_bench_codes"
 LENGTH = 10
@@ -95,9 +95,9 @@ def bench_objects() -> tuple[Any, Any]:
     from plugin.db import db
     from plugin.shops.models import Shop
 
-    shop = db.session.execute(db.select(Shop).where(Shop.domain == "bench.example")).scalar_one()
+    shop = db.session.execute(select(Shop).where(Shop.domain == "bench.example")).scalar_one()
     discount = db.session.execute(
-        db.select(Discount).where(Discount.shop_id == shop.id)
+        select(Discount).where(Discount.shop_id == shop.id)
     ).scalar_one()
     return shop, discount
 

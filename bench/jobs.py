@@ -123,7 +123,7 @@ def main() -> None:
     app = make_app(url)
     shop_id = prepare(app)
     settings = jobs_state(app).settings
-    print(f"Background jobs on {app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}")
+    print(f"Background jobs on {app.config['CUSTOMER_GROUPS_DATABASE_URL'].split(':')[0]}")
     print(f"  poll every {settings.poll_seconds:g} s, {settings.threads} job threads per runner")
     for threads in (1, 4):
         rate = throughput(app, shop_id, args.jobs, threads)

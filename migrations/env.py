@@ -2,9 +2,8 @@ import logging
 from logging.config import fileConfig
 
 from alembic import context
-from flask import current_app
 
-from plugin.db import created_on
+from plugin.db import db, created_on
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -12,12 +11,15 @@ config = context.config
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Only for the command line: a host migrating in-process keeps its own logging.
+if config.attributes.get("configure_logging"):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 
 def get_engine():
-    return current_app.extensions['migrate'].db.engine
+    # The extension's own engine (plugin/schema.py puts it here), never the host's.
+    return config.attributes["engine"]
 
 
 def get_engine_url():
@@ -33,7 +35,7 @@ def get_engine_url():
 # from myapp import mymodel
 # target_metadata = mymodel.Base.metadata
 config.set_main_option('sqlalchemy.url', get_engine_url())
-target_db = current_app.extensions['migrate'].db
+target_db = db
 
 # other values from the config, defined by the needs of env.py,
 # can be acquired:
@@ -86,7 +88,8 @@ def run_migrations_online():
                 directives[:] = []
                 logger.info('No changes in schema detected.')
 
-    conf_args = current_app.extensions['migrate'].configure_args
+    # Batch mode for SQLite's ALTER TABLE, as the migrations were written.
+    conf_args = {"render_as_batch": True}
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

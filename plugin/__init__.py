@@ -6,14 +6,13 @@ import os
 from typing import Any
 
 from flask import Flask
-from flask_migrate import Migrate
 
 from plugin.config import DEFAULTS, from_environ
-from plugin.db import configure_engine
+from plugin.db import EXTENSION_KEY
 from plugin.db import db as _db  # keep ``plugin.db`` naming the module (migrations use it)
+from plugin.schema import MIGRATIONS_DIR
 
-MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
-migrate = Migrate()
+__all__ = ["MIGRATIONS_DIR", "CustomerGroups", "ExtensionState", "create_app"]
 
 
 class CustomerGroups:
@@ -34,8 +33,6 @@ class CustomerGroups:
             os.makedirs(app.instance_path, exist_ok=True)
             url = "sqlite:///" + os.path.join(app.instance_path, "customer_groups.sqlite")
             app.config["CUSTOMER_GROUPS_DATABASE_URL"] = url
-        app.config.setdefault("SQLALCHEMY_DATABASE_URI", _normalise_url(url))
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(url))
         if not app.config["CUSTOMER_GROUPS_APP_SECRET"] and not (
             app.testing or app.config["CUSTOMER_GROUPS_ALLOW_MISSING_SECRET"]
         ):
@@ -48,10 +45,11 @@ class CustomerGroups:
         import plugin.models  # noqa: F401  (every table registered before create_all/migrate)
         import plugin.outbox.delivery  # noqa: F401  (outbox.deliver periodic task)
 
-        _db.init_app(app)
-        migrate.init_app(app, _db, directory=MIGRATIONS_DIR, render_as_batch=True)
-        with app.app_context():
-            configure_engine(_db.engine)
+        # Our own engine, from CUSTOMER_GROUPS_DATABASE_URL only: a host's
+        # SQLALCHEMY_DATABASE_URI and its own Flask-SQLAlchemy are left alone.
+        state = ExtensionState(app.config)
+        state.engine = _db.init_app(app, _normalise_url(url), _engine_options(url))
+        app.extensions[EXTENSION_KEY] = state
 
         from admin_ui import admin_blueprint
         from hooks.inprocess import connect_receivers
@@ -64,7 +62,6 @@ class CustomerGroups:
         app.register_blueprint(api_blueprint)
         app.register_blueprint(admin_blueprint)
         connect_receivers()
-        app.extensions["customer_groups"] = ExtensionState(app.config)
         from plugin.jobs.runner import init_app as init_jobs
 
         init_jobs(app)
@@ -76,6 +73,7 @@ class ExtensionState:
     def __init__(self, config: Any) -> None:
         self.app_id: str = config["CUSTOMER_GROUPS_APP_ID"]
         self.secret: str | None = config["CUSTOMER_GROUPS_APP_SECRET"]
+        self.engine: Any = None  # the extension's own engine (plugin.db)
         self.pricing_cache: dict[Any, Any] = {}
         self.jobs: Any = None  # plugin.jobs.settings.JobsState, set by plugin.jobs.runner
 

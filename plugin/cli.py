@@ -107,16 +107,14 @@ def worker(burst: bool, with_scheduler: bool) -> None:
 
 
 def db_upgrade() -> None:
-    from flask_migrate import upgrade
-
-    from plugin import MIGRATIONS_DIR, create_app
+    from plugin import create_app
+    from plugin.schema import upgrade_schema
 
     # The schema needs no secret: an operator may migrate before the secret is provisioned.
     app = create_app(
         {"CUSTOMER_GROUPS_ALLOW_MISSING_SECRET": True, "CUSTOMER_GROUPS_RUN_JOBS": False}
     )
-    with app.app_context():
-        upgrade(directory=MIGRATIONS_DIR)
+    upgrade_schema(app, configure_logging=True)
     print(f"Database is up to date: {app.config['CUSTOMER_GROUPS_DATABASE_URL']}")
 
 

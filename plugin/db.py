@@ -1,4 +1,11 @@
-"""The database handle, the constraint naming convention and shop-scoped queries."""
+"""The database handle, the constraint naming convention and shop-scoped queries.
+
+The extension keeps its own engine and session, never the host's: the engine is built
+from ``CUSTOMER_GROUPS_DATABASE_URL`` and kept in ``app.extensions["customer_groups"]``,
+and ``db.session`` is a scoped session per application context bound to that engine. A
+host that uses Flask-SQLAlchemy (or sets ``SQLALCHEMY_DATABASE_URI``) for its own models
+installs the extension beside them, each on its own database.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, Select, event, select
+from flask import Flask, current_app
+from flask.globals import app_ctx
+from sqlalchemy import DateTime, MetaData, Select, create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from plugin.errors import ApiError, ErrorCode
@@ -30,7 +38,72 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+#: Where an app keeps the extension's state (its engine among it).
+EXTENSION_KEY = "customer_groups"
+
+
+def _app_context_id() -> int:
+    """One session per application context (each request, job thread and CLI command
+    pushes its own), as Flask-SQLAlchemy scopes them."""
+    try:
+        return id(app_ctx._get_current_object())
+    except RuntimeError:
+        raise RuntimeError(
+            "The Customer Groups database is used outside an application context."
+        ) from None
+
+
+def app_engine(app: Flask) -> Engine:
+    """The engine the extension installed on ``app``."""
+    engine: Engine | None = getattr(app.extensions.get(EXTENSION_KEY), "engine", None)
+    if engine is None:
+        raise RuntimeError("Customer Groups is not installed on this app (CustomerGroups(app)).")
+    return engine
+
+
+class AppSession(Session):
+    """A session bound to the engine of the app whose context is current."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        if kwargs.get("bind") is None:  # sessionmaker passes bind=None
+            kwargs["bind"] = app_engine(current_app._get_current_object())  # type: ignore[attr-defined]
+        super().__init__(**kwargs)
+
+
+class Database:
+    """Our models' metadata, an engine per app and a session per application context:
+    the part of Flask-SQLAlchemy the extension needs, without registering anything that a
+    host's own Flask-SQLAlchemy also registers."""
+
+    Model = Base
+    metadata = Base.metadata
+
+    def __init__(self) -> None:
+        self.session = scoped_session(sessionmaker(class_=AppSession), scopefunc=_app_context_id)
+
+    def init_app(self, app: Flask, url: str, options: dict[str, Any]) -> Engine:
+        """Build ``app``'s engine (tuned by :func:`configure_engine`) and end each
+        application context's session with it."""
+        engine = create_engine(url, **options)
+        configure_engine(engine)
+        app.teardown_appcontext(self._remove_session)
+        return engine
+
+    def _remove_session(self, exc: BaseException | None = None) -> None:
+        self.session.remove()
+
+    @property
+    def engine(self) -> Engine:
+        return app_engine(current_app._get_current_object())  # type: ignore[attr-defined]
+
+    def create_all(self) -> None:
+        self.metadata.create_all(self.engine)
+
+    def drop_all(self) -> None:
+        self.metadata.drop_all(self.engine)
+
+
+db = Database()
 
 
 @contextmanager

@@ -615,11 +615,11 @@ def sample_cart(demo: DemoShop) -> dict[str, Any]:
 
 def build_app(path: str, secret: str) -> Flask:
     """A fresh SQLite file at ``path`` with the schema of the migrations."""
-    from flask_migrate import upgrade
     from sqlalchemy import event, inspect
 
-    from plugin import MIGRATIONS_DIR, create_app
+    from plugin import create_app
     from plugin.db import db
+    from plugin.schema import upgrade_schema as upgrade
 
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     for suffix in ("", "-wal", "-shm", "-journal"):
@@ -631,7 +631,7 @@ def build_app(path: str, secret: str) -> Flask:
     root = logging.getLogger()
     saved = root.level, list(root.handlers)
     with app.app_context():
-        upgrade(directory=MIGRATIONS_DIR)
+        upgrade()
         tables = set(inspect(db.engine).get_table_names())
     # Alembic's logging setup replaces ours; keep the request log for the server.
     root.setLevel(saved[0])

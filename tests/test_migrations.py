@@ -7,13 +7,14 @@ import uuid
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from plugin import MIGRATIONS_DIR, create_app
+from plugin import create_app
 from plugin.codes.integrity import TRIGGERS
 from plugin.db import created_on, db
+from plugin.schema import downgrade_schema as downgrade
+from plugin.schema import upgrade_schema as upgrade
 from tests.conftest import PG_URL, SECRET
 
 #: What Alembic's comparison does not see: triggers (and their functions' code), column
@@ -45,7 +46,7 @@ def _migrated_diff(url: str, extras: list[str] | None = None) -> list:
     ``extras`` (PostgreSQL), also fills it with the migrated triggers and collations."""
     app = _app(url)
     with app.app_context():
-        upgrade(directory=MIGRATIONS_DIR)
+        upgrade()
         with db.engine.connect() as conn:
             if extras is not None:
                 extras.extend(conn.exec_driver_sql(_EXTRAS).scalars())
@@ -56,7 +57,7 @@ def _migrated_diff(url: str, extras: list[str] | None = None) -> list:
             diff = compare_metadata(context, db.metadata)
             tables = set(inspect(conn).get_table_names()) - {"alembic_version"}
         assert tables == set(db.metadata.tables)
-        downgrade(directory=MIGRATIONS_DIR, revision="base")
+        downgrade(revision="base")
         with db.engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
         db.engine.dispose()

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
-from plugin import MIGRATIONS_DIR, create_app
+from plugin import create_app
 from plugin.codes.models import Discount
 from plugin.db import db
 from plugin.rules.models import PriceRule
+from plugin.schema import upgrade_schema as upgrade
 from plugin.shops.models import Shop
 from tests.conftest import PG_URL, SECRET, auth
 from tests.rules.helpers import Admin, error, price_rule
@@ -160,7 +160,7 @@ def _migrate_with_clashes(url: str) -> dict[str, list[tuple[str, str]]]:
         {"TESTING": True, "CUSTOMER_GROUPS_APP_SECRET": SECRET, "CUSTOMER_GROUPS_DATABASE_URL": url}
     )
     with app.app_context():
-        upgrade(directory=MIGRATIONS_DIR, revision="0007")
+        upgrade(revision="0007")
         shops = []
         for domain in ("a.example", "b.example"):
             shop = Shop(domain=domain, currency="EUR")
@@ -183,7 +183,7 @@ def _migrate_with_clashes(url: str) -> dict[str, list[tuple[str, str]]]:
             )
         db.session.commit()
         db.session.close()
-        upgrade(directory=MIGRATIONS_DIR)
+        upgrade()
         found = {
             model.__tablename__: [
                 (row.name, row.name_key)

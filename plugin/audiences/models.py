@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plugin.db import UtcDateTime, db, utcnow
@@ -79,8 +79,8 @@ class AudienceRun(db.Model):
             "uq_audience_runs_one_active_per_audience",
             "audience_id",
             unique=True,
-            sqlite_where=db.text("status IN ('queued', 'running')"),
-            postgresql_where=db.text("status IN ('queued', 'running')"),
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
         ),
     )
 

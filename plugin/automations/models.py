@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plugin.db import UtcDateTime, db, utcnow
@@ -111,8 +111,8 @@ class AutomationRun(db.Model):
             "automation_id",
             "customer_id",
             unique=True,
-            sqlite_where=db.text("status = 'succeeded'"),
-            postgresql_where=db.text("status = 'succeeded'"),
+            sqlite_where=text("status = 'succeeded'"),
+            postgresql_where=text("status = 'succeeded'"),
         ),
         Index("ix_automation_runs_automation", "automation_id", "id"),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plugin.db import UtcDateTime, db, utcnow
@@ -23,8 +23,8 @@ class Group(db.Model):
             "uq_groups_one_default_per_shop",
             "shop_id",
             unique=True,
-            sqlite_where=db.text("is_default"),
-            postgresql_where=db.text("is_default"),
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
         ),
     )
 

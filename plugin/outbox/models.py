@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plugin.db import UtcDateTime, db, utcnow
@@ -40,8 +40,8 @@ class OutboxEvent(db.Model):
             "ix_outbox_events_due",
             "next_attempt_at",
             "id",
-            sqlite_where=db.text("status = 'pending'"),
-            postgresql_where=db.text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_outbox_events_shop_status", "shop_id", "status", "id"),
     )

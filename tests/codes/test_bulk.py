@@ -5,17 +5,18 @@ from __future__ import annotations
 import io
 
 import pytest
-from flask_migrate import downgrade, upgrade
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from plugin import MIGRATIONS_DIR, create_app
+from plugin import create_app
 from plugin.codes import csv_io, generation
 from plugin.codes.csv_io import import_codes
 from plugin.codes.generation import generate_codes, insert_codes, insert_new_codes
 from plugin.codes.models import Code, Discount, Redemption
 from plugin.db import db
 from plugin.errors import ApiError
+from plugin.schema import downgrade_schema as downgrade
+from plugin.schema import upgrade_schema as upgrade
 from plugin.shops.models import Shop
 from tests.conftest import SECRET, auth
 
@@ -167,7 +168,7 @@ def test_migrating_keeps_codes_and_redemptions_on_sqlite(tmp_path):
     )
     counted = (Discount, Code, Redemption)
     with app.app_context():
-        upgrade(directory=MIGRATIONS_DIR, revision="0003")
+        upgrade(revision="0003")
         shop = Shop(domain="a.example", currency="EUR")
         db.session.add(shop)
         db.session.flush()
@@ -188,7 +189,7 @@ def test_migrating_keeps_codes_and_redemptions_on_sqlite(tmp_path):
         db.session.commit()
         db.session.close()
         for step in ("head", "0003", "head"):
-            (upgrade if step == "head" else downgrade)(directory=MIGRATIONS_DIR, revision=step)
+            (upgrade if step == "head" else downgrade)(revision=step)
             counts = [
                 db.session.execute(select(func.count()).select_from(model)).scalar_one()
                 for model in counted

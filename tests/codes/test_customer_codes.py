@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from tests.conftest import auth
 
 
@@ -64,11 +66,11 @@ def test_data_request_and_redact_cover_codes_redemptions_and_attempts(
 
     assert host.webhook("customers/redact", {"customer_id": "c_1"}).status_code == 200
     with app.app_context():
-        codes = set(db.session.execute(db.select(Code.code)).scalars())
+        codes = set(db.session.execute(select(Code.code)).scalars())
         assert unused not in codes and "SUMMER10" in codes  # the used shared code stays
-        subjects = set(db.session.execute(db.select(CodeAttempt.subject)).scalars())
+        subjects = set(db.session.execute(select(CodeAttempt.subject)).scalars())
         assert subjects and not any("c_1" in subject for subject in subjects)
-        addresses = db.session.execute(db.select(Order.shipping_address)).scalars().all()
+        addresses = db.session.execute(select(Order.shipping_address)).scalars().all()
         assert addresses and all(address is None for address in addresses)
 
 

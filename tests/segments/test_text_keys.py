@@ -7,14 +7,15 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from flask_migrate import downgrade, upgrade
 from sqlalchemy import column, create_engine, insert, inspect, select, table, text
 from sqlalchemy.engine import make_url
 
 from hooks import signals
-from plugin import MIGRATIONS_DIR, create_app
+from plugin import create_app
 from plugin.customers.models import Customer, CustomerTag
 from plugin.db import db
+from plugin.schema import downgrade_schema as downgrade
+from plugin.schema import upgrade_schema as upgrade
 from plugin.segments.conditions import ConditionError, normalise, parse_condition
 from plugin.segments.keys import KEY_LENGTH, text_key
 from plugin.segments.operations import recompute_shop
@@ -298,7 +299,7 @@ def test_migration_fills_keys_and_merges_tags(migration_url):
         "customer_tags", column("customer_id"), column("tag_key"), column("shop_id"), column("tag")
     )
     with app.app_context():
-        upgrade(directory=MIGRATIONS_DIR, revision="0004")
+        upgrade(revision="0004")
         shop = install_shop("old.example", {"currency": "EUR", "timezone": "UTC"})
         group_id = db.session.execute(text("SELECT id FROM groups")).scalar_one()
         now = shop.installed_at
@@ -329,7 +330,7 @@ def test_migration_fills_keys_and_merges_tags(migration_url):
                 )
         db.session.commit()
 
-        upgrade(directory=MIGRATIONS_DIR, revision="0005")
+        upgrade(revision="0005")
         keys = db.session.execute(
             text("SELECT external_id, city_key, country_key FROM customers ORDER BY id")
         ).all()
@@ -357,7 +358,7 @@ def test_migration_fills_keys_and_merges_tags(migration_url):
         indexes = {ix["name"] for ix in inspect(db.engine).get_indexes("customers")}
         assert {"ix_customers_shop_city_key", "ix_customers_shop_country_key"} <= indexes
 
-        downgrade(directory=MIGRATIONS_DIR, revision="0004")
+        downgrade(revision="0004")
         columns = {col["name"] for col in inspect(db.engine).get_columns("customers")}
         assert "city_key" not in columns and "country_key" not in columns
         stored_tags = db.session.execute(

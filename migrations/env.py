@@ -3,7 +3,7 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from plugin.db import db, created_on
+from plugin.db import created_on, db
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.served.server import Server, free_port, server_environment, served_database_url
+from tests.served.server import Server, free_port, served_database_url, server_environment
 
 #: Settings of every served app here: vendor and events endpoints are local test
 #: servers, and background work is looked for often so that tests wait less.

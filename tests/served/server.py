@@ -24,7 +24,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +34,7 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from plugin.auth import signed_headers
 from tests.conftest import PG_URL, SECRET, SHOP, auth
@@ -153,7 +156,9 @@ class Server:
         self.sent.append((method.upper(), urlsplit(url).path))
         kwargs.setdefault("timeout", 60)
         kwargs.setdefault("allow_redirects", False)
-        return self.http.request(method, url, **kwargs)
+        response = self.http.request(method, url, **kwargs)
+        response.served_by = self  # type: ignore[attr-defined]  (for failure messages)
+        return response
 
     def signed(
         self,
@@ -187,10 +192,71 @@ class Server:
             },
             shop=shop,
         )  # fmt: skip
-        assert installed.status_code == 200, installed.text
+        assert installed.status_code == 200, (installed.text, self.log())
         return installed
 
     def api(self, method: str, path: str, shop: str = SHOP, **kwargs: Any) -> requests.Response:
         """``/api{path}`` with a fresh session token of ``shop``."""
         headers = {**auth(shop), **kwargs.pop("headers", {})}
         return self.request(method, f"/api{path}", headers=headers, **kwargs)
+
+
+@dataclass(frozen=True)
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Receiver:
+    """An HTTP endpoint of the outside world (a vendor's API, a shop's ``events_url``) on
+    ``127.0.0.1``, in a thread: it records every request and answers ``status`` (set
+    ``failing`` to a set of paths to answer those with 500)."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.failing: set[str] = set()
+        self.lock = threading.Lock()
+        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            key[5:].replace("_", "-").title(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        path = environ["PATH_INFO"]
+        with self.lock:
+            self.received.append(Received(environ["REQUEST_METHOD"], path, headers, body))
+            failing = path in self.failing
+        status = "500 Internal Server Error" if failing else "200 OK"
+        start_response(status, [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    def at(self, path: str) -> list[Received]:
+        with self.lock:
+            return [one for one in self.received if one.path == path]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def wait_for(check: Any, timeout: float = 30, interval: float = 0.1) -> Any:
+    """Call ``check`` until it answers something true (returned) or ``timeout`` seconds pass
+    (AssertionError with its last answer). For work the server does in the background."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = check()
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {answer!r} after {timeout} s")
+        time.sleep(interval)

@@ -1,0 +1,162 @@
+"""What every browser test needs, whichever app it drives: Debian's Chromium through
+Playwright, a host page on another origin that frames the admin, and the embedded admin
+as a merchant sees it.
+
+Used by ``tests/browser/conftest.py`` (the app in a thread of the test process) and by
+``tests/served/test_browser.py`` (the app under ``customer-groups serve``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from tests.conftest import SHOP, session_token
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-results" / "screenshots"
+FRAME_NAME = "customer-groups"
+TIMEOUT_MS = 15_000
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A launched Chromium; the test is skipped, saying why, when it is not installed."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (CI installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+class ServerThread:
+    """A WSGI app on a real socket, in a thread, until ``stop``."""
+
+    def __init__(self, wsgi_app: Any) -> None:
+        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+class HostPage:
+    """The host's admin on ``http://localhost:port`` (another origin and another site than
+    the app on ``127.0.0.1``, so third-party rules apply): a page that frames
+    ``{app_url}/admin`` with a fresh session token. Set ``app_url`` before opening it."""
+
+    def __init__(self, shop: str = SHOP) -> None:
+        self.shop = shop
+        self.app_url = ""
+        self.thread = ServerThread(self._page)
+        self.url = f"http://localhost:{self.thread.port}"
+
+    def _page(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        query = urlencode({"shop": self.shop, "id_token": session_token(self.shop)})
+        body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Shop admin</title></head>
+<body style="margin:0;font-family:sans-serif">
+<header style="padding:8px 16px;background:#222;color:#fff">Shop admin · CRM → Groups</header>
+<iframe name="{FRAME_NAME}" title="Customer Groups" src="{self.app_url}/admin?{query}"
+  style="border:0;width:100%;height:2400px"></iframe>
+</body></html>""".encode()
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [body]
+
+    def stop(self) -> None:
+        self.thread.stop()
+
+
+class EmbeddedAdmin:
+    """The embedded admin in a browser tab: ``open()`` loads the host page, ``frame`` is the
+    Playwright Frame of the admin, ``nav(label)`` follows its navigation,
+    ``screenshot(name)`` saves ``test-results/screenshots/{name}.png``. Script errors and
+    CSP violations the page reports are collected in ``errors``; ``responses`` holds
+    (status, URL without query) of everything the tab loaded."""
+
+    def __init__(self, browser: Any, app_url: str, host_url: str) -> None:
+        self.app_url = app_url
+        self.host_url = host_url
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", self._console)
+        self.responses: list[tuple[int, str]] = []
+        self.page.on("response", lambda r: self.responses.append((r.status, r.url.split("?")[0])))
+
+    def _console(self, message: Any) -> None:
+        # A CSP violation or a script error is a defect; an HTTP error status the test
+        # provoked (422, 409) is reported by Chromium too and is not.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.errors.append(message.text)
+
+    @property
+    def frame(self) -> Any:
+        frame = self.page.frame(name=FRAME_NAME)
+        assert frame is not None, "the host page has no Customer Groups frame"
+        return frame
+
+    def open(self) -> Any:
+        self.page.goto(self.host_url)
+        self.frame.wait_for_load_state()
+        self.frame.get_by_role("heading", level=1).wait_for()
+        return self.frame
+
+    def nav(self, label: str) -> Any:
+        self.frame.get_by_role("navigation", name="Customer Groups").get_by_role(
+            "link", name=label, exact=True
+        ).click()
+        self.frame.wait_for_load_state()
+        return self.frame
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        # The frame's content, as tall as it is: a cross-origin frame is painted reliably
+        # only inside the viewport, so the viewport grows to hold it for the picture.
+        height = self.frame.evaluate(
+            "() => Math.ceil(document.querySelector('main').getBoundingClientRect().bottom)"
+        )
+        viewport = self.page.viewport_size
+        self.page.evaluate("() => window.scrollTo(0, 0)")
+        box = self.frame.frame_element().bounding_box()
+        self.page.set_viewport_size(
+            {"width": viewport["width"], "height": int(box["y"] + height) + 1}
+        )
+        try:
+            clip = {"x": box["x"], "y": box["y"], "width": box["width"], "height": height}
+            self.page.screenshot(path=str(path), clip=clip)
+        finally:
+            self.page.set_viewport_size(viewport)
+        return path
+
+    def close(self) -> None:
+        self.context.close()

@@ -137,6 +137,11 @@ def render_message(shop_id: int, template: str, customer_id: str, fmt: str = "ht
     that goes past a limit (named in ``details.template``).
 
     Ends the session's transaction first (see the module docstring)."""
+    with _render_slot(shop_id):
+        return _render_message(shop_id, template, customer_id, fmt)
+
+
+def _render_message(shop_id: int, template: str, customer_id: str, fmt: str) -> Rendered:
     db.session.commit()
     reading()
     customer = db.session.execute(
@@ -165,10 +170,11 @@ def render_message(shop_id: int, template: str, customer_id: str, fmt: str = "ht
             db.session.rollback()
         return {"code": code} if code is not None else {"missing": True}
 
-    with _render_slot(shop_id):
-        outcome = sandbox.render(template, fmt, context, lookup)
+    outcome = sandbox.render(template, fmt, context, lookup)
     if "problem" in outcome:
         raise _problem(outcome["problem"])
+    if "unavailable" in outcome:
+        raise ApiError(ErrorCode.UNAVAILABLE, outcome["unavailable"], 503)
     return Rendered(outcome["rendered"], outcome["missing"])
 
 

@@ -138,8 +138,9 @@ def render(template: str, fmt: str, customer: dict[str, Any], lookup: Lookup) ->
     """Render ``template`` in a child process within the limits.
 
     Answers ``{"rendered": text, "missing": []}``, ``{"rendered": None, "missing": [refs]}``
-    when the customer lacks a code the template asks for, or ``{"problem": message}`` when
-    the template cannot be rendered (its own mistake or a limit, named in the message).
+    when the customer lacks a code the template asks for, ``{"problem": message}`` when
+    the template cannot be rendered (its own mistake or a limit, named in the message), or
+    ``{"unavailable": message}`` when no renderer could run it (not the template's doing).
     ``lookup`` is called in this thread while the child waits for its answer.
     """
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -153,19 +154,27 @@ def render(template: str, fmt: str, customer: dict[str, Any], lookup: Lookup) ->
         except OSError:
             pass  # the child is already gone; its exit status says why
         deadline = time.monotonic() + WALL_SECONDS
+        lookups = 0
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not conn.poll(remaining):
                 return {"problem": wall_limit_message()}  # the child's alarm ends it
             try:
                 message = json.loads(conn.recv_bytes(_MAX_MESSAGE))
-            except (EOFError, OSError, ValueError):
+            except EOFError:
+                # The server reports every child's end before it lets go of the socket:
+                # without that report, the server itself is gone.
+                return {"unavailable": "The renderer stopped; try again."}
+            except (OSError, ValueError):
                 return {"problem": "The template stopped the renderer."}
             if not isinstance(message, dict):
                 return {"problem": "The template stopped the renderer."}
             if "coupon" in message:
                 ref = message["coupon"]
                 started = time.monotonic()
+                lookups += 1
+                if lookups > MAX_DISCOUNTS:  # the child counts too; this one cannot be fooled
+                    return {"problem": f"A message may name at most {MAX_DISCOUNTS} discounts."}
                 if isinstance(ref, bool) or not isinstance(ref, str | int):
                     answer: dict[str, Any] = {"unknown": "coupon() takes a discount."}
                 else:
@@ -177,7 +186,7 @@ def render(template: str, fmt: str, customer: dict[str, Any], lookup: Lookup) ->
                     pass
                 continue
             if "exit" in message:
-                return {"problem": _exit_problem(message["exit"])}
+                return _exit_problem(message["exit"])
             return _result(message)
 
 
@@ -191,20 +200,21 @@ def _result(message: dict[str, Any]) -> dict[str, Any]:
     return {"problem": "The template stopped the renderer."}
 
 
-def _exit_problem(status: Any) -> str:
-    """The message for a child that ended without a result."""
+def _exit_problem(status: Any) -> dict[str, str]:
+    """What to answer for a child that ended without a result."""
     if not isinstance(status, dict):
-        return "The template stopped the renderer."
+        return {"problem": "The template stopped the renderer."}
+    if status.get("fork_failed"):
+        return {"unavailable": "No renderer could be started; try again."}
     stopped_by = status.get("signal")
     if stopped_by in (signal.SIGPROF, signal.SIGXCPU, signal.SIGKILL):
-        return cpu_limit_message()
+        return {"problem": cpu_limit_message()}
     if stopped_by == signal.SIGALRM:
-        return wall_limit_message()
-    if status.get("fork_failed"):
-        return "No renderer could be started (the server is out of processes); try again."
+        return {"problem": wall_limit_message()}
     # Out of memory while it could not even say so, a crash deep in the interpreter (a
     # C stack overflow), ...: still the template's doing, since nothing else runs there.
-    return f"The template stopped the renderer ({memory_limit_message()[:-1]}, or a crash)."
+    memory = memory_limit_message()[:-1]
+    return {"problem": f"The template stopped the renderer ({memory}, or a crash)."}
 
 
 def _encode(message: dict[str, Any]) -> bytes:

@@ -9,6 +9,8 @@ app, 16 concurrent bombs from one shop leave another shop's pricing calls within
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import threading
 import time
@@ -91,6 +93,7 @@ BOMBS = [
     pytest.param("{{ 'a' * 100000000 }}", "Repeating", id="repetition"),
     pytest.param("{{ ['a'] * 100000000 }}", "Repeating", id="list-repetition"),
     pytest.param("{{ 9 ** 1000 }}", "Powers", id="power"),
+    # One C-level call (a big-integer power) stopped in its middle.
     pytest.param("{{ (((9 ** 100) ** 100) ** 100) ** 100 > 1 }}", CPU, id="power-chain"),
     pytest.param("{{ " + "(" * 20000 + "1" + ")" * 20000 + " }}", TOO_DEEP, id="deep-parens"),
     pytest.param("{% if 1 %}" * 3000 + "{% endif %}" * 3000, TOO_DEEP, id="deep-ifs"),
@@ -246,6 +249,16 @@ def test_a_shop_renders_only_so_many_messages_at_once(app, client, host, ada, mo
     assert other.get_json() == {"rendered": "o_1", "missing": []}  # other shops never wait
     assert [a.get_json() for a in answers] == [{"rendered": "held", "missing": []}] * limit
     assert render(client, "{{ customer.first_name }}").get_json()["rendered"] == "Ada"
+
+
+def test_a_render_server_that_died_is_started_again(client, ada):
+    assert render(client, "{{ customer.first_name }}").get_json()["rendered"] == "Ada"
+    server = sandbox._server._process
+    assert server is not None and server.poll() is None
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait(10)
+    assert render(client, "{{ customer.first_name }}").get_json()["rendered"] == "Ada"
+    assert sandbox._server._process is not None and sandbox._server._process.pid != server.pid
 
 
 def _shop_id(app, domain: str) -> int:

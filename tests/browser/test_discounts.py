@@ -194,3 +194,34 @@ def test_import_a_csv_and_see_the_report(admin, tmp_path: Path):
         "GIFT-0002",
         "GIFT-0003",
     ]
+
+
+def test_codes_easy_to_guess_are_warned_about_in_the_generate_panel(admin):
+    admin.api.post(
+        "/api/discounts",
+        headers=admin.auth,
+        json={"name": "Short codes", "type": "percent", "value": 5},
+    )
+    admin.open()
+    frame = admin.nav("Discounts")
+    frame.get_by_role("link", name="Codes of the discount Short codes").click()
+    warnings = frame.locator("[data-generate-warnings]")
+    expect(warnings).to_be_hidden()
+    # 40 codes of 4 characters out of 31: a guess finds one once in 23,088 tries.
+    frame.get_by_label("How many").fill("40")
+    frame.get_by_label("Random characters").fill("4")
+    frame.get_by_role("button", name="Generate codes").click()
+    expect(frame.locator("[data-job-progress]")).to_contain_text("Done: 40 codes generated.")
+    expect(warnings).to_be_visible()
+    expect(warnings).to_contain_text("These codes are easy to guess")
+    expect(warnings).to_contain_text("once in 23,088 tries")
+    admin.screenshot("codes-easy-to-guess")
+    # A sparse generation clears it (the button is disabled until its answer is shown).
+    frame.get_by_label("Random characters").fill("10")
+    button = frame.get_by_role("button", name="Generate codes")
+    button.click()
+    expect(button).to_be_enabled()
+    expect(warnings).to_be_hidden()
+    [discount] = api_discounts(admin)
+    codes = admin.api.get(f"/api/discounts/{discount['id']}/codes", headers=admin.auth)
+    assert codes.get_json()["total"] == 80

@@ -111,6 +111,8 @@ def main() -> None:
             "CUSTOMER_GROUPS_DATABASE_URL": url,
             "CUSTOMER_GROUPS_RUN_JOBS": True,
             "CUSTOMER_GROUPS_JOB_POLL_SECONDS": 1,
+            # The events receiver is local, plain http (contract §5 allows it only so).
+            "CUSTOMER_GROUPS_ALLOW_PRIVATE_BASE_URLS": True,
         }
     )
     reset(app)

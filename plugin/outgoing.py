@@ -62,9 +62,6 @@ _LOCAL_NAMES = ("localhost",)
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".localdomain")
 
 
-_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
-
-
 class DestinationRefused(Exception):
     """An outgoing request that may not go where it was sent (contract §5).
 
@@ -305,6 +302,9 @@ class GuardedSession(requests.Session):
 
 
 # --- What is shown of a reply ----------------------------------------------------------------
+
+# What an error code looks like; anything else in a code's place is dropped, not shown.
+_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
 
 
 def reply_error_code(response: requests.Response) -> str | None:

@@ -138,9 +138,9 @@ class RetryingSession:
     ) -> requests.Response:
         """Send, retrying as the module docstring says; the last reply is returned as is.
 
-        Raises ``VendorError`` (status None) when no reply came back in the end, with the
-        status of a 3xx (never followed), and ``DestinationNotAllowed`` when the destination
-        was refused before anything was sent.
+        Raises ``VendorError``: with status None when no reply came back in the end, with
+        the status of a 3xx (a redirect, never followed); ``DestinationNotAllowed`` when the
+        guard refused the destination before anything was sent.
         """
         method = method.upper()
         if idempotent is None:

@@ -8,7 +8,8 @@ processes and threads, the schema made by ``customer-groups db upgrade`` (Alembi
 
 - SQLite: a file in the given directory;
 - PostgreSQL (``CUSTOMER_GROUPS_TEST_DATABASE_URL`` set): a *second* database, the test
-  database's name plus ``_served`` (``test`` → ``test_served``), dropped and created again.
+  database's name plus ``_served`` (``test`` → ``test_served``), created when missing and
+  emptied (its ``public`` schema dropped and created again) for each server.
   The in-process fixtures drop, create and TRUNCATE the test database for every test; a
   server whose workers run jobs in the background must not share it, and its schema must
   be the migrations' own. The second database needs no set-up: the role that may empty
@@ -56,15 +57,34 @@ def served_database_url(directory: Path) -> str:
     name = f"{url.database}{SERVED_SUFFIX}"
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
         raise ValueError(f"cannot derive a served database from {url.database!r}")
+    served = url.set(database=name)
     maintenance = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with maintenance.connect() as connection:
-            # FORCE: a server of an earlier module (or an interrupted run) may hold sessions.
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).scalar()
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
     finally:
         maintenance.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+    # Emptied by dropping its schema (DROP DATABASE waits for a checkpoint: seconds on a busy
+    # machine), after ending the sessions a server of an earlier module may have left.
+    engine = create_engine(served, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+    return served.render_as_string(hide_password=False)
 
 
 def server_environment(database_url: str, **settings: str) -> dict[str, str]:

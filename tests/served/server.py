@@ -97,8 +97,8 @@ def server_environment(database_url: str, **settings: str) -> dict[str, str]:
         CUSTOMER_GROUPS_DATABASE_URL=database_url,
         CUSTOMER_GROUPS_APP_SECRET=SECRET,
         CUSTOMER_GROUPS_LOG_LEVEL="WARNING",
-        **settings,
     )
+    env.update(settings)
     return env
 
 

@@ -26,6 +26,7 @@ from admin_ui.session import (
 from plugin.config import admin_origins
 from plugin.db import db
 from plugin.errors import ApiError, ErrorCode, error_body, flatten_messages
+from plugin.request_limits import check_form, check_path_and_query, limit_body
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,9 +76,25 @@ def nav_entries() -> list[dict[str, Any]]:
 
 
 @admin_blueprint.before_request
+def _body_limit() -> None:
+    """Contract v2 §2: 1 MiB (a CSV import 100 MiB), set before the session reads the form."""
+    limit_body(current_app.view_functions.get(request.endpoint or ""))
+
+
+@admin_blueprint.before_request
 def _require_admin_session() -> None:
     if request.endpoint != STATIC_ENDPOINT:
         open_session()
+
+
+@admin_blueprint.before_request
+def _input_limits() -> None:
+    """The other input limits (``plugin.request_limits``): ids in the path, page numbers,
+    and no NUL or lone surrogate in a query parameter or a form field (a 422 page naming
+    them, never a 500)."""
+    if request.endpoint != STATIC_ENDPOINT:
+        check_path_and_query(pages=True)
+        check_form()
 
 
 @admin_blueprint.after_request

@@ -14,6 +14,7 @@ from plugin.customers.search import search_customers
 from plugin.db import db
 from plugin.groups import operations as groups
 from plugin.groups.schemas import MoveCustomersIn
+from plugin.limits import MAX_INTEGER
 
 PER_PAGE = 25
 MAX_QUERY = 200
@@ -24,7 +25,7 @@ def _filters(source: Any) -> dict[str, Any]:
     group = source.get("group", "")
     return {
         "q": source.get("q", "")[:MAX_QUERY],
-        "group": int(group) if group.isdigit() else None,
+        "group": _group_id(group),
         "page": source.get("page", "1"),
     }
 
@@ -46,6 +47,13 @@ def _page(filters: dict[str, Any], status: int = 200, **context: Any) -> Respons
     )
 
 
+def _group_id(text: str) -> int | None:
+    """A group id as typed, or None when it cannot be one (past the input limits too)."""
+    if not text.isdigit() or len(text) > 16 or int(text) > MAX_INTEGER:
+        return None
+    return int(text)
+
+
 @admin_blueprint.get("/customers")
 def customers() -> ResponseReturnValue:
     return _page(_filters(request.args), errors={}, selected=set())
@@ -60,7 +68,7 @@ def customer_move() -> ResponseReturnValue:
     errors: dict[str, list[str]] = {}
     if not ids:
         errors["customer_ids"] = ["Select at least one customer to move."]
-    if not target.isdigit():
+    if _group_id(target) is None:
         errors["group_id"] = ["Choose the group to move them to."]
     if not errors:
         result, errors = run_form(

@@ -58,6 +58,7 @@ from plugin.errors import ApiError, flatten_messages
 from plugin.jobs.operations import get_job
 from plugin.jobs.schemas import JobOut
 from plugin.jobs.tasks import enqueue_generation
+from plugin.request_limits import streamed_upload
 from plugin.shops.models import Shop
 
 PER_PAGE = 50
@@ -438,6 +439,7 @@ def discount_codes_generate(discount_id: int) -> ResponseReturnValue:
 
 
 @admin_blueprint.post("/discounts/<int:discount_id>/codes/import")
+@streamed_upload
 def discount_codes_import(discount_id: int) -> ResponseReturnValue:
     shop = current_admin_shop()
     discount = operations.get_discount(shop, discount_id)

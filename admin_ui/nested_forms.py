@@ -29,6 +29,7 @@ from werkzeug.datastructures import MultiDict
 from admin_ui.session import CSRF_FIELD, SESSION_PARAM
 from plugin.errors import ApiError, ErrorCode
 from plugin.groups.operations import list_groups
+from plugin.limits import MAX_INTEGER
 from plugin.segments.operations import list_segments
 from plugin.shops.models import Shop
 
@@ -179,7 +180,7 @@ class Converter:
                 self.fail(path, "Enter an amount.")
             return None
         try:
-            return to_minor(raw, self.currency)
+            return self._in_range(path, to_minor(raw, self.currency), raw)
         except ValueError as err:
             self.fail(path, str(err))
             return raw
@@ -191,7 +192,7 @@ class Converter:
                 self.fail(path, "Enter a whole number.")
             return None
         try:
-            return int(raw)
+            return self._in_range(path, int(raw), raw)
         except ValueError:
             self.fail(path, "Enter a whole number, such as 3.")
             return raw
@@ -209,7 +210,16 @@ class Converter:
         if not value.is_finite():
             self.fail(path, "Enter a percent, such as 10 or 12.5.")
             return raw
+        if abs(value) > MAX_INTEGER:
+            return self._in_range(path, MAX_INTEGER + 1, raw)
         return int(value) if value == value.to_integral_value() else float(value)
+
+    def _in_range(self, path: str, number: int, raw: str) -> Any:
+        """The input limits (contract v2 §2): numbers within ±(2^53 − 1)."""
+        if abs(number) > MAX_INTEGER:
+            self.fail(path, f"Enter a number between -{MAX_INTEGER:,} and {MAX_INTEGER:,}.")
+            return raw
+        return number
 
     def day(self, path: str, text: Any) -> str | None:
         """A date input (``YYYY-MM-DD``) or None when blank."""

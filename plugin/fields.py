@@ -1,11 +1,15 @@
-"""Marshmallow fields shared by the payload and admin schemas."""
+"""Marshmallow fields shared by the payload and admin schemas, holding the input limits of
+contract v2 §2 (``plugin.limits``) for what reaches them without going through a JSON
+parser: forms, query strings, dicts from in-process hosts."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from plugin.limits import INTEGER_MESSAGE, MAX_INTEGER, day_flaw, moment_flaw, text_flaw
 
 
 class HostId(fields.Field):
@@ -14,9 +18,14 @@ class HostId(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ValidationError("Must be a string id.")
+        if isinstance(value, int) and not -MAX_INTEGER <= value <= MAX_INTEGER:
+            raise ValidationError(INTEGER_MESSAGE)
         text = str(value).strip()
         if not text or len(text) > 255:
             raise ValidationError("Must be 1 to 255 characters.")
+        flaw = text_flaw(text)
+        if flaw:
+            raise ValidationError(flaw)
         return text
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
@@ -25,24 +34,39 @@ class HostId(fields.Field):
 
 class Timestamp(fields.Field):
     """ISO 8601 date or date-time. A date stays a ``date`` (its day is the shop's day);
-    a date-time without an offset is taken as UTC."""
+    a date-time without an offset is taken as UTC. Both lie within the limits
+    (``plugin.limits``: a day inside years 1900–9999, so any shop's time zone keeps them
+    there, and the day after a date is still a date)."""
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
     ) -> date | datetime:
-        if not isinstance(value, str):
-            raise ValidationError("Must be an ISO 8601 date or date-time string.")
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                return date.fromisoformat(text)
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValidationError("Must be an ISO 8601 date or date-time.") from None
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_timestamp(value)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return iso_timestamp(value)
+
+
+def parse_timestamp(value: Any) -> date | datetime:
+    """What :class:`Timestamp` reads (a ``ValidationError`` saying why not)."""
+    if not isinstance(value, str):
+        raise ValidationError("Must be an ISO 8601 date or date-time string.")
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            flaw = day_flaw(day)
+            if flaw:
+                raise ValidationError(flaw)
+            return day
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError("Must be an ISO 8601 date or date-time.") from None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    flaw = moment_flaw(moment)
+    if flaw:
+        raise ValidationError(flaw)
+    return moment
 
 
 def iso_timestamp(value: date | datetime | None) -> str | None:
@@ -55,7 +79,8 @@ def iso_timestamp(value: date | datetime | None) -> str | None:
 
 
 class StrictInteger(fields.Integer):
-    """An integer that refuses strings and booleans (money and counts)."""
+    """An integer that refuses strings and booleans (money and counts), and anything
+    beyond ±(2^53 − 1) whatever its own range says."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(strict=True, **kwargs)
@@ -63,4 +88,26 @@ class StrictInteger(fields.Integer):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool):
             raise ValidationError("Not a valid integer.")
-        return super()._deserialize(value, attr, data, **kwargs)
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if not -MAX_INTEGER <= number <= MAX_INTEGER:
+            raise ValidationError(INTEGER_MESSAGE)
+        return number
+
+
+#: The most items one page of a list holds.
+MAX_PER_PAGE = 1000
+
+
+class PageParams(Schema):
+    """``page`` and ``per_page`` of every list: positive, and ``page × per_page`` within
+    ±(2^53 − 1) so that the offset is a number every database takes."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INTEGER))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+
+    @validates_schema
+    def _offset_in_range(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("page", 1) * data.get("per_page", 50) > MAX_INTEGER:
+            raise ValidationError(
+                f"page × per_page must stay within {MAX_INTEGER}.", field_name="page"
+            )

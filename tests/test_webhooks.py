@@ -107,14 +107,15 @@ def test_uninstalled_shop_refused_but_privacy_topics_accepted(app, host, shop):
 
 
 def test_invalid_payload_names_each_field(app, host, shop):
-    bad = customer_payload(points="many", type="robot", phone="0612")
-    response = host.webhook("customer/created", {"customer": bad})
+    # (A customer snapshot's optional fields are cleaned instead: tests/limits.)
+    bad = order_payload(total="many", currency="EURO", placed_at="yesterday")
+    response = host.webhook("order/paid", {"order": bad})
     assert response.status_code == 400
     assert error_code(response) == "invalid_payload"
     details = response.get_json()["error"]["details"]
-    assert {"customer.points", "customer.type", "customer.phone"} <= set(details)
-    assert count(app, Customer) == 0
-    assert count(app, ProcessedEvent, ProcessedEvent.topic == "customer/created") == 0
+    assert {"order.total", "order.currency", "order.placed_at"} <= set(details)
+    assert count(app, Order) == 0
+    assert count(app, ProcessedEvent, ProcessedEvent.topic == "order/paid") == 0
 
 
 def test_body_that_is_not_json_is_invalid_payload(app, host, shop):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from plugin.api.blueprint import api_blueprint
 from plugin.api.openapi import document
-from plugin.api.schemas import PageQuery, load_body, load_page
+from plugin.api.schemas import PageQuery, json_body, load_body, load_page
 from plugin.audiences import operations
 from plugin.audiences.models import RUN_FAILED, RUN_SUCCEEDED
 from plugin.audiences.schemas import (
@@ -41,7 +41,7 @@ def get_audience(audience_id: int) -> ResponseReturnValue:
 
 @api_blueprint.patch("/audiences/<int:audience_id>")
 def update_audience(audience_id: int) -> ResponseReturnValue:
-    patch = request.get_json(silent=True)
+    patch = json_body()
     if not isinstance(patch, dict):
         raise ApiError(
             ErrorCode.VALIDATION_FAILED,

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from plugin.api.blueprint import api_blueprint
 from plugin.api.openapi import document
-from plugin.api.schemas import PageQuery, load_body, load_page
+from plugin.api.schemas import PageQuery, json_body, load_body, load_page
 from plugin.automations import operations
 from plugin.automations.schemas import (
     AutomationIn,
@@ -41,7 +41,7 @@ def get_automation(automation_id: int) -> ResponseReturnValue:
 
 @api_blueprint.patch("/automations/<int:automation_id>")
 def update_automation(automation_id: int) -> ResponseReturnValue:
-    changes = request.get_json(silent=True)
+    changes = json_body()
     if not isinstance(changes, dict):
         raise ApiError(
             ErrorCode.VALIDATION_FAILED,

@@ -1,10 +1,11 @@
-"""The admin API blueprint and its session guard."""
+"""The admin API blueprint, its session guard and its input limits."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 
 from plugin.errors import answer_unrouted, register_error_handlers
+from plugin.request_limits import check_path_and_query, limit_body
 from plugin.sessions import (
     ADMIN_SESSION_HEADER,
     authenticate,
@@ -26,3 +27,12 @@ def _require_session() -> None:
         authenticate_admin_session(admin_session)
     else:
         authenticate(token)
+
+
+@api_blueprint.before_request
+def _input_limits() -> None:
+    """After the session: the body size (413 past it, before anything is read) and the
+    query string (no NUL or lone surrogate in a name or value: 422 naming the parameter).
+    JSON bodies are checked where they are parsed (``plugin.api.schemas.json_body``)."""
+    limit_body(current_app.view_functions.get(request.endpoint or ""))
+    check_path_and_query()

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from plugin.api.blueprint import api_blueprint
 from plugin.api.openapi import document
+from plugin.api.schemas import json_object
 from plugin.codes import operations
 from plugin.codes.csv_io import export_rows, import_codes
 from plugin.codes.generation import SYNC_LIMIT, check_feasible, density_warnings, generate_codes
@@ -35,11 +36,12 @@ from plugin.codes.schemas import (
 from plugin.db import db
 from plugin.jobs.schemas import JobOut
 from plugin.jobs.tasks import enqueue_generation
+from plugin.request_limits import streamed_upload
 from plugin.sessions import current_shop
 
 
 def _json_body() -> dict[str, Any]:
-    return request.get_json(force=True, silent=True) or {}
+    return json_object(force=True)
 
 
 def _page(page: operations.Page, schema: Any) -> dict[str, Any]:
@@ -112,6 +114,7 @@ def generate(discount_id: int) -> ResponseReturnValue:
 
 
 @api_blueprint.post("/discounts/<int:discount_id>/codes/import")
+@streamed_upload
 def import_csv(discount_id: int) -> ResponseReturnValue:
     shop = current_shop()
     discount = operations.get_discount(shop, discount_id)

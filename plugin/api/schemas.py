@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, fields
 
 from plugin.customers.schemas import CustomerCodeOut, CustomerOut
 from plugin.errors import ApiError, ErrorCode
-
-MAX_PER_PAGE = 1000
+from plugin.fields import MAX_PER_PAGE as MAX_PER_PAGE  # the admin pages' "every one"
+from plugin.fields import PageParams
+from plugin.limits import NOT_JSON, InputRejected, parse_json
+from plugin.request_limits import read_body
 
 
 class Strict(Schema):
@@ -20,9 +22,8 @@ class Strict(Schema):
         unknown = RAISE
 
 
-class PageQuery(Strict):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+class PageQuery(PageParams, Strict):
+    """``page`` and ``per_page`` (``plugin.fields.PageParams``); nothing else."""
 
 
 class CustomerSummary(Schema):
@@ -49,9 +50,25 @@ def page_of(item_schema: type[Schema]) -> type[Schema]:
 CustomerPage = page_of(CustomerSummary)
 
 
-def load_body(schema: Schema, partial: bool = False) -> dict[str, Any]:
-    """Parse the JSON body with ``schema`` (a 422 naming each bad field otherwise)."""
-    body = request.get_json(silent=True)
+def json_body(force: bool = False) -> Any:
+    """The request's JSON body within the input limits (``plugin.limits``: depth, text,
+    numbers), or a 422 naming each place past them. None when there is no JSON body: not
+    sent as ``application/json`` (unless ``force``), empty, or not JSON at all.
+
+    Every view of ``/api`` reads its JSON here, never with ``request.get_json``."""
+    if not (force or request.is_json):
+        return None
+    try:
+        return parse_json(read_body())
+    except InputRejected as err:
+        if err.details == {"_body": [NOT_JSON]}:
+            return None
+        raise ApiError(ErrorCode.VALIDATION_FAILED, err.message, 422, err.details) from None
+
+
+def json_object(force: bool = False) -> dict[str, Any]:
+    """The JSON body (:func:`json_body`), which must be an object (a 422 otherwise)."""
+    body = json_body(force)
     if not isinstance(body, dict):
         raise ApiError(
             ErrorCode.VALIDATION_FAILED,
@@ -59,7 +76,12 @@ def load_body(schema: Schema, partial: bool = False) -> dict[str, Any]:
             422,
             {"_schema": ["Send a JSON object with Content-Type: application/json."]},
         )
-    loaded: dict[str, Any] = schema.load(body, partial=partial)
+    return body
+
+
+def load_body(schema: Schema, partial: bool = False) -> dict[str, Any]:
+    """Parse the JSON body with ``schema`` (a 422 naming each bad field otherwise)."""
+    loaded: dict[str, Any] = schema.load(json_object(), partial=partial)
     return loaded
 
 

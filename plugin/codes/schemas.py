@@ -18,7 +18,7 @@ from marshmallow import (
 )
 
 from plugin.codes.models import CODE_STATUSES, REDEMPTION_STATUSES
-from plugin.fields import HostId, StrictInteger, Timestamp
+from plugin.fields import HostId, PageParams, StrictInteger, Timestamp
 from plugin.jobs.schemas import JobOut
 from plugin.rules.cart_schema import CartIn, PricingAnswer
 
@@ -206,12 +206,9 @@ class DiscountOut(Schema):
 READ_ONLY = ("id", "warnings", "created_at", "updated_at")
 
 
-class PageArgs(Schema):
+class PageArgs(PageParams):
     class Meta:
         unknown = EXCLUDE
-
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
 
 
 class CodeListArgs(PageArgs):

@@ -55,9 +55,11 @@ class Customer(db.Model):
     first_name: Mapped[str | None] = mapped_column(String(255))
     last_name: Mapped[str | None] = mapped_column(String(255))
     registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    points: Mapped[int] = mapped_column(default=0)
+    # Integers may reach 2^53 - 1 (contract v2 §2), hence BigInteger.
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
     accepts_marketing: Mapped[bool] = mapped_column(default=False)
-    type: Mapped[str] = mapped_column(String(16), default="individual")
+    # Null when the host sent a type that is neither individual nor business.
+    type: Mapped[str | None] = mapped_column(String(16), default="individual")
     city: Mapped[str | None] = mapped_column(String(255))
     country: Mapped[str | None] = mapped_column(String(64))
     zip: Mapped[str | None] = mapped_column(String(32))
@@ -68,7 +70,8 @@ class Customer(db.Model):
     dropship_partner_id: Mapped[str | None] = mapped_column(String(255))
     dropship_registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    # Figures derived from paid, not reversed orders; recomputed per customer on order events.
+    # Figures derived from paid, not reversed orders; recomputed per customer on order events,
+    # held within 2^53 - 1 (plugin.limits.saturate).
     order_count: Mapped[int] = mapped_column(default=0)
     total_spent: Mapped[int] = mapped_column(BigInteger, default=0)
     first_order_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -171,5 +174,5 @@ class OrderLine(db.Model):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     product_id: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(16))
-    quantity: Mapped[int] = mapped_column()
+    quantity: Mapped[int] = mapped_column(BigInteger)
     unit_price: Mapped[int] = mapped_column(BigInteger)

@@ -30,6 +30,7 @@ from plugin.errors import ApiError, ErrorCode
 from plugin.events import CUSTOMER_SUBSCRIBED, notify
 from plugin.events import ORDER_PAID as ORDER_PAID_TOPIC
 from plugin.groups.models import Group
+from plugin.limits import saturate
 from plugin.segments import operations as segments
 from plugin.segments.keys import text_key
 from plugin.shops.models import Shop
@@ -316,14 +317,15 @@ def refresh_figures(shop: Shop, customer: Customer) -> None:
     count, total, first, last = db.session.execute(
         select(
             func.count(Order.id),
-            func.coalesce(func.sum(Order.total), 0),
+            func.coalesce(_sum(Order.total), 0),
             func.min(Order.placed_at),
             func.max(Order.placed_at),
         ).where(*paid)
     ).one()
     codes = db.session.execute(select(Order.discount_codes).where(*paid)).scalars()
-    customer.order_count = count
-    customer.total_spent = int(total)
+    # Saturated, never overflowing: one huge order cannot make the next ones fail.
+    customer.order_count = saturate(count)
+    customer.total_spent = saturate(int(total))
     customer.first_order_at = _as_utc(first)
     customer.last_order_at = _as_utc(last)
     customer.used_discount_code = any(bool(c) for c in codes)
@@ -335,7 +337,7 @@ def refresh_figures(shop: Shop, customer: Customer) -> None:
     rows = db.session.execute(
         select(
             OrderLine.product_id,
-            func.sum(OrderLine.quantity),
+            _sum(OrderLine.quantity),
             func.min(Order.placed_at),
             func.max(Order.placed_at),
         )
@@ -349,12 +351,21 @@ def refresh_figures(shop: Shop, customer: Customer) -> None:
                 shop_id=shop.id,
                 customer_id=customer.id,
                 product_id=product_id,
-                quantity=int(quantity),
+                quantity=saturate(int(quantity)),
                 first_purchased_at=_as_utc(first_at),
                 last_purchased_at=_as_utc(last_at),
             )
         )
     db.session.flush()
+
+
+def _sum(column: Any) -> Any:
+    """A sum of non-negative integers that cannot overflow: PostgreSQL sums BIGINT as
+    NUMERIC; SQLite's ``sum()`` fails past 2^63, so its ``total()`` (a float, exact while
+    the sum is below 2^53, which is all :func:`saturate` keeps) is used instead."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return func.total(column)
+    return func.sum(column)
 
 
 def _as_utc(value: Any) -> datetime | None:

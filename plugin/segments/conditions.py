@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from plugin.limits import day_flaw
 from plugin.segments.keys import text_key
 
 DATE_OPS = ("is", "before", "after")
@@ -90,9 +91,14 @@ def _normalise_value(kind: str, value: Any) -> Any:
                 return text
             if len(text) == 10:
                 try:
-                    return date.fromisoformat(text).isoformat()
+                    day = date.fromisoformat(text)
                 except ValueError:
                     pass
+                else:
+                    flaw = day_flaw(day)  # the input limits: a day of years 1900-9999
+                    if flaw:
+                        raise ConditionError("value", flaw)
+                    return day.isoformat()
         raise ConditionError("value", "Must be a date YYYY-MM-DD or a relative day such as -30d.")
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_INT:

@@ -14,7 +14,7 @@ from plugin.outgoing import private_destinations_allowed, url_problem
 def _known_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         raise ValidationError("Not a known IANA time zone.") from None
 
 

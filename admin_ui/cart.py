@@ -1,7 +1,7 @@
 """Try a cart: price a made-up cart exactly as the pricing hook would, with every adjustment.
 
 The form builds the pricing hook's body (contract §4) and hands it to the same operation as
-``POST /api/price-preview`` (``plugin.rules.service.price``): nothing is saved, and a bad
+``POST /api/price-preview`` (``plugin.checkout.pricing.price``): nothing is saved, and a bad
 cart's 400 ``invalid_payload`` details (``lines.1.quantity``) are shown next to their
 fields. The customer is found with the Customers page's search; prices are typed and shown
 in major units of the shop's currency.
@@ -25,11 +25,11 @@ from admin_ui.nested_forms import (
     split_ids,
 )
 from admin_ui.session import current_admin_shop
+from plugin.checkout.pricing import price
+from plugin.checkout.schemas import CHANNELS, LINE_KINDS, PAYMENT_METHODS
 from plugin.customers.search import search_customers
 from plugin.db import utcnow
 from plugin.errors import ApiError
-from plugin.rules.cart_schema import CHANNELS, LINE_KINDS, PAYMENT_METHODS
-from plugin.rules.service import price
 from plugin.shops.models import Shop
 
 MATCHES = 10

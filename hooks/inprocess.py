@@ -7,9 +7,9 @@ from typing import Any
 from flask import current_app
 
 from hooks import signals
-from hooks.redeem import redeem_for_domain
 from hooks.webhooks import handle_event
-from plugin.rules.service import price_for_domain
+from plugin.checkout.pricing import price_for_domain
+from plugin.checkout.redeem import redeem_for_domain
 
 _connected = False
 

@@ -20,7 +20,6 @@ from marshmallow import (
 from plugin.codes.models import CODE_STATUSES, REDEMPTION_STATUSES
 from plugin.fields import HostId, PageParams, StrictInteger, Timestamp
 from plugin.jobs.schemas import JobOut
-from plugin.rules.cart_schema import CartIn, PricingAnswer
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CODE_CHARACTERS = "A–Z a–z 0–9 _ -"
@@ -350,19 +349,6 @@ class ImportIn(Schema):
     (``text/csv``) or the ``file`` part of a ``multipart/form-data`` upload."""
 
     file = fields.String(required=True, metadata={"description": "the CSV file"})
-
-
-class RedeemIn(CartIn):
-    """The pricing hook's cart and the order it becomes (contract §4a)."""
-
-    order_id = HostId(required=True)
-
-
-class RedeemAnswer(PricingAnswer):
-    """The pricing hook's answer for the order, the code redeemed (or rejected with the
-    reason, e.g. ``usage_limit_reached`` after a lost race or ``too_many_attempts``)."""
-
-    order_id = fields.String()
 
 
 class DiscountPage(Schema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hooks.redeem import PRICER_KEY
+from plugin.checkout.redeem import PRICER_KEY
 from tests.codes.conftest import engine_pricer, redeem_body
 from tests.conftest import auth
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-import hooks.redeem
-from hooks.redeem import PRICER_KEY
+import plugin.checkout.redeem
+from plugin.checkout.redeem import PRICER_KEY
 from plugin.codes.csv_io import escape_cell
 from plugin.codes.models import Code, CodeAttempt, CodeBlock, Redemption
 from plugin.codes.redemption import expire_holds
@@ -78,7 +78,7 @@ def test_generation_refuses_a_trailing_newline(client, make_discount, field):
 def test_unknown_codes_slow_down_then_block(app, host, make_discount, monkeypatch):
     make_discount(code="REAL")
     waits = []
-    monkeypatch.setattr(hooks.redeem.time, "sleep", waits.append)
+    monkeypatch.setattr(plugin.checkout.redeem.time, "sleep", waits.append)
     for i in range(10):
         body = redeem_body(f"o_{i}", [f"GUESS{i}"], "c_guesser")
         answer = host.post("/hooks/checkout/redeem", body).get_json()

@@ -35,7 +35,7 @@ def test_customer_view_lists_the_codes_handed_to_that_customer_only(client, make
 def test_data_request_and_redact_cover_codes_redemptions_and_attempts(
     app, client, host, make_discount
 ):
-    from hooks.redeem import PRICER_KEY
+    from plugin.checkout.redeem import PRICER_KEY
     from plugin.codes.models import Code, CodeAttempt
     from plugin.customers.models import Order
     from plugin.db import db

@@ -11,7 +11,7 @@ from html import unescape
 import pytest
 from sqlalchemy import event, func, select
 
-import plugin.rules.service
+import plugin.checkout.pricing
 from hooks import signals
 from plugin.codes.generation import DEFAULT_CHARSET, GUESS_ODDS
 from plugin.codes.lookup import address_subject
@@ -194,7 +194,7 @@ def test_the_pricing_hook_writes_only_when_a_typed_code_is_unknown(app, shopper,
 def test_the_pricing_hook_holds_a_guesser_back_after_the_commit(app, shopper, monkeypatch):
     app.config["CUSTOMER_GROUPS_CODE_SLOW_AFTER"] = 5
     waits = []
-    monkeypatch.setattr(plugin.rules.service.time, "sleep", waits.append)
+    monkeypatch.setattr(plugin.checkout.pricing.time, "sleep", waits.append)
     for i in range(7):
         shopper.code(PRICE, f"GUESS{i}", client_ip="203.0.113.9")
     assert waits == [0.25, 0.5, 1.0]  # the 5th, 6th and 7th unknown codes

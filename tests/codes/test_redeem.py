@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from hooks.redeem import PRICER_KEY
+from plugin.checkout.redeem import PRICER_KEY
 from plugin.codes.models import Code, Redemption
 from plugin.codes.redemption import expire_holds
 from plugin.db import db, utcnow

@@ -273,7 +273,7 @@ def test_the_hook_writes_nothing(app, host, admin, seed_003):
 
 
 def test_a_failure_inside_pricing_is_a_5xx_with_the_error_shape(host, shop, monkeypatch):
-    from plugin.rules import service
+    from plugin.checkout import pricing as service
 
     def broken(*args, **kwargs):
         raise RuntimeError("engine exploded")

@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from hooks.signing import parse_json_object
+from plugin.checkout.schemas import CartIn, PricingAnswer
 from plugin.codes.lookup import attempt_subjects, code_candidates, unknown_codes
 from plugin.codes.redemption import record_unknown_attempts
 from plugin.customers.models import Customer
@@ -45,7 +46,6 @@ from plugin.pricing import (
     Shipping,
     price_cart,
 )
-from plugin.rules.cart_schema import CartIn, PricingAnswer
 from plugin.rules.snapshot import rule_set
 from plugin.segments.membership import customer_identity
 from plugin.segments.models import Segment as SegmentRow

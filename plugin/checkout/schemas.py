@@ -194,3 +194,16 @@ class PricingAnswer(Schema):
     shipping_total = fields.Integer()
     total = fields.Integer()
     programme = fields.Nested(ProgrammeOut, allow_none=True)
+
+
+class RedeemIn(CartIn):
+    """The pricing hook's cart and the order it becomes (contract §4a)."""
+
+    order_id = HostId(required=True)
+
+
+class RedeemAnswer(PricingAnswer):
+    """The pricing hook's answer for the order, the code redeemed (or rejected with the
+    reason, e.g. ``usage_limit_reached`` after a lost race or ``too_many_attempts``)."""
+
+    order_id = fields.String()

@@ -8,11 +8,11 @@ from typing import Any
 
 from flask import current_app, request
 
+from plugin import limits
 from plugin.auth import host_key, parse_signed_headers, verify_signature
 from plugin.config import app_secrets
 from plugin.customers.schemas import cleaned_by_customer_schema
 from plugin.errors import ApiError, ErrorCode
-from plugin.limits import InputRejected, parse_json
 
 
 @dataclass(frozen=True)
@@ -72,21 +72,10 @@ def read_signed_request(path: str, topics: Collection[str]) -> SignedRequest:
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object within the input limits (``plugin.limits``: depth, text,
-    numbers), or 400 ``invalid_payload`` naming each place past them.
+    """The body as a JSON object within the input limits, or 400 ``invalid_payload``
+    naming each place past them (:func:`plugin.limits.parse_json_object`).
 
     A customer snapshot's own fields (``customer.*`` but its id) are left to the customer
     schema, which cleans or drops what it cannot keep instead of losing the customer
     (README, "Customer fields")."""
-    try:
-        data = parse_json(body or b"{}", tolerate=cleaned_by_customer_schema)
-    except InputRejected as err:
-        raise ApiError(ErrorCode.INVALID_PAYLOAD, err.message, 400, err.details) from None
-    if not isinstance(data, dict):
-        raise ApiError(
-            ErrorCode.INVALID_PAYLOAD,
-            "The body must be a JSON object.",
-            400,
-            {"_body": ["Must be an object."]},
-        )
-    return data
+    return limits.parse_json_object(body, tolerate=cleaned_by_customer_schema)

@@ -30,6 +30,8 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
+from plugin.errors import ApiError, ErrorCode
+
 MAX_INTEGER = 2**53 - 1
 MAX_DEPTH = 32
 #: Bodies up to this deep are parsed (C recursion far below Python's limit) so that a
@@ -199,3 +201,23 @@ def moment_flaw(moment: datetime) -> str | None:
     if naive - LAST_MOMENT.replace(tzinfo=None) > offset:
         return DATE_MESSAGE
     return None
+
+
+def parse_json_object(
+    body: bytes, tolerate: Callable[[str], bool] | None = None
+) -> dict[str, Any]:
+    """A host request's body as a JSON object within the input limits (depth, text,
+    numbers), or 400 ``invalid_payload`` naming each place past them; ``tolerate`` names
+    the places left to a schema that cleans them (see :func:`parse_json`)."""
+    try:
+        data = parse_json(body or b"{}", tolerate=tolerate)
+    except InputRejected as err:
+        raise ApiError(ErrorCode.INVALID_PAYLOAD, err.message, 400, err.details) from None
+    if not isinstance(data, dict):
+        raise ApiError(
+            ErrorCode.INVALID_PAYLOAD,
+            "The body must be a JSON object.",
+            400,
+            {"_body": ["Must be an object."]},
+        )
+    return data

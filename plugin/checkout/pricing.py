@@ -24,7 +24,6 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
-from hooks.signing import parse_json_object
 from plugin.checkout.schemas import CartIn, PricingAnswer
 from plugin.codes.lookup import attempt_subjects, code_candidates, unknown_codes
 from plugin.codes.redemption import record_unknown_attempts
@@ -33,6 +32,7 @@ from plugin.customers.operations import default_group_id
 from plugin.db import db, reading, utcnow
 from plugin.errors import ApiError, ErrorCode, validation_error
 from plugin.groups.models import Group as GroupRow
+from plugin.limits import parse_json_object
 from plugin.pricing import (
     Address,
     Cart,

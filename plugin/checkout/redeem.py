@@ -28,7 +28,6 @@ from flask import current_app
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from hooks.signing import parse_json_object
 from plugin.checkout.pricing import price_with_codes
 from plugin.checkout.schemas import RedeemIn
 from plugin.codes.lookup import attempt_subjects, code_candidates, unknown_codes
@@ -37,6 +36,7 @@ from plugin.codes.redemption import record_unknown_attempts, redeem_code
 from plugin.customers.operations import ensure_customer
 from plugin.db import db, insert_ignoring_conflict, utcnow
 from plugin.errors import ApiError, ErrorCode, validation_error
+from plugin.limits import parse_json_object
 from plugin.pricing.codes import CodeCandidate, normalise_code, rejection_message
 from plugin.shops.models import Shop
 from plugin.shops.operations import find_shop

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from hooks.redeem import register_redeem_hook
 from hooks.signing import read_signed_request
-from plugin.api.openapi import SIGNED_HEADERS, document
+from plugin.apidoc import SIGNED_HEADERS, DocumentedBlueprint, document
 from plugin.auth import HOOK_TOPICS, PRICE_PATH
 from plugin.errors import answer_unrouted, register_error_handlers
 from plugin.rules.cart_schema import CartIn, PricingAnswer
 from plugin.rules.service import price_for_domain
 
-hooks_blueprint = Blueprint("customer_groups_hooks", __name__, url_prefix="/hooks")
+hooks_blueprint = DocumentedBlueprint("customer_groups_hooks", __name__, url_prefix="/hooks")
 register_error_handlers(hooks_blueprint, validation_status=400)
 answer_unrouted(hooks_blueprint, "", "/<path:rest>")
 register_redeem_hook(hooks_blueprint)
 
 
-document(
-    "/hooks/cart/price",
-    "post",
+@hooks_blueprint.post("/cart/price")
+@document(
     "Price a cart for the customer: group prices, bundles, gifts, the tiered benefit and "
     "codes, every amount explained (contract §4).",
     request=CartIn,
@@ -38,9 +37,6 @@ document(
     "time, real ones included; a cart without unknown codes writes nothing. More than 5 "
     "codes is a 400 on codes. 503 unavailable when the database cannot answer.",
 )
-
-
-@hooks_blueprint.post("/cart/price")
 def price_cart_hook() -> ResponseReturnValue:
     """Price a cart for the host (contract §4): size, signature, timestamp, shop installed,
     payload, in that order; it changes nothing but the attempt counters of unknown codes."""

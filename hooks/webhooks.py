@@ -6,11 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Response, jsonify
 from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 
 from hooks.signing import parse_json_object, read_signed_request
+from plugin.apidoc import SIGNED_HEADERS, DocumentedBlueprint, document
 from plugin.auth import WEBHOOKS_PATH
 from plugin.customers import operations as customers
 from plugin.customers.schemas import (
@@ -35,7 +36,7 @@ from plugin.shops import operations as shops
 from plugin.shops.models import ProcessedEvent, Shop
 from plugin.shops.schemas import AppInstalledSchema
 
-webhooks_blueprint = Blueprint("customer_groups_webhooks", __name__)
+webhooks_blueprint = DocumentedBlueprint("customer_groups_webhooks", __name__)
 register_error_handlers(webhooks_blueprint, validation_status=400)
 answer_unrouted(webhooks_blueprint, "/webhooks/<path:rest>")
 answer_unrouted(webhooks_blueprint, "/webhooks", methods=["GET", "PUT", "PATCH", "DELETE"])
@@ -247,6 +248,15 @@ def _as_object(payload: dict[str, Any] | bytes) -> dict[str, Any]:
 
 
 @webhooks_blueprint.post(WEBHOOKS_PATH)
+@document(
+    "Receive a webhook from the host (contract §3).",
+    status=200,
+    secured=False,
+    tag="webhooks",
+    headers={**SIGNED_HEADERS, "X-Topic": {"type": "string", "enum": ALL_TOPICS}},
+    description="Topics: " + ", ".join(ALL_TOPICS) + '. Answers {"status": "ok"} or '
+    '{"status": "duplicate"}; customers/data_request answers the data held.',
+)
 def receive_webhook() -> Response:
     # Signed with the host key over shop, topic, event id and path (contract §2): a body
     # signed for another shop, topic or endpoint, or one of our own events sent back

@@ -6,8 +6,8 @@ from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from plugin.api.blueprint import api_blueprint
-from plugin.api.openapi import document
 from plugin.api.schemas import PageQuery, json_body, load_body, load_page
+from plugin.apidoc import document
 from plugin.audiences import operations
 from plugin.audiences.models import RUN_FAILED, RUN_SUCCEEDED
 from plugin.audiences.schemas import (
@@ -22,12 +22,19 @@ from plugin.sessions import current_shop
 
 
 @api_blueprint.get("/audiences")
+@document("List audiences (credentials masked).", query=PageQuery, response=AudiencePage)
 def list_audiences() -> ResponseReturnValue:
     page = load_page()
     return jsonify(AudiencePage().dump(operations.list_audiences(current_shop(), **page)))
 
 
 @api_blueprint.post("/audiences")
+@document(
+    "Create an audience: a segment or group kept in sync with Klaviyo, Attentive or Meta.",
+    request=AudienceSchema,
+    response=AudienceOut,
+    status=201,
+)
 def create_audience() -> ResponseReturnValue:
     data = load_body(AudienceSchema())
     audience = operations.create_audience(current_shop(), data)
@@ -35,11 +42,18 @@ def create_audience() -> ResponseReturnValue:
 
 
 @api_blueprint.get("/audiences/<int:audience_id>")
+@document("One audience.", response=AudienceOut)
 def get_audience(audience_id: int) -> ResponseReturnValue:
     return jsonify(AudienceOut().dump(operations.get_audience(current_shop(), audience_id)))
 
 
 @api_blueprint.patch("/audiences/<int:audience_id>")
+@document(
+    "Change an audience. Nested objects merge by key; a credential sent back masked keeps "
+    "the stored secret; a new destination type needs its credentials again.",
+    request=AudienceSchema,
+    response=AudienceOut,
+)
 def update_audience(audience_id: int) -> ResponseReturnValue:
     patch = json_body()
     if not isinstance(patch, dict):
@@ -54,12 +68,20 @@ def update_audience(audience_id: int) -> ResponseReturnValue:
 
 
 @api_blueprint.delete("/audiences/<int:audience_id>")
+@document("Delete an audience and its runs.", status=204)
 def delete_audience(audience_id: int) -> ResponseReturnValue:
     operations.delete_audience(current_shop(), audience_id)
     return "", 204
 
 
 @api_blueprint.post("/audiences/<int:audience_id>/run")
+@document(
+    "Run the audience now: 201 with the finished run when it is small enough to run in the "
+    "request, 202 with the queued run otherwise (poll .../runs/{run_id}); 409 "
+    "audience_run_in_progress while another run is under way.",
+    response=AudienceRunOut,
+    status=201,
+)
 def run_audience(audience_id: int) -> ResponseReturnValue:
     run = operations.start_run(current_shop(), audience_id)
     status = 201 if run.status in (RUN_SUCCEEDED, RUN_FAILED) else 202
@@ -67,6 +89,7 @@ def run_audience(audience_id: int) -> ResponseReturnValue:
 
 
 @api_blueprint.get("/audiences/<int:audience_id>/runs")
+@document("The audience's runs, newest first.", query=PageQuery, response=AudienceRunPage)
 def list_runs(audience_id: int) -> ResponseReturnValue:
     page = load_page()
     found = operations.list_runs(current_shop(), audience_id, **page)
@@ -74,54 +97,9 @@ def list_runs(audience_id: int) -> ResponseReturnValue:
 
 
 @api_blueprint.get("/audiences/<int:audience_id>/runs/<int:run_id>")
-def get_run(audience_id: int, run_id: int) -> ResponseReturnValue:
-    return jsonify(AudienceRunOut().dump(operations.get_run(current_shop(), audience_id, run_id)))
-
-
-document(
-    "/api/audiences",
-    "get",
-    "List audiences (credentials masked).",
-    query=PageQuery,
-    response=AudiencePage,
-)
-document(
-    "/api/audiences",
-    "post",
-    "Create an audience: a segment or group kept in sync with Klaviyo, Attentive or Meta.",
-    request=AudienceSchema,
-    response=AudienceOut,
-    status=201,
-)
-document("/api/audiences/{audience_id}", "get", "One audience.", response=AudienceOut)
-document(
-    "/api/audiences/{audience_id}",
-    "patch",
-    "Change an audience. Nested objects merge by key; a credential sent back masked keeps "
-    "the stored secret; a new destination type needs its credentials again.",
-    request=AudienceSchema,
-    response=AudienceOut,
-)
-document("/api/audiences/{audience_id}", "delete", "Delete an audience and its runs.", status=204)
-document(
-    "/api/audiences/{audience_id}/run",
-    "post",
-    "Run the audience now: 201 with the finished run when it is small enough to run in the "
-    "request, 202 with the queued run otherwise (poll .../runs/{run_id}); 409 "
-    "audience_run_in_progress while another run is under way.",
-    response=AudienceRunOut,
-    status=201,
-)
-document(
-    "/api/audiences/{audience_id}/runs",
-    "get",
-    "The audience's runs, newest first.",
-    query=PageQuery,
-    response=AudienceRunPage,
-)
-document(
-    "/api/audiences/{audience_id}/runs/{run_id}",
-    "get",
+@document(
     "One run: status, synced, skipped, failed, errors (at most 100).",
     response=AudienceRunOut,
 )
+def get_run(audience_id: int, run_id: int) -> ResponseReturnValue:
+    return jsonify(AudienceRunOut().dump(operations.get_run(current_shop(), audience_id, run_id)))

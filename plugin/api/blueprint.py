@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import current_app, request
 
+from plugin.apidoc import DocumentedBlueprint
 from plugin.errors import answer_unrouted, register_error_handlers
 from plugin.request_limits import check_path_and_query, limit_body
 from plugin.sessions import (
@@ -13,7 +14,7 @@ from plugin.sessions import (
     bearer_token,
 )
 
-api_blueprint = Blueprint("customer_groups_api", __name__, url_prefix="/api")
+api_blueprint = DocumentedBlueprint("customer_groups_api", __name__, url_prefix="/api")
 register_error_handlers(api_blueprint, validation_status=422)
 answer_unrouted(api_blueprint, "", "/<path:rest>")
 

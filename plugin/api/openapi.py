@@ -1,194 +1,41 @@
-"""``GET /api/openapi.json``: the OpenAPI 3.1 document, built from the marshmallow schemas.
+"""``GET /api/openapi.json``: the OpenAPI 3.1 document of every route the app serves.
 
-Routes are documented next to their views with :func:`document`; a small converter turns
-marshmallow fields into JSON Schema (type, bounds from ``Range``/``Length``, ``enum`` from
-``OneOf``, ``pattern`` from ``Regexp``, nesting as ``$ref`` to ``components.schemas``).
+Built with apispec and its marshmallow plugin from the app's URL rules and the operation
+each view declares with ``@document`` (``plugin.apidoc``): the path comes from the rule,
+the schemas from marshmallow. The admin pages (HTML, no JSON schemas) are listed with
+their docstring as summary; the catch-alls that answer unknown paths are left out.
+Anything else of ours without an operation is listed bare too, and
+``tests/test_openapi.py`` fails for it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from apispec.ext.marshmallow.common import resolve_schema_cls
+from apispec.ext.marshmallow.field_converter import DEFAULT_FIELD_MAPPING
 from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
+from werkzeug.routing import Rule
 
 from plugin.api.blueprint import api_blueprint
+from plugin.apidoc import DOCUMENTED, Operation, SchemaLike, document, openapi_path, operation_of
 from plugin.errors import UNROUTED
-from plugin.fields import HostId, StrictInteger, Timestamp
+from plugin.fields import HostId, Timestamp
 
-SchemaLike = type[Schema] | Schema
+#: Documented routes, (path, method) → operation (``plugin.apidoc.DOCUMENTED``).
+_operations = DOCUMENTED
 
-
-@dataclass
-class Operation:
-    path: str
-    method: str
-    summary: str
-    request: SchemaLike | None = None
-    response: SchemaLike | None = None
-    status: int = 200
-    query: SchemaLike | None = None
-    description: str | None = None
-    tag: str | None = None
-    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    secured: bool = True
-    request_content: str = "application/json"
-    #: Other successful answers: status → schema (e.g. a 202 with a job).
-    responses: dict[int, SchemaLike] = field(default_factory=dict)
-
-
-_operations: dict[tuple[str, str], Operation] = {}
-
-#: The headers of a request the host signs (contract §2), for the hook and webhook entries.
-SIGNED_HEADERS: dict[str, dict[str, Any]] = {
-    "X-Shop-Domain": {"type": "string", "pattern": "^[!-~]{1,255}$"},
-    "X-Request-Timestamp": {
-        "type": "string",
-        "pattern": "^[1-9][0-9]{0,11}$",
-        "description": "Unix seconds when it was signed; at most 300 s away from now",
-    },
-    "X-Topic": {
-        "type": "string",
-        "pattern": "^[!-~]{1,255}$",
-        "description": "the webhook topic, or hooks/cart/price, hooks/checkout/redeem",
-    },
-    "X-Event-Id": {
-        "type": "string",
-        "pattern": "^[!-~]{1,255}$",
-        "description": "webhooks: the idempotency key; hooks: a request id",
-    },
-    "X-Signature": {
-        "type": "string",
-        "description": "1-8 entries separated by single spaces; an entry v2= + base64 "
-        "HMAC-SHA256, keyed with the host key HMAC-SHA256(secret, "
-        '"customer-groups/v2/host"), of "{timestamp}\\n{shop}\\n{topic}\\n{event_id}\\n'
-        '{path}\\n" + body (contract v2 §2)',
-    },
-}
-
-
-def document(
-    path: str,
-    method: str,
-    summary: str,
-    request: SchemaLike | None = None,
-    response: SchemaLike | None = None,
-    status: int = 200,
-    **extra: Any,
-) -> None:
-    """Register one endpoint in the OpenAPI document (``path`` in OpenAPI form:
-    ``/api/groups/{id}``). ``extra``: ``query`` (a schema of query parameters),
-    ``description``, ``tag``, ``headers`` (name → JSON Schema), ``secured`` (False for
-    routes signed by the host rather than a session token), ``request_content``,
-    ``responses`` (other successful answers, status → schema)."""
-    op = Operation(path, method.lower(), summary, request, response, status, **extra)
-    _operations[(path, op.method)] = op
-
-
-# marshmallow → JSON Schema ------------------------------------------------------------
-
-
-def _schema_class(schema: SchemaLike) -> type[Schema]:
-    return schema if isinstance(schema, type) else type(schema)
-
-
-def _name(schema: SchemaLike) -> str:
-    return _schema_class(schema).__name__
-
-
-def field_schema(f: fields.Field, components: dict[str, Any]) -> dict[str, Any]:
-    """JSON Schema of one marshmallow field."""
-    out: dict[str, Any]
-    if isinstance(f, fields.Nested):
-        nested = f.nested
-        if callable(nested) and not isinstance(nested, type):
-            nested = nested()
-        out = {"$ref": register_schema(nested, components)}  # type: ignore[arg-type]
-        if f.many:
-            out = {"type": "array", "items": out}
-    elif isinstance(f, fields.List):
-        out = {"type": "array", "items": field_schema(f.inner, components)}
-    elif isinstance(f, fields.Dict):
-        out = {"type": "object"}
-    elif isinstance(f, fields.Boolean):
-        out = {"type": "boolean"}
-    elif isinstance(f, fields.Integer | StrictInteger):
-        out = {"type": "integer"}
-    elif isinstance(f, fields.Number):
-        out = {"type": "number"}
-    elif isinstance(f, Timestamp | fields.DateTime):
-        out = {"type": "string", "format": "date-time"}
-    elif isinstance(f, fields.Date):
-        out = {"type": "string", "format": "date"}
-    elif isinstance(f, fields.Email):
-        out = {"type": "string", "format": "email"}
-    elif isinstance(f, fields.String | HostId):
-        out = {"type": "string"}
-    else:  # Raw, Function, Method: any JSON value
-        out = {}
-    pattern = getattr(f, "json_pattern", None)
-    if pattern:
-        out["pattern"] = pattern
-    for validator in f.validators:
-        _apply_validator(out, validator)
-    if f.allow_none and "type" in out:
-        out["type"] = [out["type"], "null"]
-    if f.metadata.get("description"):
-        out["description"] = f.metadata["description"]
-    return out
-
-
-def _apply_validator(out: dict[str, Any], validator: Any) -> None:
-    array = out.get("type") == "array"
-    if isinstance(validator, validate.Range):
-        if validator.min is not None:
-            out["minimum" if validator.min_inclusive else "exclusiveMinimum"] = validator.min
-        if validator.max is not None:
-            out["maximum" if validator.max_inclusive else "exclusiveMaximum"] = validator.max
-    elif isinstance(validator, validate.Length):
-        if validator.min is not None:
-            out["minItems" if array else "minLength"] = validator.min
-        if validator.max is not None:
-            out["maxItems" if array else "maxLength"] = validator.max
-        if validator.equal is not None:
-            out["minLength"] = out["maxLength"] = validator.equal
-    elif isinstance(validator, validate.OneOf):
-        out["enum"] = list(validator.choices)
-    elif isinstance(validator, validate.Regexp):
-        out["pattern"] = validator.regex.pattern
-
-
-def register_schema(schema: SchemaLike, components: dict[str, Any]) -> str:
-    """Put ``schema`` (and what it nests) in ``components``; give its ``$ref``."""
-    name = _name(schema)
-    ref = f"#/components/schemas/{name}"
-    if name in components:
-        return ref
-    components[name] = {}  # reserve first: schemas may nest themselves
-    instance = schema() if isinstance(schema, type) else schema
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    for key, f in instance.fields.items():
-        wire = f.data_key or key
-        properties[wire] = field_schema(f, components)
-        if f.required:
-            required.append(wire)
-    body: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        body["required"] = required
-    if instance.unknown == "raise":
-        body["additionalProperties"] = False
-    doc = (_schema_class(schema).__doc__ or "").strip()
-    if doc and not doc.startswith(("Schema(", "Base schema")):
-        body["description"] = re.sub(r"\s+", " ", doc)
-    components[name] = body
-    return ref
-
-
-# The document --------------------------------------------------------------------------
+#: Blueprints of ours whose routes take no operation: the embedded admin's HTML pages
+#: (listed, so the served suite and the form corpus find them, but they speak forms).
+UNDOCUMENTED_BLUEPRINTS = ("customer_groups_admin",)
+#: Routes of ours left out of the document altogether: the catch-alls that answer an
+#: unknown path or method in the error shape (``plugin.errors.answer_unrouted``).
+UNLISTED_ENDPOINTS = (UNROUTED,)
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -208,158 +55,210 @@ ERROR_SCHEMA = {
         }
     },
 }
+_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
-def _path_parameters(path: str) -> list[dict[str, Any]]:
+# marshmallow → JSON Schema: apispec's converter, taught our fields --------------------------
+
+
+class Converter(OpenAPIConverter):
+    """apispec's converter, plus: our fields' types, a field's ``json_pattern``, exclusive
+    bounds of ``Range``, and a schema's docstring as its description."""
+
+    field_mapping = {
+        **DEFAULT_FIELD_MAPPING,
+        HostId: ("string", None),
+        Timestamp: ("string", "date-time"),
+    }
+
+    def init_attribute_functions(self) -> None:
+        super().init_attribute_functions()
+        self.add_attribute_function(json_pattern)
+        self.add_attribute_function(exclusive_bounds)
+
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        jsonschema: dict[str, Any] = super().schema2jsonschema(schema)
+        doc = (resolve_schema_cls(schema).__doc__ or "").strip()
+        if doc and "description" not in jsonschema and not doc.startswith("Schema("):
+            jsonschema["description"] = re.sub(r"\s+", " ", doc)
+        return jsonschema
+
+
+def json_pattern(self: OpenAPIConverter, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
+    """A field that checks its own pattern says so with ``json_pattern``."""
+    pattern = getattr(field, "json_pattern", None)
+    return {"pattern": pattern} if pattern else {}
+
+
+def exclusive_bounds(
+    self: OpenAPIConverter, field: fields.Field, ret: dict[str, Any], **kwargs: Any
+) -> dict[str, Any]:
+    """``Range(min_inclusive=False)`` is ``exclusiveMinimum`` (apispec says ``minimum``)."""
+    out: dict[str, Any] = {}
+    for validator in field.validators:
+        for bound, inclusive, key in (
+            ("min", "min_inclusive", "Minimum"),
+            ("max", "max_inclusive", "Maximum"),
+        ):
+            value = getattr(validator, bound, None)
+            if value is not None and getattr(validator, inclusive, True) is False:
+                ret.pop(key.lower(), None)
+                out["exclusive" + key] = value
+    return out
+
+
+class SchemaNames:
+    """Names of the components: a schema's class name; a partial instance (a PATCH body
+    made with ``partial=``) is ``…Patch`` (``PriceRuleIn`` → ``PriceRulePatch``); a second
+    class of a name already taken is prefixed with its feature (``segments.ConditionIn``
+    after ``rules.ConditionIn`` is ``SegmentsConditionIn``), so two schemas never share a
+    component."""
+
+    def __init__(self) -> None:
+        self.names: dict[tuple[type[Schema], bool], str] = {}
+
+    def __call__(self, schema: SchemaLike) -> str:
+        cls = resolve_schema_cls(schema)
+        partial = isinstance(schema, Schema) and bool(schema.partial)
+        key = (cls, partial)
+        if key not in self.names:
+            name = cls.__name__
+            if partial and not name.endswith("Patch"):
+                name = name.removesuffix("In") + "Patch"
+            if name in self.names.values():
+                feature = cls.__module__.removeprefix("plugin.").split(".")[0]
+                name = feature.title().replace("_", "") + name
+            self.names[key] = name
+        return self.names[key]
+
+
+class Plugin(MarshmallowPlugin):
+    Converter = Converter
+
+
+# The document ------------------------------------------------------------------------------
+
+
+def _listed_rules() -> list[tuple[Rule, str, str]]:
+    """(rule, OpenAPI path, method) of every route of ours the document lists."""
+    found = []
+    for rule in current_app.url_map.iter_rules():
+        blueprint, _, name = rule.endpoint.rpartition(".")
+        if not blueprint.startswith("customer_groups_") or name == "static":
+            continue
+        if name.startswith(UNLISTED_ENDPOINTS):
+            continue
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            found.append((rule, openapi_path(rule.rule), method.lower()))
+    return sorted(found, key=lambda item: (item[1], item[2]))
+
+
+def undocumented_rules() -> list[tuple[str, str, str]]:
+    """(endpoint, path, method) of the routes listed without an operation that are not
+    excused by :data:`UNDOCUMENTED_BLUEPRINTS`: empty when every route is documented."""
     return [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in re.findall(r"{(\w+)}", path)
+        (rule.endpoint, path, method)
+        for rule, path, method in _listed_rules()
+        if operation_of(current_app.view_functions[rule.endpoint]) is None
+        and rule.endpoint.rpartition(".")[0] not in UNDOCUMENTED_BLUEPRINTS
     ]
 
 
-def _query_parameters(schema: SchemaLike, components: dict[str, Any]) -> list[dict[str, Any]]:
-    instance = schema() if isinstance(schema, type) else schema
+def _bare(rule: Rule, path: str) -> Operation:
+    """The entry of a route without an operation: its view's docstring as summary."""
+    view = current_app.view_functions[rule.endpoint]
+    summary = (view.__doc__ or rule.endpoint.rpartition(".")[2].replace("_", " ")).strip()
+    return Operation(summary.splitlines()[0], secured=path.startswith("/api"))
+
+
+def _path_parameters(rule: Rule) -> list[dict[str, Any]]:
+    """Each ``<converter:name>`` of the rule: an integer for ``int``, else a string."""
     return [
         {
-            "name": f.data_key or key,
-            "in": "query",
-            "required": bool(f.required),
-            "schema": field_schema(f, components),
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer" if converter == "int" else "string"},
         }
-        for key, f in instance.fields.items()
+        for converter, name in re.findall(r"<(?:([^:>]+):)?([^>]+)>", rule.rule)
     ]
 
 
-def _served_operations() -> dict[tuple[str, str], Operation]:
-    """Documented routes, plus a bare entry for any route of ours nobody documented yet
-    (its summary is the view's docstring), so the document lists everything served."""
-    operations = dict(_operations)
-    for rule in current_app.url_map.iter_rules():
-        if not rule.endpoint.startswith("customer_groups_") or rule.endpoint.endswith(".static"):
-            continue
-        if rule.endpoint.split(".")[-1].startswith(UNROUTED):
-            continue  # the catch-alls that answer unknown paths in the error shape
-        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
-        view = current_app.view_functions[rule.endpoint]
-        summary = (view.__doc__ or rule.endpoint.split(".")[-1].replace("_", " ")).strip()
-        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            key = (path, method.lower())
-            if key not in operations:
-                operations[key] = Operation(
-                    path,
-                    method.lower(),
-                    summary.splitlines()[0],
-                    secured=path.startswith("/api"),
-                )
-    return operations
+def _json(schema: SchemaLike) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(rule: Rule, path: str, method: str, op: Operation) -> dict[str, Any]:
+    """The OpenAPI operation object (schemas left for apispec's plugin to resolve)."""
+    words = re.sub(r"[^a-zA-Z0-9]+", "_", path.strip("/")).strip("_")
+    item: dict[str, Any] = {"summary": op.summary, "operationId": f"{method}_{words}"}
+    if op.description:
+        item["description"] = op.description
+    if op.tag or path.startswith("/api/"):
+        item["tags"] = [op.tag or path.split("/")[2]]
+    parameters: list[dict[str, Any]] = _path_parameters(rule)
+    if op.query is not None:
+        parameters.append({"in": "query", "schema": op.query})
+    parameters += [
+        {"name": name, "in": "header", "required": True, "schema": schema}
+        for name, schema in op.headers.items()
+    ]
+    if parameters:
+        item["parameters"] = parameters
+    if op.request is not None:
+        first, *others = op.request_content
+        content = {first: {"schema": op.request}}
+        content.update({media: {"schema": {"type": "string"}} for media in others})
+        item["requestBody"] = {"required": True, "content": content}
+    ok: dict[str, Any] = {"description": "Success."}
+    if op.response is not None:
+        ok["content"] = _json(op.response)
+    elif op.response_content != "application/json":
+        ok["content"] = {op.response_content: {"schema": {"type": "string"}}}
+    responses: dict[str, Any] = {str(op.status): ok}
+    for status, schema in op.responses.items():
+        responses[str(status)] = {"description": "Success.", "content": _json(schema)}
+    if op.secured:
+        responses["401"] = {"description": "Missing or invalid session token.", **_ERROR}
+        item["security"] = [{"sessionToken": []}]
+    if "{" in path:
+        responses["404"] = {"description": "Not found (or another shop's).", **_ERROR}
+    if op.request is not None or op.query is not None:
+        responses["422" if op.secured else "400"] = {"description": "Invalid input.", **_ERROR}
+    item["responses"] = responses
+    return item
 
 
 def build_document() -> dict[str, Any]:
     """The whole OpenAPI document of what the app serves now."""
-    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
-    paths: dict[str, Any] = {}
-    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    for (path, method), op in sorted(_served_operations().items()):
-        item: dict[str, Any] = {"summary": op.summary, "operationId": _operation_id(op)}
-        if op.description:
-            item["description"] = op.description
-        if op.tag or path.startswith("/api/"):
-            item["tags"] = [op.tag or path.split("/")[2]]
-        parameters = _path_parameters(path)
-        if op.query is not None:
-            parameters += _query_parameters(op.query, components)
-        parameters += [
-            {"name": name, "in": "header", "required": True, "schema": schema}
-            for name, schema in op.headers.items()
-        ]
-        if parameters:
-            item["parameters"] = parameters
-        if op.request is not None:
-            item["requestBody"] = {
-                "required": True,
-                "content": {
-                    op.request_content: {
-                        "schema": {"$ref": register_schema(op.request, components)}
-                    }
-                },
-            }
-        ok: dict[str, Any] = {"description": "Success."}
-        if op.response is not None:
-            ok["content"] = {
-                "application/json": {"schema": {"$ref": register_schema(op.response, components)}}
-            }
-        responses: dict[str, Any] = {str(op.status): ok}
-        for status, schema in op.responses.items():
-            responses[str(status)] = {
-                "description": "Success.",
-                "content": {
-                    "application/json": {"schema": {"$ref": register_schema(schema, components)}}
-                },
-            }
-        if op.secured:
-            responses["401"] = {"description": "Missing or invalid session token.", **error}
-            item["security"] = [{"sessionToken": []}]
-        if "{" in path:
-            responses["404"] = {"description": "Not found (or another shop's).", **error}
-        if op.request is not None or op.query is not None:
-            responses["422" if op.secured else "400"] = {"description": "Invalid input.", **error}
-        item["responses"] = responses
-        paths.setdefault(path, {})[method] = item
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Customer Groups",
-            "version": "1",
-            "description": "Admin API and host-facing endpoints of the Customer Groups extension.",
+    spec = APISpec(
+        title="Customer Groups",
+        version="1",
+        openapi_version="3.1.0",
+        plugins=[Plugin(schema_name_resolver=SchemaNames())],
+        info={
+            "description": "Admin API and host-facing endpoints of the Customer Groups extension."
         },
-        "paths": paths,
-        "components": {
-            "schemas": components,
-            "securitySchemes": {
-                "sessionToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-            },
-        },
-    }
-
-
-def _operation_id(op: Operation) -> str:
-    words = re.sub(r"[^a-zA-Z0-9]+", "_", op.path.strip("/")).strip("_")
-    return f"{op.method}_{words}"
+    )
+    spec.components.schema("Error", ERROR_SCHEMA)
+    spec.components.security_scheme(
+        "sessionToken", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for rule, path, method in _listed_rules():
+        op = operation_of(current_app.view_functions[rule.endpoint]) or _bare(rule, path)
+        paths.setdefault(path, {})[method] = _operation(rule, path, method, op)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    tags = sorted(
+        {tag for ops in paths.values() for op in ops.values() for tag in op.get("tags", [])}
+    )
+    for tag in tags:
+        spec.tag({"name": tag})
+    return spec.to_dict()
 
 
 @api_blueprint.get("/openapi.json")
+@document("This OpenAPI document.")
 def openapi_document() -> ResponseReturnValue:
     return jsonify(build_document())
-
-
-document("/api/openapi.json", "get", "This OpenAPI document.")
-
-
-def _document_host_endpoints() -> None:
-    """Endpoints outside ``/api`` that this module documents on their owners' behalf."""
-    from hooks.webhooks import ALL_TOPICS
-    from plugin.api.schemas import CustomerView
-
-    document(
-        "/webhooks",
-        "post",
-        "Receive a webhook from the host (contract §3).",
-        status=200,
-        secured=False,
-        tag="webhooks",
-        headers={
-            **SIGNED_HEADERS,
-            "X-Topic": {"type": "string", "enum": ALL_TOPICS},
-        },
-        description="Topics: " + ", ".join(ALL_TOPICS) + '. Answers {"status": "ok"} or '
-        '{"status": "duplicate"}; customers/data_request answers the data held.',
-    )
-    document(
-        "/api/customers/{customer_id}",
-        "get",
-        "The customer as the extension sees it: snapshot, figures, group, segments.",
-        response=CustomerView,
-    )
-
-
-_document_host_endpoints()

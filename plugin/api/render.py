@@ -6,8 +6,8 @@ from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from plugin.api.blueprint import api_blueprint
-from plugin.api.openapi import document
 from plugin.api.schemas import load_body
+from plugin.apidoc import document
 from plugin.messages import sandbox
 from plugin.messages.render import RENDERS_PER_SHOP, render_message
 from plugin.messages.schemas import RenderIn, RenderOut
@@ -15,16 +15,7 @@ from plugin.sessions import current_shop
 
 
 @api_blueprint.post("/render")
-def render() -> ResponseReturnValue:
-    data = load_body(RenderIn())
-    shop_id = current_shop().id
-    rendered = render_message(shop_id, data["template"], data["customer_id"], data["format"])
-    return jsonify(RenderOut().dump(rendered))
-
-
-document(
-    "/api/render",
-    "post",
+@document(
     'Render a message template for a customer, with their codes ({{ coupon("WELCOME") }}).',
     request=RenderIn,
     response=RenderOut,
@@ -44,3 +35,8 @@ document(
     f"transaction is held while it runs. A shop renders at most {RENDERS_PER_SHOP} messages "
     "at once in each server process: one more is a 429 `too_many_renders`.",
 )
+def render() -> ResponseReturnValue:
+    data = load_body(RenderIn())
+    shop_id = current_shop().id
+    rendered = render_message(shop_id, data["template"], data["customer_id"], data["format"])
+    return jsonify(RenderOut().dump(rendered))

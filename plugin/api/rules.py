@@ -11,8 +11,8 @@ from marshmallow import Schema
 
 from hooks.signing import parse_json_object
 from plugin.api.blueprint import api_blueprint
-from plugin.api.openapi import document
 from plugin.api.schemas import PageQuery, load_body, load_page
+from plugin.apidoc import document
 from plugin.db import db, utcnow
 from plugin.rules import operations
 from plugin.rules.cart_schema import CartIn
@@ -73,27 +73,42 @@ RESOURCES = (
 def _attach(res: Resource) -> None:
     """The five views of one resource: list, create, get, patch, delete."""
     endpoint = res.path.replace("-", "_")
+    plural = res.what + "s"
 
+    @document(f"List {plural}.", query=PageQuery, response=res.page)
     def list_view() -> ResponseReturnValue:
         page = load_page()
         return jsonify(res.page().dump(operations.list_rules(current_shop(), res.kind, **page)))
 
+    @document(
+        f"Create a {res.what}; bumps the shop's rules version.",
+        request=res.schema_in,
+        response=res.schema_out,
+        status=201,
+    )
     def create_view() -> ResponseReturnValue:
         data = load_body(res.schema_in())
         row = operations.create_rule(current_shop(), res.kind, data)
         db.session.commit()
         return jsonify(res.schema_out().dump(row)), 201
 
+    @document(f"One {res.what}.", response=res.schema_out)
     def get_view(rule_id: int) -> ResponseReturnValue:
         row = operations.get_rule(current_shop(), res.kind, rule_id)
         return jsonify(res.schema_out().dump(row))
 
+    @document(
+        f"Change a {res.what}: the fields given (a nested object is given whole).",
+        request=patch_of(res.schema_in),
+        response=res.schema_out,
+    )
     def patch_view(rule_id: int) -> ResponseReturnValue:
         data = load_body(patch_of(res.schema_in), partial=None)  # type: ignore[arg-type]
         row = operations.update_rule(current_shop(), res.kind, rule_id, data)
         db.session.commit()
         return jsonify(res.schema_out().dump(row))
 
+    @document(f"Delete a {res.what}.", status=204)
     def delete_view(rule_id: int) -> ResponseReturnValue:
         operations.delete_rule(current_shop(), res.kind, rule_id)
         db.session.commit()
@@ -106,43 +121,18 @@ def _attach(res: Resource) -> None:
     api_blueprint.add_url_rule(one, f"update_{endpoint}", patch_view, methods=["PATCH"])
     api_blueprint.add_url_rule(one, f"delete_{endpoint}", delete_view, methods=["DELETE"])
 
-    path, item = f"/api/{res.path}", f"/api/{res.path}/{{rule_id}}"
-    plural = res.what + "s"
-    document(path, "get", f"List {plural}.", query=PageQuery, response=res.page)
-    document(
-        path,
-        "post",
-        f"Create a {res.what}; bumps the shop's rules version.",
-        request=res.schema_in,
-        response=res.schema_out,
-        status=201,
-    )
-    document(item, "get", f"One {res.what}.", response=res.schema_out)
-    document(
-        item,
-        "patch",
-        f"Change a {res.what}: the fields given (a nested object is given whole).",
-        request=patch_of(res.schema_in),
-        response=res.schema_out,
-    )
-    document(item, "delete", f"Delete a {res.what}.", status=204)
-
 
 for _resource in RESOURCES:
     _attach(_resource)
 
 
 @api_blueprint.post("/price-preview")
-def price_preview() -> ResponseReturnValue:
-    """Try a cart: the pricing hook's answer for this shop, without the host's signature."""
-    payload = parse_json_object(request.get_data())
-    return jsonify(price(current_shop(), payload, utcnow()))
-
-
-document(
-    "/api/price-preview",
-    "post",
+@document(
     "Price a cart as the pricing hook would (400 invalid_payload for a bad cart).",
     request=CartIn,
     response=PricingAnswer,
 )
+def price_preview() -> ResponseReturnValue:
+    """Try a cart: the pricing hook's answer for this shop, without the host's signature."""
+    payload = parse_json_object(request.get_data())
+    return jsonify(price(current_shop(), payload, utcnow()))

@@ -6,8 +6,8 @@ from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from plugin.api.blueprint import api_blueprint
-from plugin.api.openapi import document
 from plugin.api.schemas import CustomerPage, PageQuery, load_body, load_page
+from plugin.apidoc import document
 from plugin.db import db
 from plugin.segments import operations
 from plugin.segments.schemas import (
@@ -20,55 +20,6 @@ from plugin.segments.schemas import (
 )
 from plugin.sessions import current_shop
 
-
-@api_blueprint.get("/segments")
-def list_segments() -> ResponseReturnValue:
-    page = load_page()
-    return jsonify(SegmentPage().dump(operations.list_segments(current_shop(), **page)))
-
-
-@api_blueprint.post("/segments")
-def create_segment() -> ResponseReturnValue:
-    data = load_body(SegmentIn())
-    segment = operations.create_segment(current_shop(), data)
-    db.session.commit()
-    return jsonify(SegmentOut().dump(segment)), 201
-
-
-@api_blueprint.post("/segments/preview")
-def preview_segment() -> ResponseReturnValue:
-    data = load_body(SegmentRulesIn())
-    found = operations.preview(current_shop(), data["match"], data["conditions"])
-    return jsonify(PreviewOut().dump(found))
-
-
-@api_blueprint.get("/segments/<int:segment_id>")
-def get_segment(segment_id: int) -> ResponseReturnValue:
-    return jsonify(SegmentOut().dump(operations.get_segment(current_shop(), segment_id)))
-
-
-@api_blueprint.patch("/segments/<int:segment_id>")
-def update_segment(segment_id: int) -> ResponseReturnValue:
-    data = load_body(SegmentPatch())
-    segment = operations.update_segment(current_shop(), segment_id, data)
-    db.session.commit()
-    return jsonify(SegmentOut().dump(segment))
-
-
-@api_blueprint.delete("/segments/<int:segment_id>")
-def delete_segment(segment_id: int) -> ResponseReturnValue:
-    operations.delete_segment(current_shop(), segment_id)
-    db.session.commit()
-    return "", 204
-
-
-@api_blueprint.get("/segments/<int:segment_id>/customers")
-def list_segment_customers(segment_id: int) -> ResponseReturnValue:
-    page = load_page()
-    found = operations.segment_members(current_shop(), segment_id, **page)
-    return jsonify(CustomerPage().dump(found))
-
-
 CONDITIONS_HELP = (
     "Conditions are {field, op, value}: registration_date, purchased_date, last_order_date, "
     "dropship_partner_registration_date (is/before/after, YYYY-MM-DD or -30d, calendar days "
@@ -79,46 +30,73 @@ CONDITIONS_HELP = (
     "(is, individual/business)."
 )
 
-document(
-    "/api/segments",
-    "get",
-    "List segments with their member counts.",
-    query=PageQuery,
-    response=SegmentPage,
-)
-document(
-    "/api/segments",
-    "post",
+
+@api_blueprint.get("/segments")
+@document("List segments with their member counts.", query=PageQuery, response=SegmentPage)
+def list_segments() -> ResponseReturnValue:
+    page = load_page()
+    return jsonify(SegmentPage().dump(operations.list_segments(current_shop(), **page)))
+
+
+@api_blueprint.post("/segments")
+@document(
     "Create a segment; its members are computed at once.",
     request=SegmentIn,
     response=SegmentOut,
     status=201,
     description=CONDITIONS_HELP,
 )
-document(
-    "/api/segments/preview",
-    "post",
+def create_segment() -> ResponseReturnValue:
+    data = load_body(SegmentIn())
+    segment = operations.create_segment(current_shop(), data)
+    db.session.commit()
+    return jsonify(SegmentOut().dump(segment)), 201
+
+
+@api_blueprint.post("/segments/preview")
+@document(
     "Count and sample who meets conditions, unsaved.",
     request=SegmentRulesIn,
     response=PreviewOut,
     description=CONDITIONS_HELP,
 )
-document("/api/segments/{segment_id}", "get", "One segment.", response=SegmentOut)
-document(
-    "/api/segments/{segment_id}",
-    "patch",
+def preview_segment() -> ResponseReturnValue:
+    data = load_body(SegmentRulesIn())
+    found = operations.preview(current_shop(), data["match"], data["conditions"])
+    return jsonify(PreviewOut().dump(found))
+
+
+@api_blueprint.get("/segments/<int:segment_id>")
+@document("One segment.", response=SegmentOut)
+def get_segment(segment_id: int) -> ResponseReturnValue:
+    return jsonify(SegmentOut().dump(operations.get_segment(current_shop(), segment_id)))
+
+
+@api_blueprint.patch("/segments/<int:segment_id>")
+@document(
     "Change a segment; new conditions recompute its members.",
     request=SegmentPatch,
     response=SegmentOut,
     description=CONDITIONS_HELP,
 )
-document(
-    "/api/segments/{segment_id}", "delete", "Delete a segment; its members leave it.", status=204
-)
-document(
-    "/api/segments/{segment_id}/customers",
-    "get",
-    "The segment's members.",
-    query=PageQuery,
-    response=CustomerPage,
-)
+def update_segment(segment_id: int) -> ResponseReturnValue:
+    data = load_body(SegmentPatch())
+    segment = operations.update_segment(current_shop(), segment_id, data)
+    db.session.commit()
+    return jsonify(SegmentOut().dump(segment))
+
+
+@api_blueprint.delete("/segments/<int:segment_id>")
+@document("Delete a segment; its members leave it.", status=204)
+def delete_segment(segment_id: int) -> ResponseReturnValue:
+    operations.delete_segment(current_shop(), segment_id)
+    db.session.commit()
+    return "", 204
+
+
+@api_blueprint.get("/segments/<int:segment_id>/customers")
+@document("The segment's members.", query=PageQuery, response=CustomerPage)
+def list_segment_customers(segment_id: int) -> ResponseReturnValue:
+    page = load_page()
+    found = operations.segment_members(current_shop(), segment_id, **page)
+    return jsonify(CustomerPage().dump(found))

@@ -1,154 +1,21 @@
-"""``POST /hooks/checkout/redeem`` (contract §4a): price the cart and redeem its code at once.
-
-The cart is priced exactly as the pricing hook prices it, by the pricing glue:
-a callable ``price(shop, body, codes) -> answer`` where ``codes`` maps each
-normalised code to its :class:`CodeCandidate` (from :func:`code_candidates`,
-overridable here) and ``answer`` is the pricing hook's JSON answer. It is
-``plugin.pricing_service.price_with_codes``, or the callable set as
-``CUSTOMER_GROUPS_CHECKOUT_PRICER`` (hosts and tests).
-
-In one transaction: claim the order id (a unique row, so a repeated or racing
-call for the same order waits and then answers what the first answered), price,
-redeem the applied code (conditional update + unique index, in a savepoint); if
-the redeem loses, the code is reported rejected with the reason and the cart is
-priced again without it. Unknown codes count toward the brute-force guard against the
-cart, the customer and ``client_ip`` (contract §2, "Guessing codes"), here as at the
-pricing hook, in the same transaction.
-"""
+"""``POST /hooks/checkout/redeem`` (contract §4a): the signed view over
+:mod:`plugin.checkout.redeem`."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
-
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
-from marshmallow import ValidationError
-from sqlalchemy import select
 
-from hooks.signing import parse_json_object, read_signed_request
+from hooks.signing import read_signed_request
 from plugin.apidoc import SIGNED_HEADERS, document
 from plugin.auth import HOOK_TOPICS, REDEEM_PATH
-from plugin.codes.lookup import attempt_subjects, code_candidates, unknown_codes
-from plugin.codes.models import CheckoutAnswer
-from plugin.codes.redemption import record_unknown_attempts, redeem_code
-from plugin.codes.schemas import RedeemAnswer, RedeemIn
-from plugin.customers.operations import ensure_customer
-from plugin.db import db, insert_ignoring_conflict, utcnow
-from plugin.errors import ApiError, ErrorCode, validation_error
-from plugin.pricing.codes import CodeCandidate, normalise_code, rejection_message
-from plugin.pricing_service import price_with_codes
-from plugin.shops.models import Shop
-from plugin.shops.operations import find_shop
-
-Pricer = Callable[[Shop, dict[str, Any], Mapping[str, CodeCandidate]], dict[str, Any]]
-PRICER_KEY = "CUSTOMER_GROUPS_CHECKOUT_PRICER"
-
-
-def checkout_pricer() -> Pricer:
-    """The pricing glue: ``CUSTOMER_GROUPS_CHECKOUT_PRICER`` when set (hosts, tests), else
-    the pricing hook's own."""
-    configured: Pricer | None = current_app.config.get(PRICER_KEY)
-    return configured or price_with_codes
-
-
-def _validated(data: dict[str, Any]) -> dict[str, Any]:
-    """The body checked like the pricing hook's cart plus ``order_id`` (every bad field
-    named at once, whatever pricer is configured), or 400 ``invalid_payload``."""
-    try:
-        checked: dict[str, Any] = RedeemIn().load(data)
-    except ValidationError as err:
-        raise validation_error(err, ErrorCode.INVALID_PAYLOAD, 400) from None
-    return checked
-
-
-def _applied(answer: dict[str, Any]) -> str | None:
-    return next((c["code"] for c in answer.get("codes", []) if c["status"] == "applied"), None)
-
-
-@dataclass(frozen=True)
-class Redeemed:
-    answer: dict[str, Any]
-    #: Seconds to hold the answer back once committed (the brute-force guard's slow-down).
-    slow_down: float = 0.0
-
-
-def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed:
-    """Price and redeem for one order, once; the caller commits."""
-    checked = _validated(data)
-    order_id = checked["order_id"]
-    if not insert_ignoring_conflict(
-        CheckoutAnswer.__table__,
-        {"shop_id": shop.id, "order_external_id": order_id, "created_at": utcnow()},
-    ):
-        stored = db.session.execute(
-            select(CheckoutAnswer.answer).where(
-                CheckoutAnswer.shop_id == shop.id, CheckoutAnswer.order_external_id == order_id
-            )
-        ).scalar_one()
-        return Redeemed(dict(stored or {}))
-    customer_id: str | None = checked["customer_id"]
-    customer_row_id: int | None = None
-    if customer_id:
-        customer_row_id = ensure_customer(shop, customer_id)[0].id
-    cart_id, client_ip = checked["cart_id"], checked["client_ip"]
-    codes = dict(
-        code_candidates(
-            shop, checked["codes"], customer_row_id, cart_id=cart_id, client_ip=client_ip
-        )
-    )
-    unknown = unknown_codes(codes)
-    answer = price(shop, data, codes)
-    for _ in range(len(codes) + 1):
-        applied = _applied(answer)
-        if applied is None:
-            break
-        lost = redeem_code(shop, applied, order_id, customer_row_id)
-        if lost is None:
-            break
-        # Lost the race: report the code rejected for that reason, price without it.
-        key = normalise_code(applied)
-        codes[key] = replace(codes[key], blocked_reason=lost)
-        answer = price(shop, data, codes)
-    subjects = attempt_subjects(customer_id, cart_id, client_ip)
-    verdict = record_unknown_attempts(shop, subjects, unknown)
-    answer = {**answer, "order_id": order_id}
-    for code in answer.get("codes", []):
-        if code.get("status") == "rejected" and not code.get("message"):
-            code["message"] = rejection_message(code["reason"])
-    db.session.execute(
-        CheckoutAnswer.__table__.update()
-        .where(CheckoutAnswer.shop_id == shop.id, CheckoutAnswer.order_external_id == order_id)
-        .values(answer=answer)
-    )
-    return Redeemed(answer, verdict.slow_down)
+from plugin.checkout.redeem import redeem_for_domain
+from plugin.checkout.schemas import RedeemAnswer, RedeemIn
 
 
 def register_redeem_hook(blueprint: Blueprint) -> None:
     """Attach ``POST /checkout/redeem`` to the hooks blueprint (``/hooks`` prefix)."""
     blueprint.add_url_rule("/checkout/redeem", view_func=checkout_redeem, methods=["POST"])
-
-
-def redeem_for_domain(domain: str, data: dict[str, Any] | bytes) -> Redeemed:
-    """Check the shop, then redeem and commit: what the hook (``data`` the raw body) and
-    the in-process ``checkout_redeem`` signal (a dict) both run."""
-    try:
-        shop = find_shop(domain.strip().lower())
-        if shop is None or not shop.installed:
-            raise ApiError(
-                ErrorCode.SHOP_NOT_INSTALLED, f"The shop {domain} has not installed the app.", 403
-            )
-        body = parse_json_object(data) if isinstance(data, bytes) else data
-        redeemed = redeem_checkout(shop, body, checkout_pricer())
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
-    if redeemed.slow_down:
-        time.sleep(redeemed.slow_down)  # no transaction open: nothing waits on us
-    return redeemed
 
 
 @document(

@@ -38,6 +38,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+#: In every table with an integer id (the last item of ``__table_args__``): ids are never
+#: handed out twice on SQLite either (``AUTOINCREMENT``; PostgreSQL's sequences never do),
+#: so an id read before a delete cannot come to mean another row.
+NEVER_REUSED = {"sqlite_autoincrement": True}
+
+
 #: Where an app keeps the extension's state (its engine among it).
 EXTENSION_KEY = "customer_groups"
 

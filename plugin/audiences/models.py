@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
 
 SOURCE_TYPES = ("segment", "group")
 DESTINATION_TYPES = ("klaviyo", "attentive", "meta")
@@ -33,11 +33,18 @@ class Audience(db.Model):
     __table_args__ = (
         UniqueConstraint("shop_id", "name_key"),
         CheckConstraint(_one_of("source_type", SOURCE_TYPES), name="source_type_known"),
+        # The source is a group or a segment, as its type says (none once it is deleted).
+        CheckConstraint(
+            "(source_type = 'group' AND source_segment_id IS NULL)"
+            " OR (source_type = 'segment' AND source_group_id IS NULL)",
+            name="source_fits_type",
+        ),
         CheckConstraint(
             _one_of("destination_type", DESTINATION_TYPES), name="destination_type_known"
         ),
         CheckConstraint(_one_of("schedule", SCHEDULES), name="schedule_known"),
         Index("ix_audiences_schedule_last_run", "schedule", "last_run_at"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -46,8 +53,15 @@ class Audience(db.Model):
     # The name folded for the case-insensitive uniqueness rule.
     name_key: Mapped[str] = mapped_column(String(255))  # folding can lengthen a name
     source_type: Mapped[str] = mapped_column(String(16))
-    # No foreign key: the source may be a group or a segment; a run checks it still exists.
-    source_id: Mapped[int] = mapped_column()
+    # The group or segment sent (foreign keys): deleting it leaves the audience without a
+    # source (NULL), which is then neither scheduled nor run (a run fails saying why) until
+    # the merchant gives it another.
+    source_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="SET NULL"), index=True
+    )
+    source_segment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("segments.id", ondelete="SET NULL"), index=True
+    )
     destination_type: Mapped[str] = mapped_column(String(16))
     # Vendor secrets ({"api_key"} or {"access_token"}); answers only ever show them masked.
     credentials: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -62,6 +76,19 @@ class Audience(db.Model):
     last_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def source_id(self) -> int | None:
+        """The id of the source group or segment (None once it was deleted)."""
+        return self.source_group_id if self.source_type == "group" else self.source_segment_id
+
+    @source_id.setter
+    def source_id(self, value: int | None) -> None:
+        """Set after ``source_type``: the id goes to that type's column."""
+        if self.source_type not in SOURCE_TYPES:
+            raise ValueError("set source_type before source_id")
+        self.source_group_id = value if self.source_type == "group" else None
+        self.source_segment_id = value if self.source_type == "segment" else None
 
 
 class AudienceRun(db.Model):
@@ -82,6 +109,7 @@ class AudienceRun(db.Model):
             sqlite_where=text("status IN ('queued', 'running')"),
             postgresql_where=text("status IN ('queued', 'running')"),
         ),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

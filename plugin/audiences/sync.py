@@ -391,8 +391,8 @@ def run_audience(
         return run
     config = AudienceConfig.of(audience)
     source = (audience.source_type, audience.source_id)
-    if not source_exists(shop_id, *source):
-        _finish(run_id, RUN_FAILED, f"The {source[0]} {source[1]} no longer exists.")
+    if source[1] is None or not source_exists(shop_id, *source):
+        _finish(run_id, RUN_FAILED, f"The {source[0]} of this audience no longer exists.")
         return _load_run(shop_id, run_id)
     state = dict(run.state or {})
     if "estimated_total" not in state:
@@ -459,6 +459,8 @@ def due_audiences(now: datetime) -> list[Audience]:
         select(Audience)
         .join(Shop, Shop.id == Audience.shop_id)
         .where(Shop.installed.is_(True), Audience.active.is_(True), due, ~unfinished)
+        # Not those whose group or segment was deleted: a run could only fail.
+        .where(or_(Audience.source_group_id.is_not(None), Audience.source_segment_id.is_not(None)))
         .order_by(Audience.last_run_at.is_not(None), Audience.last_run_at, Audience.id)
     )
     return list(db.session.execute(query).scalars())

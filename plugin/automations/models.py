@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
 
 CUSTOMER_CREATED = "customer_created"
 CUSTOMER_SUBSCRIBED = "customer_subscribed"
@@ -66,6 +66,7 @@ class Automation(db.Model):
         ),
         Index("ix_automations_shop_trigger", "shop_id", "trigger_type"),
         UniqueConstraint("shop_id", "name_key"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -115,6 +116,7 @@ class AutomationRun(db.Model):
             postgresql_where=text("status = 'succeeded'"),
         ),
         Index("ix_automation_runs_automation", "automation_id", "id"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -25,8 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.codes.integrity import CUSTOMER_KEY, DISCOUNT_KEY, install
-from plugin.db import UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
+from plugin.rules.audience import Aimed, audience_links
 
 CODE_UNASSIGNED = "unassigned"
 CODE_ASSIGNED = "assigned"
@@ -41,8 +41,15 @@ REDEMPTION_STATUSES = (HELD, CONFIRMED, RELEASED, EXPIRED)
 #: Redemptions that count toward a code's uses and a customer's one use.
 COUNTING = (HELD, CONFIRMED)
 
+#: The foreign keys of ``codes`` (names as errors report them).
+DISCOUNT_KEY = "fk_codes_shop_id_discounts"
+CUSTOMER_KEY = "fk_codes_assigned_customer_id_customers"
 
-class Discount(db.Model):
+# The groups and segments a discount is aimed at (``plugin.rules.audience``).
+DiscountGroup, DiscountSegment = audience_links("discounts", "discount_id", "Discount")
+
+
+class Discount(Aimed, db.Model):
     """A discount as the merchant set it up: one shared code, a pool of codes, or both.
 
     ``value`` is an integer: minor units for ``fixed`` and ``free_shipping`` (its
@@ -57,10 +64,12 @@ class Discount(db.Model):
         CheckConstraint("usage_limit IS NULL OR usage_limit >= 0", name="usage_limit_positive"),
         CheckConstraint("minimum_type IN ('none', 'amount', 'quantity')", name="minimum_known"),
         CheckConstraint("minimum_value >= 0", name="minimum_not_negative"),
-        # What codes refer to: a discount together with its shop.
+        # What codes and audience links refer to: a discount together with its shop.
         UniqueConstraint("shop_id", "id"),
         UniqueConstraint("shop_id", "name_key"),
+        NEVER_REUSED,
     )
+    __audience_links__ = (DiscountGroup, DiscountSegment)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
@@ -78,7 +87,6 @@ class Discount(db.Model):
     usage_limit: Mapped[int | None] = mapped_column()
     once_per_customer: Mapped[bool] = mapped_column(default=False)
     audience_type: Mapped[str] = mapped_column(String(16), default="all")
-    audience_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     minimum_type: Mapped[str] = mapped_column(String(16), default="none")
     minimum_value: Mapped[int] = mapped_column(BigInteger, default=0)
     payment_methods: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -98,19 +106,18 @@ class Code(db.Model):
     __tablename__ = "codes"
     __table_args__ = (
         UniqueConstraint("shop_id", "code_key"),
-        # A code belongs to a discount of its own shop, and may be assigned to a
-        # customer. On SQLite, these foreign keys; on PostgreSQL, whose foreign keys
-        # check row by row (a fifth of the cost of a million-code insert), triggers that
-        # check once per statement and cascade the same way (``plugin.codes.integrity``).
+        # A code belongs to a discount of its own shop (deleting the discount deletes its
+        # codes), and may be assigned to a customer (deleting the customer unassigns it):
+        # foreign keys on both databases.
         ForeignKeyConstraint(
             ["shop_id", "discount_id"],
             ["discounts.shop_id", "discounts.id"],
             ondelete="CASCADE",
             name=DISCOUNT_KEY,
-        ).ddl_if(dialect="sqlite"),
+        ),
         ForeignKeyConstraint(
             ["assigned_customer_id"], ["customers.id"], ondelete="SET NULL", name=CUSTOMER_KEY
-        ).ddl_if(dialect="sqlite"),
+        ),
         CheckConstraint("times_used >= 0", name="times_used_not_negative"),
         CheckConstraint("status IN ('unassigned', 'assigned', 'redeemed')", name="status_known"),
         # Assignment takes the oldest unassigned pool code: keep that lookup short.
@@ -122,6 +129,7 @@ class Code(db.Model):
             postgresql_where=text("assigned_customer_id IS NOT NULL"),
             sqlite_where=text("assigned_customer_id IS NOT NULL"),
         ),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -147,9 +155,6 @@ class Code(db.Model):
     created_at: Mapped[datetime | None] = mapped_column(
         UtcDateTime, default=utcnow, server_default=func.now()
     )
-
-
-install(Code.__table__)  # type: ignore[arg-type]
 
 
 #: The redemptions the once-per-customer index counts: those of once-per-customer
@@ -181,6 +186,7 @@ class Redemption(db.Model):
             postgresql_where=text(ONCE_PER_CUSTOMER_ROWS),
         ),
         Index("ix_redemptions_status_expires", "status", "expires_at"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -202,7 +208,7 @@ class CheckoutAnswer(db.Model):
     """The redeem hook's answer per order id, so a repeated call answers the same."""
 
     __tablename__ = "checkout_answers"
-    __table_args__ = (UniqueConstraint("shop_id", "order_external_id"),)
+    __table_args__ = (UniqueConstraint("shop_id", "order_external_id"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
@@ -216,7 +222,10 @@ class CodeAttempt(db.Model):
     guard); one row per distinct code and subject within the window."""
 
     __tablename__ = "code_attempts"
-    __table_args__ = (Index("ix_code_attempts_subject", "shop_id", "subject", "attempted_at"),)
+    __table_args__ = (
+        Index("ix_code_attempts_subject", "shop_id", "subject", "attempted_at"),
+        NEVER_REUSED,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
@@ -231,7 +240,7 @@ class CodeBlock(db.Model):
     (``too_many_attempts``)."""
 
     __tablename__ = "code_blocks"
-    __table_args__ = (UniqueConstraint("shop_id", "subject"),)
+    __table_args__ = (UniqueConstraint("shop_id", "subject"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))

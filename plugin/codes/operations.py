@@ -32,6 +32,7 @@ from plugin.db import (
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import COUPON_GIVEN, publish
 from plugin.fields import iso_timestamp
+from plugin.rules.audience import audience_loaded
 from plugin.rules.operations import check_audience
 from plugin.shops.models import Shop
 
@@ -75,8 +76,7 @@ def _apply(shop: Shop, discount: Discount, data: dict[str, Any]) -> None:
     discount.ends_at = shop_moment(shop, data["ends_at"], end=True)
     discount.usage_limit = data["usage_limit"]
     discount.once_per_customer = data["once_per_customer"]
-    discount.audience_type = data["audience"]["type"]
-    discount.audience_ids = sorted(set(data["audience"]["ids"]))
+    discount.aim(data["audience"]["type"], data["audience"]["ids"])
     discount.minimum_type = data["minimum"]["type"]
     discount.minimum_value = (
         0 if data["minimum"]["type"] == "none" else data["minimum"]["value"] or 0
@@ -188,7 +188,8 @@ def get_discount(shop: Shop, discount_id: int) -> Discount:
 
 
 def list_discounts(shop: Shop, page: int, per_page: int) -> Page:
-    return paginate(for_shop(Discount, shop.id).order_by(Discount.id), page, per_page)
+    query = for_shop(Discount, shop.id).order_by(Discount.id).options(*audience_loaded(Discount))
+    return paginate(query, page, per_page)
 
 
 def _with_customer(query: Select[Any]) -> Select[Any]:

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from plugin.db import UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
 from plugin.segments.keys import KEY_LENGTH, optional_text_key
 
 
@@ -43,6 +43,7 @@ class Customer(db.Model):
         Index("ix_customers_shop_group", "shop_id", "group_id"),
         Index("ix_customers_shop_city_key", "shop_id", "city_key"),
         Index("ix_customers_shop_country_key", "shop_id", "country_key"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -136,6 +137,7 @@ class Order(db.Model):
         CheckConstraint("total >= 0", name="total_not_negative"),
         CheckConstraint("status IN ('paid', 'cancelled', 'refunded')", name="status_known"),
         Index("ix_orders_shop_customer_placed", "shop_id", "customer_id", "placed_at"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -167,6 +169,7 @@ class OrderLine(db.Model):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

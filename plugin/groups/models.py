@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
 
 DEFAULT_GROUP_NAME = "Standard"
 DEFAULT_GROUP_COLOUR = "#9e9e9e"
@@ -26,6 +26,9 @@ class Group(db.Model):
             sqlite_where=text("is_default"),
             postgresql_where=text("is_default"),
         ),
+        # What audience links refer to: the row together with its shop.
+        UniqueConstraint("shop_id", "id"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -12,6 +12,7 @@ from plugin.errors import ApiError, ErrorCode
 from plugin.events import publish
 from plugin.groups.models import DEFAULT_GROUP_COLOUR, Group
 from plugin.shops.models import Shop
+from plugin.shops.operations import bump_rules_version
 
 GROUP_CHANGED = "customer/group_changed"
 
@@ -121,7 +122,8 @@ def update_group(shop: Shop, group_id: int, data: dict[str, Any]) -> Group:
 
 
 def delete_group(shop: Shop, group_id: int) -> None:
-    """Delete a group; its members move to the default group in one UPDATE."""
+    """Delete a group; its members move to the default group in one UPDATE, and the
+    database takes it out of every rule's and discount's audience (foreign keys)."""
     group = get_for_shop(Group, shop.id, group_id)
     if group.is_default:
         raise ApiError(
@@ -144,6 +146,7 @@ def delete_group(shop: Shop, group_id: int) -> None:
         _publish_move(shop, external_id, group, default)
     db.session.delete(group)
     db.session.flush()
+    bump_rules_version(shop)
 
 
 def group_customers(shop: Shop, group_id: int, page: int, per_page: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
 
 JOB_QUEUED = "queued"
 JOB_RUNNING = "running"
@@ -48,6 +48,7 @@ class Job(db.Model):
             sqlite_where=text(_ACTIVE),
             postgresql_where=text(_ACTIVE),
         ),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

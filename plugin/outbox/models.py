@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
 
 #: Waiting for its first try or for a retry (``next_attempt_at``).
 PENDING = "pending"
@@ -44,6 +44,7 @@ class OutboxEvent(db.Model):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_outbox_events_shop_status", "shop_id", "status", "id"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

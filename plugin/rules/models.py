@@ -3,7 +3,8 @@
 Money is integer minor units; percentages are stored as basis points (hundredths of a
 percent: ``1250`` is 12.5 %), like discounts. The database enforces the contract's
 ranges (§4 "Values") with CHECK constraints, so a row that bypassed the schemas still
-cannot hold a discount of 150 % or a negative price.
+cannot hold a discount of 150 % or a negative price. Audiences are rows of link tables
+with foreign keys (:mod:`plugin.rules.audience`), not id lists.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from plugin.db import UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
+from plugin.rules.audience import Aimed, audience_links
 
 AUDIENCE_TYPES = ("all", "guests", "groups", "segments")
 SCOPE_TYPES = ("all", "categories", "products")
@@ -48,7 +50,16 @@ def _audience_check() -> CheckConstraint:
     return CheckConstraint(_one_of("audience_type", AUDIENCE_TYPES), name="audience_type_known")
 
 
-class PriceRule(db.Model):
+# The groups and segments each kind of rule is aimed at (``plugin.rules.audience``).
+PriceRuleGroup, PriceRuleSegment = audience_links("price_rules", "price_rule_id", "PriceRule")
+BundleGroup, BundleSegment = audience_links("bundles", "bundle_id", "Bundle")
+GiftRuleGroup, GiftRuleSegment = audience_links("gift_rules", "gift_rule_id", "GiftRule")
+BenefitProgrammeGroup, BenefitProgrammeSegment = audience_links(
+    "benefit_programmes", "programme_id", "BenefitProgramme"
+)
+
+
+class PriceRule(Aimed, db.Model):
     """A group price, discount or increase on the unit price of matching lines."""
 
     __tablename__ = "price_rules"
@@ -71,7 +82,12 @@ class PriceRule(db.Model):
         ),
         Index("ix_price_rules_shop_active", "shop_id", "active"),
         UniqueConstraint("shop_id", "name_key"),
+        # What its audience links refer to: the row together with its shop.
+        UniqueConstraint("shop_id", "id"),
+        NEVER_REUSED,
     )
+
+    __audience_links__ = (PriceRuleGroup, PriceRuleSegment)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
@@ -79,7 +95,6 @@ class PriceRule(db.Model):
     # ``plugin.db.name_key(name)``: unique per shop, so a name is never used twice.
     name_key: Mapped[str] = mapped_column(String(255))
     audience_type: Mapped[str] = mapped_column(String(16), default="all")
-    audience_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     scope_type: Mapped[str] = mapped_column(String(16), default="all")
     # Host ids (strings) of categories or products; empty for "all".
     scope_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -94,7 +109,7 @@ class PriceRule(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
-class Bundle(db.Model):
+class Bundle(Aimed, db.Model):
     """Products sold together: a set price or a percentage off per complete set."""
 
     __tablename__ = "bundles"
@@ -111,7 +126,12 @@ class Bundle(db.Model):
         ),
         Index("ix_bundles_shop_active", "shop_id", "active"),
         UniqueConstraint("shop_id", "name_key"),
+        # What its audience links refer to: the row together with its shop.
+        UniqueConstraint("shop_id", "id"),
+        NEVER_REUSED,
     )
+
+    __audience_links__ = (BundleGroup, BundleSegment)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
@@ -119,7 +139,6 @@ class Bundle(db.Model):
     # ``plugin.db.name_key(name)``: unique per shop, so a name is never used twice.
     name_key: Mapped[str] = mapped_column(String(255))
     audience_type: Mapped[str] = mapped_column(String(16), default="all")
-    audience_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     price_type: Mapped[str] = mapped_column(String(16))
     # Minor units per set for fixed_total, basis points for percent_off.
     price_value: Mapped[int] = mapped_column(BigInteger)
@@ -139,6 +158,7 @@ class BundleItem(db.Model):
     __table_args__ = (
         UniqueConstraint("bundle_id", "position"),
         CheckConstraint("quantity >= 1", name="quantity_positive"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -149,7 +169,7 @@ class BundleItem(db.Model):
     quantity: Mapped[int] = mapped_column(Integer)
 
 
-class GiftRule(db.Model):
+class GiftRule(Aimed, db.Model):
     """A free product added once when the trigger is met."""
 
     __tablename__ = "gift_rules"
@@ -161,7 +181,12 @@ class GiftRule(db.Model):
         CheckConstraint("gift_quantity >= 1", name="gift_quantity_positive"),
         Index("ix_gift_rules_shop_active", "shop_id", "active"),
         UniqueConstraint("shop_id", "name_key"),
+        # What its audience links refer to: the row together with its shop.
+        UniqueConstraint("shop_id", "id"),
+        NEVER_REUSED,
     )
+
+    __audience_links__ = (GiftRuleGroup, GiftRuleSegment)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
@@ -169,7 +194,6 @@ class GiftRule(db.Model):
     # ``plugin.db.name_key(name)``: unique per shop, so a name is never used twice.
     name_key: Mapped[str] = mapped_column(String(255))
     audience_type: Mapped[str] = mapped_column(String(16), default="all")
-    audience_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     trigger_type: Mapped[str] = mapped_column(String(16))
     # ``products`` trigger: that many units in total of these products.
     trigger_product_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -183,7 +207,7 @@ class GiftRule(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
-class BenefitProgramme(db.Model):
+class BenefitProgramme(Aimed, db.Model):
     """Tiered cart benefits for an audience under conditions; decides loyalty points."""
 
     __tablename__ = "benefit_programmes"
@@ -191,7 +215,12 @@ class BenefitProgramme(db.Model):
         _audience_check(),
         Index("ix_benefit_programmes_shop_active", "shop_id", "active"),
         UniqueConstraint("shop_id", "name_key"),
+        # What its audience links refer to: the row together with its shop.
+        UniqueConstraint("shop_id", "id"),
+        NEVER_REUSED,
     )
+
+    __audience_links__ = (BenefitProgrammeGroup, BenefitProgrammeSegment)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
@@ -199,7 +228,6 @@ class BenefitProgramme(db.Model):
     # ``plugin.db.name_key(name)``: unique per shop, so a name is never used twice.
     name_key: Mapped[str] = mapped_column(String(255))
     audience_type: Mapped[str] = mapped_column(String(16), default="all")
-    audience_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     # [{"field", "op", "value"}] as validated by the schema.
     conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -225,6 +253,7 @@ class BenefitTier(db.Model):
     __table_args__ = (
         UniqueConstraint("programme_id", "min_subtotal"),
         CheckConstraint("min_subtotal >= 0", name="min_subtotal_not_negative"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

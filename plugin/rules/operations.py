@@ -2,7 +2,8 @@
 
 Every change bumps ``shops.rules_version`` with one set-based UPDATE in the same
 transaction, so each worker process sees at its next pricing call that its snapshot
-(:mod:`plugin.rules.snapshot`) is out of date. The caller commits.
+(:mod:`plugin.rules.snapshot`) is out of date; so does deleting a group or segment, which
+takes it out of the rules' audiences (:mod:`plugin.rules.audience`). The caller commits.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from plugin.customers.operations import shop_moment
 from plugin.db import check_name_free, db, for_shop, get_for_shop, name_key, unique_name
 from plugin.errors import ApiError, ErrorCode
 from plugin.groups.models import Group
+from plugin.rules.audience import audience_loaded
 from plugin.rules.models import (
     BenefitProgramme,
     BenefitTier,
@@ -27,6 +29,7 @@ from plugin.rules.models import (
 )
 from plugin.segments.models import Segment
 from plugin.shops.models import Shop
+from plugin.shops.operations import bump_rules_version
 
 RuleRow = PriceRule | Bundle | GiftRule | BenefitProgramme
 
@@ -36,17 +39,6 @@ def _invalid(details: dict[str, list[str]]) -> ApiError:
     return ApiError(
         ErrorCode.VALIDATION_FAILED, f"Some fields are not valid: {fields}.", 422, details
     )
-
-
-def bump_rules_version(shop: Shop) -> None:
-    """Tell every process that the shop's rules changed (set-based, never read-modify-write)."""
-    db.session.execute(
-        update(Shop)
-        .where(Shop.id == shop.id)
-        .values(rules_version=Shop.rules_version + 1)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.expire(shop, ["rules_version"])
 
 
 def check_audience(shop: Shop, audience: dict[str, Any], field: str = "audience.ids") -> None:
@@ -83,8 +75,7 @@ def _window(shop: Shop, row: Any, data: dict[str, Any]) -> None:
 def _audience(shop: Shop, row: Any, data: dict[str, Any]) -> None:
     if "audience" in data:
         check_audience(shop, data["audience"])
-        row.audience_type = data["audience"]["type"]
-        row.audience_ids = list(data["audience"]["ids"])
+        row.aim(data["audience"]["type"], data["audience"]["ids"])
 
 
 def _plain(row: Any, data: dict[str, Any], names: tuple[str, ...]) -> None:
@@ -197,7 +188,7 @@ def list_rules(shop: Shop, kind: Kind, page: int, per_page: int) -> dict[str, An
         select(func.count()).select_from(model).where(model.shop_id == shop.id)
     ).scalar_one()
     query = for_shop(model, shop.id).order_by(model.id).limit(per_page)
-    query = query.offset((page - 1) * per_page)
+    query = query.offset((page - 1) * per_page).options(*audience_loaded(model))
     if kind.children is not None:
         query = query.options(kind.children())
     items = list(db.session.execute(query).scalars())

@@ -4,8 +4,8 @@ The snapshot lives in ``current_app.extensions["customer_groups"].pricing_cache`
 shop id, with the ``rules_version`` it was built from. Every pricing call already reads the
 shop row, which carries ``rules_version``; the snapshot is rebuilt only when that version
 moved, so a change made through any worker is seen by every worker at its next call. A
-rebuild reads one query per kind of rule. A lock per shop lets one thread rebuild while
-the others wait for its result instead of rebuilding too.
+rebuild reads one query per kind of rule, its audience's links joined in. A lock per shop
+lets one thread rebuild while the others wait for its result instead of rebuilding too.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Select, and_, select
 
 from plugin.db import db
 from plugin.pricing import (
@@ -96,6 +96,32 @@ def _audience(kind: str, ids: Any) -> Audience:
     return Audience(kind, frozenset(ids or ()))  # type: ignore[arg-type]
 
 
+def _with_audience(query: Select[Any], model: Any) -> Select[Any]:
+    """``query`` of ``model`` with two more columns, ``audience_group_id`` and
+    ``audience_segment_id``: one row per id of the audience (one row, both NULL, when it has
+    none). Only the links of the row's own audience type are joined."""
+    groups, segments = model.__audience_links__
+    owner = next(iter(groups.__table__.primary_key.columns)).name
+    return (
+        query.add_columns(
+            groups.group_id.label("audience_group_id"),
+            segments.segment_id.label("audience_segment_id"),
+        )
+        .outerjoin(
+            groups, and_(getattr(groups, owner) == model.id, model.audience_type == "groups")
+        )
+        .outerjoin(
+            segments,
+            and_(getattr(segments, owner) == model.id, model.audience_type == "segments"),
+        )
+    )
+
+
+def _audience_id(row: Any) -> int | None:
+    found: int | None = row.audience_group_id
+    return found if found is not None else row.audience_segment_id
+
+
 def load_rule_set(shop_id: int) -> RuleSet:
     """Read the shop's active rules (one query per kind) and build the engine's snapshot."""
     return RuleSet.build(
@@ -109,30 +135,38 @@ def load_rule_set(shop_id: int) -> RuleSet:
 def _price_rules(shop_id: int) -> list[PriceRule]:
     m = models.PriceRule
     rows = db.session.execute(
-        select(
-            m.id,
-            m.name,
-            m.audience_type,
-            m.audience_ids,
-            m.scope_type,
-            m.scope_ids,
-            m.action_type,
-            m.action_value,
-            m.priority,
-            m.starts_at,
-            m.ends_at,
-        ).where(m.shop_id == shop_id, m.active.is_(True))
+        _with_audience(
+            select(
+                m.id,
+                m.name,
+                m.audience_type,
+                m.scope_type,
+                m.scope_ids,
+                m.action_type,
+                m.action_value,
+                m.priority,
+                m.starts_at,
+                m.ends_at,
+            ).where(m.shop_id == shop_id, m.active.is_(True)),
+            m,
+        )
     ).all()
-    rules = []
+    heads: dict[int, Any] = {}
+    audiences: dict[int, set[int]] = defaultdict(set)
     for row in rows:
+        heads.setdefault(row.id, row)
+        if (target := _audience_id(row)) is not None:
+            audiences[row.id].add(target)
+    rules = []
+    for rule_id, row in heads.items():
         value: int | Decimal = (
             percent(row.action_value) if row.action_type in _PERCENT_ACTIONS else row.action_value
         )
         rules.append(
             PriceRule(
-                id=row.id,
+                id=rule_id,
                 name=row.name,
-                audience=_audience(row.audience_type, row.audience_ids),
+                audience=_audience(row.audience_type, audiences[rule_id]),
                 scope=Scope(row.scope_type, tuple(row.scope_ids or ())),  # type: ignore[arg-type]
                 action=PriceAction(row.action_type, value),  # type: ignore[arg-type]
                 priority=row.priority,
@@ -146,16 +180,24 @@ def _price_rules(shop_id: int) -> list[PriceRule]:
 def _bundles(shop_id: int) -> list[Bundle]:
     b, i = models.Bundle, models.BundleItem
     rows = db.session.execute(
-        select(b, i.product_id, i.quantity)
-        .join(i, i.bundle_id == b.id)
-        .where(b.shop_id == shop_id, b.active.is_(True))
-        .order_by(b.id, i.position)
+        _with_audience(
+            select(b, i.position, i.product_id, i.quantity)
+            .join(i, i.bundle_id == b.id)
+            .where(b.shop_id == shop_id, b.active.is_(True))
+            .order_by(b.id, i.position),
+            b,
+        )
     ).all()
-    items: dict[int, list[BundleItem]] = defaultdict(list)
+    # One row per item and audience id: items by position, ids in a set.
+    items: dict[int, dict[int, BundleItem]] = defaultdict(dict)
+    audiences: dict[int, set[int]] = defaultdict(set)
     heads: dict[int, models.Bundle] = {}
-    for bundle, product_id, quantity in rows:
+    for row in rows:
+        bundle = row[0]
         heads[bundle.id] = bundle
-        items[bundle.id].append(BundleItem(product_id, quantity))
+        items[bundle.id][row.position] = BundleItem(row.product_id, row.quantity)
+        if (target := _audience_id(row)) is not None:
+            audiences[bundle.id].add(target)
     bundles = []
     for bundle_id, head in heads.items():
         value: int | Decimal = (
@@ -165,8 +207,8 @@ def _bundles(shop_id: int) -> list[Bundle]:
             Bundle(
                 id=bundle_id,
                 name=head.name,
-                audience=_audience(head.audience_type, head.audience_ids),
-                items=tuple(items[bundle_id]),
+                audience=_audience(head.audience_type, audiences[bundle_id]),
+                items=tuple(item for _, item in sorted(items[bundle_id].items())),
                 price=BundlePrice(head.price_type, value),  # type: ignore[arg-type]
                 max_applications=head.max_applications,
                 priority=head.priority,
@@ -177,12 +219,20 @@ def _bundles(shop_id: int) -> list[Bundle]:
 
 def _gift_rules(shop_id: int) -> list[GiftRule]:
     g = models.GiftRule
-    rows = db.session.execute(select(g).where(g.shop_id == shop_id, g.active.is_(True))).scalars()
+    rows = db.session.execute(
+        _with_audience(select(g).where(g.shop_id == shop_id, g.active.is_(True)), g)
+    ).all()
+    heads: dict[int, models.GiftRule] = {}
+    audiences: dict[int, set[int]] = defaultdict(set)
+    for row in rows:
+        heads[row[0].id] = row[0]
+        if (target := _audience_id(row)) is not None:
+            audiences[row[0].id].add(target)
     return [
         GiftRule(
-            id=row.id,
+            id=rule_id,
             name=row.name,
-            audience=_audience(row.audience_type, row.audience_ids),
+            audience=_audience(row.audience_type, audiences[rule_id]),
             trigger=GiftTrigger(
                 row.trigger_type,  # type: ignore[arg-type]
                 product_ids=tuple(row.trigger_product_ids or ()),
@@ -191,7 +241,7 @@ def _gift_rules(shop_id: int) -> list[GiftRule]:
             ),
             gift=Gift(row.gift_product_id, row.gift_quantity),
         )
-        for row in rows
+        for rule_id, row in heads.items()
     ]
 
 
@@ -216,26 +266,35 @@ def _condition(data: dict[str, Any]) -> Condition:
 def _programmes(shop_id: int) -> list[BenefitProgramme]:
     p, t = models.BenefitProgramme, models.BenefitTier
     rows = db.session.execute(
-        select(p, t.min_subtotal, t.actions)
-        .join(t, t.programme_id == p.id)
-        .where(p.shop_id == shop_id, p.active.is_(True))
-        .order_by(p.id, t.min_subtotal)
-    ).all()
-    tiers: dict[int, list[Tier]] = defaultdict(list)
-    heads: dict[int, models.BenefitProgramme] = {}
-    for programme, min_subtotal, actions in rows:
-        heads[programme.id] = programme
-        tiers[programme.id].append(
-            Tier(min_subtotal, tuple(_tier_action(a) for a in actions or ()))
+        _with_audience(
+            select(p, t.min_subtotal, t.actions)
+            .join(t, t.programme_id == p.id)
+            .where(p.shop_id == shop_id, p.active.is_(True))
+            .order_by(p.id, t.min_subtotal),
+            p,
         )
+    ).all()
+    # One row per tier and audience id: tiers by threshold (unique per programme).
+    tiers: dict[int, dict[int, Tier]] = defaultdict(dict)
+    audiences: dict[int, set[int]] = defaultdict(set)
+    heads: dict[int, models.BenefitProgramme] = {}
+    for row in rows:
+        programme = row[0]
+        heads[programme.id] = programme
+        if row.min_subtotal not in tiers[programme.id]:
+            tiers[programme.id][row.min_subtotal] = Tier(
+                row.min_subtotal, tuple(_tier_action(a) for a in row.actions or ())
+            )
+        if (target := _audience_id(row)) is not None:
+            audiences[programme.id].add(target)
     return [
         BenefitProgramme(
             id=programme_id,
             name=head.name,
-            audience=_audience(head.audience_type, head.audience_ids),
+            audience=_audience(head.audience_type, audiences[programme_id]),
             priority=head.priority,
             conditions=tuple(_condition(c) for c in head.conditions or ()),
-            tiers=tuple(tiers[programme_id]),
+            tiers=tuple(tier for _, tier in sorted(tiers[programme_id].items())),
             earns_loyalty_points=head.earns_loyalty_points,
             combinable_with_codes=head.combinable_with_codes,
         )

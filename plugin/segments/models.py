@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
 
 MATCH_ALL = "all"
 MATCH_ANY = "any"
@@ -21,6 +21,9 @@ class Segment(db.Model):
     __table_args__ = (
         UniqueConstraint("shop_id", "name_key"),
         CheckConstraint("match IN ('all', 'any')", name="match_known"),
+        # What audience links refer to: the row together with its shop.
+        UniqueConstraint("shop_id", "id"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -31,6 +31,7 @@ from plugin.segments.conditions import (
 from plugin.segments.evaluator import CustomerFacts, evaluate
 from plugin.segments.models import Segment, SegmentMember
 from plugin.shops.models import Shop
+from plugin.shops.operations import bump_rules_version
 
 SAMPLE_SIZE = 10
 SEGMENTS_CHANGED = "customer/segments_changed"
@@ -225,7 +226,8 @@ def recomputing(shop: Shop, segment_ids: list[int]) -> set[int]:
 
 
 def delete_segment(shop: Shop, segment_id: int) -> None:
-    """Delete a segment; its members leave it (and hear so)."""
+    """Delete a segment; its members leave it (and hear so), and the database takes it out
+    of every rule's and discount's audience (foreign keys)."""
     segment = get_for_shop(Segment, shop.id, segment_id)
     left = db.session.execute(
         delete(SegmentMember)
@@ -235,6 +237,7 @@ def delete_segment(shop: Shop, segment_id: int) -> None:
     changes: dict[int, tuple[list[int], list[int]]] = {cid: ([], [segment.id]) for cid in left}
     db.session.delete(segment)
     db.session.flush()
+    bump_rules_version(shop)
     _publish_changes(shop, changes)
 
 

@@ -7,11 +7,12 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
 
 
 class Shop(db.Model):
     __tablename__ = "shops"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     domain: Mapped[str] = mapped_column(String(255), unique=True)
@@ -33,7 +34,7 @@ class ProcessedEvent(db.Model):
     """An ``X-Event-Id`` already handled: the unique key makes racing deliveries count once."""
 
     __tablename__ = "processed_events"
-    __table_args__ = (UniqueConstraint("shop_id", "event_id"),)
+    __table_args__ = (UniqueConstraint("shop_id", "event_id"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)

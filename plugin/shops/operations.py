@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from plugin.db import db, utcnow
 from plugin.groups.models import DEFAULT_GROUP_COLOUR, DEFAULT_GROUP_NAME, Group
 from plugin.shops.models import Shop
+
+
+def bump_rules_version(shop: Shop) -> None:
+    """Tell every process that what the shop's pricing snapshot holds changed: a rule, or a
+    group or segment that rules are aimed at (set-based, never read-modify-write)."""
+    db.session.execute(
+        update(Shop)
+        .where(Shop.id == shop.id)
+        .values(rules_version=Shop.rules_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire(shop, ["rules_version"])
 
 
 def find_shop(domain: str) -> Shop | None:

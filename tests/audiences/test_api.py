@@ -8,7 +8,7 @@ from sqlalchemy import select
 from plugin.audiences.models import Audience
 from plugin.db import db
 from plugin.segments.models import Segment, SegmentMember
-from tests.audiences.conftest import add_customers, audience_body, create_audience, default_group
+from tests.audiences.conftest import add_customers, audience_body, create_audience
 from tests.conftest import auth
 
 KEY = "pk_live_0123456789abcdef"
@@ -214,12 +214,11 @@ def test_runs_history_and_poll(app, client, shop, httpserver):
 
 
 def test_run_of_a_deleted_group_fails(app, client, shop):
-    created = create_audience(client, audience_body(app, klaviyo()))
-    missing_group = default_group(app) + 1000
-    with app.app_context():
-        audience = db.session.get(Audience, created["id"])
-        audience.source_id = missing_group
-        db.session.commit()
+    group = client.post("/api/groups", json={"name": "Gone soon"}, headers=auth()).get_json()
+    source = {"type": "group", "id": group["id"]}
+    created = create_audience(client, audience_body(app, klaviyo(), source=source))
+    # The foreign key leaves the audience without a source (``source.id`` null).
+    assert client.delete(f"/api/groups/{group['id']}", headers=auth()).status_code == 204
     answer = client.post(f"/api/audiences/{created['id']}/run", headers=auth()).get_json()
     assert answer["status"] == "failed"
     assert "no longer exists" in answer["errors"][0]["message"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import MetaData, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from plugin import create_app
@@ -13,7 +13,7 @@ from plugin.codes import csv_io, generation
 from plugin.codes.csv_io import import_codes
 from plugin.codes.generation import generate_codes, insert_codes, insert_new_codes
 from plugin.codes.models import Code, Discount, Redemption
-from plugin.db import db
+from plugin.db import db, utcnow
 from plugin.errors import ApiError
 from plugin.schema import downgrade_schema as downgrade
 from plugin.schema import upgrade_schema as upgrade
@@ -172,11 +172,17 @@ def test_migrating_keeps_codes_and_redemptions_on_sqlite(tmp_path):
         shop = Shop(domain="a.example", currency="EUR")
         db.session.add(shop)
         db.session.flush()
-        # Core, not the model: only the columns the table has at 0003 (no name_key yet).
+        # The table as it is at 0003 (no name_key yet, audience ids as a JSON list).
+        discounts = Table("discounts", MetaData(), autoload_with=db.session.connection())
         discount_id = db.session.execute(
-            insert(Discount)
-            .values(shop_id=shop.id, name="D", type="percent", value=100)
-            .returning(Discount.id)
+            insert(discounts)
+            .values(
+                shop_id=shop.id, name="D", applies_to="products", type="percent", value=100,
+                carriers=[], once_per_customer=False, audience_type="all", audience_ids=[],
+                minimum_type="none", minimum_value=0, payment_methods=[], channels=[],
+                active=True, created_at=utcnow(), updated_at=utcnow(),
+            )
+            .returning(discounts.c.id)
         ).scalar_one()
         code = Code(shop_id=shop.id, discount_id=discount_id, code="ABC", code_key="abc")
         db.session.add(code)

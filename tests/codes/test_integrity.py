@@ -1,6 +1,7 @@
 """A code belongs to a discount of its own shop and is assigned only to a customer who
-exists, enforced by the database on both engines: SQLite's foreign keys, PostgreSQL's
-per-statement triggers (``plugin.codes.integrity``)."""
+exists, enforced by the database on both engines with the same two foreign keys
+(``Code.__table_args__``): deleting the discount deletes its codes, deleting the customer
+unassigns them, whatever the isolation level."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 
 import pytest
 from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from plugin.codes.generation import insert_codes
 from plugin.codes.models import Code, Discount, Redemption
@@ -310,11 +311,44 @@ def test_truncating_what_codes_refer_to_is_refused_unless_codes_go_too(app, two_
         db.session.execute(update(Code).values(assigned_customer_id=customer_id))
         db.session.commit()
         for table in ("discounts", "customers"):
-            with pytest.raises(IntegrityError):
-                db.session.execute(text(f"TRUNCATE {table} CASCADE"))
+            # PostgreSQL refuses to truncate a table that a foreign key refers to...
+            with pytest.raises(DBAPIError, match="foreign key"):
+                db.session.execute(text(f"TRUNCATE {table}"))
                 db.session.commit()
             db.session.rollback()
         assert _count() == 1
-        db.session.execute(text("TRUNCATE codes, discounts, customers CASCADE"))
+        # ...unless what refers to it goes too: CASCADE, which the triggers refused.
+        db.session.execute(text("TRUNCATE discounts CASCADE"))
         db.session.commit()
         assert _count() == 0
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL's isolation levels")
+@pytest.mark.parametrize("isolation", ["REPEATABLE READ", "SERIALIZABLE"])
+def test_a_discount_deleted_from_an_older_snapshot_leaves_no_code_behind(
+    app, two_shops, isolation
+):
+    """Codes committed after the deleting transaction took its snapshot: the foreign key
+    either takes them along or refuses the delete; never a code without its discount
+    (a statement trigger's cascade, run with the old snapshot, left them)."""
+    shop_a, discount_a1 = two_shops["a1"]
+    with app.app_context():
+        with db.engine.connect() as deleter:
+            deleter = deleter.execution_options(isolation_level=isolation)
+            transaction = deleter.begin()
+            deleter.execute(select(func.count()).select_from(Code)).scalar_one()  # snapshot
+            with app.app_context():
+                insert_codes(shop_a, discount_a1, ["AFTER1", "AFTER2"])
+                db.session.commit()
+            try:
+                deleter.execute(delete(Discount).where(Discount.id == discount_a1))
+                transaction.commit()
+            except DBAPIError:  # refused (could not serialize): the discount and codes stay
+                transaction.rollback()
+        orphans = db.session.execute(
+            select(func.count())
+            .select_from(Code)
+            .outerjoin(Discount, Discount.id == Code.discount_id)
+            .where(Discount.id.is_(None))
+        ).scalar_one()
+        assert orphans == 0

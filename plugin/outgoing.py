@@ -17,6 +17,10 @@ slip through. TLS still sends the host name by SNI and verifies the certificate 
 the ``Host`` header stays the name. Redirects are never followed, and the environment's
 proxies are not used (a proxy would be the one connecting, unchecked).
 
+Retries (``RetryPolicy``): urllib3's ``Retry``, mounted on this transport, so a retried
+request is checked again like the first; ``retry_after_seconds`` is the one reader of
+``Retry-After``, for these retries and for the outbox's stored per-event backoff alike.
+
 ``url_problem`` makes the same checks when a URL is saved, without a DNS lookup (the answer
 could change before the request anyway): the scheme, a host, literal addresses in every
 spelling the resolver accepts (``127.1``, ``0x7f.0.0.1``, ``2130706433``), and names that are
@@ -27,10 +31,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
 import re
 import socket
 import sys
+import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,8 +47,14 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
-from urllib3.util import parse_url
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ResponseError,
+)
+from urllib3.util import Retry, parse_url
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
@@ -288,17 +302,143 @@ class GuardedAdapter(HTTPAdapter):
 
 class GuardedSession(requests.Session):
     """A ``requests.Session`` for every outgoing request: guarded connections, no redirects
-    followed (a 3xx comes back as the answer), no proxies or ``.netrc`` from the environment."""
+    followed (a 3xx comes back as the answer), no proxies or ``.netrc`` from the environment.
 
-    def __init__(self, *, allow_private: bool) -> None:
+    ``retry``: the ``RetryPolicy`` its transport applies; None sends each request once (the
+    outbox, whose retries are stored per event)."""
+
+    def __init__(self, *, allow_private: bool, retry: RetryPolicy | None = None) -> None:
         super().__init__()
         self.trust_env = False
-        adapter = GuardedAdapter(allow_private=allow_private)
+        once = Retry(0, read=False)  # requests' own default: one attempt
+        adapter = GuardedAdapter(allow_private=allow_private, max_retries=retry or once)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
 
     def get_redirect_target(self, resp: requests.Response) -> None:
         return None  # never follow, whatever ``allow_redirects`` a caller passes
+
+
+# --- Retries ---------------------------------------------------------------------------------
+
+# ``Retry-After`` as RFC 9110 writes it: a number of seconds (a fraction is tolerated) or a date.
+_DELAY_SECONDS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*")
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds to wait from ``now``: a number of seconds or an HTTP date
+    (one in the past is 0); None when absent or unreadable. Every retry reads it here: the
+    in-process policy (``RetryPolicy``) and the outbox's stored backoff alike."""
+    if not value:
+        return None
+    seconds = _DELAY_SECONDS.fullmatch(value)
+    if seconds:
+        return float(seconds.group(1))
+    try:
+        moment = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # "-0000": UTC, origin unknown
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+
+
+def sleep(seconds: float) -> None:
+    """Wait between two attempts (a module function, so that tests can replace it)."""
+    time.sleep(seconds)
+
+
+class RetryPolicy(Retry):
+    """The one retry policy of outgoing requests: urllib3's ``Retry``, mounted on the guarded
+    transport (``GuardedSession(retry=...)``), so every attempt is checked like the first.
+
+    - A connect failure (a timeout, a refused connection, an unknown name) is retried whatever
+      the method: the request never left. A refused destination (``DestinationRefused``) is
+      not a connect failure and is never retried.
+    - A 429 is retried whatever the method: the other end refused the call without doing it.
+    - A 5xx, a read timeout or a dropped connection only for ``allowed_methods`` (idempotent
+      calls, by default GET, HEAD, OPTIONS, PUT, DELETE): the other end may have acted on the
+      call, and a replay would act twice. Other failures (TLS) are not retried.
+    - A redirect is neither followed nor retried: the 3xx is the answer (``redirect=False``).
+    - The wait is the answer's ``Retry-After`` (read by ``retry_after_seconds``); an answer
+      that asks for more than ``max_retry_after`` seconds is returned at once rather than
+      waited for. Otherwise exponential backoff from ``backoff_factor`` seconds, capped at
+      ``backoff_max``, with equal jitter (half fixed, half random) so that workers that
+      failed together do not retry in step.
+    - When the retries run out, the last answer is returned as it is (``raise_on_status``
+      off); a connection that still fails raises.
+
+    ``total`` is the number of retries: attempts − 1.
+    """
+
+    IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+    #: Refused without being done: safe to send again whatever the method.
+    RETRY_AFTER_STATUS_CODES = frozenset({429})
+    SERVER_ERRORS = frozenset(range(500, 600))
+
+    def __init__(self, total: int = 0, *, max_retry_after: float = 300.0, **kwargs: Any) -> None:
+        kwargs.setdefault("allowed_methods", self.IDEMPOTENT_METHODS)
+        kwargs.setdefault("status_forcelist", self.SERVER_ERRORS)
+        kwargs.setdefault("other", 0)
+        kwargs.setdefault("raise_on_status", False)
+        kwargs.setdefault("respect_retry_after_header", True)
+        kwargs["redirect"] = False  # and so raise_on_redirect=False: a 3xx comes back
+        super().__init__(total, **kwargs)
+        self.max_retry_after = max_retry_after
+
+    def new(self, **kw: Any) -> RetryPolicy:
+        kw.setdefault("max_retry_after", self.max_retry_after)
+        return super().new(**kw)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code in self.RETRY_AFTER_STATUS_CODES:
+            return True
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def retry_after(self, response: Any) -> float | None:
+        """The wait an answer asks for, if this policy honours it."""
+        if response is None or not self.respect_retry_after_header:
+            return None
+        return retry_after_seconds(response.headers.get("Retry-After"))
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> RetryPolicy:
+        wait = self.retry_after(response)
+        if wait is not None and wait > self.max_retry_after:
+            # Longer than a caller should wait: the answer is returned as it is.
+            raise MaxRetryError(
+                _pool, url or "", ResponseError(f"Retry-After asks for {wait:.0f} s")
+            )
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def get_backoff_time(self) -> float:
+        retries = len(self.history)
+        if retries == 0:
+            return 0.0
+        ceiling = min(self.backoff_max, self.backoff_factor * 2 ** min(retries - 1, 60))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def sleep(self, response: Any = None) -> None:
+        wait = self.retry_after(response)
+        sleep(self.get_backoff_time() if wait is None else wait)
+
+
+def never_sent(exc: requests.RequestException) -> bool:
+    """Whether a failed request surely never reached the other end (no connection was made,
+    even after the policy's retries)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 # --- What is shown of a reply ----------------------------------------------------------------

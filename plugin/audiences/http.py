@@ -1,13 +1,15 @@
 """One retrying HTTP session for the vendors' APIs.
 
-What is retried, and why:
-- a 429, or a reply the vendor marks as throttling (Meta's error codes): the vendor refused
-  the call without doing it, so sending it again is safe whatever the method;
-- a connect timeout: the request never left;
+What is retried, and how long it waits, is ``plugin.outgoing.RetryPolicy`` (urllib3's
+``Retry`` on the guarded transport), the one policy of every outgoing request:
+- a 429, or a connect failure: the vendor did not act on the call, so sending it again is
+  safe whatever the method;
 - a 5xx, a read timeout or a dropped connection only when the call is idempotent (GET, PUT,
   DELETE, or a POST the caller marks ``idempotent=True`` because the vendor's semantics make a
   replay harmless, such as an upsert). A POST that creates something is sent once: the vendor
-  may have done it before failing, and a replay would do it twice.
+  may have done it before failing, and a replay would do it twice;
+- a refusal only the reply's body tells (``is_throttled``: Meta's throttling codes come with
+  a 400), by the same policy here, since urllib3 decides before the body is read.
 
 Waits honour ``Retry-After`` (seconds or an HTTP date); otherwise exponential backoff with a cap
 and jitter. Every call has a timeout.
@@ -22,33 +24,26 @@ never the reply's text, which goes to the log for operators.
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from urllib3.exceptions import MaxRetryError
 
 from plugin.outgoing import (
     DestinationRefused,
     GuardedSession,
+    RetryPolicy,
     log_reply,
+    never_sent,
     reply_summary,
     url_for_logs,
 )
 
 log = logging.getLogger(__name__)
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
 USER_AGENT = "customer-groups-audiences/1"
-
-
-def sleep(seconds: float) -> None:
-    """Wait between attempts (a module function so tests can replace it)."""
-    time.sleep(seconds)
 
 
 class VendorError(Exception):
@@ -82,26 +77,8 @@ class DestinationNotAllowed(FatalVendorError):
     summary = "Nothing was sent to {kind}: {message}"
 
 
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds to wait: a number of seconds or an HTTP date; None if absent."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
-
-
 class RetryingSession:
-    """A ``requests`` session that retries what is safe to retry (see the module docstring)."""
+    """``requests`` sessions that retry what is safe to retry (see the module docstring)."""
 
     def __init__(
         self,
@@ -115,23 +92,37 @@ class RetryingSession:
         is_throttled: Callable[[requests.Response], bool] | None = None,
         allow_private: bool = False,
     ) -> None:
-        self.session = GuardedSession(allow_private=allow_private)
-        self.session.headers["User-Agent"] = USER_AGENT
-        self.session.headers.update(headers or {})
+        self.policy = RetryPolicy(
+            max_attempts - 1,
+            backoff_factor=backoff_base,
+            backoff_max=backoff_cap,
+            max_retry_after=max_retry_after,
+        )
+        self.headers = {"User-Agent": USER_AGENT, **(headers or {})}
         self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.max_retry_after = max_retry_after
-        self.is_throttled = is_throttled or (lambda response: False)
+        self.is_throttled = is_throttled
+        self.allow_private = allow_private
+        # One guarded session per set of replayable methods (urllib3 applies a policy per
+        # transport): the idempotent methods, plus a POST a call marks idempotent.
+        self._sessions: dict[frozenset[str], tuple[GuardedSession, RetryPolicy]] = {}
 
     def close(self) -> None:
-        self.session.close()
+        for session, _ in self._sessions.values():
+            session.close()
+        self._sessions.clear()
 
-    def backoff(self, attempt: int) -> float:
-        """Exponential, capped, with jitter so that many workers do not retry in step."""
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+    def _session(self, method: str, idempotent: bool | None) -> tuple[GuardedSession, RetryPolicy]:
+        replayable = RetryPolicy.IDEMPOTENT_METHODS
+        if idempotent is True:
+            replayable = replayable | {method}
+        elif idempotent is False:
+            replayable = replayable - {method}
+        if replayable not in self._sessions:
+            policy = self.policy.new(allowed_methods=replayable)
+            session = GuardedSession(allow_private=self.allow_private, retry=policy)
+            session.headers.update(self.headers)
+            self._sessions[replayable] = (session, policy)
+        return self._sessions[replayable]
 
     def request(
         self, method: str, url: str, *, idempotent: bool | None = None, **kwargs: Any
@@ -143,32 +134,23 @@ class RetryingSession:
         guard refused the destination before anything was sent.
         """
         method = method.upper()
-        if idempotent is None:
-            idempotent = method in IDEMPOTENT_METHODS
+        session, policy = self._session(method, idempotent)
         kwargs.setdefault("timeout", self.timeout)
         kwargs["allow_redirects"] = False
-        attempt = 0
+        spent: tuple[Any, ...] = ()  # this call's retries so far (urllib3's and the loop's)
         while True:
-            attempt += 1
-            last_attempt = attempt >= self.max_attempts
             try:
-                response = self.session.request(method, url, **kwargs)
+                response = session.request(method, url, **kwargs)
             except DestinationRefused as exc:
                 log.warning("Refused an outgoing request to %s: %s", url_for_logs(url), exc.reason)
                 raise DestinationNotAllowed(exc.reason) from exc
-            except requests.ConnectTimeout as exc:
-                if last_attempt:
-                    log.warning("Could not connect to %s: %s", url_for_logs(url), exc)
-                    raise VendorError(f"Could not connect ({type(exc).__name__}).") from exc
-                sleep(self.backoff(attempt))
-                continue
             except requests.RequestException as exc:
-                # Read timeout or dropped connection: the vendor may have acted on the call.
-                if not idempotent or last_attempt:
-                    log.warning("No reply from %s: %s", url_for_logs(url), exc)
-                    raise VendorError(f"No reply from the vendor ({type(exc).__name__}).") from exc
-                sleep(self.backoff(attempt))
-                continue
+                name = type(exc).__name__
+                if never_sent(exc):
+                    log.warning("Could not connect to %s: %s", url_for_logs(url), exc)
+                    raise VendorError(f"Could not connect ({name}).") from exc
+                log.warning("No reply from %s: %s", url_for_logs(url), exc)
+                raise VendorError(f"No reply from the vendor ({name}).") from exc
 
             if 300 <= response.status_code < 400:
                 log_reply(log, url, response)
@@ -177,17 +159,20 @@ class RetryingSession:
                     f"HTTP {response.status_code}: a redirect, which is not followed.",
                     response.status_code,
                 )
-            refused = response.status_code == 429 or self.is_throttled(response)
-            transient = response.status_code >= 500 and idempotent
-            if last_attempt or not (refused or transient):
+            if self.is_throttled is None or not self.is_throttled(response):
                 return response
-            wait = retry_after_seconds(response.headers.get("Retry-After"))
-            if wait is None:
-                wait = self.backoff(attempt)
-            elif wait > self.max_retry_after:
-                return response  # the vendor asks for longer than a run should wait
+            # A refusal only the body tells: the policy decides and waits here, counting the
+            # retries urllib3 already made for this call.
+            made = getattr(response.raw, "retries", None)
+            spent += made.history if made is not None else ()
+            state = policy.new(total=policy.total - len(spent), history=spent)
+            try:
+                state = state.increment(method, url, response=response.raw)
+            except MaxRetryError:
+                return response
+            spent = state.history
             response.close()
-            sleep(wait)
+            state.sleep(response.raw)
 
 
 def error_message(response: requests.Response) -> str:

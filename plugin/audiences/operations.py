@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from plugin.audiences.models import RUN_RUNNING, Audience, AudienceRun
@@ -18,16 +18,13 @@ from plugin.audiences.sync import (
     run_audience,
     source_exists,
 )
+from plugin.audiences.tasks import enqueue_audience_run
 from plugin.db import db, for_shop, get_for_shop, name_key, utcnow
 from plugin.errors import ApiError, ErrorCode
+from plugin.paging import Page, paginate
 from plugin.shops.models import Shop
 
 log = logging.getLogger(__name__)
-
-# Audiences with at most this many members run inside the ``POST .../run`` request; larger
-# ones are queued as a background job (``audiences.run`` in ``plugin.jobs.tasks``).
-DEFAULT_INLINE_LIMIT = 5000
-
 
 def _invalid(field: str, message: str) -> ApiError:
     return ApiError(
@@ -80,19 +77,8 @@ def _save(shop: Shop, audience: Audience) -> Audience:
     return audience
 
 
-def list_audiences(shop: Shop, page: int, per_page: int) -> dict[str, Any]:
-    total = db.session.execute(
-        select(func.count()).select_from(Audience).where(Audience.shop_id == shop.id)
-    ).scalar_one()
-    items = list(
-        db.session.execute(
-            for_shop(Audience, shop.id)
-            .order_by(Audience.id)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        ).scalars()
-    )
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+def list_audiences(shop: Shop, page: int, per_page: int) -> Page[Audience]:
+    return paginate(for_shop(Audience, shop.id).order_by(Audience.id), page, per_page)
 
 
 def get_audience(shop: Shop, audience_id: int) -> Audience:
@@ -189,7 +175,9 @@ def start_run(shop: Shop, audience_id: int) -> AudienceRun:
                 409,
                 {"run_id": run.id},
             )
-    limit = current_app.config.get("CUSTOMER_GROUPS_AUDIENCE_INLINE_LIMIT", DEFAULT_INLINE_LIMIT)
+    # At most this many members run inside the request; larger audiences are queued as a
+    # background job (``audiences.run``).
+    limit = current_app.config["CUSTOMER_GROUPS_AUDIENCE_INLINE_LIMIT"]
     small = count_members(shop.id, *source) <= limit
     db.session.commit()
     if small:
@@ -200,30 +188,16 @@ def start_run(shop: Shop, audience_id: int) -> AudienceRun:
             log.exception("Audience run %s stopped", run_id)
             db.session.rollback()
     else:
-        from plugin.jobs.tasks import enqueue_audience_run
-
         enqueue_audience_run(shop, audience.id, run_id)
         db.session.commit()
     db.session.expire_all()
     return get_for_shop(AudienceRun, shop.id, run_id)
 
 
-def list_runs(shop: Shop, audience_id: int, page: int, per_page: int) -> dict[str, Any]:
+def list_runs(shop: Shop, audience_id: int, page: int, per_page: int) -> Page[AudienceRun]:
     get_for_shop(Audience, shop.id, audience_id)
-    where = (AudienceRun.shop_id == shop.id, AudienceRun.audience_id == audience_id)
-    total = db.session.execute(
-        select(func.count()).select_from(AudienceRun).where(*where)
-    ).scalar_one()
-    items = list(
-        db.session.execute(
-            for_shop(AudienceRun, shop.id)
-            .where(AudienceRun.audience_id == audience_id)
-            .order_by(AudienceRun.id.desc())
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        ).scalars()
-    )
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+    runs = for_shop(AudienceRun, shop.id).where(AudienceRun.audience_id == audience_id)
+    return paginate(runs.order_by(AudienceRun.id.desc()), page, per_page)
 
 
 def get_run(shop: Shop, audience_id: int, run_id: int) -> AudienceRun:

@@ -45,15 +45,8 @@ USAGE_LIMIT_REACHED = str(CodeReason.USAGE_LIMIT_REACHED)
 ALREADY_USED_BY_CUSTOMER = str(CodeReason.ALREADY_USED_BY_CUSTOMER)
 UNKNOWN_CODE = str(CodeReason.UNKNOWN_CODE)
 
-#: Brute-force guard defaults: this many unknown codes within the window block for the block.
-ATTEMPT_LIMIT = 10
-ATTEMPT_WINDOW = timedelta(minutes=10)
-BLOCK_FOR = timedelta(minutes=15)
-#: From this many unknown codes within the window on, answers are slowed down, doubling
-#: from SLOW_DOWN_FIRST up to SLOW_DOWN_MAX seconds (the hooks' budget is 2 s).
-SLOW_AFTER = 5
-SLOW_DOWN_FIRST = 0.25
-SLOW_DOWN_MAX = 1.0
+#: The brute-force guard's settings (``CUSTOMER_GROUPS_CODE_ATTEMPT_LIMIT`` and the five
+#: after it) are declared with every other setting in plugin/config.py.
 #: Attempts older than this are deleted when holds are expired (the window is far shorter).
 ATTEMPTS_KEPT = timedelta(days=1)
 
@@ -82,7 +75,7 @@ def _customer_row_id(shop: Shop, customer_id: int | str | None) -> int | None:
 
 
 def _hold_days() -> int:
-    return int(current_app.config.get("CUSTOMER_GROUPS_REDEMPTION_HOLD_DAYS", 7))
+    return int(current_app.config["CUSTOMER_GROUPS_REDEMPTION_HOLD_DAYS"])
 
 
 def _take_use(code_id: int, limit: int | None, shared: bool) -> bool:
@@ -330,10 +323,6 @@ def expire_holds(now: datetime | None = None) -> int:
     return sum(counts.values())
 
 
-def _setting(name: str, default: float) -> float:
-    return float(current_app.config.get(f"CUSTOMER_GROUPS_{name}", default))
-
-
 def record_unknown_attempts(
     shop: Shop, subjects: list[str], codes: list[str], now: datetime | None = None
 ) -> AttemptVerdict:
@@ -355,10 +344,11 @@ def record_unknown_attempts(
     if not subjects or not keys:
         return AttemptVerdict()
     now = now or utcnow()
-    limit = int(_setting("CODE_ATTEMPT_LIMIT", ATTEMPT_LIMIT))
-    window = timedelta(seconds=_setting("CODE_ATTEMPT_WINDOW", ATTEMPT_WINDOW.total_seconds()))
-    block_for = timedelta(seconds=_setting("CODE_BLOCK_SECONDS", BLOCK_FOR.total_seconds()))
-    slow_after = int(_setting("CODE_SLOW_AFTER", SLOW_AFTER))
+    config = current_app.config
+    limit = config["CUSTOMER_GROUPS_CODE_ATTEMPT_LIMIT"]
+    window = timedelta(seconds=config["CUSTOMER_GROUPS_CODE_ATTEMPT_WINDOW"])
+    block_for = timedelta(seconds=config["CUSTOMER_GROUPS_CODE_BLOCK_SECONDS"])
+    slow_after = config["CUSTOMER_GROUPS_CODE_SLOW_AFTER"]
     in_window = (
         CodeAttempt.shop_id == shop.id,
         CodeAttempt.subject.in_(subjects),
@@ -405,8 +395,8 @@ def record_unknown_attempts(
     if blocked or most < slow_after:
         return AttemptVerdict(blocked=blocked)
     slow_down = min(
-        _setting("CODE_SLOW_DOWN_FIRST", SLOW_DOWN_FIRST) * 2 ** (most - slow_after),
-        _setting("CODE_SLOW_DOWN_MAX", SLOW_DOWN_MAX),
+        config["CUSTOMER_GROUPS_CODE_SLOW_DOWN_FIRST"] * 2 ** (most - slow_after),
+        config["CUSTOMER_GROUPS_CODE_SLOW_DOWN_MAX"],
     )
     return AttemptVerdict(slow_down=slow_down)
 

@@ -1,6 +1,7 @@
-"""How background work runs, read from the app's ``CUSTOMER_GROUPS_*`` config.
+"""How background work runs, read from the app's ``CUSTOMER_GROUPS_*`` settings.
 
-Values may come typed (``create_app({...})``) or as the strings of the environment.
+Types, bounds and defaults are those of ``plugin.config.SETTINGS``; what is checked here
+is only what no single setting can say (queue mode needs a Redis URL).
 """
 
 from __future__ import annotations
@@ -11,15 +12,10 @@ from typing import Any
 
 from flask import current_app
 
+from plugin.config import checked
+
 QUEUE_EMBEDDED = "embedded"
 QUEUE_RQ = "rq"
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() not in _FALSE
-    return bool(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,26 +34,22 @@ class JobSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> JobSettings:
-        queue = str(config.get("CUSTOMER_GROUPS_JOB_QUEUE") or QUEUE_EMBEDDED).strip().lower()
-        if queue not in (QUEUE_EMBEDDED, QUEUE_RQ):
-            raise RuntimeError(
-                f"CUSTOMER_GROUPS_JOB_QUEUE is {queue!r}: it must be 'embedded' or 'rq'."
-            )
-        redis_url = config.get("CUSTOMER_GROUPS_REDIS_URL") or None
+        values = checked(config)  # typed and within bounds, or refused by name
+        queue = values["CUSTOMER_GROUPS_JOB_QUEUE"]
+        redis_url = values["CUSTOMER_GROUPS_REDIS_URL"]
         if queue == QUEUE_RQ and not redis_url:
             raise RuntimeError(
                 "CUSTOMER_GROUPS_JOB_QUEUE is 'rq' but CUSTOMER_GROUPS_REDIS_URL is not set."
             )
-        run_jobs = config.get("CUSTOMER_GROUPS_RUN_JOBS")
-        lease = float(config.get("CUSTOMER_GROUPS_JOB_LEASE_SECONDS") or 60)
+        run_jobs = values["CUSTOMER_GROUPS_RUN_JOBS"]
         return cls(
             queue=queue,
-            run_jobs=not config.get("TESTING") if run_jobs is None else _flag(run_jobs),
+            run_jobs=not config.get("TESTING") if run_jobs is None else run_jobs,
             redis_url=redis_url,
-            threads=max(1, int(config.get("CUSTOMER_GROUPS_JOB_THREADS") or 2)),
-            poll_seconds=max(0.05, float(config.get("CUSTOMER_GROUPS_JOB_POLL_SECONDS") or 1)),
-            lease_seconds=max(1.0, lease),
-            max_attempts=max(1, int(config.get("CUSTOMER_GROUPS_JOB_MAX_ATTEMPTS") or 5)),
+            threads=values["CUSTOMER_GROUPS_JOB_THREADS"],
+            poll_seconds=values["CUSTOMER_GROUPS_JOB_POLL_SECONDS"],
+            lease_seconds=values["CUSTOMER_GROUPS_JOB_LEASE_SECONDS"],
+            max_attempts=values["CUSTOMER_GROUPS_JOB_MAX_ATTEMPTS"],
         )
 
     @classmethod

@@ -41,7 +41,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,34 +60,16 @@ from plugin.outgoing import (
     log_reply,
     private_destinations_allowed,
     reply_summary,
+    retry_after_seconds,
 )
 from plugin.shops.models import Shop
 
 log = logging.getLogger(__name__)
 
-#: Settings (``app.config``, or the environment through ``from_environ``) and defaults.
-SETTINGS: dict[str, float] = {
-    # Attempts before an event is dead: 2 s doubling to 1 h, then hourly: about 40 hours.
-    "CUSTOMER_GROUPS_OUTBOX_MAX_ATTEMPTS": 50,
-    "CUSTOMER_GROUPS_OUTBOX_BACKOFF_BASE": 2,
-    "CUSTOMER_GROUPS_OUTBOX_BACKOFF_MAX": 3600,
-    # Seconds to wait for the endpoint to connect, and then for each read.
-    "CUSTOMER_GROUPS_OUTBOX_TIMEOUT": 10,
-    # How long a claimed batch stays ours before another run may take it over.
-    "CUSTOMER_GROUPS_OUTBOX_LEASE": 60,
-    "CUSTOMER_GROUPS_OUTBOX_BATCH": 100,
-    # Delivered and skipped events are kept this long for the merchant to look at.
-    "CUSTOMER_GROUPS_OUTBOX_RETENTION_DAYS": 30,
-}
-
 #: Answers that say the endpoint (not this one event) is failing.
 _ENDPOINT_STATUSES = frozenset({401, 403, 404, 405, 408, 429})
 USER_AGENT = "customer-groups-outbox/1"
 DELIVER_JOB = "outbox.deliver"
-
-
-def setting(name: str) -> float:
-    return float(current_app.config.get(name, SETTINGS[name]))
 
 
 def backoff(
@@ -184,7 +165,7 @@ def deliver_pending(
     try:
         while max_batches is None or batches < max_batches:
             claimed = claim_batch(
-                clock(), int(setting("CUSTOMER_GROUPS_OUTBOX_BATCH")), shop_id=shop_id
+                clock(), current_app.config["CUSTOMER_GROUPS_OUTBOX_BATCH"], shop_id=shop_id
             )
             if not claimed:
                 break
@@ -231,7 +212,7 @@ def prune_outbox() -> None:
 
 
 def prune(now: datetime) -> int:
-    days = setting("CUSTOMER_GROUPS_OUTBOX_RETENTION_DAYS")
+    days = current_app.config["CUSTOMER_GROUPS_OUTBOX_RETENTION_DAYS"]
     cutoff = now - timedelta(days=days)
     removed = db.session.execute(
         delete(OutboxEvent).where(
@@ -260,7 +241,7 @@ def claim_batch(now: datetime, size: int, shop_id: int | None = None) -> list[Cl
         due = due.where(OutboxEvent.shop_id == shop_id)
     if db.session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
-    lease = now + timedelta(seconds=setting("CUSTOMER_GROUPS_OUTBOX_LEASE"))
+    lease = now + timedelta(seconds=current_app.config["CUSTOMER_GROUPS_OUTBOX_LEASE"])
     rows = db.session.execute(
         update(OutboxEvent)
         .where(OutboxEvent.id.in_(due.scalar_subquery()))
@@ -303,7 +284,9 @@ def _deliver_batch(
     outcome: Outcome,
 ) -> None:
     targets = _targets({event.shop_id for event in batch})
-    timeout = setting("CUSTOMER_GROUPS_OUTBOX_TIMEOUT")
+    config = current_app.config
+    timeout = config["CUSTOMER_GROUPS_OUTBOX_TIMEOUT"]
+    cap = config["CUSTOMER_GROUPS_OUTBOX_BACKOFF_MAX"]
     # Hold an event for the whole POST: connect and read timeouts, plus a margin.
     hold = timedelta(seconds=2 * timeout + 15)
     paused: set[int] = set()
@@ -330,19 +313,13 @@ def _deliver_batch(
             delivered.add(event, answer.status, now)
             continue
         attempts = event.attempts + 1
-        if attempts >= setting("CUSTOMER_GROUPS_OUTBOX_MAX_ATTEMPTS"):
+        if attempts >= config["CUSTOMER_GROUPS_OUTBOX_MAX_ATTEMPTS"]:
             status, next_at = DEAD, None
             outcome.dead += 1
         else:
-            wait = backoff(
-                attempts,
-                setting("CUSTOMER_GROUPS_OUTBOX_BACKOFF_BASE"),
-                setting("CUSTOMER_GROUPS_OUTBOX_BACKOFF_MAX"),
-            )
+            wait = backoff(attempts, config["CUSTOMER_GROUPS_OUTBOX_BACKOFF_BASE"], cap)
             if answer.retry_after is not None:
-                wait = max(
-                    wait, min(answer.retry_after, setting("CUSTOMER_GROUPS_OUTBOX_BACKOFF_MAX"))
-                )
+                wait = max(wait, min(answer.retry_after, cap))
             status, next_at = PENDING, now + timedelta(seconds=wait)
             outcome.failed += 1
         _settle(
@@ -359,7 +336,7 @@ def _deliver_batch(
             outcome.paused_shops.add(event.shop_id)
             _pause_shop(
                 event,
-                next_at or now + timedelta(seconds=setting("CUSTOMER_GROUPS_OUTBOX_BACKOFF_MAX")),
+                next_at or now + timedelta(seconds=cap),
                 clock(),
             )
     delivered.flush()
@@ -489,20 +466,8 @@ def event_headers(
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        return None
-    return max(0.0, (moment - utcnow()).total_seconds())
+    """The answer's ``Retry-After`` in seconds, read as every outgoing request reads it."""
+    return retry_after_seconds(response.headers.get("Retry-After"), utcnow())
 
 
 def _mine(event: Claimed) -> Any:

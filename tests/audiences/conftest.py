@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from plugin.audiences import http
+from plugin import outgoing
 from plugin.customers.models import Customer, CustomerTag
 from plugin.db import db
 from plugin.groups.models import Group
@@ -17,9 +17,9 @@ from tests.conftest import SHOP, auth
 
 @pytest.fixture(autouse=True)
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Waits the retrying session asked for, instead of waiting."""
+    """Waits the retry policy asked for, instead of waiting."""
     asked: list[float] = []
-    monkeypatch.setattr(http, "sleep", asked.append)
+    monkeypatch.setattr(outgoing, "sleep", asked.append)
     return asked
 
 

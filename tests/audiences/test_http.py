@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from plugin.audiences.http import RetryingSession, retry_after_seconds
+from plugin.audiences.http import RetryingSession
+from plugin.outgoing import retry_after_seconds
 
 
 def test_retry_after_reads_seconds_and_http_dates():

@@ -19,6 +19,7 @@ import base64
 import hashlib
 import hmac
 import re
+import shlex
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -290,3 +291,15 @@ def verify_session_token(
             401,
         )
     return Session(shop_domain=shop, user=str(claims["sub"]), claims=claims)
+
+
+def curl_command(url: str, headers: dict[str, str], body: bytes, body_file: str | None) -> str:
+    """One pasteable curl line that sends exactly ``body`` with ``headers``."""
+    parts = ["curl", "-sS", "-X", "POST", shlex.quote(url)]
+    for name, value in headers.items():
+        parts += ["-H", shlex.quote(f"{name}: {value}")]
+    if body_file is not None:
+        parts += ["--data-binary", shlex.quote("@" + body_file)]
+    else:
+        parts += ["--data-binary", shlex.quote(body.decode())]
+    return " ".join(parts)

@@ -7,9 +7,23 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from plugin.limits import INTEGER_MESSAGE, MAX_INTEGER, day_flaw, moment_flaw, text_flaw
+from plugin.limits import (
+    INTEGER_MESSAGE,
+    MAX_INTEGER,
+    MAX_SERIAL,
+    day_flaw,
+    moment_flaw,
+    text_flaw,
+)
+
+
+class Strict(Schema):
+    """Admin input: an unknown field is a mistake worth telling about."""
+
+    class Meta:
+        unknown = RAISE
 
 
 class HostId(fields.Field):
@@ -92,6 +106,13 @@ class StrictInteger(fields.Integer):
         if not -MAX_INTEGER <= number <= MAX_INTEGER:
             raise ValidationError(INTEGER_MESSAGE)
         return number
+
+
+class SerialId(StrictInteger):
+    """An id the extension created (a group, a discount …): 1 to 2^31 − 1."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Range(min=1, max=MAX_SERIAL), **kwargs)
 
 
 #: The most items one page of a list holds.

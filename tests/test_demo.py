@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from plugin import create_app
-from plugin.demo import (
+from customer_groups_demo import (
     CATEGORIES,
     PRODUCTS,
     SHOP_DOMAIN,

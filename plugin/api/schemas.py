@@ -5,47 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from marshmallow import RAISE, Schema, fields
+from marshmallow import Schema, fields
 
-from plugin.customers.schemas import CustomerCodeOut, CustomerOut
+from plugin.customers.schemas import CustomerCodeOut, CustomerOut, CustomerSummary
 from plugin.errors import ApiError, ErrorCode
 from plugin.fields import MAX_PER_PAGE as MAX_PER_PAGE  # the admin pages' "every one"
 from plugin.fields import PageParams
 from plugin.limits import NOT_JSON, InputRejected, parse_json
 from plugin.request_limits import read_body
-
-
-class Strict(Schema):
-    """Admin input: an unknown field is a mistake worth telling about."""
-
-    class Meta:
-        unknown = RAISE
-
-
-class PageQuery(PageParams, Strict):
-    """``page`` and ``per_page`` (``plugin.fields.PageParams``); nothing else."""
-
-
-class CustomerSummary(Schema):
-    id = fields.String(attribute="external_id")
-    email = fields.String(allow_none=True)
-    first_name = fields.String(allow_none=True)
-    last_name = fields.String(allow_none=True)
-    group_id = fields.Integer()
-
-
-def page_of(item_schema: type[Schema]) -> type[Schema]:
-    """The list envelope of contract §5 around ``item_schema``."""
-    return Schema.from_dict(
-        {
-            "items": fields.List(fields.Nested(item_schema)),
-            "total": fields.Integer(),
-            "page": fields.Integer(),
-            "per_page": fields.Integer(),
-        },
-        name=f"{item_schema.__name__.removesuffix('Out')}Page",
-    )
-
 
 CustomerPage = page_of(CustomerSummary)
 

@@ -7,10 +7,9 @@ from typing import Any
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from plugin.api.schemas import Strict, page_of
 from plugin.audiences.models import DESTINATION_TYPES, IDENTIFIERS, SCHEDULES, SOURCE_TYPES
 from plugin.audiences.sync import FIELDS
-from plugin.fields import StrictInteger, Timestamp
+from plugin.fields import SerialId, Strict, Timestamp
 from plugin.outgoing import private_destinations_allowed, url_problem
 
 # The credential each destination needs.

@@ -21,7 +21,8 @@ from plugin.automations.models import (
     TRIGGER_REFERENCE,
     TRIGGER_TYPES,
 )
-from plugin.fields import StrictInteger, Timestamp
+from plugin.fields import SerialId, Strict, StrictInteger, Timestamp
+from plugin.paging import PageQuery, page_of
 
 REFERENCES = ("group_id", "segment_id", "discount_id")
 

@@ -303,6 +303,16 @@ class CustomerRedemptionOut(Schema):
     at = Timestamp()
 
 
+class CustomerSummary(Schema):
+    """A customer in lists (a group's members, a segment's sample)."""
+
+    id = fields.String(attribute="external_id")
+    email = fields.String(allow_none=True)
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    group_id = fields.Integer()
+
+
 class CustomerOut(Schema):
     id = fields.String(attribute="external_id")
     email = fields.String()

@@ -7,8 +7,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-from plugin.api.schemas import CustomerSummary, Strict, page_of
-from plugin.fields import HostId, Timestamp
+from plugin.customers.schemas import CustomerSummary
+from plugin.fields import HostId, Strict, Timestamp
+from plugin.paging import page_of
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from plugin.api.schemas import Strict
-from plugin.fields import HostId
+from plugin.fields import HostId, Strict
 from plugin.messages.render import FORMATS, MAX_TEMPLATE_LENGTH
 
 

@@ -16,8 +16,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from plugin.api.schemas import Strict, page_of
-from plugin.fields import HostId, StrictInteger, Timestamp
+from plugin.fields import HostId, SerialId, Strict, StrictInteger, Timestamp
+from plugin.limits import MAX_SERIAL
+from plugin.paging import page_of
 from plugin.rules.models import (
     AUDIENCE_TYPES,
     BUNDLE_PRICES,

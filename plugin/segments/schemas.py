@@ -6,8 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from plugin.api.schemas import CustomerSummary, Strict, page_of
-from plugin.fields import Timestamp
+from plugin.customers.schemas import CustomerSummary
+from plugin.fields import Strict, Timestamp
 from plugin.groups.schemas import Name
 from plugin.segments.conditions import FIELDS, ConditionError, normalise
 from plugin.segments.models import MATCH_ALL, MATCH_ANY

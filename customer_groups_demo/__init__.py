@@ -23,8 +23,13 @@ from urllib.parse import urlencode
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event, inspect
 
-from plugin.auth import issue_session_token, signed_headers
+from plugin.auth import curl_command, issue_session_token, signed_headers
+from plugin.db import db
+from plugin.extension import create_app
+from plugin.schema import upgrade_schema as upgrade
+from plugin.server import serve
 
 SHOP_DOMAIN = "lumen.example"
 SHOP = {
@@ -615,12 +620,6 @@ def sample_cart(demo: DemoShop) -> dict[str, Any]:
 
 def build_app(path: str, secret: str) -> Flask:
     """A fresh SQLite file at ``path`` with the schema of the migrations."""
-    from sqlalchemy import event, inspect
-
-    from plugin import create_app
-    from plugin.db import db
-    from plugin.schema import upgrade_schema as upgrade
-
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     for suffix in ("", "-wal", "-shm", "-journal"):
         if os.path.exists(path + suffix):
@@ -664,9 +663,6 @@ def run_demo(
     seed: int = DEFAULT_SEED,
 ) -> DemoShop:
     """Build, load and (unless told not to) serve the demo shop, printing how to use it."""
-    from plugin.cli import curl_command, serve
-    from plugin.db import db
-
     secret = os.environ.get("CUSTOMER_GROUPS_APP_SECRET")
     made_up = not secret
     if not secret:

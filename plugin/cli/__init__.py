@@ -6,13 +6,25 @@ import argparse
 import logging
 import os
 import sys
-from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-from plugin.codes.cli import add_codes_commands, run_codes_command
+from customer_groups_demo import DemoError, run_demo
+from plugin.auth import (
+    HOOK_TOPICS,
+    WEBHOOKS_PATH,
+    curl_command,
+    issue_session_token,
+    signed_headers,
+)
+from plugin.cli.codes import add_codes_commands, run_codes_command
+from plugin.config import SettingError, environ_settings
+from plugin.extension import create_app
+from plugin.schema import upgrade_schema
+from plugin.server import serve, worker
 
 
 def _configure_logging() -> None:
-    level = os.environ.get("CUSTOMER_GROUPS_LOG_LEVEL", "INFO")
+    level = environ_settings()["CUSTOMER_GROUPS_LOG_LEVEL"]
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -29,7 +41,7 @@ def _configure_logging() -> None:
 
 
 def _require_secret() -> str:
-    secret = os.environ.get("CUSTOMER_GROUPS_APP_SECRET")
+    secret = environ_settings()["CUSTOMER_GROUPS_APP_SECRET"]
     if not secret:
         raise SystemExit(
             "customer-groups: CUSTOMER_GROUPS_APP_SECRET is not set; it is the secret shared "
@@ -38,78 +50,7 @@ def _require_secret() -> str:
     return secret
 
 
-def serve(host: str, port: int, workers: int, threads: int, app: Any = None) -> None:
-    """Run the app under gunicorn: several worker processes, each with threads, and each
-    with the embedded job runner (unless jobs go to RQ or CUSTOMER_GROUPS_RUN_JOBS is off)."""
-    from gunicorn.app.base import BaseApplication
-
-    from plugin import create_app
-    from plugin.config import from_environ
-    from plugin.jobs.runner import post_worker_init, worker_exit
-
-    if app is None and not from_environ().get("CUSTOMER_GROUPS_APP_SECRET"):
-        # Refuse here, before gunicorn forks workers that would each fail to boot.
-        raise SystemExit(
-            "customer-groups serve: CUSTOMER_GROUPS_APP_SECRET is not set; refusing to start "
-            "without the secret shared with the marketplace."
-        )
-
-    class _Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
-            self.cfg.set("timeout", 30)
-            self.cfg.set("graceful_timeout", 10)
-            self.cfg.set("accesslog", None)  # our own JSON line per request instead
-            # Background work starts in each worker once it has the app, never in the master.
-            self.cfg.set("post_worker_init", post_worker_init)
-            self.cfg.set("worker_exit", worker_exit)
-
-        def load(self) -> Any:
-            return app if app is not None else create_app()
-
-    _Server().run()
-
-
-def worker(burst: bool, with_scheduler: bool) -> None:
-    """Run background work in this process, for the app configured from the environment.
-
-    Queue mode (``CUSTOMER_GROUPS_JOB_QUEUE=rq``): an RQ worker, plus the schedule with
-    ``--with-scheduler``. Embedded mode: the database runner in the foreground (jobs and
-    the schedule), for hosts that serve with ``CUSTOMER_GROUPS_RUN_JOBS=0``.
-    """
-    import signal
-    import threading
-
-    from plugin import create_app
-    from plugin.jobs.runner import jobs_state, run_pending, start_runner, stop_runner, tick
-    from plugin.jobs.settings import QUEUE_RQ
-
-    app = create_app({"CUSTOMER_GROUPS_RUN_JOBS": True})
-    settings = jobs_state(app).settings
-    if settings.queue == QUEUE_RQ:
-        from plugin.jobs.queue import run_worker
-
-        run_worker(app, burst=burst, with_scheduler=with_scheduler)
-        return
-    if burst:
-        tick(app)
-        run_pending(app)
-        return
-    done = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: done.set())
-    start_runner(app)
-    done.wait()
-    stop_runner(app, timeout=10)
-
-
 def db_upgrade() -> None:
-    from plugin import create_app
-    from plugin.schema import upgrade_schema
-
     # The schema needs no secret: an operator may migrate before the secret is provisioned.
     app = create_app(
         {"CUSTOMER_GROUPS_ALLOW_MISSING_SECRET": True, "CUSTOMER_GROUPS_RUN_JOBS": False}
@@ -118,27 +59,9 @@ def db_upgrade() -> None:
     print(f"Database is up to date: {app.config['CUSTOMER_GROUPS_DATABASE_URL']}")
 
 
-def curl_command(url: str, headers: dict[str, str], body: bytes, body_file: str | None) -> str:
-    """One pasteable curl line that sends exactly ``body`` with ``headers``."""
-    import shlex
-
-    parts = ["curl", "-sS", "-X", "POST", shlex.quote(url)]
-    for name, value in headers.items():
-        parts += ["-H", shlex.quote(f"{name}: {value}")]
-    if body_file is not None:
-        parts += ["--data-binary", shlex.quote("@" + body_file)]
-    else:
-        parts += ["--data-binary", shlex.quote(body.decode())]
-    return " ".join(parts)
-
-
 def contract_path(url: str) -> str:
     """The endpoint of contract §2 that ``url`` reaches (whatever prefix it has): the path
     a signature covers."""
-    from urllib.parse import urlsplit
-
-    from plugin.auth import HOOK_TOPICS, WEBHOOKS_PATH
-
     path = urlsplit(url).path.rstrip("/")
     for known in (*HOOK_TOPICS, WEBHOOKS_PATH):
         if path.endswith(known):
@@ -152,8 +75,6 @@ def contract_path(url: str) -> str:
 def sign_command(shop: str, body_file: str, url: str, topic: str | None) -> str:
     """The curl line for a signed request (valid for 300 s) with the body of ``body_file``:
     contract v2's headers, signed with the host key for the endpoint ``url`` reaches."""
-    from plugin.auth import HOOK_TOPICS, signed_headers
-
     path = contract_path(url)
     if path not in HOOK_TOPICS and not topic:
         raise SystemExit("customer-groups sign: a webhook needs --topic.")
@@ -165,11 +86,7 @@ def sign_command(shop: str, body_file: str, url: str, topic: str | None) -> str:
 
 def mint_token(shop: str, user: str, admin_url: str | None) -> str:
     """A session token (valid 60 s), or the whole admin URL when ``admin_url`` is given."""
-    from urllib.parse import urlencode
-
-    from plugin.auth import issue_session_token
-
-    app_id = os.environ.get("CUSTOMER_GROUPS_APP_ID", "customer-groups")
+    app_id = environ_settings()["CUSTOMER_GROUPS_APP_ID"]
     token = issue_session_token(_require_secret(), app_id, shop, user=user)
     if admin_url is None:
         return token
@@ -220,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     add_codes_commands(commands)
 
     args = parser.parse_args(argv)
-    _configure_logging()
     try:
+        _configure_logging()  # reads the settings: a bad one is refused here, by name
         return _run(args)
     except (RuntimeError, ValueError) as exc:  # configuration refused: say why, no traceback
         if not _is_configuration_error(exc):
@@ -231,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _is_configuration_error(exc: Exception) -> bool:
-    return "CUSTOMER_GROUPS_" in str(exc)
+    return isinstance(exc, SettingError) or "CUSTOMER_GROUPS_" in str(exc)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -240,8 +157,6 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "worker":
         worker(args.burst, args.with_scheduler)
     elif args.command == "demo":
-        from plugin.demo import DemoError, run_demo
-
         try:
             run_demo(
                 args.host, args.port, args.customers, args.orders, serve_after=not args.no_serve
@@ -257,7 +172,3 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "codes":
         return run_codes_command(args)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,6 +9,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from plugin.codes.generation import density_warnings, generate_codes
+from plugin.codes.models import Discount
+from plugin.codes.redemption import expire_holds
+from plugin.db import db
+from plugin.errors import ApiError
+from plugin.extension import create_app
+from plugin.shops.operations import find_shop
+
 
 def add_codes_commands(commands: Any) -> None:
     codes_cmd = commands.add_parser("codes", help="discount codes")
@@ -37,14 +45,6 @@ def progress_bar(done: int, total: int, started: float, width: int = 40) -> None
 
 
 def run_codes_command(args: argparse.Namespace, app: Any = None) -> int:
-    from plugin import create_app
-    from plugin.codes.generation import density_warnings, generate_codes
-    from plugin.codes.models import Discount
-    from plugin.codes.redemption import expire_holds
-    from plugin.db import db
-    from plugin.errors import ApiError
-    from plugin.shops.operations import find_shop
-
     app = app or create_app()
     with app.app_context():
         if args.codes_command == "expire-holds":

@@ -1,6 +1,6 @@
 """Rules: price rules, bundles, gift rules and benefit programmes (list, create, edit, delete).
 
-Thin views over the admin API's own schemas and operations (``plugin.api.rules.RESOURCES``):
+Thin views over the admin API's own schemas and operations (``plugin.rules.resources.RESOURCES``):
 each form is read into the API's JSON shape (money typed in major units of the shop's
 currency), loaded with the resource's input schema and handed to the same operation as
 ``POST``/``PATCH /api/{resource}``; a 422 shows its messages next to the fields.
@@ -34,10 +34,10 @@ from admin_ui.nested_forms import (
     split_ids,
 )
 from admin_ui.session import current_admin_shop, redirect_to
-from plugin.api.rules import RESOURCES, Resource
 from plugin.db import db
 from plugin.errors import flatten_messages
 from plugin.rules import operations
+from plugin.rules.resources import RESOURCES, Resource
 from plugin.rules.schemas import CONDITION_OPS, patch_of
 from plugin.shops.models import Shop
 

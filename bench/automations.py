@@ -39,9 +39,9 @@ from plugin.auth import signed_headers  # noqa: E402
 from plugin.automations.models import AutomationRun  # noqa: E402
 from plugin.db import db, utcnow  # noqa: E402
 from plugin.events import publish_many  # noqa: E402
+from plugin.events.models import OutboxEvent  # noqa: E402
 from plugin.jobs.runner import start_runner, stop_runner  # noqa: E402
 from plugin.outbox.delivery import deliver_pending  # noqa: E402
-from plugin.outbox.models import OutboxEvent  # noqa: E402
 from plugin.shops.models import Shop  # noqa: E402
 
 SECRET = "bench-secret-0123456789-abcdefghijklmnop"

@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import current_app
 
-from hooks import signals
 from hooks.webhooks import handle_event
 from plugin.checkout.pricing import price_for_domain
 from plugin.checkout.redeem import redeem_for_domain
+from plugin.events import signals
 
 _connected = False
 

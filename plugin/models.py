@@ -11,9 +11,9 @@ from plugin.codes.models import (
     Redemption,
 )
 from plugin.customers.models import Customer, CustomerProduct, CustomerTag, Order, OrderLine
+from plugin.events.models import OutboxEvent
 from plugin.groups.models import Group
 from plugin.jobs.models import Job
-from plugin.outbox.models import OutboxEvent
 from plugin.rules.models import (
     BenefitProgramme,
     BenefitTier,

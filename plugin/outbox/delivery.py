@@ -51,9 +51,9 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from plugin.auth import events_key, signature_header
 from plugin.config import app_secrets
 from plugin.db import db, utcnow
+from plugin.events.models import DEAD, DELIVERED, PENDING, SKIPPED, OutboxEvent
 from plugin.jobs.models import Job
 from plugin.jobs.registry import enqueue, job_kind, periodic
-from plugin.outbox.models import DEAD, DELIVERED, PENDING, SKIPPED, OutboxEvent
 from plugin.outgoing import (
     DestinationRefused,
     GuardedSession,

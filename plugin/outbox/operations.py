@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 from plugin.db import db, for_shop, get_for_shop, utcnow
 from plugin.errors import ApiError, ErrorCode
-from plugin.outbox.models import DEAD, PENDING, SKIPPED, OutboxEvent
+from plugin.events.models import DEAD, PENDING, SKIPPED, OutboxEvent
+from plugin.paging import Page, paginate
 from plugin.shops.models import Shop
 
 
@@ -19,7 +20,7 @@ def list_events(
     status: str | None = None,
     topic: str | None = None,
     event_id: str | None = None,
-) -> dict[str, Any]:
+) -> Page[OutboxEvent]:
     """The shop's events, newest first, optionally of one status, topic or event id."""
     query = for_shop(OutboxEvent, shop.id)
     if status:
@@ -28,13 +29,7 @@ def list_events(
         query = query.where(OutboxEvent.topic == topic)
     if event_id:
         query = query.where(OutboxEvent.event_id == event_id)
-    total = db.session.execute(
-        select(func.count()).select_from(query.order_by(None).subquery())
-    ).scalar_one()
-    items = db.session.execute(
-        query.order_by(OutboxEvent.id.desc()).limit(per_page).offset((page - 1) * per_page)
-    ).scalars()
-    return {"items": list(items), "total": total, "page": page, "per_page": per_page}
+    return paginate(query.order_by(OutboxEvent.id.desc()), page, per_page)
 
 
 def get_event(shop: Shop, event_pk: int) -> OutboxEvent:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from plugin.api.schemas import PageQuery, page_of
 from plugin.events import TOPICS
+from plugin.events.models import DEAD, SKIPPED, STATUSES
 from plugin.fields import Timestamp
-from plugin.outbox.models import DEAD, SKIPPED, STATUSES
+from plugin.paging import PageQuery, page_of
 
 
 class EventQuery(PageQuery):

@@ -13,7 +13,7 @@ from plugin.automations.runs import run_for_customer
 from plugin.codes.models import Code
 from plugin.customers.models import Customer
 from plugin.db import db, utcnow
-from plugin.outbox.models import OutboxEvent
+from plugin.events.models import OutboxEvent
 from plugin.shops.models import Shop
 from tests.automations.conftest import (
     add_codes,
@@ -378,7 +378,7 @@ def test_automation_model_has_one_row_per_automation(app, make_pool, make_automa
 
 
 def test_the_job_runner_runs_automations(app, client, host, make_pool, make_automation):
-    from plugin.jobs.runner import run_pending
+    from plugin.jobs import run_pending
 
     pool = make_pool(codes=("RUNNER1",))
     automation = make_automation({"type": "customer_created"}, pool["id"])

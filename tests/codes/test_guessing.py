@@ -18,7 +18,7 @@ from plugin.codes.lookup import address_subject
 from plugin.codes.models import CheckoutAnswer, Code, CodeAttempt, CodeBlock
 from plugin.db import db
 from plugin.errors import ApiError
-from plugin.jobs.runner import run_pending
+from plugin.jobs import run_pending
 from tests.conftest import SHOP, auth
 from tests.rules.helpers import Admin, cart, error
 from tests.test_admin_ui_more import AdminPages

@@ -13,8 +13,8 @@ from werkzeug import Request, Response
 
 from plugin.auth import events_key, parse_signed_headers, verify_signature
 from plugin.db import db, utcnow
+from plugin.events.models import OutboxEvent
 from plugin.outbox.delivery import deliver_pending
-from plugin.outbox.models import OutboxEvent
 from tests.conftest import SECRET, SHOP, auth, customer_payload
 
 

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select, update
 
 from plugin.db import db, utcnow
+from plugin.events.models import OutboxEvent
 from plugin.outbox import delivery
 from plugin.outbox.delivery import backoff, claim_batch
-from plugin.outbox.models import OutboxEvent
 from tests.conftest import SHOP, Host, auth
 from tests.outbox.conftest import (
     Clock,
@@ -303,9 +303,9 @@ def test_prune_forgets_old_delivered_events(app, client, host, events_shop, rece
 
 
 def test_the_job_runner_delivers_through_one_job_per_shop(app, client, host, events_shop, receiver):
+    from plugin.jobs import run_pending
     from plugin.jobs.models import Job
     from plugin.jobs.registry import PERIODIC_TASKS
-    from plugin.jobs.runner import run_pending
 
     assert PERIODIC_TASKS["outbox.deliver"].run is delivery.deliver_outbox
     assert PERIODIC_TASKS["outbox.deliver"].every <= 1

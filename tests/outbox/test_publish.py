@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from hooks import signals
 from plugin.db import db
 from plugin.events import publish, publish_many
-from plugin.outbox.models import OutboxEvent
+from plugin.events.models import OutboxEvent
 from plugin.shops.models import Shop
 from tests.conftest import SHOP
 from tests.outbox.conftest import add_customers, install, make_group, move, outbox

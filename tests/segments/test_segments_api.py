@@ -142,8 +142,8 @@ def test_a_large_shops_segment_is_recomputed_in_the_background(app, client, pari
     from sqlalchemy import func, select
 
     from plugin.db import db
-    from plugin.jobs.runner import run_pending
-    from plugin.outbox.models import OutboxEvent
+    from plugin.events.models import OutboxEvent
+    from plugin.jobs import run_pending
 
     def segment(segment_id):
         answer = client.get(f"/api/segments/{segment_id}", headers=auth())
@@ -195,7 +195,7 @@ def test_a_running_recompute_never_holds_up_the_admin(app, client, paris):
     import threading
 
     from plugin.db import db
-    from plugin.jobs import tasks
+    from plugin.segments import tasks
 
     created = post(client, seg([{"field": "total_order_count", "op": "gte", "value": 2}]))
     segment_id = created.get_json()["id"]

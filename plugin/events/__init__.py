@@ -25,17 +25,30 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event, insert
 from sqlalchemy.orm import Session, SessionTransaction
 
-from hooks import signals
 from plugin.db import copying, db, utcnow
-from plugin.outbox.models import PENDING, SKIPPED, OutboxEvent
-from plugin.shops.models import Shop
+from plugin.events import signals
+from plugin.events.models import PENDING, SKIPPED, OutboxEvent
 
 log = logging.getLogger(__name__)
+
+
+class Shop(Protocol):
+    """What publishing needs of a shop (the shops feature's row has it): the core knows
+    no feature."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def domain(self) -> str: ...
+
+    @property
+    def events_url(self) -> str | None: ...
 
 _PENDING = "customer_groups_pending_events"
 _REACTIONS = "customer_groups_pending_reactions"

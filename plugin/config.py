@@ -147,32 +147,49 @@ class Setting:
         return number
 
     def accepts(self) -> str:
-        """What the setting accepts, in words (for refusals and the README)."""
+        """What the setting accepts, in a refusal's words."""
         if self.kind in ("int", "float"):
-            low, high = (_number(b) for b in (self.minimum, self.maximum))
-            if low is not None and high is not None:
-                text = f"from {low} to {high}"
-            elif low is not None:
-                text = f"of at least {low}"
-            elif high is not None:
-                text = f"of at most {high}"
-            else:
-                text = ""
-            if self.kind == "int":
-                text = "a number, an integer " + text if text else "a number, an integer"
-            else:
-                text = f"a number {text}" if text else "a number"
+            noun = "a number, an integer" if self.kind == "int" else "a number"
+            bounds = self._bounds(" from {} to {}", " of at least {}", " of at most {}")
+            text = noun + bounds
         elif self.kind == "bool":
             text = "on or off (1/0, true/false, yes/no)"
         elif self.kind == "choice":
             text = " or ".join(f"'{c}'" for c in self.choices)
         elif self.kind == "words":
-            text = "a list of words (comma or space separated, no ';')"
+            text = "words separated by commas or spaces, without ';'"
         elif self.kind == "callable":
             text = "a callable, set in code"
         else:
             text = "text" if self.blank else "text, not empty"
         return f"{text}, or unset" if self.optional else text
+
+    def shown_accepts(self) -> str:
+        """What the setting accepts, in the README's words."""
+        if self.kind in ("int", "float"):
+            noun = "integer" if self.kind == "int" else "number"
+            text = noun + self._bounds(" {}–{}", " ≥ {}", " ≤ {}")
+        elif self.kind == "bool":
+            text = "on/off"
+        elif self.kind == "choice":
+            text = ", ".join(f"`{c}`" for c in self.choices)
+        elif self.kind == "words":
+            text = "list (commas or spaces)"
+        elif self.kind == "callable":
+            text = "callable (code only)"
+        else:
+            text = "text" if self.blank else "text, not empty"
+        return f"{text}, or unset" if self.optional and self.kind != "callable" else text
+
+    def _bounds(self, both: str, low_only: str, high_only: str) -> str:
+        low, high = (_number(b) for b in (self.minimum, self.maximum))
+        if low is not None and high is not None:
+            return both.format(low, high)
+        if low is not None:
+            return low_only.format(low)
+        if high is not None:
+            return high_only.format(high)
+        return ""
 
     def refused(self, accepts: str, value: Any) -> SettingError:
         if self.secret:

@@ -6,9 +6,17 @@ CUSTOMER_GROUPS_ALLOW_PRIVATE_BASE_URLS does for the app's tests.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
-from plugin.audiences.http import RetryingSession
+import pytest
+import requests
+from werkzeug import Response
+
+from plugin.audiences.http import DestinationNotAllowed, RetryingSession, VendorError
+from plugin.outbox import delivery
 from plugin.outgoing import retry_after_seconds
 
 
@@ -64,3 +72,85 @@ def test_a_wait_longer_than_a_run_should_take_is_not_slept(httpserver, sleeps):
 
     assert response.status_code == 429
     assert sleeps == []
+
+
+# --- The one policy (plugin.outgoing.RetryPolicy) on the guarded transport -----------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again: nothing listens there
+
+
+def test_a_connection_never_made_is_retried_even_for_a_post(sleeps):
+    session = RetryingSession(max_attempts=3, allow_private=True)
+    with pytest.raises(VendorError, match="Could not connect") as failed:
+        session.request("POST", f"http://127.0.0.1:{_closed_port()}/jobs", json={"a": 1})
+    assert failed.value.status is None
+    assert len(sleeps) == 2
+
+
+def test_a_refused_destination_is_never_retried(httpserver, sleeps):
+    session = RetryingSession(allow_private=False)
+    with pytest.raises(DestinationNotAllowed):
+        session.request("GET", httpserver.url_for("/thing").replace("http:", "https:"))
+    assert sleeps == [] and len(httpserver.log) == 0
+
+
+def test_a_redirect_is_neither_followed_nor_retried(httpserver, sleeps):
+    httpserver.expect_request("/thing").respond_with_data(
+        "", status=307, headers={"Location": "/elsewhere", "Retry-After": "1"}
+    )
+    with pytest.raises(VendorError) as failed:
+        RetryingSession(allow_private=True).request("GET", httpserver.url_for("/thing"))
+    assert failed.value.status == 307
+    assert len(httpserver.log) == 1 and sleeps == []
+
+
+def test_a_read_timeout_is_retried_only_when_idempotent(httpserver, sleeps):
+    def late(request):
+        time.sleep(0.2)  # past the client's read timeout
+        return Response("late")
+
+    httpserver.expect_request("/slow").respond_with_handler(late)
+    session = RetryingSession(max_attempts=2, timeout=(2.0, 0.05), allow_private=True)
+    with pytest.raises(VendorError, match="No reply"):
+        session.request("POST", httpserver.url_for("/slow"))
+    assert sleeps == []
+    with pytest.raises(VendorError, match="No reply"):
+        session.request("POST", httpserver.url_for("/slow"), idempotent=True)
+    assert len(sleeps) == 1
+
+    # The test server answers one request at a time: let it catch up, then count.
+    deadline = time.monotonic() + 10
+    while len(httpserver.log) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert len(httpserver.log) == 3
+
+
+def test_a_refusal_only_the_body_tells_shares_the_calls_attempts(httpserver, sleeps):
+    """urllib3 retries the 429; the throttled 400s (told by their body) are retried by the
+    same policy, and all of them count toward one budget of attempts."""
+    httpserver.expect_oneshot_request("/upload").respond_with_data("", status=429)
+    httpserver.expect_request("/upload").respond_with_json({"error": {"code": 17}}, status=400)
+    session = RetryingSession(
+        max_attempts=3,
+        allow_private=True,
+        is_throttled=lambda response: response.json().get("error", {}).get("code") == 17,
+    )
+    response = session.request("POST", httpserver.url_for("/upload"))
+
+    assert response.status_code == 400
+    assert len(httpserver.log) == 3
+    assert len(sleeps) == 2
+
+
+def test_the_outbox_reads_retry_after_as_the_policy_does():
+    later = datetime.now(UTC) + timedelta(seconds=120)
+    for value in ("120", format_datetime(later, usegmt=True)):
+        response = requests.Response()
+        response.headers["Retry-After"] = value
+        assert 115 <= delivery._retry_after(response) <= 120
+        assert 115 <= retry_after_seconds(value) <= 120

@@ -98,21 +98,22 @@ class Aimed:
         """Aim at everyone, guests, or these groups or segments of the row's shop (the
         caller checks they are the shop's; the foreign keys refuse any other)."""
         wanted = sorted(set(ids)) if kind in TARGETS else []
+        group_link, segment_link = self.__audience_links__
+        # Both read before either changes (a lazy load flushes what is pending).
+        groups, segments = list(self.group_links), list(self.segment_links)
         self.audience_type = kind
-        self.group_links = _relinked(
-            self.group_links, self.__audience_links__[0], "group_id",
-            wanted if kind == "groups" else [],
-        )
+        self.group_links = _relinked(groups, group_link, "group_id", wanted, kind == "groups")
         self.segment_links = _relinked(
-            self.segment_links, self.__audience_links__[1], "segment_id",
-            wanted if kind == "segments" else [],
+            segments, segment_link, "segment_id", wanted, kind == "segments"
         )
 
 
-def _relinked(current: list[Any], link: type[Any], column: str, ids: list[int]) -> list[Any]:
-    """The links for ``ids``: those already there kept, the others new."""
+def _relinked(
+    current: list[Any], link: type[Any], column: str, ids: list[int], wanted: bool
+) -> list[Any]:
+    """The links for ``ids`` (none unless ``wanted``): those already there kept, others new."""
     kept = {getattr(row, column): row for row in current}
-    return [kept.get(i) or link(**{column: i}) for i in ids]
+    return [kept.get(i) or link(**{column: i}) for i in ids] if wanted else []
 
 
 def audience_loaded(model: type[Aimed]) -> tuple[Any, ...]:

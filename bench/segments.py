@@ -177,6 +177,7 @@ def main() -> None:
     from plugin import create_app
     from plugin.customers.models import Customer
     from plugin.db import db
+    from plugin.groups.operations import ensure_default_group
     from plugin.segments import operations
     from plugin.segments.compiler import segment_count
     from plugin.segments.conditions import parse_conditions, shop_today
@@ -196,6 +197,7 @@ def main() -> None:
         db.drop_all()
         db.create_all()
         shop = install_shop("bench.example", {"currency": "EUR", "timezone": "Europe/Paris"})
+        ensure_default_group(shop)
         db.session.commit()
         group_id = db.session.execute(text("SELECT id FROM groups")).scalar_one()
         db.session.execute(text(HASHINT))

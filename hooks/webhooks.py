@@ -21,7 +21,6 @@ from plugin.customers.schemas import (
     CustomerSubscribedSchema,
     OrderPaidSchema,
     OrderReversedSchema,
-    Payload,
 )
 from plugin.db import db, insert_ignoring_conflict, utcnow
 from plugin.errors import (
@@ -32,6 +31,8 @@ from plugin.errors import (
     validation_error,
 )
 from plugin.events import CUSTOMER_CREATED, notify
+from plugin.fields import Payload
+from plugin.groups import operations as groups
 from plugin.shops import operations as shops
 from plugin.shops.models import ProcessedEvent, Shop
 from plugin.shops.schemas import AppInstalledSchema
@@ -219,6 +220,7 @@ def _install(
             {"shop.domain": [f"Must be {domain}, as in X-Shop-Domain."]},
         )
     shop = shops.install_shop(domain, data["shop"])
+    groups.ensure_default_group(shop)
     if not _claim_event(shop.id, event_id, INSTALL_TOPIC):
         db.session.rollback()
         return DUPLICATE

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from plugin.limits import (
     INTEGER_MESSAGE,
@@ -17,6 +17,13 @@ from plugin.limits import (
     moment_flaw,
     text_flaw,
 )
+
+
+class Payload(Schema):
+    """Host input: hosts may send fields we do not know yet; they are ignored, not refused."""
+
+    class Meta:
+        unknown = EXCLUDE
 
 
 class Strict(Schema):

@@ -15,8 +15,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from plugin.customers.schemas import Payload
-from plugin.fields import HostId, StrictInteger
+from plugin.fields import HostId, Payload, StrictInteger
 
 MAX_LINES = 500
 #: Codes one request may type (contract §2): more is a 400 on ``codes``, not a guess.

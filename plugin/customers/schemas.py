@@ -15,9 +15,9 @@ import math
 import re
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-from plugin.fields import HostId, StrictInteger, Timestamp, iso_timestamp, parse_timestamp
+from plugin.fields import HostId, Payload, StrictInteger, Timestamp, iso_timestamp, parse_timestamp
 from plugin.limits import MAX_INTEGER, clean_text
 
 log = logging.getLogger(__name__)
@@ -27,13 +27,6 @@ CUSTOMER_TYPES = ("individual", "business")
 _PHONE_PUNCTUATION = re.compile(r"[\s\-.()/\u00a0]")
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,40}")
 _is_email = validate.Email()
-
-
-class Payload(Schema):
-    """Hosts may send fields we do not know yet: they are ignored, not refused."""
-
-    class Meta:
-        unknown = EXCLUDE
 
 
 # Cleaning a customer snapshot -------------------------------------------------------------

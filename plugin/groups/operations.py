@@ -10,11 +10,32 @@ from plugin.customers.models import Customer
 from plugin.db import db, for_shop, get_for_shop, name_key, unique_name
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import publish
-from plugin.groups.models import DEFAULT_GROUP_COLOUR, Group
+from plugin.groups.models import DEFAULT_GROUP_COLOUR, DEFAULT_GROUP_NAME, Group
+from plugin.paging import Page, paginate
 from plugin.shops.models import Shop
 from plugin.shops.operations import bump_rules_version
 
 GROUP_CHANGED = "customer/group_changed"
+
+
+def ensure_default_group(shop: Shop) -> Group:
+    """The shop's default group, created (``Standard``) when the shop has none: on its
+    first install (contract §3)."""
+    found = db.session.execute(
+        for_shop(Group, shop.id).where(Group.is_default.is_(True))
+    ).scalar_one_or_none()
+    if found is not None:
+        return found
+    group = Group(
+        shop_id=shop.id,
+        name=DEFAULT_GROUP_NAME,
+        name_key=name_key(DEFAULT_GROUP_NAME),
+        colour=DEFAULT_GROUP_COLOUR,
+        is_default=True,
+    )
+    db.session.add(group)
+    db.session.flush()
+    return group
 
 
 def _invalid(field: str, message: str) -> ApiError:
@@ -47,21 +68,11 @@ def _with_count(group: Group, count: int) -> Group:
     return group
 
 
-def list_groups(shop: Shop, page: int, per_page: int) -> dict[str, Any]:
-    total = db.session.execute(
-        select(func.count()).select_from(Group).where(Group.shop_id == shop.id)
-    ).scalar_one()
-    groups = list(
-        db.session.execute(
-            for_shop(Group, shop.id)
-            .order_by(Group.id)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        ).scalars()
-    )
-    counts = _member_counts(shop, [g.id for g in groups])
-    items = [_with_count(g, counts.get(g.id, 0)) for g in groups]
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+def list_groups(shop: Shop, page: int, per_page: int) -> Page[Group]:
+    found = paginate(for_shop(Group, shop.id).order_by(Group.id), page, per_page)
+    counts = _member_counts(shop, [g.id for g in found["items"]])
+    found["items"] = [_with_count(g, counts.get(g.id, 0)) for g in found["items"]]
+    return found
 
 
 def get_group(shop: Shop, group_id: int) -> Group:
@@ -149,23 +160,10 @@ def delete_group(shop: Shop, group_id: int) -> None:
     bump_rules_version(shop)
 
 
-def group_customers(shop: Shop, group_id: int, page: int, per_page: int) -> dict[str, Any]:
+def group_customers(shop: Shop, group_id: int, page: int, per_page: int) -> Page[Customer]:
     group = get_for_shop(Group, shop.id, group_id)
-    where = (Customer.shop_id == shop.id, Customer.group_id == group.id)
-    total = db.session.execute(select(func.count()).select_from(Customer).where(*where))
-    customers = db.session.execute(
-        select(Customer)
-        .where(*where)
-        .order_by(Customer.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).scalars()
-    return {
-        "items": list(customers),
-        "total": total.scalar_one(),
-        "page": page,
-        "per_page": per_page,
-    }
+    members = for_shop(Customer, shop.id).where(Customer.group_id == group.id)
+    return paginate(members.order_by(Customer.id), page, per_page)
 
 
 def move_customers(shop: Shop, group_id: int, external_ids: list[str]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from plugin.db import db, utcnow
-from plugin.groups.models import DEFAULT_GROUP_COLOUR, DEFAULT_GROUP_NAME, Group
 from plugin.shops.models import Shop
 
 
@@ -28,7 +27,8 @@ def find_shop(domain: str) -> Shop | None:
 
 
 def install_shop(domain: str, data: dict[str, Any]) -> Shop:
-    """Create or re-activate a shop; the first install also creates the default group."""
+    """Create or re-activate a shop (its default group is the groups feature's:
+    ``plugin.groups.operations.ensure_default_group``)."""
     shop = find_shop(domain)
     fields = {
         "name": data.get("name") or "",
@@ -41,16 +41,6 @@ def install_shop(domain: str, data: dict[str, Any]) -> Shop:
     if shop is None:
         shop = Shop(domain=domain, **fields)
         db.session.add(shop)
-        db.session.flush()
-        db.session.add(
-            Group(
-                shop_id=shop.id,
-                name=DEFAULT_GROUP_NAME,
-                name_key=DEFAULT_GROUP_NAME.casefold(),
-                colour=DEFAULT_GROUP_COLOUR,
-                is_default=True,
-            )
-        )
     else:
         for key, value in fields.items():
             setattr(shop, key, value)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import current_app
 from marshmallow import ValidationError, fields, validate
 
-from plugin.customers.schemas import Payload
+from plugin.fields import Payload
 from plugin.outgoing import private_destinations_allowed, url_problem
 
 
@@ -33,8 +33,12 @@ class ShopSchema(Payload):
     name = fields.String(load_default="", validate=validate.Length(max=255))
     currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z]{3}$"))
     timezone = fields.String(load_default="UTC", validate=_known_timezone)
-    api_url = fields.Url(allow_none=True, load_default=None, require_tld=False)
-    access_token = fields.String(allow_none=True, load_default=None)
+    api_url = fields.Url(
+        allow_none=True, load_default=None, require_tld=False, validate=validate.Length(max=512)
+    )
+    access_token = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(max=512)
+    )
     # An extension of the contract: where our events (§6) are POSTed.
     events_url = fields.Url(
         allow_none=True,

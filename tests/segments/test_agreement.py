@@ -13,6 +13,7 @@ from sqlalchemy import select
 from plugin.customers import operations as customers
 from plugin.customers.models import Customer
 from plugin.db import db
+from plugin.groups.operations import ensure_default_group
 from plugin.segments.compiler import segment_customer_ids
 from plugin.segments.conditions import parse_conditions
 from plugin.segments.evaluator import evaluate
@@ -168,6 +169,7 @@ def test_sql_and_python_agree(app, timezone, specs, raw, match):
             shop = install_shop(
                 f"{uuid.uuid4().hex[:12]}.example", {"currency": "EUR", "timezone": timezone}
             )
+            ensure_default_group(shop)
             build(shop, specs)
             rows = list(
                 db.session.execute(

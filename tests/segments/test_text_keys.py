@@ -14,6 +14,7 @@ from hooks import signals
 from plugin import create_app
 from plugin.customers.models import Customer, CustomerTag
 from plugin.db import db
+from plugin.groups.operations import ensure_default_group
 from plugin.schema import downgrade_schema as downgrade
 from plugin.schema import upgrade_schema as upgrade
 from plugin.segments.conditions import ConditionError, normalise, parse_condition
@@ -228,6 +229,7 @@ def test_core_inserts_get_keys_too(app):
     """Rows written with a plain INSERT (imports, fixtures) get their keys as well."""
     with app.app_context():
         shop = install_shop("core.example", {"currency": "EUR", "timezone": "UTC"})
+        ensure_default_group(shop)
         group_id = db.session.execute(text("SELECT id FROM groups")).scalar_one()
         base = {"shop_id": shop.id, "group_id": group_id, "points": 0, "type": "individual"}
         db.session.execute(
@@ -301,6 +303,7 @@ def test_migration_fills_keys_and_merges_tags(migration_url):
     with app.app_context():
         upgrade(revision="0004")
         shop = install_shop("old.example", {"currency": "EUR", "timezone": "UTC"})
+        ensure_default_group(shop)
         group_id = db.session.execute(text("SELECT id FROM groups")).scalar_one()
         now = shop.installed_at
         for number, (external_id, city, country, names) in enumerate(OLD_CUSTOMERS, start=1):

@@ -14,7 +14,7 @@ from plugin.customers.search import search_customers
 from plugin.db import db
 from plugin.groups import operations as groups
 from plugin.groups.schemas import MoveCustomersIn
-from plugin.limits import MAX_INTEGER
+from plugin.limits import MAX_SERIAL
 
 PER_PAGE = 25
 MAX_QUERY = 200
@@ -49,7 +49,7 @@ def _page(filters: dict[str, Any], status: int = 200, **context: Any) -> Respons
 
 def _group_id(text: str) -> int | None:
     """A group id as typed, or None when it cannot be one (past the input limits too)."""
-    if not text.isdigit() or len(text) > 16 or int(text) > MAX_INTEGER:
+    if not text.isdigit() or len(text) > 16 or int(text) > MAX_SERIAL:
         return None
     return int(text)
 

@@ -33,6 +33,10 @@ from typing import Any
 from plugin.errors import ApiError, ErrorCode
 
 MAX_INTEGER = 2**53 - 1
+#: The largest id the extension creates (32-bit serial columns), and the largest count kept
+#: in a 32-bit column: PostgreSQL compares such a column with a parameter cast to its type,
+#: so a larger number there is a 500, not a row that is not found.
+MAX_SERIAL = 2**31 - 1
 MAX_DEPTH = 32
 #: Bodies up to this deep are parsed (C recursion far below Python's limit) so that a
 #: refusal can name the field; deeper ones are refused from the text alone.

@@ -11,7 +11,7 @@ from flask import request
 
 from plugin.errors import ApiError, ErrorCode
 from plugin.fields import MAX_PER_PAGE
-from plugin.limits import MAX_INTEGER, printable_key, text_flaw
+from plugin.limits import MAX_INTEGER, MAX_SERIAL, printable_key, text_flaw
 
 #: Admin bodies (API and pages) are at most 1 MiB; CSV imports, streamed, 100 MiB.
 BODY_BYTES = 1 << 20
@@ -53,12 +53,13 @@ def read_body() -> bytes:
 
 
 def check_path_and_query(pages: bool = False) -> None:
-    """An id in the path past the limits names nothing (404); a query parameter holding a
+    """An id in the path that cannot exist names nothing (404); a query parameter holding a
     NUL or a lone surrogate is a 422 naming it, and so is, with ``pages`` (the admin pages,
     which read their page numbers without a schema), a ``page`` or ``*_page`` number past
     :data:`MAX_PAGE`."""
     for value in (request.view_args or {}).values():
-        if (isinstance(value, int) and abs(value) > MAX_INTEGER) or (
+        # Ids in paths are the extension's own (32-bit serials) or the host's (text).
+        if (isinstance(value, int) and abs(value) > MAX_SERIAL) or (
             isinstance(value, str) and text_flaw(value)
         ):
             raise ApiError(ErrorCode.NOT_FOUND, "There is no such object.", 404)

@@ -1,8 +1,9 @@
 """customers, order_lines: integers up to 2^53 - 1, and a customer type that may be unknown
 
-Contract v2 §2 lets integers (points, quantities) reach 2^53 - 1: `customers.points`
-and `order_lines.quantity` were 32-bit on PostgreSQL, so a host's points of 2^31 or an
-order line of 3 billion units was a 500. They are BIGINT now. A customer snapshot whose
+Contract v2 §2 lets integers (points, counts, quantities) reach 2^53 - 1:
+`customers.points`, `customers.order_count` and `order_lines.quantity` were 32-bit on
+PostgreSQL, so a host's points of 2^31, an order line of 3 billion units, or a segment
+condition comparing the order count with 2^31 was a 500. They are BIGINT now. A customer snapshot whose
 `type` is neither `individual` nor `business` keeps the customer with the type unknown
 (NULL) instead of refusing the event (README, "Customer fields").
 
@@ -27,6 +28,10 @@ def upgrade():
         batch_op.alter_column(
             'points', existing_type=sa.Integer(), type_=sa.BigInteger(), existing_nullable=False,
         )
+        batch_op.alter_column(
+            'order_count', existing_type=sa.Integer(), type_=sa.BigInteger(),
+            existing_nullable=False,
+        )
         batch_op.alter_column('type', existing_type=sa.String(length=16), nullable=True)
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
         batch_op.alter_column(
@@ -37,7 +42,10 @@ def upgrade():
 
 def downgrade():
     # Values past the 32-bit range cannot go back: they are held at its bound.
-    op.execute(sa.text("UPDATE customers SET points = 2147483647 WHERE points > 2147483647"))
+    for column in ('points', 'order_count'):
+        op.execute(
+            sa.text(f"UPDATE customers SET {column} = 2147483647 WHERE {column} > 2147483647")
+        )
     op.execute(sa.text("UPDATE customers SET type = 'individual' WHERE type IS NULL"))
     op.execute(
         sa.text("UPDATE order_lines SET quantity = 2147483647 WHERE quantity > 2147483647")
@@ -49,6 +57,10 @@ def downgrade():
         )
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.alter_column('type', existing_type=sa.String(length=16), nullable=False)
+        batch_op.alter_column(
+            'order_count', existing_type=sa.BigInteger(), type_=sa.Integer(),
+            existing_nullable=False,
+        )
         batch_op.alter_column(
             'points', existing_type=sa.BigInteger(), type_=sa.Integer(), existing_nullable=False,
         )

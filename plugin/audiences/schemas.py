@@ -25,7 +25,7 @@ def mask(secret: Any) -> str:
 
 class SourceSchema(Strict):
     type = fields.String(required=True, validate=validate.OneOf(SOURCE_TYPES))
-    id = StrictInteger(required=True, validate=validate.Range(min=1))
+    id = SerialId(required=True)
 
 
 def outgoing_url(url: str | None) -> bool:

@@ -35,9 +35,9 @@ class TriggerIn(Strict):
     group, which is how the default group is joined."""
 
     type = fields.String(required=True, validate=validate.OneOf(TRIGGER_TYPES))
-    group_id = StrictInteger(allow_none=True, load_default=None)
-    segment_id = StrictInteger(allow_none=True, load_default=None)
-    discount_id = StrictInteger(allow_none=True, load_default=None)
+    group_id = SerialId(allow_none=True, load_default=None)
+    segment_id = SerialId(allow_none=True, load_default=None)
+    discount_id = SerialId(allow_none=True, load_default=None)
 
     @validates_schema
     def _references(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -58,7 +58,7 @@ class ActionIn(Strict):
     whichever comes first; null: at the discount's end)."""
 
     type = fields.String(required=True, validate=validate.OneOf(ACTION_TYPES))
-    discount_id = StrictInteger(required=True)
+    discount_id = SerialId(required=True)
     expires_after_days = StrictInteger(
         allow_none=True, load_default=None, validate=validate.Range(min=1, max=3650)
     )

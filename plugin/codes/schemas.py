@@ -18,8 +18,9 @@ from marshmallow import (
 )
 
 from plugin.codes.models import CODE_STATUSES, REDEMPTION_STATUSES
-from plugin.fields import HostId, PageParams, StrictInteger, Timestamp
+from plugin.fields import HostId, PageParams, SerialId, StrictInteger, Timestamp
 from plugin.jobs.schemas import JobOut
+from plugin.limits import MAX_SERIAL
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CODE_CHARACTERS = "A–Z a–z 0–9 _ -"
@@ -67,7 +68,7 @@ class AudienceSchema(Schema):
     type = fields.String(
         required=True, validate=validate.OneOf(["all", "guests", "groups", "segments"])
     )
-    ids = fields.List(StrictInteger(validate=validate.Range(min=1)), load_default=list)
+    ids = fields.List(SerialId(), load_default=list)
 
     @validates_schema
     def _ids(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -111,7 +112,9 @@ class DiscountIn(Schema):
     )
     starts_at = Timestamp(allow_none=True, load_default=None)
     ends_at = Timestamp(allow_none=True, load_default=None)
-    usage_limit = StrictInteger(allow_none=True, load_default=None, validate=validate.Range(min=1))
+    usage_limit = StrictInteger(
+        allow_none=True, load_default=None, validate=validate.Range(min=1, max=MAX_SERIAL)
+    )
     once_per_customer = fields.Boolean(load_default=False)
     audience = fields.Nested(AudienceSchema, load_default=lambda: {"type": "all", "ids": []})
     minimum = fields.Nested(MinimumSchema, load_default=lambda: {"type": "none", "value": 0})

@@ -73,7 +73,7 @@ class Customer(db.Model):
 
     # Figures derived from paid, not reversed orders; recomputed per customer on order events,
     # held within 2^53 - 1 (plugin.limits.saturate).
-    order_count: Mapped[int] = mapped_column(default=0)
+    order_count: Mapped[int] = mapped_column(BigInteger, default=0)
     total_spent: Mapped[int] = mapped_column(BigInteger, default=0)
     first_order_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_order_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -118,7 +118,7 @@ class AudienceIn(Strict):
 
     type = fields.String(required=True, validate=validate.OneOf(AUDIENCE_TYPES))
     ids = fields.List(
-        StrictInteger(validate=validate.Range(min=1)),
+        SerialId(),
         load_default=list,
         validate=validate.Length(max=MAX_IDS),
     )
@@ -270,7 +270,7 @@ class BundleIn(Strict):
     )
     price = fields.Nested(BundlePriceIn, required=True)
     max_applications = StrictInteger(
-        allow_none=True, load_default=None, validate=validate.Range(min=1)
+        allow_none=True, load_default=None, validate=validate.Range(min=1, max=MAX_SERIAL)
     )
     priority = StrictInteger(load_default=0, validate=PRIORITY_RANGE)
     active = fields.Boolean(load_default=True)

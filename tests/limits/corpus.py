@@ -6,8 +6,9 @@ HTTP. What is here:
 
 - the values: :data:`LIMIT_VALUES` are refused wherever they stand (400 host, 422
   admin, naming the field) and change nothing; :data:`DATE_VALUES` likewise where a
-  date is expected; :data:`ODD_VALUES` (a 2^31, empty strings, 256-character ids, wrong
-  types) may be accepted or refused by each field's own rules, but never answer a 500;
+  date is expected; :data:`EDGE_VALUES` (2^31, ±(2^53 − 1), 10,000 characters) and
+  :data:`ODD_VALUES` (empty strings, 256-character ids, wrong types) may be accepted or
+  refused by each field's own rules, but never answer a 500;
   :data:`RAW_BODIES` are bodies refused as a whole (100,000 levels deep, NaN, not
   JSON);
 - :func:`body_cases`, every case for one valid baseline body: each value at each field
@@ -68,19 +69,25 @@ DATE_VALUES: dict[str, str] = {
     "1899 UTC": "1899-12-31T12:00:00Z",
 }
 
-#: Accepted or refused by each field's own rules; never a 500.
-ODD_VALUES: dict[str, Any] = {
+#: Accepted or refused by each field's own rules; never a 500. Every field gets these:
+#: past a 32-bit column, at the bounds of the integer range, past a text column.
+EDGE_VALUES: dict[str, Any] = {
     "2^31": 2**31,
-    "2^31-1": 2**31 - 1,
-    "-2^31": -(2**31),
+    "-2^31-1": -(2**31) - 1,
     "2^53-1": MAX_INTEGER,
+    "-(2^53-1)": -MAX_INTEGER,
+    "10,000 chars": "y" * 10_000,
+}
+
+#: Accepted or refused by each field's own rules; never a 500 (each field a few, in turn).
+ODD_VALUES: dict[str, Any] = {
+    "2^31-1": 2**31 - 1,
     "-1": -1,
     "0": 0,
     "1.5": 1.5,
     "empty string": "",
     "spaces": "   ",
     "256 chars": "x" * 256,
-    "10,000 chars": "y" * 10_000,
     "number as text": "12",
     "big number as text": "9223372036854775808",
     "date as text 0001": "0001-01-01T00:00:00+14:00",
@@ -228,7 +235,7 @@ def body_cases(
                 yield Case(f"{path} = {name}", path, expect, body)
         if odd:
             width = None if full or cleaned(path) else ODD_WIDTH
-            for name, value in spread(ODD_VALUES, index, width):
+            for name, value in [*EDGE_VALUES.items(), *spread(ODD_VALUES, index, width)]:
                 if container and name in ("list", "object"):
                     continue
                 body = dumps(set_path(baseline, path, value))

@@ -1,4 +1,4 @@
-"""Schemas shared by admin API resources: pagination and customer summaries."""
+"""Schemas shared by admin API resources: customer summaries; reading bodies and pages."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from marshmallow import Schema, fields
 
 from plugin.customers.schemas import CustomerCodeOut, CustomerOut, CustomerSummary
 from plugin.errors import ApiError, ErrorCode
-from plugin.fields import MAX_PER_PAGE as MAX_PER_PAGE  # the admin pages' "every one"
-from plugin.fields import PageParams
 from plugin.limits import NOT_JSON, InputRejected, parse_json
+from plugin.paging import PageQuery, page_of
 from plugin.request_limits import read_body
 
 CustomerPage = page_of(CustomerSummary)

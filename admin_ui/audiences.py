@@ -23,7 +23,6 @@ from admin_ui.nested_forms import (
     shaped,
 )
 from admin_ui.session import current_admin_shop, redirect_to
-from plugin.api.schemas import MAX_PER_PAGE
 from plugin.audiences import operations
 from plugin.audiences.models import ACTIVE_RUN_STATUSES, DESTINATION_TYPES, SCHEDULES
 from plugin.audiences.schemas import (
@@ -35,6 +34,7 @@ from plugin.audiences.schemas import (
 from plugin.audiences.sync import FIELDS
 from plugin.errors import ApiError
 from plugin.groups.operations import list_groups
+from plugin.paging import MAX_PER_PAGE
 from plugin.segments.operations import list_segments
 from plugin.shops.models import Shop
 

@@ -15,12 +15,12 @@ from flask.typing import ResponseReturnValue
 from admin_ui.blueprint import admin_blueprint, render_page, run_form
 from admin_ui.nested_forms import Converter, checked, copy_form, nested_form, shaped
 from admin_ui.session import current_admin_shop, redirect_to
-from plugin.api.schemas import MAX_PER_PAGE
 from plugin.automations import operations
 from plugin.automations.models import RUN_STATUSES, TRIGGER_REFERENCE, TRIGGER_TYPES
 from plugin.automations.schemas import AutomationIn, AutomationOut, AutomationRunOut
 from plugin.codes.operations import list_discounts
 from plugin.groups.operations import list_groups
+from plugin.paging import MAX_PER_PAGE
 from plugin.segments.operations import list_segments
 from plugin.shops.models import Shop
 
@@ -101,7 +101,7 @@ def automation_payload(conv: Converter, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _options(shop: Shop) -> dict[str, list[tuple[Any, str]]]:
-    discounts = list_discounts(shop, 1, MAX_PER_PAGE).items
+    discounts = list_discounts(shop, 1, MAX_PER_PAGE)["items"]
     return {
         "groups": [(g.id, g.name) for g in list_groups(shop, 1, MAX_PER_PAGE)["items"]],
         "segments": [(s.id, s.name) for s in list_segments(shop, 1, MAX_PER_PAGE)["items"]],

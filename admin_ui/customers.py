@@ -9,12 +9,12 @@ from flask.typing import ResponseReturnValue
 
 from admin_ui.blueprint import admin_blueprint, render_page, run_form
 from admin_ui.session import current_admin_shop, redirect_to
-from plugin.api.schemas import PageQuery
 from plugin.customers.search import search_customers
 from plugin.db import db
 from plugin.groups import operations as groups
 from plugin.groups.schemas import MoveCustomersIn
 from plugin.limits import MAX_SERIAL
+from plugin.paging import PageQuery
 
 PER_PAGE = 25
 MAX_QUERY = 200

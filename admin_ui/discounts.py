@@ -286,7 +286,7 @@ def discounts() -> ResponseReturnValue:
     found = operations.list_discounts(shop, page, PER_PAGE)
     choices = audience_choices(shop)
     rows = []
-    for discount in found.items:
+    for discount in found["items"]:
         item = DiscountOut().dump(discount)
         item["summary"] = describe(item, shop.currency)
         item["audience_label"] = audience_label(item["audience"], choices)
@@ -294,12 +294,12 @@ def discounts() -> ResponseReturnValue:
             shop_day(shop, item["starts_at"]),
             shop_day(shop, item["ends_at"], end=True),
         )
-        item["pool"] = operations.list_codes(shop, discount.id, None, 1, 1).total
+        item["pool"] = operations.list_codes(shop, discount.id, None, 1, 1)["total"]
         rows.append(item)
     return render_page(
         "discounts.html",
         rows=rows,
-        found={"total": found.total, "page": found.page, "per_page": found.per_page},
+        found={"total": found["total"], "page": found["page"], "per_page": found["per_page"]},
         payment_labels=PAYMENT_LABELS,
         channel_labels=CHANNEL_LABELS,
         money=lambda amount: money(amount, shop.currency),
@@ -348,7 +348,8 @@ def _codes_page(
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     found = operations.list_codes(shop, discount.id, shown, page, PER_PAGE)
     counts = {
-        name: operations.list_codes(shop, discount.id, name, 1, 1).total for name in CODE_STATUSES
+        name: operations.list_codes(shop, discount.id, name, 1, 1)["total"]
+        for name in CODE_STATUSES
     }
     job = None
     warnings: list[str] = []
@@ -364,8 +365,8 @@ def _codes_page(
         status,
         discount=item,
         summary=describe(item, shop.currency),
-        codes=CodeOut(many=True).dump(found.items),
-        found={"total": found.total, "page": found.page, "per_page": found.per_page},
+        codes=CodeOut(many=True).dump(found["items"]),
+        found={"total": found["total"], "page": found["page"], "per_page": found["per_page"]},
         shown=shown,
         counts=counts,
         all_count=sum(counts.values()),

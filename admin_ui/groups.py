@@ -9,12 +9,12 @@ from flask.typing import ResponseReturnValue
 
 from admin_ui.blueprint import admin_blueprint, form_values, render_page, run_form
 from admin_ui.session import current_admin_shop, redirect_to
-from plugin.api.schemas import PageQuery
 from plugin.db import db
 from plugin.errors import ApiError, ErrorCode
 from plugin.groups import operations
 from plugin.groups.models import DEFAULT_GROUP_COLOUR
 from plugin.groups.schemas import GroupIn, GroupPatch
+from plugin.paging import PageQuery
 
 PER_PAGE = 50
 FIELDS = ("name", "colour", "is_default")

@@ -26,9 +26,9 @@ from admin_ui.blueprint import (
     to_minor_units,
 )
 from admin_ui.session import current_admin_shop, redirect_to
-from plugin.api.schemas import PageQuery
 from plugin.db import db
 from plugin.errors import flatten_messages
+from plugin.paging import PageQuery
 from plugin.segments import operations
 from plugin.segments.conditions import CUSTOMER_TYPES, FIELDS, RELATIVE_DAYS
 from plugin.segments.models import MATCH_ALL, MATCH_ANY

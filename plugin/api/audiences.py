@@ -6,7 +6,7 @@ from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from plugin.api.blueprint import api_blueprint
-from plugin.api.schemas import PageQuery, json_body, load_body, load_page
+from plugin.api.schemas import json_body, load_body, load_page
 from plugin.apidoc import document
 from plugin.audiences import operations
 from plugin.audiences.models import RUN_FAILED, RUN_SUCCEEDED
@@ -18,6 +18,7 @@ from plugin.audiences.schemas import (
     AudienceSchema,
 )
 from plugin.errors import ApiError, ErrorCode
+from plugin.paging import PageQuery
 from plugin.sessions import current_shop
 
 

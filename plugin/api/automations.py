@@ -6,7 +6,7 @@ from flask import jsonify, request
 from flask.typing import ResponseReturnValue
 
 from plugin.api.blueprint import api_blueprint
-from plugin.api.schemas import PageQuery, json_body, load_body, load_page
+from plugin.api.schemas import json_body, load_body, load_page
 from plugin.apidoc import document
 from plugin.automations import operations
 from plugin.automations.schemas import (
@@ -17,6 +17,7 @@ from plugin.automations.schemas import (
     RunQuery,
 )
 from plugin.errors import ApiError, ErrorCode
+from plugin.paging import PageQuery
 from plugin.sessions import current_shop
 
 

@@ -30,7 +30,6 @@ from plugin.codes.schemas import (
     PoolCodeOut,
     PoolCodePage,
     RedemptionListArgs,
-    RedemptionOut,
     RedemptionPage,
 )
 from plugin.db import db
@@ -44,20 +43,11 @@ def _json_body() -> dict[str, Any]:
     return json_object(force=True)
 
 
-def _page(page: operations.Page, schema: Any) -> dict[str, Any]:
-    return {
-        "items": schema(many=True).dump(page.items),
-        "total": page.total,
-        "page": page.page,
-        "per_page": page.per_page,
-    }
-
-
 @api_blueprint.get("/discounts")
 @document("List the shop's discounts, oldest first.", query=PageArgs, response=DiscountPage)
 def list_discounts() -> ResponseReturnValue:
     args = PageArgs().load(request.args)
-    return jsonify(_page(operations.list_discounts(current_shop(), **args), DiscountOut))
+    return jsonify(DiscountPage().dump(operations.list_discounts(current_shop(), **args)))
 
 
 @api_blueprint.post("/discounts")
@@ -107,7 +97,7 @@ def delete_discount(discount_id: int) -> ResponseReturnValue:
 def list_codes(discount_id: int) -> ResponseReturnValue:
     args = CodeListArgs().load(request.args)
     page = operations.list_codes(current_shop(), discount_id, **args)
-    return jsonify(_page(page, CodeOut))
+    return jsonify(PoolCodePage().dump(page))
 
 
 @api_blueprint.post("/discounts/<int:discount_id>/codes/generate")
@@ -207,4 +197,4 @@ def assign(discount_id: int) -> ResponseReturnValue:
 def list_redemptions(discount_id: int) -> ResponseReturnValue:
     args = RedemptionListArgs().load(request.args)
     page = operations.list_redemptions(current_shop(), discount_id, **args)
-    return jsonify(_page(page, RedemptionOut))
+    return jsonify(RedemptionPage().dump(page))

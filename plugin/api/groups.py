@@ -6,7 +6,7 @@ from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from plugin.api.blueprint import api_blueprint
-from plugin.api.schemas import CustomerPage, PageQuery, load_body, load_page
+from plugin.api.schemas import CustomerPage, load_body, load_page
 from plugin.apidoc import document
 from plugin.db import db
 from plugin.groups import operations
@@ -18,6 +18,7 @@ from plugin.groups.schemas import (
     MoveCustomersIn,
     MoveCustomersOut,
 )
+from plugin.paging import PageQuery
 from plugin.sessions import current_shop
 
 

@@ -7,11 +7,11 @@ from flask.typing import ResponseReturnValue
 from marshmallow import fields, validate
 
 from plugin.api.blueprint import api_blueprint
-from plugin.api.schemas import PageQuery, page_of
 from plugin.apidoc import document
 from plugin.jobs import operations
 from plugin.jobs.models import JOB_STATUSES
 from plugin.jobs.schemas import JobOut
+from plugin.paging import PageQuery, page_of
 from plugin.sessions import current_shop
 
 

@@ -6,9 +6,10 @@ from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from plugin.api.blueprint import api_blueprint
-from plugin.api.schemas import CustomerPage, PageQuery, load_body, load_page
+from plugin.api.schemas import CustomerPage, load_body, load_page
 from plugin.apidoc import document
 from plugin.db import db
+from plugin.paging import PageQuery
 from plugin.segments import operations
 from plugin.segments.schemas import (
     PreviewOut,

@@ -11,6 +11,7 @@ from plugin.audiences.models import DESTINATION_TYPES, IDENTIFIERS, SCHEDULES, S
 from plugin.audiences.sync import FIELDS
 from plugin.fields import SerialId, Strict, Timestamp
 from plugin.outgoing import private_destinations_allowed, url_problem
+from plugin.paging import page_of
 
 # The credential each destination needs.
 REQUIRED_CREDENTIAL = {"klaviyo": "api_key", "attentive": "api_key", "meta": "access_token"}

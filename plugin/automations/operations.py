@@ -13,6 +13,7 @@ from plugin.customers.models import Customer
 from plugin.db import check_name_free, db, for_shop, get_for_shop, name_key, unique_name, utcnow
 from plugin.errors import ApiError, ErrorCode
 from plugin.groups.models import Group
+from plugin.paging import Page, paginate
 from plugin.segments.models import Segment
 from plugin.shops.models import Shop
 
@@ -97,17 +98,10 @@ def _with_counts(shop: Shop, automations: list[Automation]) -> list[Automation]:
     return automations
 
 
-def list_automations(shop: Shop, page: int, per_page: int) -> dict[str, Any]:
-    query = for_shop(Automation, shop.id)
-    total = db.session.execute(
-        select(func.count()).select_from(query.order_by(None).subquery())
-    ).scalar_one()
-    items = list(
-        db.session.execute(
-            query.order_by(Automation.id).limit(per_page).offset((page - 1) * per_page)
-        ).scalars()
-    )
-    return {"items": _with_counts(shop, items), "total": total, "page": page, "per_page": per_page}
+def list_automations(shop: Shop, page: int, per_page: int) -> Page[Automation]:
+    found = paginate(for_shop(Automation, shop.id).order_by(Automation.id), page, per_page)
+    found["items"] = _with_counts(shop, found["items"])
+    return found
 
 
 def get_automation(shop: Shop, automation_id: int) -> Automation:
@@ -153,25 +147,22 @@ def delete_automation(shop: Shop, automation_id: int) -> None:
 
 def list_runs(
     shop: Shop, automation_id: int, page: int, per_page: int, status: str | None = None
-) -> dict[str, Any]:
+) -> Page[AutomationRun]:
     """The automation's runs, newest first, with each customer's host id."""
     automation = get_for_shop(Automation, shop.id, automation_id)
     where = [AutomationRun.shop_id == shop.id, AutomationRun.automation_id == automation.id]
     if status:
         where.append(AutomationRun.status == status)
-    total = db.session.execute(
-        select(func.count()).select_from(AutomationRun).where(*where)
-    ).scalar_one()
-    rows = db.session.execute(
+    query = (
         select(AutomationRun, Customer.external_id)
         .outerjoin(Customer, Customer.id == AutomationRun.customer_id)
         .where(*where)
         .order_by(AutomationRun.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
+    )
+    found = paginate(query, page, per_page)
     items = []
-    for run, external_id in rows:
+    for run, external_id in found["items"]:
         run.customer_external_id = external_id  # type: ignore[attr-defined]
         items.append(run)
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+    found["items"] = items
+    return found

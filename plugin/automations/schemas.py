@@ -14,7 +14,6 @@ from marshmallow import (
     validates_schema,
 )
 
-from plugin.api.schemas import PageQuery, Strict, page_of
 from plugin.automations.models import (
     ACTION_TYPES,
     RUN_STATUSES,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, delete, select, update
 
 from plugin.codes.lookup import code_key
 from plugin.codes.models import (
@@ -32,27 +31,10 @@ from plugin.db import (
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import COUPON_GIVEN, publish
 from plugin.fields import iso_timestamp
+from plugin.paging import Page, paginate
 from plugin.rules.audience import audience_loaded
 from plugin.rules.operations import check_audience
 from plugin.shops.models import Shop
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    total: int
-    page: int
-    per_page: int
-
-
-def paginate(query: Select[Any], page: int, per_page: int) -> Page:
-    """One page of ``query`` and the count of all its rows."""
-    total = db.session.execute(
-        select(func.count()).select_from(query.order_by(None).subquery())
-    ).scalar_one()
-    rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
-    items = [row[0] if len(row) == 1 else row for row in rows]
-    return Page(items, total, page, per_page)
 
 
 def _invalid(field: str, message: str) -> ApiError:
@@ -187,7 +169,7 @@ def get_discount(shop: Shop, discount_id: int) -> Discount:
     return get_for_shop(Discount, shop.id, discount_id)
 
 
-def list_discounts(shop: Shop, page: int, per_page: int) -> Page:
+def list_discounts(shop: Shop, page: int, per_page: int) -> Page[Discount]:
     query = for_shop(Discount, shop.id).order_by(Discount.id).options(*audience_loaded(Discount))
     return paginate(query, page, per_page)
 
@@ -198,16 +180,19 @@ def _with_customer(query: Select[Any]) -> Select[Any]:
     )
 
 
-def _annotated(page: Page) -> Page:
+def _annotated(found: Page[Any]) -> Page[Code]:
     """Codes with their assigned customer's host id, for the schema to show."""
     items = []
-    for code, external_id in page.items:
+    for code, external_id in found["items"]:
         code.assigned_customer_external_id = external_id
         items.append(code)
-    return Page(items, page.total, page.page, page.per_page)
+    found["items"] = items
+    return found
 
 
-def list_codes(shop: Shop, discount_id: int, status: str | None, page: int, per_page: int) -> Page:
+def list_codes(
+    shop: Shop, discount_id: int, status: str | None, page: int, per_page: int
+) -> Page[Code]:
     """The pool of a discount (its shared code is not part of the pool), oldest first."""
     discount = get_for_shop(Discount, shop.id, discount_id)
     query = for_shop(Code, shop.id).where(Code.discount_id == discount.id, Code.shared.is_(False))
@@ -223,7 +208,7 @@ def list_redemptions(
     flagged: bool | None,
     page: int,
     per_page: int,
-) -> Page:
+) -> Page[Redemption]:
     """The orders that used the discount's codes, newest first; ``flagged`` ones went
     past a limit when paid without the redeem hook."""
     discount = get_for_shop(Discount, shop.id, discount_id)
@@ -240,11 +225,12 @@ def list_redemptions(
         query = query.where(Redemption.flagged.is_(flagged))
     found = paginate(query, page, per_page)
     items = []
-    for redemption, code, customer_external_id in found.items:
+    for redemption, code, customer_external_id in found["items"]:
         redemption.code = code
         redemption.customer_external_id = customer_external_id
         items.append(redemption)
-    return Page(items, found.total, found.page, found.per_page)
+    found["items"] = items
+    return found
 
 
 def assign_code(shop: Shop, discount_id: int, customer_external_id: str) -> Code:

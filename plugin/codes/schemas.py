@@ -21,6 +21,7 @@ from plugin.codes.models import CODE_STATUSES, REDEMPTION_STATUSES
 from plugin.fields import HostId, PageParams, SerialId, StrictInteger, Timestamp
 from plugin.jobs.schemas import JobOut
 from plugin.limits import MAX_SERIAL
+from plugin.paging import page_of
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CODE_CHARACTERS = "A–Z a–z 0–9 _ -"
@@ -239,11 +240,7 @@ class RedemptionOut(Schema):
     released_at = Timestamp()
 
 
-class RedemptionPage(Schema):
-    items = fields.List(fields.Nested(RedemptionOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
+RedemptionPage = page_of(RedemptionOut)
 
 
 class PoolCodeOut(Schema):
@@ -354,15 +351,7 @@ class ImportIn(Schema):
     file = fields.String(required=True, metadata={"description": "the CSV file"})
 
 
-class DiscountPage(Schema):
-    items = fields.List(fields.Nested(DiscountOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
+DiscountPage = page_of(DiscountOut)
 
 
-class PoolCodePage(Schema):
-    items = fields.List(fields.Nested(PoolCodeOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
+PoolCodePage = page_of(PoolCodeOut)

@@ -9,13 +9,14 @@ from sqlalchemy import func, or_, select
 from plugin.customers.models import Customer
 from plugin.db import db, for_shop
 from plugin.groups.models import Group
+from plugin.paging import Page, paginate
 from plugin.segments.models import Segment, SegmentMember
 from plugin.shops.models import Shop
 
 
 def search_customers(
     shop: Shop, query: str, group_id: int | None, page: int, per_page: int
-) -> dict[str, Any]:
+) -> Page[dict[str, Any]]:
     """The page ``{"items", "total", "page", "per_page"}``; each item is
     ``{"customer", "group", "segments"}`` (segments as ``{"id", "name"}``), in three queries.
     """
@@ -34,15 +35,15 @@ def search_customers(
         )
     if group_id is not None:
         where.append(Customer.group_id == group_id)
-    total = db.session.execute(select(func.count()).select_from(Customer).where(*where))
-    rows = db.session.execute(
+    listed = paginate(
         select(Customer, Group)
         .join(Group, (Group.id == Customer.group_id) & (Group.shop_id == shop.id))
         .where(*where)
-        .order_by(Customer.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
+        .order_by(Customer.id),
+        page,
+        per_page,
+    )
+    rows = listed["items"]
     segments: dict[int, list[dict[str, Any]]] = {customer.id: [] for customer, _ in rows}
     if segments:
         found = db.session.execute(
@@ -54,12 +55,8 @@ def search_customers(
         ).all()
         for segment, customer_id in found:
             segments[customer_id].append({"id": segment.id, "name": segment.name})
-    return {
-        "items": [
-            {"customer": customer, "group": group, "segments": segments[customer.id]}
-            for customer, group in rows
-        ],
-        "total": total.scalar_one(),
-        "page": page,
-        "per_page": per_page,
-    }
+    listed["items"] = [
+        {"customer": customer, "group": group, "segments": segments[customer.id]}
+        for customer, group in rows
+    ]
+    return listed

@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from plugin.customers.operations import shop_moment
 from plugin.db import check_name_free, db, for_shop, get_for_shop, name_key, unique_name
 from plugin.errors import ApiError, ErrorCode
 from plugin.groups.models import Group
+from plugin.paging import Page, paginate
 from plugin.rules.audience import audience_loaded
 from plugin.rules.models import (
     BenefitProgramme,
@@ -182,17 +183,12 @@ BENEFIT_PROGRAMMES = Kind(
 # Operations -----------------------------------------------------------------------------
 
 
-def list_rules(shop: Shop, kind: Kind, page: int, per_page: int) -> dict[str, Any]:
+def list_rules(shop: Shop, kind: Kind, page: int, per_page: int) -> Page[Any]:
     model = kind.model
-    total = db.session.execute(
-        select(func.count()).select_from(model).where(model.shop_id == shop.id)
-    ).scalar_one()
-    query = for_shop(model, shop.id).order_by(model.id).limit(per_page)
-    query = query.offset((page - 1) * per_page).options(*audience_loaded(model))
+    query = for_shop(model, shop.id).order_by(model.id).options(*audience_loaded(model))
     if kind.children is not None:
         query = query.options(kind.children())
-    items = list(db.session.execute(query).scalars())
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+    return paginate(query, page, per_page)
 
 
 def get_rule(shop: Shop, kind: Kind, rule_id: int) -> Any:

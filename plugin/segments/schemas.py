@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from plugin.customers.schemas import CustomerSummary
 from plugin.fields import Strict, Timestamp
 from plugin.groups.schemas import Name
+from plugin.paging import page_of
 from plugin.segments.conditions import FIELDS, ConditionError, normalise
 from plugin.segments.models import MATCH_ALL, MATCH_ANY
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from plugin.limits import (
     INTEGER_MESSAGE,
@@ -120,22 +120,3 @@ class SerialId(StrictInteger):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(validate=validate.Range(min=1, max=MAX_SERIAL), **kwargs)
-
-
-#: The most items one page of a list holds.
-MAX_PER_PAGE = 1000
-
-
-class PageParams(Schema):
-    """``page`` and ``per_page`` of every list: positive, and ``page × per_page`` within
-    ±(2^53 − 1) so that the offset is a number every database takes."""
-
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INTEGER))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
-
-    @validates_schema
-    def _offset_in_range(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data.get("page", 1) * data.get("per_page", 50) > MAX_INTEGER:
-            raise ValidationError(
-                f"page × per_page must stay within {MAX_INTEGER}.", field_name="page"
-            )

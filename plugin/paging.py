@@ -10,14 +10,35 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypedDict, TypeVar
 
-from marshmallow import RAISE, Schema, fields
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import Select, func, select
 
 from plugin.db import db
-from plugin.fields import MAX_PER_PAGE as MAX_PER_PAGE  # the most items of a page
-from plugin.fields import PageParams as PageParams  # page and per_page, within limits
+from plugin.limits import MAX_INTEGER
 
 T = TypeVar("T")
+
+#: The most items one page of a list holds (the admin pages ask for that many to mean
+#: "every one").
+MAX_PER_PAGE = 1000
+DEFAULT_PER_PAGE = 50
+
+
+class PageParams(Schema):
+    """``page`` and ``per_page`` of every list: positive, and ``page × per_page`` within
+    ±(2^53 − 1) so that the offset is a number every database takes."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INTEGER))
+    per_page = fields.Integer(
+        load_default=DEFAULT_PER_PAGE, validate=validate.Range(min=1, max=MAX_PER_PAGE)
+    )
+
+    @validates_schema
+    def _offset_in_range(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("page", 1) * data.get("per_page", DEFAULT_PER_PAGE) > MAX_INTEGER:
+            raise ValidationError(
+                f"page × per_page must stay within {MAX_INTEGER}.", field_name="page"
+            )
 
 
 class PageQuery(PageParams):

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 from flask import request
 
 from plugin.errors import ApiError, ErrorCode
-from plugin.fields import MAX_PER_PAGE
 from plugin.limits import MAX_INTEGER, MAX_SERIAL, printable_key, text_flaw
+from plugin.paging import MAX_PER_PAGE
 
 #: Admin bodies (API and pages) are at most 1 MiB; CSV imports, streamed, 100 MiB.
 BODY_BYTES = 1 << 20

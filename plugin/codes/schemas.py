@@ -18,10 +18,10 @@ from marshmallow import (
 )
 
 from plugin.codes.models import CODE_STATUSES, REDEMPTION_STATUSES
-from plugin.fields import HostId, PageParams, SerialId, StrictInteger, Timestamp
+from plugin.fields import HostId, SerialId, StrictInteger, Timestamp
 from plugin.jobs.schemas import JobOut
 from plugin.limits import MAX_SERIAL
-from plugin.paging import page_of
+from plugin.paging import PageParams, page_of
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CODE_CHARACTERS = "A–Z a–z 0–9 _ -"

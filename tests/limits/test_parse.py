@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 from marshmallow import ValidationError
 
-from plugin.fields import HostId, PageParams, StrictInteger, Timestamp
+from plugin.fields import HostId, StrictInteger, Timestamp
 from plugin.limits import (
     MAX_DEPTH,
     MAX_INTEGER,
@@ -19,6 +19,7 @@ from plugin.limits import (
     saturate,
     scan,
 )
+from plugin.paging import PageParams
 from tests.limits import corpus
 
 

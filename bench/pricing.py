@@ -34,7 +34,7 @@ from plugin.auth import signed_headers  # noqa: E402
 from plugin.checkout.schemas import CartIn  # noqa: E402
 from plugin.db import db  # noqa: E402
 from plugin.groups.models import Group  # noqa: E402
-from plugin.rules.models import PriceRule  # noqa: E402
+from plugin.rules.models import PriceRule, PriceRuleGroup  # noqa: E402
 from plugin.shops.models import Shop  # noqa: E402
 
 SECRET = "bench-secret-0123456789-abcdefghijklmnop"
@@ -140,7 +140,7 @@ def set_rule_count(app: Any, count: int, rng: random.Random) -> None:
                 scope = ("categories", rng.sample(CATEGORIES, rng.randint(1, 3)))
             else:
                 scope = ("all", [])
-            audience = ("groups", [group_id]) if rng.random() < 0.5 else ("all", [])
+            audience = ("groups",) if rng.random() < 0.5 else ("all",)
             percent = rng.random() < 0.7
             rows.append(
                 {
@@ -148,7 +148,6 @@ def set_rule_count(app: Any, count: int, rng: random.Random) -> None:
                     "name": f"Rule {i}",
                     "name_key": f"rule {i}",
                     "audience_type": audience[0],
-                    "audience_ids": audience[1],
                     "scope_type": scope[0],
                     "scope_ids": scope[1],
                     "action_type": "discount_percent" if percent else "discount_fixed",
@@ -157,8 +156,21 @@ def set_rule_count(app: Any, count: int, rng: random.Random) -> None:
                     "active": True,
                 }
             )
+        links = []
         for start in range(0, len(rows), 2000):
-            db.session.execute(insert(PriceRule), rows[start : start + 2000])
+            batch = rows[start : start + 2000]
+            ids = db.session.execute(
+                insert(PriceRule.__table__).returning(PriceRule.id, sort_by_parameter_order=True),
+                batch,
+            ).scalars()
+            # Audiences are link rows (plugin/rules/audience.py), not id lists.
+            links += [
+                {"shop_id": shop_id, "price_rule_id": rule_id, "group_id": group_id}
+                for rule_id, row in zip(ids, batch, strict=True)
+                if row["audience_type"] == "groups"
+            ]
+        if links:
+            db.session.execute(insert(PriceRuleGroup), links)
         db.session.execute(
             update(Shop).where(Shop.id == shop_id).values(rules_version=Shop.rules_version + 1)
         )

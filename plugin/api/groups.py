@@ -59,8 +59,10 @@ def update_group(group_id: int) -> ResponseReturnValue:
 
 @api_blueprint.delete("/groups/<int:group_id>")
 @document(
-    "Delete a group; its members move to the default group. The default group answers 409 "
-    "default_group_protected.",
+    "Delete a group; its members move to the default group. In the same transaction it leaves "
+    "every audience aimed at it (price rules, bundles, gift rules, benefit programmes, "
+    "discounts; one left with none matches nobody), and automations and audiences (sync) "
+    "referring to it keep a null group. The default group answers 409 default_group_protected.",
     status=204,
 )
 def delete_group(group_id: int) -> ResponseReturnValue:

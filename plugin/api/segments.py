@@ -88,7 +88,13 @@ def update_segment(segment_id: int) -> ResponseReturnValue:
 
 
 @api_blueprint.delete("/segments/<int:segment_id>")
-@document("Delete a segment; its members leave it.", status=204)
+@document(
+    "Delete a segment; its members leave it. In the same transaction it leaves every audience "
+    "aimed at it (price rules, bundles, gift rules, benefit programmes, discounts; one left "
+    "with none matches nobody), and automations and audiences (sync) referring to it keep a "
+    "null segment.",
+    status=204,
+)
 def delete_segment(segment_id: int) -> ResponseReturnValue:
     operations.delete_segment(current_shop(), segment_id)
     db.session.commit()

@@ -25,6 +25,9 @@ def mask(secret: Any) -> str:
 
 
 class SourceSchema(Strict):
+    """The group or segment to send, of this shop. Deleting it later leaves the audience
+    without a source (``id`` null): not scheduled, its runs fail, until a PATCH names one."""
+
     type = fields.String(required=True, validate=validate.OneOf(SOURCE_TYPES))
     id = SerialId(required=True)
 
@@ -126,7 +129,14 @@ class AudienceSchema(Strict):
 class AudienceOut(Schema):
     id = fields.Integer()
     name = fields.String()
-    source = fields.Method("_source")
+    source = fields.Method(
+        "_source",
+        metadata={
+            "description": "{type, id}: the group or segment sent; id is null once it was "
+            "deleted (a foreign key): the audience is then not scheduled and its runs fail "
+            "until a PATCH names another source."
+        },
+    )
     destination = fields.Method("_destination")
     mapping = fields.Method("_mapping")
     only_update_existing = fields.Boolean()

@@ -82,11 +82,27 @@ class _Whole(fields.Nested):
         return obj
 
 
+#: What deleting a referenced group, segment or discount does (OpenAPI descriptions).
+DELETED_REFERENCE = "Null once it was deleted (a foreign key): the automation never fires."
+
+
 class TriggerOut(Schema):
     type = fields.String(attribute="trigger_type")
-    group_id = fields.Integer(attribute="trigger_group_id", allow_none=True)
-    segment_id = fields.Integer(attribute="trigger_segment_id", allow_none=True)
-    discount_id = fields.Integer(attribute="trigger_discount_id", allow_none=True)
+    group_id = fields.Integer(
+        attribute="trigger_group_id",
+        allow_none=True,
+        metadata={"description": DELETED_REFERENCE},
+    )
+    segment_id = fields.Integer(
+        attribute="trigger_segment_id",
+        allow_none=True,
+        metadata={"description": DELETED_REFERENCE},
+    )
+    discount_id = fields.Integer(
+        attribute="trigger_discount_id",
+        allow_none=True,
+        metadata={"description": DELETED_REFERENCE},
+    )
 
     @post_dump
     def _only_its_reference(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -96,7 +112,13 @@ class TriggerOut(Schema):
 
 class ActionOut(Schema):
     type = fields.String(attribute="action_type")
-    discount_id = fields.Integer(allow_none=True)
+    discount_id = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "Null once the discount was deleted (a foreign key): a run then "
+            "fails and last_error says so."
+        },
+    )
     expires_after_days = fields.Integer(allow_none=True)
 
 

@@ -22,6 +22,7 @@ from plugin.fields import HostId, SerialId, StrictInteger, Timestamp
 from plugin.jobs.schemas import JobOut
 from plugin.limits import MAX_SERIAL
 from plugin.paging import PageParams, page_of
+from plugin.rules.audience import AUDIENCE_IDS
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CODE_CHARACTERS = "A–Z a–z 0–9 _ -"
@@ -63,6 +64,10 @@ class CodeField(fields.String):
 
 
 class AudienceSchema(Schema):
+    """``{"type": "all" | "guests"}`` or ``{"type": "groups" | "segments", "ids": [...]}``:
+    ids of groups or segments of this shop. Deleting one later takes it out of the audience;
+    one left with none matches nobody, and a PATCH of the discount then names a new one."""
+
     class Meta:
         unknown = RAISE
 
@@ -195,7 +200,10 @@ class DiscountOut(Schema):
     ends_at = Timestamp()
     usage_limit = fields.Integer(allow_none=True)
     once_per_customer = fields.Boolean()
-    audience = fields.Function(lambda d: {"type": d.audience_type, "ids": d.audience_ids or []})
+    audience = fields.Function(
+        lambda d: {"type": d.audience_type, "ids": d.audience_ids or []},
+        metadata={"description": "Who it is for: {type, ids}. " + AUDIENCE_IDS},
+    )
     minimum = fields.Function(lambda d: {"type": d.minimum_type, "value": d.minimum_value})
     payment_methods = fields.List(fields.String())
     channels = fields.List(fields.String())

@@ -29,6 +29,13 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship, s
 
 from plugin.db import db
 
+#: What an audience's ids are, and what deletes do to them (for the OpenAPI document).
+AUDIENCE_IDS = (
+    "The groups or segments it is aimed at, ascending. Deleting a group or segment takes it "
+    "out of every audience aimed at it (a foreign key); an audience of groups or segments "
+    "left with none (ids []) matches nobody, never everyone."
+)
+
 #: Audience types whose ids are links, and the table and column each one points to.
 TARGETS = {"groups": ("groups", "group_id"), "segments": ("segments", "segment_id")}
 

@@ -19,6 +19,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from plugin.fields import HostId, SerialId, Strict, StrictInteger, Timestamp
 from plugin.limits import MAX_SERIAL
 from plugin.paging import page_of
+from plugin.rules.audience import AUDIENCE_IDS
 from plugin.rules.models import (
     AUDIENCE_TYPES,
     BUNDLE_PRICES,
@@ -114,7 +115,9 @@ def _ids(**kwargs: Any) -> fields.List:
 
 
 class AudienceIn(Strict):
-    """``{"type": "all" | "guests"}`` or ``{"type": "groups" | "segments", "ids": [...]}``."""
+    """``{"type": "all" | "guests"}`` or ``{"type": "groups" | "segments", "ids": [...]}``:
+    ids of groups or segments of this shop. Deleting one later takes it out of the audience;
+    an audience left with none matches nobody."""
 
     type = fields.String(required=True, validate=validate.OneOf(AUDIENCE_TYPES))
     ids = fields.List(
@@ -142,8 +145,12 @@ def _all() -> dict[str, Any]:
 
 
 class AudienceOut(Schema):
+    """Who it is for: everyone, guests, or any of some groups or segments."""
+
     type = fields.String(attribute="audience_type")
-    ids = fields.List(fields.Integer(), attribute="audience_ids")
+    ids = fields.List(
+        fields.Integer(), attribute="audience_ids", metadata={"description": AUDIENCE_IDS}
+    )
 
 
 # Price rules ----------------------------------------------------------------------------

@@ -82,7 +82,11 @@ def update_discount(discount_id: int) -> ResponseReturnValue:
 
 
 @api_blueprint.delete("/discounts/<int:discount_id>")
-@document("Delete a discount with its codes and redemptions.", status=204)
+@document(
+    "Delete a discount with its codes and redemptions; automations that give from it or are "
+    "triggered by it keep a null discount.",
+    status=204,
+)
 def delete_discount(discount_id: int) -> ResponseReturnValue:
     operations.delete_discount(current_shop(), discount_id)
     return "", 204

@@ -53,11 +53,11 @@ from plugin.codes.schemas import (
     GenerateIn,
     ImportOut,
 )
+from plugin.codes.tasks import enqueue_generation
 from plugin.db import db
 from plugin.errors import ApiError, flatten_messages
 from plugin.jobs.operations import get_job
 from plugin.jobs.schemas import JobOut
-from plugin.jobs.tasks import enqueue_generation
 from plugin.request_limits import streamed_upload
 from plugin.shops.models import Shop
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from plugin.jobs.runner import run_pending
+from plugin.jobs import run_pending
 from tests.conftest import SHOP, auth, customer_payload, session_token
 
 

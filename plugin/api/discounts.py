@@ -32,9 +32,9 @@ from plugin.codes.schemas import (
     RedemptionListArgs,
     RedemptionPage,
 )
+from plugin.codes.tasks import enqueue_generation
 from plugin.db import db
 from plugin.jobs.schemas import JobOut
-from plugin.jobs.tasks import enqueue_generation
 from plugin.request_limits import streamed_upload
 from plugin.sessions import current_shop
 

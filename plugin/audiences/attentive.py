@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plugin.audiences.destination import AudienceConfig, BatchOutcome, Member
 from plugin.audiences.http import (
     CredentialsRefused,
     FatalVendorError,
@@ -19,7 +20,6 @@ from plugin.audiences.http import (
     VendorError,
     error_message,
 )
-from plugin.audiences.sync import AudienceConfig, BatchOutcome, Member
 
 ATTENTIVE_BASE_URL = "https://api.attentivemobile.com"
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import requests
 
+from plugin.audiences.destination import AudienceConfig, BatchOutcome, Member
 from plugin.audiences.http import (
     CredentialsRefused,
     FatalVendorError,
@@ -28,7 +29,6 @@ from plugin.audiences.http import (
     VendorError,
     error_message,
 )
-from plugin.audiences.sync import AudienceConfig, BatchOutcome, Member
 
 KLAVIYO_BASE_URL = "https://a.klaviyo.com"
 KLAVIYO_REVISION = "2024-10-15"

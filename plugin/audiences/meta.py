@@ -26,6 +26,7 @@ from typing import Any
 
 import requests
 
+from plugin.audiences.destination import AudienceConfig, BatchOutcome, Member
 from plugin.audiences.http import (
     CredentialsRefused,
     FatalVendorError,
@@ -33,7 +34,6 @@ from plugin.audiences.http import (
     VendorError,
     error_message,
 )
-from plugin.audiences.sync import AudienceConfig, BatchOutcome, Member
 
 log = logging.getLogger(__name__)
 

@@ -119,7 +119,7 @@ class AudienceRun(db.Model):
     synced: Mapped[int] = mapped_column(default=0)
     skipped: Mapped[int] = mapped_column(default=0)
     failed: Mapped[int] = mapped_column(default=0)
-    # [{"customer_id", "message", "status"}], capped (see sync.MAX_ERRORS).
+    # [{"customer_id", "message", "status"}], capped (see destination.MAX_ERRORS).
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     cursor: Mapped[int | None] = mapped_column()
     # Destination state that must survive a restart (Meta's upload session and batch number).

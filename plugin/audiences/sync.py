@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from plugin.audiences.attentive import AttentiveDestination
+from plugin.audiences.destination import (
+    MAX_ERRORS,
+    AudienceConfig,
+    BatchOutcome,
+    Destination,
+    Member,
+)
 from plugin.audiences.http import FatalVendorError
+from plugin.audiences.klaviyo import KlaviyoDestination
+from plugin.audiences.meta import MetaDestination
 from plugin.audiences.models import (
     ACTIVE_RUN_STATUSES,
     RUN_FAILED,
@@ -32,13 +40,12 @@ from plugin.audiences.models import (
 from plugin.customers.models import Customer, CustomerTag
 from plugin.db import db, for_shop, utcnow
 from plugin.groups.models import Group
-from plugin.outgoing import private_destinations_allowed
+from plugin.segments.models import Segment, SegmentMember
 from plugin.shops.models import Shop
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
-MAX_ERRORS = 100
 # A running run whose heartbeat is older than this was killed and may be resumed.
 STALE_AFTER = timedelta(minutes=10)
 SCHEDULE_INTERVALS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
@@ -62,76 +69,7 @@ FIELD_COLUMNS: dict[str, Any] = {
 FIELDS = (*FIELD_COLUMNS, "tags")
 
 
-@dataclass(frozen=True)
-class AudienceConfig:
-    """What a destination needs, detached from the session (runs commit between batches)."""
-
-    destination_type: str
-    credentials: dict[str, Any]
-    list_id: str | None
-    vendor_audience_id: str | None
-    base_url: str | None
-    identifier: str
-    properties: dict[str, str]
-    only_update_existing: bool
-    # CUSTOMER_GROUPS_ALLOW_PRIVATE_BASE_URLS: plain http and private hosts allowed.
-    allow_private: bool = False
-
-    @classmethod
-    def of(cls, audience: Audience) -> AudienceConfig:
-        mapping = audience.mapping or {}
-        return cls(
-            destination_type=audience.destination_type,
-            credentials=dict(audience.credentials or {}),
-            list_id=audience.list_id,
-            vendor_audience_id=audience.vendor_audience_id,
-            base_url=audience.base_url,
-            identifier=mapping.get("identifier", "email"),
-            properties=dict(mapping.get("properties") or {}),
-            only_update_existing=audience.only_update_existing,
-            allow_private=private_destinations_allowed(current_app.config),
-        )
-
-
-@dataclass(frozen=True)
-class Member:
-    """One customer to send: the identifier's value and the mapped vendor properties."""
-
-    customer_id: int
-    external_id: str
-    identifier: str
-    properties: dict[str, Any]
-
-
-@dataclass
-class BatchOutcome:
-    synced: int = 0
-    skipped: int = 0
-    failed: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-    def fail(self, member: Member, message: str, status: int | None = None) -> None:
-        self.failed += 1
-        if len(self.errors) < MAX_ERRORS:
-            self.errors.append(
-                {"customer_id": member.external_id, "message": message[:500], "status": status}
-            )
-
-
-class Destination(Protocol):
-    batch_size: int
-
-    def sync(self, members: list[Member], *, is_last: bool, state: dict[str, Any]) -> BatchOutcome:
-        """Send one batch; ``state`` persists across batches and restarts of the run."""
-
-    def close(self) -> None: ...
-
-
 def destination_for(config: AudienceConfig) -> Destination:
-    from plugin.audiences.attentive import AttentiveDestination
-    from plugin.audiences.klaviyo import KlaviyoDestination
-    from plugin.audiences.meta import MetaDestination
-
     kinds: dict[str, Any] = {
         "klaviyo": KlaviyoDestination,
         "attentive": AttentiveDestination,
@@ -146,8 +84,6 @@ def destination_for(config: AudienceConfig) -> Destination:
 def _source_filter(shop_id: int, source_type: str, source_id: int) -> Any:
     if source_type == "group":
         return Customer.group_id == source_id
-    from plugin.segments.models import SegmentMember
-
     return exists().where(
         SegmentMember.shop_id == shop_id,
         SegmentMember.segment_id == source_id,
@@ -159,8 +95,6 @@ def source_exists(shop_id: int, source_type: str, source_id: int) -> bool:
     if source_type == "group":
         model: Any = Group
     else:
-        from plugin.segments.models import Segment
-
         model = Segment
     query = select(model.id).where(model.shop_id == shop_id, model.id == source_id)
     return db.session.execute(query).first() is not None

@@ -8,15 +8,15 @@ from sqlalchemy import func, select
 
 from plugin.db import db, for_shop, get_for_shop
 from plugin.jobs.models import Job
-from plugin.shops.models import Shop
+from plugin.jobs.registry import HasId
 
 
-def get_job(shop: Shop, job_id: int) -> Job:
+def get_job(shop: HasId, job_id: int) -> Job:
     return get_for_shop(Job, shop.id, job_id)
 
 
 def list_jobs(
-    shop: Shop, page: int, per_page: int, status: str | None = None, kind: str | None = None
+    shop: HasId, page: int, per_page: int, status: str | None = None, kind: str | None = None
 ) -> dict[str, Any]:
     query = for_shop(Job, shop.id)
     if status is not None:

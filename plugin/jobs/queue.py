@@ -9,23 +9,25 @@ exactly what it does well.
 - :func:`enqueue` (registry) writes the row as always and marks it pushed; once the
   transaction commits, :func:`push` hands the id to RQ (queue :data:`QUEUE_NAME`). A push
   that fails (Redis down) is logged, never raised: the commit already happened.
-- ``customer-groups worker`` runs an RQ worker (:func:`run_worker`) inside the app; each
-  RQ job calls :func:`perform`, which claims the row with the same conditional ``UPDATE``
-  as the embedded runner. An id delivered twice, or for a job that already finished,
-  changes nothing.
+- ``customer-groups worker`` runs an RQ worker (:func:`plugin.jobs.worker.run_worker`)
+  inside the app; each RQ job calls :func:`perform`, which claims the row with the same
+  conditional ``UPDATE`` as the embedded runner (:mod:`plugin.jobs.claims`). An id
+  delivered twice, or for a job that already finished, changes nothing.
 - ``customer-groups worker --with-scheduler`` also runs the schedule in a thread
-  (:func:`plugin.jobs.runner.tick` every poll): periodic tasks (once per period across all
+  (:func:`plugin.jobs.schedule.tick` every poll): periodic tasks (once per period across all
   schedulers, claimed in the database), requeueing jobs whose lease ran out, and
   :func:`sweep`, which pushes again every queued job that RQ does not hold (its push failed,
   Redis restarted without persistence, its worker died, or its retry came due). Run at
   least one scheduler; running several is harmless.
+
+``rq`` and ``redis`` are imported where they are used, not at the top: they take about
+0.2 s to import and only queue mode needs them (the embedded runner never does).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,8 +36,8 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import or_, select, update
 
 from plugin.db import db, utcnow
+from plugin.jobs.claims import claim_job, execute, jobs_state
 from plugin.jobs.models import JOB_QUEUED, Job
-from plugin.jobs.runner import claim_job, execute, jobs_state, tick
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,14 @@ REPUSH_AFTER = timedelta(seconds=30)
 RQ_JOB_TIMEOUT = 24 * 3600
 RQ_RESULT_TTL = 3600
 
+#: The app of this process's RQ worker (RQ calls :func:`perform` with no app context).
 _worker_app: Flask | None = None
+
+
+def use_app(app: Flask) -> None:
+    """Run the RQ jobs of this process (``customer-groups worker``) for ``app``."""
+    global _worker_app
+    _worker_app = app
 
 
 def rq_job_id(job_id: int) -> str:
@@ -174,44 +183,3 @@ def perform(job_id: int) -> dict[str, Any]:
         return {"job_id": job_id, "ran": False}
     status = execute(app, claim)
     return {"job_id": job_id, "ran": True, "status": status}
-
-
-def _schedule(app: Flask, stop: threading.Event) -> None:
-    poll = jobs_state(app).settings.poll_seconds
-    while not stop.is_set():
-        try:
-            tick(app)
-        except Exception:
-            log.exception("The scheduler's turn failed; it tries again")
-        stop.wait(poll)
-
-
-def run_worker(app: Flask, burst: bool = False, with_scheduler: bool = False) -> bool:
-    """Run an RQ worker for the app's jobs in this process (``customer-groups worker``).
-
-    The worker runs jobs in this process (RQ's ``SimpleWorker``: no fork per job, so the
-    app, its engine and its pool stay valid); run several processes for parallelism. With
-    ``with_scheduler`` the schedule runs in a thread beside it; with ``burst`` the worker
-    stops once the queue is empty (after one turn of the schedule). Whether it ran a job.
-    """
-    from rq import SimpleWorker
-
-    global _worker_app
-    _worker_app = app
-    rq = rq_queue(app)
-    stop = threading.Event()
-    scheduler: threading.Thread | None = None
-    if with_scheduler:
-        tick(app)
-        if not burst:
-            scheduler = threading.Thread(
-                target=_schedule, args=(app, stop), name="customer-groups-scheduler", daemon=True
-            )
-            scheduler.start()
-    try:
-        worker = SimpleWorker([rq], connection=rq.connection)
-        return bool(worker.work(burst=burst, with_scheduler=False))
-    finally:
-        stop.set()
-        if scheduler is not None:
-            scheduler.join(timeout=5)

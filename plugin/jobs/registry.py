@@ -32,14 +32,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from plugin.db import db, utcnow
 from plugin.jobs.models import ACTIVE_JOB_STATUSES, JOB_QUEUED, Job
-from plugin.shops.models import Shop
+from plugin.jobs.settings import QUEUE_RQ, JobSettings
 
 #: ``work(job, report)`` does the job; ``report(done)`` records progress; returns the result.
 Work = Callable[[Job, Callable[[int], None]], dict[str, Any]]
@@ -56,6 +56,13 @@ class PermanentJobError(Exception):
 
 class LeaseLost(Exception):
     """The job is no longer this runner's (its lease ran out and it was queued again)."""
+
+
+class HasId(Protocol):
+    """A row with an id: a shop, as the job machinery sees it (it knows no feature)."""
+
+    @property
+    def id(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +99,7 @@ def periodic(name: str, every: float) -> Callable[[Callable[[], None]], Callable
 
 
 def enqueue(
-    shop: Shop | int,
+    shop: HasId | int,
     kind: str,
     params: dict[str, Any],
     total: int = 0,
@@ -113,8 +120,6 @@ def enqueue(
         existing = _active_with_key(shop_id, kind, key)
         if existing is not None:
             return existing
-    from plugin.jobs.settings import JobSettings
-
     settings = JobSettings.current()
     now = utcnow()
     job = Job(
@@ -128,7 +133,7 @@ def enqueue(
         max_attempts=max_attempts or settings.max_attempts,
         available_at=now,
         # Queue mode: pushed to RQ right after the commit (a lost push is pushed again).
-        pushed_at=now if settings.queue == "rq" else None,
+        pushed_at=now if settings.queue == QUEUE_RQ else None,
         created_at=now,
     )
     job.params = params

@@ -19,6 +19,8 @@ from plugin.customers.models import ORDER_PAID, Customer, CustomerProduct, Custo
 from plugin.db import UtcDateTime, db, for_shop, get_for_shop, name_key, unique_name, utcnow
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import publish, publish_many
+from plugin.jobs.models import ACTIVE_JOB_STATUSES, Job
+from plugin.jobs.registry import enqueue
 from plugin.segments.compiler import segment_customer_ids, segment_predicate
 from plugin.segments.conditions import (
     Condition,
@@ -181,7 +183,7 @@ def update_segment(shop: Shop, segment_id: int, data: dict[str, Any]) -> Segment
     return get_segment(shop, segment.id)
 
 
-#: The job kind that recomputes listed segments (``plugin.jobs.tasks``).
+#: The job kind that recomputes listed segments (``plugin.segments.tasks``).
 RECOMPUTE_SEGMENTS = "segments.recompute"
 
 
@@ -192,10 +194,8 @@ def _recompute_now_or_later(shop: Shop, segment: Segment) -> None:
 
     Each change queues its own job, with no key to merge it with one already running:
     that one may have read the conditions before this change. Recomputes of one segment
-    run one after the other (``plugin.jobs.tasks``), each with the conditions of its
+    run one after the other (``plugin.segments.tasks``), each with the conditions of its
     time."""
-    from plugin.jobs.registry import enqueue
-
     limit = int(current_app.config["CUSTOMER_GROUPS_SEGMENT_SYNC_LIMIT"])
     customers = db.session.execute(
         select(func.count()).select_from(
@@ -210,8 +210,6 @@ def _recompute_now_or_later(shop: Shop, segment: Segment) -> None:
 
 def recomputing(shop: Shop, segment_ids: list[int]) -> set[int]:
     """Which of these segments a queued or running job is recomputing."""
-    from plugin.jobs.models import ACTIVE_JOB_STATUSES, Job
-
     if not segment_ids:
         return set()
     params = db.session.execute(

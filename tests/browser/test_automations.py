@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from plugin.jobs.runner import run_pending
+from plugin.jobs import run_pending
 
 
 def test_an_automation_made_in_the_admin_gives_a_coupon(admin):

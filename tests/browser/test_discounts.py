@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from plugin.jobs.runner import run_pending
+from plugin.jobs import run_pending
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plugin.jobs.runner import run_pending
+from plugin.jobs import run_pending
 from tests.conftest import auth
 from tests.jobs.conftest import add_job
 

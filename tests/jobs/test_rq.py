@@ -18,8 +18,10 @@ from sqlalchemy import func, select
 
 from plugin.codes.models import Code
 from plugin.db import db, utcnow
-from plugin.jobs.queue import push, rq_queue, run_worker, sweep
-from plugin.jobs.runner import claim_job, tick
+from plugin.jobs.claims import claim_job
+from plugin.jobs.queue import push, rq_queue, sweep
+from plugin.jobs.schedule import tick
+from plugin.jobs.worker import run_worker
 from plugin.shops.models import Shop
 from tests.conftest import SECRET, Host, auth, make_app
 from tests.jobs.conftest import add_job, job_row
@@ -147,7 +149,7 @@ def worker_command(app, *options):
 
 
 def test_worker_processes_racing_on_one_queue_run_each_job_once(app, client, shop, shop_id):
-    from plugin.jobs.tasks import enqueue_generation
+    from plugin.codes.tasks import enqueue_generation
 
     discount = client.post(
         "/api/discounts", json={"name": "Pool", "type": "percent", "value": 5}, headers=auth()

@@ -11,18 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from plugin.db import db, utcnow
+from plugin.jobs import jobs_state, run_pending, start_runner, stop_runner, tick
+from plugin.jobs.claims import claim_next, execute, requeue_expired
 from plugin.jobs.models import Job, PeriodicRun
 from plugin.jobs.registry import PermanentJobError, enqueue
-from plugin.jobs.runner import (
-    claim_next,
-    execute,
-    jobs_state,
-    requeue_expired,
-    run_pending,
-    start_runner,
-    stop_runner,
-    tick,
-)
 from tests.conftest import PG_URL, make_app
 from tests.jobs.conftest import add_job, job_row
 

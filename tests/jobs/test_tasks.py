@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from plugin.codes import generation
+from plugin.codes import tasks as code_tasks
 from plugin.codes.models import Code, Redemption
 from plugin.db import db, utcnow
-from plugin.jobs import tasks
+from plugin.jobs import run_pending, tasks, tick
 from plugin.jobs.models import Job
 from plugin.jobs.registry import PERIODIC_TASKS
-from plugin.jobs.runner import run_pending, tick
 from plugin.segments.models import SegmentMember
 from tests.conftest import auth, customer_payload
 from tests.jobs.conftest import job_row
@@ -57,7 +57,7 @@ def test_generation_killed_halfway_resumes_to_the_exact_count(app, client, shop,
     job = answer.get_json()
     assert (job["kind"], job["status"], job["total"]) == ("codes.generate", "queued", 10_500)
 
-    real = tasks.generate_codes
+    real = code_tasks.generate_codes
 
     def dies_after_three_batches(*args, progress, **kwargs):
         batches = 0
@@ -71,14 +71,14 @@ def test_generation_killed_halfway_resumes_to_the_exact_count(app, client, shop,
 
         return real(*args, progress=counted, **kwargs)
 
-    monkeypatch.setattr(tasks, "generate_codes", dies_after_three_batches)
+    monkeypatch.setattr(code_tasks, "generate_codes", dies_after_three_batches)
     with pytest.raises(Killed):
         run_pending(app)
     row = job_row(app, job["id"])
     assert (row["status"], row["progress"]) == ("running", 3000)
     assert code_count(app, discount["id"]) == 3000  # exactly what its progress says
 
-    monkeypatch.setattr(tasks, "generate_codes", real)
+    monkeypatch.setattr(code_tasks, "generate_codes", real)
     later = utcnow() + timedelta(seconds=61)
     tick(app, now=later, only=[])
     assert run_pending(app, now=later) == 1

@@ -181,7 +181,7 @@ def main() -> None:
     from plugin.segments import operations
     from plugin.segments.compiler import segment_count
     from plugin.segments.conditions import parse_conditions, shop_today
-    from plugin.segments.keys import text_key
+    from plugin.customers.keys import text_key
     from plugin.segments.models import Segment
     from plugin.shops.operations import install_shop
 

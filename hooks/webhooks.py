@@ -13,7 +13,6 @@ from sqlalchemy import select
 from hooks.signing import parse_json_object, read_signed_request
 from plugin.apidoc import SIGNED_HEADERS, DocumentedBlueprint, document
 from plugin.auth import WEBHOOKS_PATH
-from plugin.customers import operations as customers
 from plugin.customers.schemas import (
     CustomerDeletedSchema,
     CustomerEventSchema,
@@ -33,6 +32,7 @@ from plugin.errors import (
 from plugin.events import CUSTOMER_CREATED, notify
 from plugin.fields import Payload
 from plugin.groups import operations as groups
+from plugin.intake import operations as customers
 from plugin.shops import operations as shops
 from plugin.shops.models import ProcessedEvent, Shop
 from plugin.shops.schemas import AppInstalledSchema

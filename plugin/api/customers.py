@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from plugin.api.blueprint import api_blueprint
 from plugin.api.schemas import CustomerView
 from plugin.apidoc import document
-from plugin.customers.operations import customer_view
+from plugin.intake.operations import customer_view
 from plugin.sessions import current_shop
 
 

@@ -28,10 +28,10 @@ from plugin.checkout.schemas import CartIn, PricingAnswer
 from plugin.codes.lookup import attempt_subjects, code_candidates, unknown_codes
 from plugin.codes.redemption import record_unknown_attempts
 from plugin.customers.models import Customer
-from plugin.customers.operations import default_group_id
 from plugin.db import db, reading, utcnow
 from plugin.errors import ApiError, ErrorCode, validation_error
 from plugin.groups.models import Group as GroupRow
+from plugin.groups.operations import default_group_id
 from plugin.limits import parse_json_object
 from plugin.pricing import (
     Address,

@@ -36,6 +36,7 @@ from plugin.codes.redemption import record_unknown_attempts, redeem_code
 from plugin.customers.operations import ensure_customer
 from plugin.db import db, insert_ignoring_conflict, utcnow
 from plugin.errors import ApiError, ErrorCode, validation_error
+from plugin.groups.operations import default_group_id
 from plugin.limits import parse_json_object
 from plugin.pricing.codes import CodeCandidate, normalise_code, rejection_message
 from plugin.shops.models import Shop
@@ -90,7 +91,7 @@ def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed
     customer_id: str | None = checked["customer_id"]
     customer_row_id: int | None = None
     if customer_id:
-        customer_row_id = ensure_customer(shop, customer_id)[0].id
+        customer_row_id = ensure_customer(shop, customer_id, default_group_id(shop))[0].id
     cart_id, client_ip = checked["cart_id"], checked["client_ip"]
     codes = dict(
         code_candidates(

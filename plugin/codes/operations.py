@@ -31,6 +31,7 @@ from plugin.db import (
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import COUPON_GIVEN, publish
 from plugin.fields import iso_timestamp
+from plugin.groups.operations import default_group_id
 from plugin.paging import Page, paginate
 from plugin.rules.audience import audience_loaded
 from plugin.rules.operations import check_audience
@@ -236,7 +237,7 @@ def list_redemptions(
 def assign_code(shop: Shop, discount_id: int, customer_external_id: str) -> Code:
     """Give the next unassigned pool code to a customer, atomically; 409 ``pool_empty``."""
     discount = get_for_shop(Discount, shop.id, discount_id)
-    customer, _ = ensure_customer(shop, customer_external_id)
+    customer, _ = ensure_customer(shop, customer_external_id, default_group_id(shop))
     code = take_pool_code(discount, customer)
     if code is None:
         db.session.rollback()

@@ -16,8 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from plugin.customers.keys import KEY_LENGTH, optional_text_key
 from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
-from plugin.segments.keys import KEY_LENGTH, optional_text_key
 
 
 def _key_of(column: str) -> Any:
@@ -64,7 +64,7 @@ class Customer(db.Model):
     city: Mapped[str | None] = mapped_column(String(255))
     country: Mapped[str | None] = mapped_column(String(64))
     zip: Mapped[str | None] = mapped_column(String(32))
-    # What segment conditions compare (plugin.segments.keys.text_key), kept by
+    # What segment conditions compare (plugin.customers.keys.text_key), kept by
     # _keep_text_keys whenever city or country is set.
     city_key: Mapped[str | None] = mapped_column(String(KEY_LENGTH), default=_key_of("city"))
     country_key: Mapped[str | None] = mapped_column(String(KEY_LENGTH), default=_key_of("country"))

@@ -191,6 +191,9 @@ class CustomerSchema(Payload):
     default_address = fields.Nested(AddressSchema, allow_none=True, load_default=None)
     dropship_partner = fields.Nested(DropshipPartnerSchema, allow_none=True, load_default=None)
 
+    def tolerates(self, path: str) -> bool:
+        return path.partition(".")[0] != "id"  # its own fields, cleaned below
+
     @pre_load
     def _clean(self, data: Any, **kwargs: Any) -> Any:
         return clean_snapshot(data)
@@ -199,13 +202,22 @@ class CustomerSchema(Payload):
 class CustomerEventSchema(Payload):
     customer = fields.Nested(CustomerSchema, required=True)
 
+    def tolerates(self, path: str) -> bool:
+        return cleaned_by_customer_schema(path)
+
 
 class CustomerRefSchema(Payload):
     id = HostId(required=True)
 
+    def tolerates(self, path: str) -> bool:
+        return path.partition(".")[0] != "id"  # the rest is ignored
+
 
 class CustomerDeletedSchema(Payload):
     customer = fields.Nested(CustomerRefSchema, required=True)
+
+    def tolerates(self, path: str) -> bool:
+        return cleaned_by_customer_schema(path)  # as a body is parsed: only the id counts
 
 
 class CustomerIdSchema(Payload):

@@ -18,6 +18,14 @@ from plugin.shops.operations import bump_rules_version
 GROUP_CHANGED = "customer/group_changed"
 
 
+def default_group_id(shop: Shop) -> int:
+    """The id of the shop's default group (where new customers land)."""
+    group_id = db.session.execute(
+        select(Group.id).where(Group.shop_id == shop.id, Group.is_default.is_(True))
+    ).scalar_one()
+    return group_id
+
+
 def ensure_default_group(shop: Shop) -> Group:
     """The shop's default group, created (``Standard``) when the shop has none: on its
     first install (contract §3)."""

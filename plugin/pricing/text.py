@@ -1,6 +1,6 @@
 """The key texts compare by, in rule conditions (the engine) and segment conditions alike.
 
-Pure (standard library only), so the pricing engine can use it; ``plugin.segments.keys``
+Pure (standard library only), so the pricing engine can use it; ``plugin.customers.keys``
 explains how segments store it next to each text.
 """
 

@@ -43,7 +43,7 @@ _BOOL_COLUMNS = {
     "used_discount_code": Customer.used_discount_code,
     "accepts_marketing": Customer.accepts_marketing,
 }
-# Keys made by plugin.segments.keys.text_key when the address is written: compared as
+# Keys made by plugin.customers.keys.text_key when the address is written: compared as
 # they are, never through the database's lower() (ASCII only on SQLite, locale-bound on
 # PostgreSQL), so that SQL and the Python evaluator agree.
 _TEXT_COLUMNS = {"city": Customer.city_key, "country": Customer.country_key}

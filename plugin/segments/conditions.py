@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from plugin.customers.keys import text_key
 from plugin.limits import day_flaw
-from plugin.segments.keys import text_key
 
 DATE_OPS = ("is", "before", "after")
 NUMBER_OPS = ("eq", "ne", "gt", "gte", "lt", "lte")

@@ -28,7 +28,7 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 @dataclass(frozen=True, slots=True)
 class CustomerFacts:
     """What conditions look at. ``city_key``, ``country_key`` and ``tags`` are the keys
-    stored with the texts (:func:`plugin.segments.keys.text_key`), as the SQL compiler
+    stored with the texts (:func:`plugin.customers.keys.text_key`), as the SQL compiler
     reads them; ``order_times`` are the placing times of paid, not reversed orders (only
     needed for ``purchased_date is``)."""
 

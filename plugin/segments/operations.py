@@ -21,6 +21,7 @@ from plugin.errors import ApiError, ErrorCode
 from plugin.events import publish, publish_many
 from plugin.jobs.models import ACTIVE_JOB_STATUSES, Job
 from plugin.jobs.registry import enqueue
+from plugin.paging import Page, paginate
 from plugin.segments.compiler import segment_customer_ids, segment_predicate
 from plugin.segments.conditions import (
     Condition,
@@ -66,22 +67,12 @@ def member_counts(shop: Shop, segment_ids: list[int]) -> dict[int, int]:
     return {segment_id: count for segment_id, count in rows}
 
 
-def list_segments(shop: Shop, page: int, per_page: int) -> dict[str, Any]:
-    total = db.session.execute(
-        select(func.count()).select_from(Segment).where(Segment.shop_id == shop.id)
-    ).scalar_one()
-    segments = list(
-        db.session.execute(
-            for_shop(Segment, shop.id)
-            .order_by(Segment.id)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        ).scalars()
-    )
-    ids = [s.id for s in segments]
+def list_segments(shop: Shop, page: int, per_page: int) -> Page[Segment]:
+    found = paginate(for_shop(Segment, shop.id).order_by(Segment.id), page, per_page)
+    ids = [s.id for s in found["items"]]
     counts, busy = member_counts(shop, ids), recomputing(shop, ids)
-    items = [_with_count(s, counts.get(s.id, 0), s.id in busy) for s in segments]
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+    found["items"] = [_with_count(s, counts.get(s.id, 0), s.id in busy) for s in found["items"]]
+    return found
 
 
 def _with_count(segment: Segment, count: int, busy: bool) -> Segment:
@@ -97,24 +88,14 @@ def get_segment(shop: Shop, segment_id: int) -> Segment:
     return _with_count(segment, count, bool(recomputing(shop, [segment.id])))
 
 
-def segment_members(shop: Shop, segment_id: int, page: int, per_page: int) -> dict[str, Any]:
+def segment_members(shop: Shop, segment_id: int, page: int, per_page: int) -> Page[Customer]:
     get_for_shop(Segment, shop.id, segment_id)
-    where = (SegmentMember.shop_id == shop.id, SegmentMember.segment_id == segment_id)
-    total = db.session.execute(select(func.count()).select_from(SegmentMember).where(*where))
-    customers = db.session.execute(
+    members = (
         for_shop(Customer, shop.id)
         .join(SegmentMember, SegmentMember.customer_id == Customer.id)
-        .where(*where)
-        .order_by(Customer.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).scalars()
-    return {
-        "items": list(customers),
-        "total": total.scalar_one(),
-        "page": page,
-        "per_page": per_page,
-    }
+        .where(SegmentMember.shop_id == shop.id, SegmentMember.segment_id == segment_id)
+    )
+    return paginate(members.order_by(Customer.id), page, per_page)
 
 
 def customer_segments(shop: Shop, customer_id: int) -> list[dict[str, Any]]:

@@ -10,14 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from plugin.customers import operations as customers
+from plugin.customers.keys import optional_text_key, text_key
 from plugin.customers.models import Customer
 from plugin.db import db
 from plugin.groups.operations import ensure_default_group
+from plugin.intake import operations as customers
 from plugin.segments.compiler import segment_customer_ids
 from plugin.segments.conditions import parse_conditions
 from plugin.segments.evaluator import evaluate
-from plugin.segments.keys import optional_text_key, text_key
 from plugin.segments.operations import customer_facts
 from plugin.shops.operations import install_shop
 

@@ -12,13 +12,13 @@ from sqlalchemy.engine import make_url
 
 from hooks import signals
 from plugin import create_app
+from plugin.customers.keys import KEY_LENGTH, text_key
 from plugin.customers.models import Customer, CustomerTag
 from plugin.db import db
 from plugin.groups.operations import ensure_default_group
 from plugin.schema import downgrade_schema as downgrade
 from plugin.schema import upgrade_schema as upgrade
 from plugin.segments.conditions import ConditionError, normalise, parse_condition
-from plugin.segments.keys import KEY_LENGTH, text_key
 from plugin.segments.operations import recompute_shop
 from plugin.shops.operations import find_shop, install_shop
 from tests.conftest import PG_URL, SECRET, SHOP, auth, customer_payload

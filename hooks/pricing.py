@@ -9,9 +9,9 @@ from hooks.redeem import register_redeem_hook
 from hooks.signing import read_signed_request
 from plugin.apidoc import SIGNED_HEADERS, DocumentedBlueprint, document
 from plugin.auth import HOOK_TOPICS, PRICE_PATH
+from plugin.checkout.pricing import price_for_domain
+from plugin.checkout.schemas import CartIn, PricingAnswer
 from plugin.errors import answer_unrouted, register_error_handlers
-from plugin.rules.cart_schema import CartIn, PricingAnswer
-from plugin.rules.service import price_for_domain
 
 hooks_blueprint = DocumentedBlueprint("customer_groups_hooks", __name__, url_prefix="/hooks")
 register_error_handlers(hooks_blueprint, validation_status=400)

@@ -3,71 +3,21 @@ and ``/api/price-preview`` (contract §5)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import jsonify, request
 from flask.typing import ResponseReturnValue
-from marshmallow import Schema
 
-from hooks.signing import parse_json_object
 from plugin.api.blueprint import api_blueprint
-from plugin.api.schemas import PageQuery, load_body, load_page
+from plugin.api.schemas import load_body, load_page
 from plugin.apidoc import document
+from plugin.checkout.pricing import PricingAnswer, price
+from plugin.checkout.schemas import CartIn
 from plugin.db import db, utcnow
+from plugin.limits import parse_json_object
+from plugin.paging import PageQuery
 from plugin.rules import operations
-from plugin.rules.cart_schema import CartIn
-from plugin.rules.operations import Kind
-from plugin.rules.schemas import (
-    BenefitProgrammeIn,
-    BenefitProgrammeOut,
-    BenefitProgrammePage,
-    BundleIn,
-    BundleOut,
-    BundlePage,
-    GiftRuleIn,
-    GiftRuleOut,
-    GiftRulePage,
-    PriceRuleIn,
-    PriceRuleOut,
-    PriceRulePage,
-    patch_of,
-)
-from plugin.rules.service import PricingAnswer, price
+from plugin.rules.resources import RESOURCES, Resource
+from plugin.rules.schemas import patch_of
 from plugin.sessions import current_shop
-
-
-@dataclass(frozen=True)
-class Resource:
-    path: str
-    what: str
-    kind: Kind
-    schema_in: type[Schema]
-    schema_out: type[Schema]
-    page: type[Schema]
-
-
-RESOURCES = (
-    Resource(
-        "price-rules",
-        "price rule",
-        operations.PRICE_RULES,
-        PriceRuleIn,
-        PriceRuleOut,
-        PriceRulePage,
-    ),
-    Resource("bundles", "bundle", operations.BUNDLES, BundleIn, BundleOut, BundlePage),
-    Resource(
-        "gift-rules", "gift rule", operations.GIFT_RULES, GiftRuleIn, GiftRuleOut, GiftRulePage
-    ),
-    Resource(
-        "benefit-programmes",
-        "benefit programme",
-        operations.BENEFIT_PROGRAMMES,
-        BenefitProgrammeIn,
-        BenefitProgrammeOut,
-        BenefitProgrammePage,
-    ),
-)
 
 
 def _attach(res: Resource) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from plugin.limits import (
     INTEGER_MESSAGE,
@@ -15,15 +15,30 @@ from plugin.limits import (
     MAX_SERIAL,
     day_flaw,
     moment_flaw,
+    scan,
     text_flaw,
 )
 
 
 class Payload(Schema):
-    """Host input: hosts may send fields we do not know yet; they are ignored, not refused."""
+    """Host input: hosts may send fields we do not know yet; they are ignored, not refused.
+
+    Held to the input limits here too (``plugin.limits.scan``), for what an in-process host
+    sends as a dict, never parsed from JSON: a 400 naming each place past them."""
 
     class Meta:
         unknown = EXCLUDE
+
+    def tolerates(self, path: str) -> bool:
+        """Whether this schema cleans the text or number at ``path`` itself (none do here)."""
+        return False
+
+    @pre_load
+    def _within_limits(self, data: Any, **kwargs: Any) -> Any:
+        problems = scan(data, tolerate=self.tolerates)
+        if problems:
+            raise ValidationError(problems)
+        return data
 
 
 class Strict(Schema):

@@ -6,7 +6,7 @@ HTTP. What is here:
 
 - the values: :data:`LIMIT_VALUES` are refused wherever they stand (400 host, 422
   admin, naming the field) and change nothing; :data:`DATE_VALUES` likewise where a
-  date is expected; :data:`EDGE_VALUES` (2^31, ±(2^53 − 1), 10,000 characters) and
+  date is expected; :data:`EDGE_VALUES` (2^31, −(2^53 − 1), 10,000 characters) and
   :data:`ODD_VALUES` (empty strings, 256-character ids, wrong types) may be accepted or
   refused by each field's own rules, but never answer a 500;
   :data:`RAW_BODIES` are bodies refused as a whole (100,000 levels deep, NaN, not
@@ -73,8 +73,6 @@ DATE_VALUES: dict[str, str] = {
 #: past a 32-bit column, at the bounds of the integer range, past a text column.
 EDGE_VALUES: dict[str, Any] = {
     "2^31": 2**31,
-    "-2^31-1": -(2**31) - 1,
-    "2^53-1": MAX_INTEGER,
     "-(2^53-1)": -MAX_INTEGER,
     "10,000 chars": "y" * 10_000,
 }
@@ -82,6 +80,8 @@ EDGE_VALUES: dict[str, Any] = {
 #: Accepted or refused by each field's own rules; never a 500 (each field a few, in turn).
 ODD_VALUES: dict[str, Any] = {
     "2^31-1": 2**31 - 1,
+    "-2^31-1": -(2**31) - 1,
+    "2^53-1": MAX_INTEGER,
     "-1": -1,
     "0": 0,
     "1.5": 1.5,
@@ -203,7 +203,8 @@ def spread(values: dict[str, Any], index: int, width: int | None) -> list[tuple[
 #: How many values of each list one field gets (``full=False``); every value still lands
 #: on some field of every body with at least five fields.
 LIMIT_WIDTH = 4
-ODD_WIDTH = 5
+ODD_WIDTH = 4
+FORM_WIDTH = 3
 
 
 def body_cases(
@@ -215,8 +216,9 @@ def body_cases(
 ) -> Iterator[Case]:
     """The hostile cases for one valid ``baseline`` body.
 
-    ``cleaned(path)``: the field is cleaned instead of refused (a customer snapshot; such
-    fields always get every value). ``odd``: also the values that may be accepted.
+    ``cleaned(path)``: the field is cleaned instead of refused (a customer snapshot; what
+    each field's cleaning does is tested field by field in ``test_customer_fields``).
+    ``odd``: also the values that may be accepted (containers: null and wrong types).
     ``keys``: also hostile keys and deep values added to each object (leave out where an
     unknown key with an ordinary value would be accepted and do harm). ``full``: every
     value at every field (the cartesian product) instead of the values in turn (each
@@ -224,7 +226,7 @@ def body_cases(
     for what the parser refuses the same way wherever it stands."""
     for index, (path, original) in enumerate(paths(baseline)):
         container = isinstance(original, dict | list)
-        width = None if full or cleaned(path) else LIMIT_WIDTH
+        width = None if full else LIMIT_WIDTH
         for name, value in spread(LIMIT_VALUES, index, width):
             expect = "cleaned" if cleaned(path) else "refused"
             yield Case(f"{path} = {name}", path, expect, dumps(set_path(baseline, path, value)))
@@ -233,11 +235,14 @@ def body_cases(
                 expect = "cleaned" if cleaned(path) else "refused"
                 body = dumps(set_path(baseline, path, value))
                 yield Case(f"{path} = {name}", path, expect, body)
-        if odd:
-            width = None if full or cleaned(path) else ODD_WIDTH
+        if odd and container:
+            # A whole object or list replaced: by nothing, or by the wrong type.
+            for name in ("null", "true", "empty string"):
+                body = dumps(set_path(baseline, path, ODD_VALUES[name]))
+                yield Case(f"{path} = {name}", path, "not_500", body)
+        elif odd:
+            width = None if full else ODD_WIDTH
             for name, value in [*EDGE_VALUES.items(), *spread(ODD_VALUES, index, width)]:
-                if container and name in ("list", "object"):
-                    continue
                 body = dumps(set_path(baseline, path, value))
                 yield Case(f"{path} = {name}", path, "not_500", body)
     if keys:
@@ -309,7 +314,7 @@ def form_cases(fields: dict[str, str], plumbing: set[str], full: bool = False) -
     in every field, and the :data:`FORM_VALUES` in turn (all of them with ``full``)."""
     for index, name in enumerate(name for name in fields if name not in plumbing):
         yield Case(f"{name} = NUL", name, "refused", value={**fields, name: "a\x00b"})
-        for label, text in spread(FORM_VALUES, index, None if full else ODD_WIDTH):
+        for label, text in spread(FORM_VALUES, index, None if full else FORM_WIDTH):
             yield Case(f"{name} = {label}", name, "not_500", value={**fields, name: text})
     yield Case("NUL field name", "x\\u0000", "refused", value={**fields, "x\x00": "1"})
 

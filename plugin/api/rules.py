@@ -3,7 +3,7 @@ and ``/api/price-preview`` (contract §5)."""
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from plugin.api.blueprint import api_blueprint
@@ -14,6 +14,7 @@ from plugin.checkout.schemas import CartIn
 from plugin.db import db, utcnow
 from plugin.limits import parse_json_object
 from plugin.paging import PageQuery
+from plugin.request_limits import read_body
 from plugin.rules import operations
 from plugin.rules.resources import RESOURCES, Resource
 from plugin.rules.schemas import patch_of
@@ -84,5 +85,5 @@ for _resource in RESOURCES:
 )
 def price_preview() -> ResponseReturnValue:
     """Try a cart: the pricing hook's answer for this shop, without the host's signature."""
-    payload = parse_json_object(request.get_data())
+    payload = parse_json_object(read_body())  # a chunked body past 1 MiB is a 413, not cut
     return jsonify(price(current_shop(), payload, utcnow()))

@@ -147,3 +147,15 @@ def test_nul_in_the_search_and_query(client: FlaskClient, world):
     response = client.get("/api/groups?page=1&q=a%00b", headers=auth())
     assert response.status_code == 422
     assert response.get_json()["error"]["details"] == {"q": ["Must not contain NUL characters."]}
+
+
+def test_a_chunked_price_preview_past_1_mib_is_413(app: Flask, client: FlaskClient, world):
+    big = corpus.dumps(corpus.cart(note="n" * (1 << 20)))
+    response = client.post(
+        "/api/price-preview",
+        input_stream=io.BytesIO(big),
+        content_type="application/json",
+        headers={**auth(), "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 413

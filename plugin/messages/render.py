@@ -136,13 +136,15 @@ def render_message(shop_id: int, template: str, customer_id: str, fmt: str = "ht
     """Render ``template`` for the customer; 422 for a template that cannot be rendered or
     that goes past a limit (named in ``details.template``).
 
-    Ends the session's transaction first (see the module docstring)."""
+    Ends the session's transaction first, before even waiting for a render slot (see the
+    module docstring): the request's own reads (its session token's shop) hold nothing while
+    it waits or renders."""
+    db.session.commit()
     with _render_slot(shop_id):
         return _render_message(shop_id, template, customer_id, fmt)
 
 
 def _render_message(shop_id: int, template: str, customer_id: str, fmt: str) -> Rendered:
-    db.session.commit()
     reading()
     customer = db.session.execute(
         select(Customer).where(Customer.shop_id == shop_id, Customer.external_id == customer_id)

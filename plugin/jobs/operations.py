@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import func, select
-
-from plugin.db import db, for_shop, get_for_shop
+from plugin.db import for_shop, get_for_shop
 from plugin.jobs.models import Job
 from plugin.jobs.registry import HasId
+from plugin.paging import Page, paginate
 
 
 def get_job(shop: HasId, job_id: int) -> Job:
@@ -17,14 +14,10 @@ def get_job(shop: HasId, job_id: int) -> Job:
 
 def list_jobs(
     shop: HasId, page: int, per_page: int, status: str | None = None, kind: str | None = None
-) -> dict[str, Any]:
+) -> Page[Job]:
     query = for_shop(Job, shop.id)
     if status is not None:
         query = query.where(Job.status == status)
     if kind is not None:
         query = query.where(Job.kind == kind)
-    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    items = db.session.execute(
-        query.order_by(Job.id.desc()).limit(per_page).offset((page - 1) * per_page)
-    ).scalars()
-    return {"items": list(items), "total": total, "page": page, "per_page": per_page}
+    return paginate(query.order_by(Job.id.desc()), page, per_page)

@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from plugin import create_app
 from customer_groups_demo import (
     CATEGORIES,
     PRODUCTS,
@@ -19,6 +18,7 @@ from customer_groups_demo import (
     make_orders,
     run_demo,
 )
+from plugin import create_app
 from tests.conftest import auth
 
 TODAY = datetime(2026, 6, 15, 12, tzinfo=UTC)

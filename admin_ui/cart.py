@@ -27,9 +27,9 @@ from admin_ui.nested_forms import (
 from admin_ui.session import current_admin_shop
 from plugin.checkout.pricing import price
 from plugin.checkout.schemas import CHANNELS, LINE_KINDS, PAYMENT_METHODS
-from plugin.intake.search import search_customers
 from plugin.db import utcnow
 from plugin.errors import ApiError
+from plugin.intake.search import search_customers
 from plugin.shops.models import Shop
 
 MATCHES = 10

@@ -9,10 +9,10 @@ from flask.typing import ResponseReturnValue
 
 from admin_ui.blueprint import admin_blueprint, render_page, run_form
 from admin_ui.session import current_admin_shop, redirect_to
-from plugin.intake.search import search_customers
 from plugin.db import db
 from plugin.groups import operations as groups
 from plugin.groups.schemas import MoveCustomersIn
+from plugin.intake.search import search_customers
 from plugin.limits import MAX_SERIAL
 from plugin.paging import PageQuery
 

@@ -175,13 +175,13 @@ def main() -> None:
 
     ensure_database(args.database_url)
     from plugin import create_app
+    from plugin.customers.keys import text_key
     from plugin.customers.models import Customer
     from plugin.db import db
     from plugin.groups.operations import ensure_default_group
     from plugin.segments import operations
     from plugin.segments.compiler import segment_count
     from plugin.segments.conditions import parse_conditions, shop_today
-    from plugin.customers.keys import text_key
     from plugin.segments.models import Segment
     from plugin.shops.operations import install_shop
 

@@ -422,7 +422,7 @@ class RetryPolicy(Retry):
         retries = len(self.history)
         if retries == 0:
             return 0.0
-        ceiling = min(self.backoff_max, self.backoff_factor * 2 ** min(retries - 1, 60))
+        ceiling = float(min(self.backoff_max, self.backoff_factor * 2 ** min(retries - 1, 60)))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def sleep(self, response: Any = None) -> None:

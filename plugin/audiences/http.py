@@ -92,6 +92,7 @@ class RetryingSession:
         is_throttled: Callable[[requests.Response], bool] | None = None,
         allow_private: bool = False,
     ) -> None:
+        self.max_attempts = max_attempts
         self.policy = RetryPolicy(
             max_attempts - 1,
             backoff_factor=backoff_base,
@@ -165,7 +166,7 @@ class RetryingSession:
             # retries urllib3 already made for this call.
             made = getattr(response.raw, "retries", None)
             spent += made.history if made is not None else ()
-            state = policy.new(total=policy.total - len(spent), history=spent)
+            state = policy.new(total=self.max_attempts - 1 - len(spent), history=spent)
             try:
                 state = state.increment(method, url, response=response.raw)
             except MaxRetryError:

@@ -20,9 +20,9 @@ from tests.limits import corpus
 from tests.limits.corpus import Case
 
 Snapshot = dict[str, list[str]]
-#: ``CUSTOMER_GROUPS_FULL_CORPUS=1``: every hostile value at every field (about four times
+#: ``CUSTOMER_GROUPS_TEST_FULL_CORPUS=1``: every hostile value at every field (about four times
 #: the requests) instead of the values in turn (``corpus.spread``).
-FULL_CORPUS = os.environ.get("CUSTOMER_GROUPS_FULL_CORPUS") == "1"
+FULL_CORPUS = os.environ.get("CUSTOMER_GROUPS_TEST_FULL_CORPUS") == "1"
 
 
 def snapshot(app: Flask) -> Snapshot:

@@ -34,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import delete, func, insert, select, text  # noqa: E402
 
-from plugin import create_app  # noqa: E402
 from plugin.auth import signed_headers  # noqa: E402
 from plugin.automations.models import AutomationRun  # noqa: E402
 from plugin.db import db, utcnow  # noqa: E402
 from plugin.events import publish_many  # noqa: E402
 from plugin.events.models import OutboxEvent  # noqa: E402
+from plugin.extension import create_app  # noqa: E402
 from plugin.jobs.runner import start_runner, stop_runner  # noqa: E402
 from plugin.outbox.delivery import deliver_pending  # noqa: E402
 from plugin.shops.models import Shop  # noqa: E402

@@ -59,7 +59,7 @@ def rss_mib(field: str = "VmRSS") -> float:
 
 def make_app(url: str, name: str) -> Any:
     """The app on ``url``, its connections named ``name`` (to find their server processes)."""
-    from plugin import create_app
+    from plugin.extension import create_app
 
     separator = "&" if "?" in url else "?"
     return create_app(

@@ -28,8 +28,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from plugin import create_app  # noqa: E402
 from plugin.db import db, utcnow  # noqa: E402
+from plugin.extension import create_app  # noqa: E402
 from plugin.jobs import jobs_state, run_pending, start_runner, stop_runner  # noqa: E402
 from plugin.jobs.registry import enqueue, job_kind  # noqa: E402
 from plugin.shops.models import Shop  # noqa: E402

@@ -29,10 +29,10 @@ from flask import jsonify  # noqa: E402
 from sqlalchemy import insert, select, text, update  # noqa: E402
 
 from hooks.signing import parse_json_object, read_signed_request  # noqa: E402
-from plugin import create_app  # noqa: E402
 from plugin.auth import signed_headers  # noqa: E402
 from plugin.checkout.schemas import CartIn  # noqa: E402
 from plugin.db import db  # noqa: E402
+from plugin.extension import create_app  # noqa: E402
 from plugin.groups.models import Group  # noqa: E402
 from plugin.rules.models import PriceRule, PriceRuleGroup  # noqa: E402
 from plugin.shops.models import Shop  # noqa: E402

@@ -174,10 +174,10 @@ def main() -> None:
     args = parser.parse_args()
 
     ensure_database(args.database_url)
-    from plugin import create_app
     from plugin.customers.keys import text_key
     from plugin.customers.models import Customer
     from plugin.db import db
+    from plugin.extension import create_app
     from plugin.groups.operations import ensure_default_group
     from plugin.segments import operations
     from plugin.segments.compiler import segment_count

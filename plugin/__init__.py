@@ -1,10 +1,7 @@
 """Customer Groups: a Flask extension that prices carts by customer group and segment.
 
-``CustomerGroups(app)`` installs it on a host app, ``create_app()`` builds a standalone one
-(:mod:`plugin.extension`); ``plugin.schema.upgrade_schema(app)`` creates its tables.
+Install it with ``plugin.extension.CustomerGroups(app)``, or build a standalone app with
+``plugin.extension.create_app()``; ``plugin.schema.upgrade_schema(app)`` creates its
+tables. This package module imports nothing, so that importing any part of the extension
+(the pure engine, the signals, the core) never loads the whole app.
 """
-
-from plugin.extension import CustomerGroups, ExtensionState, create_app
-from plugin.schema import MIGRATIONS_DIR
-
-__all__ = ["MIGRATIONS_DIR", "CustomerGroups", "ExtensionState", "create_app"]

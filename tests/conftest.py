@@ -13,9 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from plugin import create_app
 from plugin.auth import HOOK_TOPICS, WEBHOOKS_PATH, issue_session_token, signed_headers
 from plugin.db import db
+from plugin.extension import create_app
 
 SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 APP_ID = "customer-groups"

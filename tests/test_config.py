@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from plugin import CustomerGroups
 from plugin.cli import main
 from plugin.config import SETTINGS, SettingError, apply, checked, from_environ
+from plugin.extension import CustomerGroups
 from tests.conftest import SECRET, make_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from customer_groups_demo import (
     make_orders,
     run_demo,
 )
-from plugin import create_app
+from plugin.extension import create_app
 from tests.conftest import auth
 
 TODAY = datetime(2026, 6, 15, 12, tzinfo=UTC)

@@ -16,9 +16,9 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import inspect, text
 
 from hooks import signals
-from plugin import CustomerGroups
 from plugin.auth import issue_session_token
 from plugin.db import db
+from plugin.extension import CustomerGroups
 from plugin.schema import upgrade_schema
 from tests import conftest
 from tests.conftest import APP_ID, PG_URL, SECRET, SHOP, Host, customer_payload

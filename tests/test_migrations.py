@@ -11,8 +11,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from plugin import create_app
 from plugin.db import created_on, db
+from plugin.extension import create_app
 from plugin.schema import downgrade_schema as downgrade
 from plugin.schema import upgrade_schema as upgrade
 from tests.conftest import PG_URL, SECRET

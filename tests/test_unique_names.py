@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
-from plugin import create_app
 from plugin.codes.models import Discount
 from plugin.db import db
+from plugin.extension import create_app
 from plugin.rules.models import PriceRule
 from plugin.schema import upgrade_schema as upgrade
 from plugin.shops.models import Shop

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import MetaData, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from plugin import create_app
 from plugin.codes import csv_io, generation
 from plugin.codes.csv_io import import_codes
 from plugin.codes.generation import generate_codes, insert_codes, insert_new_codes
 from plugin.codes.models import Code, Discount, Redemption
 from plugin.db import db, utcnow
 from plugin.errors import ApiError
+from plugin.extension import create_app
 from plugin.schema import downgrade_schema as downgrade
 from plugin.schema import upgrade_schema as upgrade
 from plugin.shops.models import Shop

@@ -19,7 +19,7 @@ from tests.outbox.conftest import Clock, Receiver, add_customers, deliver, make_
 DELIVER_FOREVER = textwrap.dedent(
     """
     import sys
-    from plugin import create_app
+    from plugin.extension import create_app
     from plugin.outbox.delivery import deliver_pending
 
     app = create_app({

@@ -26,8 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
-from plugin import create_app
 from plugin.db import db
+from plugin.extension import create_app
 from plugin.schema import downgrade_schema as downgrade
 from plugin.schema import upgrade_schema as upgrade
 from tests.conftest import PG_URL, SECRET

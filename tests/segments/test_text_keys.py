@@ -11,10 +11,10 @@ from sqlalchemy import column, create_engine, insert, inspect, select, table, te
 from sqlalchemy.engine import make_url
 
 from hooks import signals
-from plugin import create_app
 from plugin.customers.keys import KEY_LENGTH, text_key
 from plugin.customers.models import Customer, CustomerTag
 from plugin.db import db
+from plugin.extension import create_app
 from plugin.groups.operations import ensure_default_group
 from plugin.schema import downgrade_schema as downgrade
 from plugin.schema import upgrade_schema as upgrade

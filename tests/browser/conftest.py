@@ -65,7 +65,9 @@ class Admin(EmbeddedAdmin):
         assert response.status_code == 200, response.get_json()
 
 
-@pytest.fixture(scope="session")
+# Package scope: closed when tests/browser is done, so the served suite's own browser (its
+# module's) never runs beside it (two sync Playwrights in one thread refuse to start).
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     with chromium() as launched:
         yield launched

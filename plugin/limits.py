@@ -50,7 +50,10 @@ FIRST_MOMENT = datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=UTC)
 LAST_MOMENT = datetime.combine(LAST_DAY, datetime.max.time(), tzinfo=UTC)
 
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A string, or what is left of an unterminated one: every '"' starts a match, so cutting
+# strings out is linear whatever the text (a failed match retried at each later quote
+# would make a 1 MiB body of escaped quotes quadratic).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _DELTA = {"[": 1, "{": 1, "]": -1, "}": -1}
 

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import JSON, Column, MetaData, Table, create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 from plugin.codes.models import Discount
-from plugin.db import db
+from plugin.db import db, utcnow
 from plugin.extension import create_app
 from plugin.rules.models import PriceRule
 from plugin.schema import upgrade_schema as upgrade
@@ -154,6 +154,14 @@ def test_a_lost_race_is_the_same_422(resource, monkeypatch):
 # The migration ---------------------------------------------------------------------------
 
 
+def _as_at_0007(model: Any) -> Table:
+    """The model's table as it was at revision 0007: its columns (with their defaults) and
+    the JSON list of audience ids that migration 0013 turned into link rows."""
+    old = model.__table__.to_metadata(MetaData())
+    old.append_column(Column("audience_ids", JSON, nullable=False, default=list))
+    return old
+
+
 def _migrate_with_clashes(url: str) -> dict[str, list[tuple[str, str]]]:
     """Rows written at 0007 with clashing names, then upgraded: their names and keys."""
     app = create_app(
@@ -167,18 +175,26 @@ def _migrate_with_clashes(url: str) -> dict[str, list[tuple[str, str]]]:
             db.session.add(shop)
             db.session.flush()
             shops.append(shop.id)
-        # Core, not the models: the tables have no name_key yet.
+        # The tables as they are at 0007: no name_key yet, audiences as JSON id lists.
+        tables = MetaData()
+        discounts = Table("discounts", tables, autoload_with=db.session.connection())
+        price_rules = Table("price_rules", tables, autoload_with=db.session.connection())
+        common = {"audience_type": "all", "audience_ids": [], "active": True}
+        common.update(created_at=utcnow(), updated_at=utcnow())
+        discount = {
+            **common, "type": "percent", "value": 100, "applies_to": "products", "carriers": [],
+            "once_per_customer": False, "minimum_type": "none", "minimum_value": 0,
+            "payment_methods": [], "channels": [],
+        }
         for name in ("Sale", "SALE ", "Sale (2)", "sale", "Other"):
-            db.session.execute(
-                insert(Discount).values(shop_id=shops[0], name=name, type="percent", value=100)
-            )
-        db.session.execute(
-            insert(Discount).values(shop_id=shops[1], name="sale", type="percent", value=100)
-        )
+            db.session.execute(insert(discounts).values(shop_id=shops[0], name=name, **discount))
+        db.session.execute(insert(discounts).values(shop_id=shops[1], name="sale", **discount))
+        rule = {**common, "scope_type": "all", "scope_ids": [], "priority": 0}
         for name in ("VIP", "vip"):
             db.session.execute(
-                insert(PriceRule).values(
-                    shop_id=shops[0], name=name, action_type="discount_fixed", action_value=1
+                insert(price_rules).values(
+                    shop_id=shops[0], name=name, action_type="discount_fixed", action_value=1,
+                    **rule,
                 )
             )
         db.session.commit()

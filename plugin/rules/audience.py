@@ -22,10 +22,18 @@ sequences on PostgreSQL), so an id read before a delete cannot come to mean anot
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import nullcontext
 from typing import Any, ClassVar
 
 from sqlalchemy import ForeignKeyConstraint, Integer
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship, selectinload
+from sqlalchemy.orm import (
+    Mapped,
+    declared_attr,
+    mapped_column,
+    object_session,
+    relationship,
+    selectinload,
+)
 
 from plugin.db import db
 
@@ -106,8 +114,12 @@ class Aimed:
         caller checks they are the shop's; the foreign keys refuse any other)."""
         wanted = sorted(set(ids)) if kind in TARGETS else []
         group_link, segment_link = self.__audience_links__
-        # Both read before either changes (a lazy load flushes what is pending).
-        groups, segments = list(self.group_links), list(self.segment_links)
+        # Both read before either changes, without flushing what is pending (a lazy load
+        # would flush the row's other changes, e.g. a name that a unique index refuses,
+        # outside the caller's savepoint: a 500 instead of the 422 of unique_name).
+        session = object_session(self)
+        with session.no_autoflush if session is not None else nullcontext():
+            groups, segments = list(self.group_links), list(self.segment_links)
         self.audience_type = kind
         self.group_links = _relinked(groups, group_link, "group_id", wanted, kind == "groups")
         self.segment_links = _relinked(

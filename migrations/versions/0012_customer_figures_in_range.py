@@ -3,9 +3,9 @@
 Contract v2 §2 lets integers (points, counts, quantities) reach 2^53 - 1:
 `customers.points`, `customers.order_count` and `order_lines.quantity` were 32-bit on
 PostgreSQL, so a host's points of 2^31, an order line of 3 billion units, or a segment
-condition comparing the order count with 2^31 was a 500. They are BIGINT now. A customer snapshot whose
-`type` is neither `individual` nor `business` keeps the customer with the type unknown
-(NULL) instead of refusing the event (README, "Customer fields").
+condition comparing the order count with 2^31 was a 500. They are BIGINT now. A
+customer snapshot whose `type` is neither `individual` nor `business` keeps the customer
+with the type unknown (NULL) instead of refusing the event (README, "Customer fields").
 
 Revision ID: 0012
 Revises: 0011

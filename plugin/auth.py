@@ -183,8 +183,10 @@ def verify_signature(
     ]
     matched = False
     for entry in signed.signatures:
+        if not entry.startswith(f"{SIGNATURE_VERSION}="):
+            continue  # an entry of another version: ignored
         if not _ENTRY.fullmatch(entry):
-            continue  # another version, or not a well-formed v2 entry: ignored
+            raise _invalid("An X-Signature entry v2= is not 44 characters of base64.")
         for candidate in expected:
             # No early exit: every entry is compared with every key in constant time.
             matched |= hmac.compare_digest(candidate.encode(), entry.encode())

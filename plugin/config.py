@@ -125,6 +125,8 @@ class Setting:
             if isinstance(value, str):
                 if not self.blank and not value.strip():
                     raise self.refused(self.accepts(), value)
+                if not _is_utf8(value):  # e.g. undecodable bytes in the environment
+                    raise self.refused(self.accepts(), value)
                 return value
         elif self.kind == "words":
             words = value.replace(",", " ").split() if isinstance(value, str) else value
@@ -606,14 +608,23 @@ def apply(config: MutableMapping[str, Any]) -> None:
     config.update(checked(config))
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def app_secrets(config: Mapping[str, Any]) -> list[str]:
     """The secrets whose keys are accepted: the current one, then the previous one (during a
-    rotation). Only the first ever signs."""
-    found = [
-        config.get("CUSTOMER_GROUPS_APP_SECRET"),
-        config.get("CUSTOMER_GROUPS_APP_SECRET_PREVIOUS"),
-    ]
-    return [s for s in found if s]
+    rotation). Only the first ever signs; without a current secret, none is accepted (the
+    previous one alone never authenticates or signs anything)."""
+    current = config.get("CUSTOMER_GROUPS_APP_SECRET")
+    if not current:
+        return []
+    previous = config.get("CUSTOMER_GROUPS_APP_SECRET_PREVIOUS")
+    return [current, previous] if previous else [current]
 
 
 def admin_origins(value: str | list[str] | None) -> list[str]:

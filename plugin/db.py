@@ -161,6 +161,12 @@ def configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+        # A connection given back after :func:`reading` (AUTOCOMMIT) had its isolation level
+        # reset by SQLAlchemy, which gives pysqlite back its own transaction handling.
+        dbapi_connection.isolation_level = None
+
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         # Take the write lock up front: SQLite cannot upgrade a read lock without risking

@@ -377,3 +377,35 @@ def test_the_signature_covers_the_contracts_path_whatever_the_mount(tmp_path):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_malformed_v2_entry_is_refused_even_beside_a_good_one(app, client, host):
+    host.install()
+    body = b"{}"
+    headers = signed_headers(SECRET, SHOP, body, topic="app/uninstalled")
+    headers["X-Signature"] = f"v2=short {headers['X-Signature']}"
+    answer = client.post("/webhooks", data=body, headers=headers)
+    assert answer.status_code == 401
+    assert answer.get_json()["error"]["code"] == "invalid_signature"
+
+
+def test_the_previous_secret_alone_authenticates_nothing(tmp_path):
+    old = "the-previous-secret-0123456789-abcdef"
+    app = make_app(
+        tmp_path,
+        CUSTOMER_GROUPS_APP_SECRET=None,
+        CUSTOMER_GROUPS_APP_SECRET_PREVIOUS=old,
+    )
+    answer = Host(app.test_client(), secret=old).post("/webhooks", {}, topic="app/uninstalled")
+    assert answer.status_code == 401
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_secret_that_is_not_utf8_is_refused_by_name():
+    from plugin.config import SettingError, from_environ
+
+    for name in ("CUSTOMER_GROUPS_APP_SECRET", "CUSTOMER_GROUPS_APP_SECRET_PREVIOUS"):
+        with pytest.raises(SettingError, match=name):
+            from_environ({name: "abc\udcff"})  # undecodable bytes, as os.environ gives them

@@ -36,6 +36,7 @@ from plugin.codes.redemption import record_unknown_attempts, redeem_code
 from plugin.customers.operations import ensure_customer
 from plugin.db import db, insert_ignoring_conflict, utcnow
 from plugin.errors import ApiError, ErrorCode, validation_error
+from plugin.fields import HostId, Payload
 from plugin.groups.operations import default_group_id
 from plugin.limits import parse_json_object
 from plugin.pricing.codes import CodeCandidate, normalise_code, rejection_message
@@ -63,6 +64,21 @@ def _validated(data: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
+class _OrderRef(Payload):
+    order_id = HostId(required=True)
+
+
+def _order_id(data: dict[str, Any]) -> str:
+    """The order id alone, checked before the order is claimed: a retry of an order already
+    answered gets that answer even if the rest of its body no longer passes (a deploy that
+    tightened a rule between the two calls)."""
+    try:
+        order_id: str = _OrderRef().load(data)["order_id"]
+    except ValidationError as err:
+        raise validation_error(err, ErrorCode.INVALID_PAYLOAD, 400) from None
+    return order_id
+
+
 def _applied(answer: dict[str, Any]) -> str | None:
     return next((c["code"] for c in answer.get("codes", []) if c["status"] == "applied"), None)
 
@@ -76,8 +92,7 @@ class Redeemed:
 
 def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed:
     """Price and redeem for one order, once; the caller commits."""
-    checked = _validated(data)
-    order_id = checked["order_id"]
+    order_id = _order_id(data)
     if not insert_ignoring_conflict(
         CheckoutAnswer.__table__,
         {"shop_id": shop.id, "order_external_id": order_id, "created_at": utcnow()},
@@ -88,6 +103,7 @@ def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed
             )
         ).scalar_one()
         return Redeemed(dict(stored or {}))
+    checked = _validated(data)  # a refusal rolls the claim back with everything else
     customer_id: str | None = checked["customer_id"]
     customer_row_id: int | None = None
     if customer_id:

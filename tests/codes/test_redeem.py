@@ -169,3 +169,20 @@ def test_racing_checkouts_never_pass_the_limits(app, client, host, make_discount
         }
         rejected = [a.get_json() for a in answers if a.get_json()["discount_total"] == 0]
         assert len(rejected) == 7
+
+
+def test_a_retry_of_an_answered_order_gets_that_answer_whatever_its_body(app, host, make_discount):
+    """Only ``order_id`` is checked before the order is claimed: a retry whose body no
+    longer passes (a rule tightened by a deploy between the calls) still gets the answer."""
+    make_discount(code="SUMMER10", usage_limit=1)
+    first = host.post("/hooks/checkout/redeem", redeem_body("o_1", ["summer10"]))
+    assert first.status_code == 200, first.get_json()
+    too_many = redeem_body("o_1", ["A", "B", "C", "D", "E", "F"])
+    again = host.post("/hooks/checkout/redeem", too_many)
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    fresh = host.post("/hooks/checkout/redeem", {**too_many, "order_id": "o_2"})
+    assert fresh.status_code == 400 and "codes" in fresh.get_json()["error"]["details"]
+    # The refused order was not claimed: the same order id with a good body is answered.
+    good = host.post("/hooks/checkout/redeem", redeem_body("o_2", []))
+    assert good.status_code == 200 and good.get_json()["order_id"] == "o_2"
+    assert code_row(app, "SUMMER10").times_used == 1

@@ -16,10 +16,17 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app
 from flask.globals import app_ctx
-from sqlalchemy import DateTime, MetaData, Select, create_engine, event, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, Select, create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    ORMExecuteState,
+    Session,
+    scoped_session,
+    sessionmaker,
+    with_loader_criteria,
+)
 from sqlalchemy.types import TypeDecorator
 
 from plugin.errors import ApiError, ErrorCode
@@ -74,6 +81,44 @@ class AppSession(Session):
         if kwargs.get("bind") is None:  # sessionmaker passes bind=None
             kwargs["bind"] = app_engine(current_app._get_current_object())  # type: ignore[attr-defined]
         super().__init__(**kwargs)
+
+
+#: Where a session keeps the id of the shop it is scoped to (see :func:`enter_shop`).
+SHOP_SCOPE = "customer_groups.shop_id"
+
+
+class ShopScoped:
+    """Marks a model whose rows belong to one shop (it has a ``shop_id`` column).
+
+    Inside a shop scope (:func:`enter_shop`, :func:`shop_scope`: every request, hook,
+    webhook, job and CLI command enters one as soon as it knows its shop), the session
+    limits every ORM ``SELECT``, ``UPDATE`` and ``DELETE`` over such a model to the scope's
+    shop by itself (joins, subqueries and relationship loads included): a query that
+    forgets the shop reads and changes nothing of another shop. Core statements over a
+    ``Table`` are not ORM statements; they name the shop with :func:`in_shop`.
+
+    Each model declares its own ``shop_id`` (its foreign key and index); the column here is
+    what the criteria are written against, and what a model would get if it forgot it.
+    """
+
+    shop_id = Column(Integer, nullable=False)
+
+
+def _limit_to_shop(state: ORMExecuteState) -> None:
+    shop_id = state.session.info.get(SHOP_SCOPE)
+    if shop_id is None or state.is_column_load or state.is_relationship_load:
+        return  # relationship and column loads inherit the criteria of their parent query
+    if state.is_select or state.is_update or state.is_delete:
+        state.statement = state.statement.options(
+            with_loader_criteria(
+                ShopScoped,
+                lambda cls: cls.shop_id == shop_id,
+                include_aliases=True,
+            )
+        )
+
+
+event.listen(AppSession, "do_orm_execute", _limit_to_shop)
 
 
 class Database:
@@ -200,6 +245,49 @@ def insert_ignoring_conflict(table: Any, values: dict[str, Any]) -> bool:
     key = list(table.primary_key.columns)[0]
     statement = insert(table).values(**values).on_conflict_do_nothing().returning(key)
     return db.session.execute(statement).first() is not None
+
+
+def enter_shop(shop_id: int) -> None:
+    """Scope the current session to one shop for the rest of its life (the request, job or
+    command that owns it): see :class:`ShopScoped`. A session already scoped to another shop
+    refuses, so one unit of work never mixes two shops."""
+    session = db.session()
+    current = session.info.get(SHOP_SCOPE)
+    if current is not None and current != shop_id:
+        raise RuntimeError(f"This session is scoped to shop {current}, not {shop_id}.")
+    session.info[SHOP_SCOPE] = shop_id
+
+
+@contextmanager
+def shop_scope(shop_id: int) -> Iterator[None]:
+    """Scope the current session to one shop inside the block (a job's or command's unit of
+    work for one shop among several); the session's former scope comes back after it."""
+    session = db.session()
+    before = session.info.get(SHOP_SCOPE)
+    if before is not None and before != shop_id:
+        raise RuntimeError(f"This session is scoped to shop {before}, not {shop_id}.")
+    session.info[SHOP_SCOPE] = shop_id
+    try:
+        yield
+    finally:
+        if before is None:
+            session.info.pop(SHOP_SCOPE, None)
+
+
+def scoped_shop_id() -> int | None:
+    """The shop the current session is scoped to, if any."""
+    shop_id: int | None = db.session().info.get(SHOP_SCOPE)
+    return shop_id
+
+
+def in_shop(model: Any) -> Any:
+    """``model.shop_id = <the scope's shop>`` for Core statements (an ``INSERT … SELECT``, a
+    statement over a ``Table``), which the ORM's automatic criteria do not reach. Outside a
+    shop scope it refuses rather than match every shop."""
+    shop_id = scoped_shop_id()
+    if shop_id is None:
+        raise RuntimeError("in_shop() needs a shop scope (enter_shop or shop_scope).")
+    return model.shop_id == shop_id
 
 
 def for_shop(model: type[M], shop_id: int) -> Select[tuple[M]]:

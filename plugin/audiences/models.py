@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, ShopScoped, UtcDateTime, db, utcnow
 
 SOURCE_TYPES = ("segment", "group")
 DESTINATION_TYPES = ("klaviyo", "attentive", "meta")
@@ -26,7 +26,7 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class Audience(db.Model):
+class Audience(ShopScoped, db.Model):
     """Who to send (a segment or group), where (a vendor list or audience) and how (mapping)."""
 
     __tablename__ = "audiences"
@@ -91,7 +91,7 @@ class Audience(db.Model):
         self.source_segment_id = value if self.source_type == "segment" else None
 
 
-class AudienceRun(db.Model):
+class AudienceRun(ShopScoped, db.Model):
     """One sync of an audience; ``cursor`` is the last customer id done, so a run resumes."""
 
     __tablename__ = "audience_runs"

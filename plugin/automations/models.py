@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, ShopScoped, UtcDateTime, db, utcnow
 
 CUSTOMER_CREATED = "customer_created"
 CUSTOMER_SUBSCRIBED = "customer_subscribed"
@@ -50,7 +50,7 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class Automation(db.Model):
+class Automation(ShopScoped, db.Model):
     """When ``trigger_type`` happens to a customer, run the action for them, once.
 
     The trigger's group, segment or discount are foreign keys that become NULL when
@@ -97,7 +97,7 @@ class Automation(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
-class AutomationRun(db.Model):
+class AutomationRun(ShopScoped, db.Model):
     """One run of an automation for one customer: the code given, or why not.
 
     At most one succeeded run per automation and customer (a partial unique index), so

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, ShopScoped, UtcDateTime, db, utcnow
 from plugin.rules.audience import Aimed, audience_links
 
 CODE_UNASSIGNED = "unassigned"
@@ -49,7 +49,7 @@ CUSTOMER_KEY = "fk_codes_assigned_customer_id_customers"
 DiscountGroup, DiscountSegment = audience_links("discounts", "discount_id", "Discount")
 
 
-class Discount(Aimed, db.Model):
+class Discount(ShopScoped, Aimed, db.Model):
     """A discount as the merchant set it up: one shared code, a pool of codes, or both.
 
     ``value`` is an integer: minor units for ``fixed`` and ``free_shipping`` (its
@@ -96,7 +96,7 @@ class Discount(Aimed, db.Model):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
-class Code(db.Model):
+class Code(ShopScoped, db.Model):
     """One code: the discount's shared code (``shared``) or one code of its pool.
 
     ``usage_limit`` of the discount applies to each code row: the shared code's
@@ -165,7 +165,7 @@ ONCE_PER_CUSTOMER_ROWS = (
 )
 
 
-class Redemption(db.Model):
+class Redemption(ShopScoped, db.Model):
     """One use of a code by one order: held at checkout, confirmed when paid, or released."""
 
     __tablename__ = "redemptions"
@@ -204,7 +204,7 @@ class Redemption(db.Model):
     released_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class CheckoutAnswer(db.Model):
+class CheckoutAnswer(ShopScoped, db.Model):
     """The redeem hook's answer per order id, so a repeated call answers the same."""
 
     __tablename__ = "checkout_answers"
@@ -217,7 +217,7 @@ class CheckoutAnswer(db.Model):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-class CodeAttempt(db.Model):
+class CodeAttempt(ShopScoped, db.Model):
     """An unknown code typed at either hook by one cart, customer or address (the brute-force
     guard); one row per distinct code and subject within the window."""
 
@@ -235,7 +235,7 @@ class CodeAttempt(db.Model):
     attempted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-class CodeBlock(db.Model):
+class CodeBlock(ShopScoped, db.Model):
     """A cart, customer or address refused every code until ``blocked_until``
     (``too_many_attempts``)."""
 

@@ -17,7 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from plugin.customers.keys import KEY_LENGTH, optional_text_key
-from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, ShopScoped, UtcDateTime, db, utcnow
 
 
 def _key_of(column: str) -> Any:
@@ -29,7 +29,7 @@ def _key_of(column: str) -> Any:
     return default
 
 
-class Customer(db.Model):
+class Customer(ShopScoped, db.Model):
     __tablename__ = "customers"
     __table_args__ = (
         UniqueConstraint("shop_id", "external_id"),
@@ -94,7 +94,7 @@ class Customer(db.Model):
         return value
 
 
-class CustomerTag(db.Model):
+class CustomerTag(ShopScoped, db.Model):
     __tablename__ = "customer_tags"
     __table_args__ = (Index("ix_customer_tags_shop_tag", "shop_id", "tag_key"),)
 
@@ -107,7 +107,7 @@ class CustomerTag(db.Model):
     tag: Mapped[str] = mapped_column(String(255))
 
 
-class CustomerProduct(db.Model):
+class CustomerProduct(ShopScoped, db.Model):
     """A product a customer bought in paid, not reversed orders, with when."""
 
     __tablename__ = "customer_products"
@@ -128,7 +128,7 @@ ORDER_CANCELLED = "cancelled"
 ORDER_REFUNDED = "refunded"
 
 
-class Order(db.Model):
+class Order(ShopScoped, db.Model):
     """An order as the host reported it; a reversed order keeps its row so re-deliveries no-op."""
 
     __tablename__ = "orders"
@@ -164,7 +164,7 @@ class Order(db.Model):
     )
 
 
-class OrderLine(db.Model):
+class OrderLine(ShopScoped, db.Model):
     __tablename__ = "order_lines"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),

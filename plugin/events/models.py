@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, ShopScoped, UtcDateTime, db, utcnow
 
 #: Waiting for its first try or for a retry (``next_attempt_at``).
 PENDING = "pending"
@@ -21,7 +21,7 @@ SKIPPED = "skipped"
 STATUSES = (PENDING, DELIVERED, DEAD, SKIPPED)
 
 
-class OutboxEvent(db.Model):
+class OutboxEvent(ShopScoped, db.Model):
     """An event of contract §6 and where its HTTP delivery stands.
 
     A delivery claims the row with a lease (``locked_until`` and ``lock_token``) so two

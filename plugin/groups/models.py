@@ -7,13 +7,13 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, ShopScoped, UtcDateTime, db, utcnow
 
 DEFAULT_GROUP_NAME = "Standard"
 DEFAULT_GROUP_COLOUR = "#9e9e9e"
 
 
-class Group(db.Model):
+class Group(ShopScoped, db.Model):
     __tablename__ = "groups"
     __table_args__ = (
         UniqueConstraint("shop_id", "name_key"),

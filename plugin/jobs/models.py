@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, ShopScoped, UtcDateTime, db, utcnow
 
 JOB_QUEUED = "queued"
 JOB_RUNNING = "running"
@@ -27,7 +27,7 @@ ACTIVE_JOB_STATUSES = (JOB_QUEUED, JOB_RUNNING)
 _ACTIVE = "status IN ('queued', 'running')"
 
 
-class Job(db.Model):
+class Job(ShopScoped, db.Model):
     __tablename__ = "jobs"
     __table_args__ = (
         CheckConstraint(

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, ShopScoped, UtcDateTime, db, utcnow
 from plugin.rules.audience import Aimed, audience_links
 
 AUDIENCE_TYPES = ("all", "guests", "groups", "segments")
@@ -59,7 +59,7 @@ BenefitProgrammeGroup, BenefitProgrammeSegment = audience_links(
 )
 
 
-class PriceRule(Aimed, db.Model):
+class PriceRule(ShopScoped, Aimed, db.Model):
     """A group price, discount or increase on the unit price of matching lines."""
 
     __tablename__ = "price_rules"
@@ -109,7 +109,7 @@ class PriceRule(Aimed, db.Model):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
-class Bundle(Aimed, db.Model):
+class Bundle(ShopScoped, Aimed, db.Model):
     """Products sold together: a set price or a percentage off per complete set."""
 
     __tablename__ = "bundles"
@@ -153,7 +153,7 @@ class Bundle(Aimed, db.Model):
     )
 
 
-class BundleItem(db.Model):
+class BundleItem(ShopScoped, db.Model):
     __tablename__ = "bundle_items"
     __table_args__ = (
         UniqueConstraint("bundle_id", "position"),
@@ -169,7 +169,7 @@ class BundleItem(db.Model):
     quantity: Mapped[int] = mapped_column(Integer)
 
 
-class GiftRule(Aimed, db.Model):
+class GiftRule(ShopScoped, Aimed, db.Model):
     """A free product added once when the trigger is met."""
 
     __tablename__ = "gift_rules"
@@ -207,7 +207,7 @@ class GiftRule(Aimed, db.Model):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
-class BenefitProgramme(Aimed, db.Model):
+class BenefitProgramme(ShopScoped, Aimed, db.Model):
     """Tiered cart benefits for an audience under conditions; decides loyalty points."""
 
     __tablename__ = "benefit_programmes"
@@ -242,7 +242,7 @@ class BenefitProgramme(Aimed, db.Model):
     )
 
 
-class BenefitTier(db.Model):
+class BenefitTier(ShopScoped, db.Model):
     """One tier: from ``min_subtotal`` on, its actions apply.
 
     ``actions`` hold ``{"type", "value"}`` (basis points for ``percent_off_order``, minor

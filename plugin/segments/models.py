@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, ShopScoped, UtcDateTime, db, utcnow
 
 MATCH_ALL = "all"
 MATCH_ANY = "any"
 
 
-class Segment(db.Model):
+class Segment(ShopScoped, db.Model):
     """A named list of conditions; customers meeting them (all or any) are its members."""
 
     __tablename__ = "segments"
@@ -38,7 +38,7 @@ class Segment(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
-class SegmentMember(db.Model):
+class SegmentMember(ShopScoped, db.Model):
     """A customer who meets a segment's conditions, kept current by events and recomputes."""
 
     __tablename__ = "segment_members"

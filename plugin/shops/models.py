@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.db import NEVER_REUSED, UtcDateTime, db, utcnow
+from plugin.db import NEVER_REUSED, ShopScoped, UtcDateTime, db, utcnow
 
 
 class Shop(db.Model):
@@ -30,7 +30,7 @@ class Shop(db.Model):
     rules_version: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class ProcessedEvent(db.Model):
+class ProcessedEvent(ShopScoped, db.Model):
     """An ``X-Event-Id`` already handled: the unique key makes racing deliveries count once."""
 
     __tablename__ = "processed_events"

@@ -3,8 +3,10 @@
 Steps, in the contract's order:
 
 1. who the customer is (:class:`CustomerContext`, loaded by the caller);
-2. one price rule per line gives ``rule_unit_price``;
+2. a price list, else one price rule, per line gives ``rule_unit_price``
+   (price lists: contract §8, :mod:`.offers`);
 3. bundles take their set price from the units not yet bundled;
+3b. offers (buy X get Y, contract §8) from the units no bundle took;
 4. one benefit programme, at its highest tier reached, applies order-level benefits;
 5. at most one code applies (see :func:`_choose_code` for how it meets the programme);
 6. order-level percentages are computed on the subtotal after steps 2 and 3 and
@@ -16,7 +18,19 @@ Steps, in the contract's order:
 Choices where the contract leaves room:
 
 - Windows are ``starts_at <= now < ends_at`` (a rule or code ending at ``now``
-  has ended). ``now`` is an argument: the engine never reads the clock.
+  has ended), for price rules, price lists, bundles, offers, gift rules and
+  programmes alike. ``now`` is an argument: the engine never reads the clock.
+- Price lists: the caller hands over only the entries a cart can use
+  (``price_entries``, by list id then product id); a list of the snapshot that
+  is not in its window or not for the customer prices nothing whatever entries
+  it is given. A price-list line still takes bundles, offers, programmes and
+  codes; only price rules pass it by. Its adjustment carries ``price_list_id``
+  (no ``rule_id``), an offer's ``offer_id``.
+- Offers: a get unit's discount is of its price after steps 2 and 3, per unit
+  (a percentage rounded half-up per unit); one adjustment per line and offer.
+  An application that cannot find its get units takes no buy units either, and
+  the offer stops there. The subtotal "after steps 2 and 3" of tiers, gift
+  triggers, minimums and order-level percentages is after the offers too.
 - Who the customer is comes from :class:`CustomerContext` (its
   ``customer_id`` None is a guest), not from ``Cart.customer_id``; the caller
   keeps them equal.
@@ -69,6 +83,7 @@ from .codes import (
     rejection_message,
 )
 from .money import HUNDRED, percent_of, round_half_up, scale
+from .offers import apply_offers, price_list_units
 from .result import (
     Adjustment,
     CodeResult,
@@ -79,7 +94,17 @@ from .result import (
     ProgrammeResult,
     ShippingResult,
 )
-from .rules import BenefitProgramme, Condition, PriceAction, RuleSet, TierAction, customer_keys
+from .rules import (
+    BenefitProgramme,
+    Condition,
+    PriceAction,
+    PriceEntries,
+    PriceList,
+    RuleSet,
+    TierAction,
+    customer_keys,
+    in_window,
+)
 from .text import text_key
 
 
@@ -89,8 +114,13 @@ def price_cart(
     rules: RuleSet,
     codes: Mapping[str, CodeCandidate],
     now: datetime,
+    price_entries: PriceEntries | None = None,
 ) -> PricingResult:
     """Price ``cart`` for ``customer`` under ``rules`` at instant ``now`` (aware).
+
+    ``price_entries`` are the entries of ``rules``' price lists that the cart may use
+    (list id → product id → ``(min_quantity, price)`` pairs): only those of the cart's
+    products need be given.
 
     ``codes`` maps each normalised typed code (:func:`normalise_code`) to what
     the database knows about it; a typed code missing from it is
@@ -102,11 +132,24 @@ def price_cart(
     lines = cart.lines
     keys = customer_keys(customer)
 
-    # Step 2: one price rule per line.
+    # Step 2: a price list, else one price rule, per line.
     rule_units: list[int] = []
     adjustments: list[list[Adjustment]] = [[] for _ in lines]
+    listed: list[tuple[PriceList, int] | None] = [None] * len(lines)
+    if rules.price_lists and price_entries:
+        listed = price_list_units(lines, rules.price_lists_for(customer, now), price_entries)
     chosen = rules.price_rules_for(((ln.product_id, ln.category_ids) for ln in lines), keys, now)
     for i, (line, rule) in enumerate(zip(lines, chosen, strict=True)):
+        by_list = listed[i]
+        if by_list is not None:
+            price_list, unit = by_list
+            rule_units.append(unit)
+            moved = (unit - line.unit_price) * line.quantity
+            if moved:
+                adjustments[i].append(
+                    Adjustment("price_list", price_list.name, moved, price_list_id=price_list.id)
+                )
+            continue
         unit = line.unit_price if rule is None else rule_unit_price(line.unit_price, rule.action)
         rule_units.append(unit)
         moved = (unit - line.unit_price) * line.quantity
@@ -114,16 +157,21 @@ def price_cart(
             adjustments[i].append(Adjustment("price_rule", rule.name, moved, rule_id=rule.id))
     subtotals = [unit * line.quantity for unit, line in zip(rule_units, lines, strict=True)]
 
-    # Step 3: bundles.
-    discounts = _apply_bundles(lines, rule_units, rules, customer, adjustments)
+    # Step 3: bundles, then 3b: offers from the units no bundle took.
+    discounts, units_left = _apply_bundles(lines, rule_units, rules, customer, adjustments, now)
+    if rules.offers:
+        offered = apply_offers(
+            lines, rule_units, units_left, rules.offers, customer, now, adjustments
+        )
+        discounts = [d + o for d, o in zip(discounts, offered, strict=True)]
     bases = tuple(s - d for s, d in zip(subtotals, discounts, strict=True))
     base_subtotal = sum(bases)
 
     # Step 8 needs only the subtotal after steps 2 and 3: gifts.
-    gifts = _gifts(lines, base_subtotal, rules, customer)
+    gifts = _gifts(lines, base_subtotal, rules, customer, now)
 
     # Step 4: the programme and its tier.
-    programme = _matching_programme(cart, rules, customer)
+    programme = _matching_programme(cart, rules, customer, now)
     tier = None if programme is None else programme.tier_for(base_subtotal)
     tier_actions: tuple[TierAction, ...] = ()
     if programme is not None and tier is not None:
@@ -218,8 +266,10 @@ def _apply_bundles(
     rules: RuleSet,
     customer: CustomerContext,
     adjustments: list[list[Adjustment]],
-) -> list[int]:
-    """Apply bundles in (priority, id) order; return each line's bundle discount.
+    now: datetime,
+) -> tuple[list[int], list[int]]:
+    """Apply bundles in (priority, id) order; return each line's bundle discount and
+    the units of each line that no bundle took (what offers may take).
 
     Units are taken from lines in cart order; a unit serves one bundle only.
     """
@@ -231,7 +281,11 @@ def _apply_bundles(
 
     for bundle in rules.bundles:
         needs = bundle.requirements()
-        if not needs or not bundle.audience.matches(customer):
+        if (
+            not needs
+            or not in_window(bundle.starts_at, bundle.ends_at, now)
+            or not bundle.audience.matches(customer)
+        ):
             continue
         sets = min(sum(units_left[i] for i in lines_of.get(p, ())) // q for p, q in needs)
         if bundle.max_applications is not None:
@@ -266,18 +320,22 @@ def _apply_bundles(
             if share:
                 discounts[i] += share
                 adjustments[i].append(Adjustment("bundle", bundle.name, -share, rule_id=bundle.id))
-    return discounts
+    return discounts, units_left
 
 
 # --------------------------------------------------------------------------- gifts
 
 
 def _gifts(
-    lines: Sequence[Line], base_subtotal: int, rules: RuleSet, customer: CustomerContext
+    lines: Sequence[Line],
+    base_subtotal: int,
+    rules: RuleSet,
+    customer: CustomerContext,
+    now: datetime,
 ) -> tuple[GiftResult, ...]:
     gifts: list[GiftResult] = []
     for rule in rules.gift_rules:
-        if not rule.audience.matches(customer):
+        if not in_window(rule.starts_at, rule.ends_at, now) or not rule.audience.matches(customer):
             continue
         trigger = rule.trigger
         if trigger.type == "products":
@@ -302,13 +360,16 @@ def _gifts(
 
 
 def _matching_programme(
-    cart: Cart, rules: RuleSet, customer: CustomerContext
+    cart: Cart, rules: RuleSet, customer: CustomerContext, now: datetime
 ) -> BenefitProgramme | None:
-    """Return the active programme of lowest (priority, id) whose audience and conditions hold."""
+    """Return the active programme in its window of lowest (priority, id) whose audience
+    and conditions hold."""
     products = {line.product_id for line in cart.lines if line.quantity > 0}
     for programme in rules.programmes:
-        if programme.audience.matches(customer) and all(
-            condition_holds(c, cart, products) for c in programme.conditions
+        if (
+            in_window(programme.starts_at, programme.ends_at, now)
+            and programme.audience.matches(customer)
+            and all(condition_holds(c, cart, products) for c in programme.conditions)
         ):
             return programme
     return None

@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from .cart import Group, Segment
 
-AdjustmentSource = Literal["price_rule", "bundle", "benefit_programme", "code"]
+AdjustmentSource = Literal[
+    "price_list", "price_rule", "bundle", "offer", "benefit_programme", "code"
+]
 
 JSON = dict[str, Any]
 
@@ -17,7 +19,8 @@ class Adjustment:
     """One explained move of a price: negative for a reduction, positive for an increase.
 
     Rules (``price_rule``, ``bundle``, ``benefit_programme``) carry ``rule_id``;
-    a ``code`` carries ``code`` (as typed) and ``discount_id``.
+    a ``code`` carries ``code`` (as typed) and ``discount_id``; a ``price_list``
+    its ``price_list_id`` and an ``offer`` its ``offer_id`` (contract §8).
     """
 
     source: AdjustmentSource
@@ -26,12 +29,18 @@ class Adjustment:
     rule_id: int | None = None
     code: str | None = None
     discount_id: int | None = None
+    price_list_id: int | None = None
+    offer_id: int | None = None
 
     def to_dict(self) -> JSON:
         data: JSON = {"source": self.source}
         if self.source == "code":
             data["code"] = self.code
             data["discount_id"] = self.discount_id
+        elif self.source == "price_list":
+            data["price_list_id"] = self.price_list_id
+        elif self.source == "offer":
+            data["offer_id"] = self.offer_id
         else:
             data["rule_id"] = self.rule_id
         data["label"] = self.label

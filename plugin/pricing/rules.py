@@ -20,11 +20,12 @@ from .cart import CustomerContext
 from .money import percent_of, to_percent
 from .text import text_key
 
-AudienceType = Literal["all", "guests", "groups", "segments"]
-AUDIENCE_TYPES: frozenset[str] = frozenset({"all", "guests", "groups", "segments"})
+AudienceType = Literal["all", "guests", "groups", "segments", "customers"]
+AUDIENCE_TYPES: frozenset[str] = frozenset({"all", "guests", "groups", "segments", "customers"})
 
 # An audience key names one way of being in an audience: ("all", 0),
-# ("guests", 0), ("groups", group id) or ("segments", segment id).
+# ("guests", 0), ("groups", group id) or ("segments", segment id). A ``customers``
+# audience (price lists, contract §8) has no key: nothing indexed by key is aimed at one.
 AudienceKey = tuple[str, int]
 
 
@@ -41,15 +42,19 @@ def in_window(starts_at: datetime | None, ends_at: datetime | None, now: datetim
 
 @dataclass(frozen=True, slots=True)
 class Audience:
-    """Who a rule is for: everyone, guests, any of some groups or any of some segments."""
+    """Who a rule is for: everyone, guests, any of some groups or any of some segments, or
+    (price lists, contract §8) some registered customers named by the host's
+    ``customer_ids``."""
 
     type: AudienceType = "all"
     ids: frozenset[int] = frozenset()
+    customer_ids: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.type not in AUDIENCE_TYPES:
             raise ValueError(f"unknown audience type {self.type!r}")
         object.__setattr__(self, "ids", frozenset(self.ids))
+        object.__setattr__(self, "customer_ids", frozenset(self.customer_ids))
 
     def matches(self, customer: CustomerContext) -> bool:
         """Tell whether ``customer`` is in this audience (a guest is in no group or segment)."""
@@ -61,12 +66,16 @@ class Audience:
             return False
         if self.type == "groups":
             return customer.group is not None and customer.group.id in self.ids
+        if self.type == "customers":
+            return customer.customer_id in self.customer_ids
         return not self.ids.isdisjoint(customer.segment_ids)
 
     def keys(self) -> tuple[AudienceKey, ...]:
         """Return the audience keys under which a rule for this audience is indexed."""
         if self.type in ("all", "guests"):
             return ((self.type, 0),)
+        if self.type == "customers":
+            return ()
         return tuple((self.type, i) for i in sorted(self.ids))
 
 
@@ -219,6 +228,12 @@ class Bundle:
     max_applications: int | None = None
     priority: int = 0
     active: bool = True
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        require_aware(self.starts_at, f"bundle {self.id} starts_at")
+        require_aware(self.ends_at, f"bundle {self.id} ends_at")
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -268,6 +283,12 @@ class GiftRule:
     trigger: GiftTrigger
     gift: Gift
     active: bool = True
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        require_aware(self.starts_at, f"gift rule {self.id} starts_at")
+        require_aware(self.ends_at, f"gift rule {self.id} ends_at")
 
 
 # --------------------------------------------------------------------------- benefit programmes
@@ -356,6 +377,12 @@ class BenefitProgramme:
     earns_loyalty_points: bool = True
     combinable_with_codes: bool = True
     active: bool = True
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        require_aware(self.starts_at, f"benefit programme {self.id} starts_at")
+        require_aware(self.ends_at, f"benefit programme {self.id} ends_at")
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -374,6 +401,114 @@ class BenefitProgramme:
             ):
                 best = index
         return best
+
+
+# --------------------------------------------------------------------------- price lists
+
+
+@dataclass(frozen=True, slots=True)
+class PriceList:
+    """A price list as the snapshot holds it: who it is for and when, not its entries.
+
+    Its entries are many (up to 1,000,000); the caller loads those a cart can use
+    (:meth:`RuleSet.price_lists_for`) and hands them to the engine as
+    :data:`PriceEntries`.
+    """
+
+    id: int
+    name: str
+    audience: Audience
+    priority: int = 0
+    active: bool = True
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        require_aware(self.starts_at, f"price list {self.id} starts_at")
+        require_aware(self.ends_at, f"price list {self.id} ends_at")
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        return (self.priority, self.id)
+
+
+#: A price list's entries as ``(min_quantity, price)`` pairs per product id; the engine
+#: takes them by list id: ``{list id: {product id: ((min_quantity, price), ...)}}``.
+PriceBreaks = tuple[tuple[int, int], ...]
+PriceEntries = Mapping[int, Mapping[str, PriceBreaks]]
+
+
+# --------------------------------------------------------------------------- offers
+
+OfferDiscountType = Literal["percent", "free"]
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTarget:
+    """The units an offer's ``buy`` or ``get`` takes: lines whose product is one of
+    ``product_ids`` or that are in one of ``category_ids``, ``quantity`` units a time."""
+
+    quantity: int
+    product_ids: frozenset[str] = frozenset()
+    category_ids: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.quantity < 1:
+            raise ValueError("an offer's quantity must be >= 1")
+        object.__setattr__(self, "product_ids", frozenset(self.product_ids))
+        object.__setattr__(self, "category_ids", frozenset(self.category_ids))
+
+    def matches(self, product_id: str, category_ids: Iterable[str]) -> bool:
+        return product_id in self.product_ids or not self.category_ids.isdisjoint(category_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class OfferDiscount:
+    """What a get unit is given: ``percent`` (``value`` Decimal percent) or ``free``."""
+
+    type: OfferDiscountType
+    value: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.type == "percent":
+            if self.value is None:
+                raise ValueError("a percent offer needs a value")
+            object.__setattr__(self, "value", to_percent(self.value))
+        elif self.type != "free":
+            raise ValueError(f"unknown offer discount {self.type!r}")
+
+    def per_unit(self, unit_price: int) -> int:
+        """The discount of one get unit: its percent rounded half-up, or all of it."""
+        if self.type == "free" or self.value is None:
+            return unit_price
+        return min(unit_price, percent_of(unit_price, self.value))
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """Buy X get Y (contract §8): ``buy.quantity`` units bought give ``get.quantity``
+    other units their ``discount``, as often as the cart allows, up to
+    ``max_applications``."""
+
+    id: int
+    name: str
+    audience: Audience
+    buy: OfferTarget
+    get: OfferTarget
+    discount: OfferDiscount
+    max_applications: int | None = None
+    priority: int = 0
+    active: bool = True
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        require_aware(self.starts_at, f"offer {self.id} starts_at")
+        require_aware(self.ends_at, f"offer {self.id} ends_at")
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        return (self.priority, self.id)
 
 
 # --------------------------------------------------------------------------- the snapshot
@@ -421,6 +556,9 @@ class RuleSet:
     gift_rules: tuple[GiftRule, ...]
     programmes: tuple[BenefitProgramme, ...]
     price_rule_count: int
+    #: Active price lists and offers, each sorted by ``(priority, id)``.
+    price_lists: tuple[PriceList, ...] = ()
+    offers: tuple[Offer, ...] = ()
 
     @classmethod
     def build(
@@ -429,6 +567,8 @@ class RuleSet:
         bundles: Iterable[Bundle] = (),
         gift_rules: Iterable[GiftRule] = (),
         programmes: Iterable[BenefitProgramme] = (),
+        price_lists: Iterable[PriceList] = (),
+        offers: Iterable[Offer] = (),
     ) -> RuleSet:
         """Index and sort the active rules once; the order given does not matter."""
         products: dict[AudienceKey, dict[str, list[_Entry]]] = {}
@@ -468,6 +608,8 @@ class RuleSet:
             gift_rules=tuple(sorted((g for g in gift_rules if g.active), key=_gift_key)),
             programmes=tuple(sorted((p for p in programmes if p.active), key=_programme_key)),
             price_rule_count=count,
+            price_lists=tuple(sorted((p for p in price_lists if p.active), key=_sort_key)),
+            offers=tuple(sorted((o for o in offers if o.active), key=_sort_key)),
         )
 
     @classmethod
@@ -508,6 +650,15 @@ class RuleSet:
             chosen.append(best)
         return chosen
 
+    def price_lists_for(self, customer: CustomerContext, now: datetime) -> tuple[PriceList, ...]:
+        """The price lists in their window whose audience holds ``customer``, by
+        ``(priority, id)``: the only ones whose entries a cart of theirs can use."""
+        return tuple(
+            p
+            for p in self.price_lists
+            if in_window(p.starts_at, p.ends_at, now) and p.audience.matches(customer)
+        )
+
     def price_rule_for(
         self,
         product_id: str,
@@ -533,3 +684,7 @@ def _gift_key(rule: GiftRule) -> int:
 
 def _programme_key(programme: BenefitProgramme) -> tuple[int, int]:
     return programme.sort_key
+
+
+def _sort_key(rule: PriceList | Offer) -> tuple[int, int]:
+    return rule.sort_key

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from babel.numbers import get_currency_precision
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
@@ -26,6 +25,8 @@ from admin_ui.session import (
 from plugin.config import admin_origins
 from plugin.db import db
 from plugin.errors import ApiError, ErrorCode, error_body, flatten_messages
+from plugin.money import exponent
+from plugin.money import format_money as money_for_people
 from plugin.request_limits import check_form, check_path_and_query, limit_body
 
 log = logging.getLogger(__name__)
@@ -132,25 +133,28 @@ def _template_helpers() -> dict[str, Any]:
 
 def currency_exponent(currency: str) -> int:
     """Digits after the decimal point of ``currency`` (2 for EUR: 1999 is 19.99), per Babel."""
-    return int(get_currency_precision(currency.upper()))
+    return exponent(currency)
 
 
-def format_money(amount: int | None, currency: str) -> str:
-    """Minor units as a merchant reads them: ``format_money(123456, "EUR")`` → ``1,234.56 EUR``."""
-    if amount is None:
-        return "—"
-    exponent = currency_exponent(currency)
-    return f"{Decimal(amount).scaleb(-exponent):,.{exponent}f} {currency.upper()}"
+def format_money(amount: int | None, currency: str | None = None) -> str:
+    """Minor units as a merchant reads them, the one way of ``plugin.money``: Babel in the
+    shop's currency and locale (``format_money(-123456)`` → ``-€1,234.56`` for an ``en``
+    shop in EUR)."""
+    shop = g.get("admin_shop")
+    locale = shop.locale if shop is not None else None
+    if currency is None:
+        currency = shop.currency if shop is not None else "EUR"
+    return money_for_people(amount, currency, locale)
 
 
 def to_minor_units(text: str, currency: str) -> int | None:
     """``"19.99"`` EUR → 1999; None when it is not an amount with at most the currency's digits."""
-    exponent = currency_exponent(currency)
+    digits = currency_exponent(currency)
     try:
         value = Decimal(text.strip().replace(",", "."))
     except ArithmeticError:
         return None
-    minor = value.scaleb(exponent)
+    minor = value.scaleb(digits)
     if not value.is_finite() or minor != minor.to_integral_value():
         return None
     return int(minor)

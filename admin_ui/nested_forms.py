@@ -22,14 +22,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from babel.numbers import format_currency, get_currency_precision
 from flask import request
 from werkzeug.datastructures import MultiDict
 
+from admin_ui.blueprint import format_money
 from admin_ui.session import CSRF_FIELD, SESSION_PARAM
 from plugin.errors import ApiError, ErrorCode
 from plugin.groups.operations import list_groups
 from plugin.limits import MAX_INTEGER
+from plugin.money import exponent
 from plugin.segments.operations import list_segments
 from plugin.shops.models import Shop
 
@@ -38,7 +39,6 @@ T = TypeVar("T")
 #: Form fields that are the page's plumbing, not the object's.
 PLUMBING = frozenset({SESSION_PARAM, CSRF_FIELD, "_add", "_remove", "_action"})
 _INDEX = re.compile(r"\.\d+(?=\.|$)")
-LOCALE = "en"
 #: Audience choices offered on a form: the API takes at most this many ids.
 MAX_CHOICES = 1000
 
@@ -237,10 +237,7 @@ class Converter:
 
 
 def precision(currency: str) -> int:
-    try:
-        return int(get_currency_precision(currency.upper()))
-    except Exception:  # an unknown code: Babel answers 2 for most, be explicit
-        return 2
+    return exponent(currency)
 
 
 def to_minor(text: str, currency: str) -> int:
@@ -282,11 +279,9 @@ def major(amount: Any, currency: str) -> str:
 
 
 def money(amount: int | None, currency: str) -> str:
-    """Minor units for people: ``-400`` EUR → ``-€4.00``."""
-    if amount is None:
-        return "—"
-    digits = precision(currency)
-    return str(format_currency(Decimal(int(amount)).scaleb(-digits), currency, locale=LOCALE))
+    """Minor units for people (``-400`` EUR → ``-€4.00`` in ``en``): the admin's one way,
+    :func:`admin_ui.blueprint.format_money`, in the shop's locale."""
+    return format_money(amount, currency)
 
 
 # Dates ----------------------------------------------------------------------------------

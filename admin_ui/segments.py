@@ -28,6 +28,7 @@ from admin_ui.blueprint import (
 from admin_ui.session import current_admin_shop, redirect_to
 from plugin.db import db
 from plugin.errors import flatten_messages
+from plugin.money import plain_amount
 from plugin.paging import PageQuery
 from plugin.segments import operations
 from plugin.segments.conditions import CUSTOMER_TYPES, FIELDS, RELATIVE_DAYS
@@ -122,7 +123,7 @@ def row_from_condition(condition: dict[str, Any], currency: str) -> dict[str, st
         else:
             row.update(date_mode="date", date=str(value))
     elif kind == "money":
-        row["money"] = format_money(int(value), currency).rsplit(" ", 1)[0].replace(",", "")
+        row["money"] = plain_amount(int(value), currency)
     elif kind == "int":
         row["number"] = str(value)
     elif kind == "bool":

@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import shlex
+import sys
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, inspect
 
+from customer_groups_demo.host import HOST_PAGE_PATH, install_demo_host
 from plugin.auth import curl_command, issue_session_token, signed_headers
 from plugin.db import db
 from plugin.extension import create_app
@@ -37,6 +39,7 @@ SHOP = {
     "name": "Lumen",
     "currency": "EUR",
     "timezone": "Europe/Paris",
+    "locale": "en-IE",
     "api_url": f"https://{SHOP_DOMAIN}/api",
     "access_token": "demo-access-token",
 }
@@ -625,8 +628,13 @@ def build_app(path: str, secret: str) -> Flask:
         if os.path.exists(path + suffix):
             os.remove(path + suffix)
     app = create_app(
-        {"CUSTOMER_GROUPS_APP_SECRET": secret, "CUSTOMER_GROUPS_DATABASE_URL": f"sqlite:///{path}"}
+        {
+            "CUSTOMER_GROUPS_APP_SECRET": secret,
+            "CUSTOMER_GROUPS_DATABASE_URL": f"sqlite:///{path}",
+            "CUSTOMER_GROUPS_HOST_ADMIN_URL": HOST_PAGE_PATH,
+        }
     )
+    install_demo_host(app, SHOP_DOMAIN, SHOP["name"])
     root = logging.getLogger()
     saved = root.level, list(root.handlers)
     with app.app_context():
@@ -687,6 +695,7 @@ def run_demo(
         None,
     )
     rel_cart = os.path.relpath(cart_path)
+    command = shell_command()
     print(
         f"""
 Customer Groups demo: {SHOP["name"]} ({SHOP_DOMAIN}, {SHOP["currency"]}, {SHOP["timezone"]})
@@ -701,15 +710,16 @@ rules, {len(demo.benefit_programmes)} benefit programme, \
 
 App secret{" (made up for this run)" if made_up else ""}: {secret}
 
-Admin (the token lives 60 s):
+Open the admin (a stand-in for the shop's admin: a fresh session each time it is opened):
+  {base}{HOST_PAGE_PATH}
+The admin alone (this token lives 60 s), and a fresh one:
   {base}/admin?{urlencode({"shop": SHOP_DOMAIN, "id_token": token})}
-A fresh admin URL:
-  {env} customer-groups token --shop {SHOP_DOMAIN} --admin-url {base}
+  {env} {command} token --shop {SHOP_DOMAIN} --admin-url {base}
 
 Price a cart (the signature is valid for 300 s):
   {curl}
 Sign it again ({rel_cart} holds the body):
-  {env} customer-groups sign --shop {SHOP_DOMAIN} --file {rel_cart} \
+  {env} {command} sign --shop {SHOP_DOMAIN} --file {rel_cart} \
 --url {base}/hooks/cart/price
 """,
         flush=True,
@@ -720,6 +730,19 @@ Sign it again ({rel_cart} holds the body):
         # One worker: SQLite has one writer anyway; threads serve the admin and the hooks.
         serve(host, port, workers=1, threads=8, app=app)
     return demo
+
+
+def shell_command() -> str:
+    """How to run ``customer-groups`` from the current directory as printed: the script
+    beside this Python (``.venv/bin/customer-groups`` after ``make demo``), relative when it
+    is below the current directory; ``python -m plugin.cli`` when there is no script."""
+    script = os.path.join(os.path.dirname(sys.executable), "customer-groups")
+    if not os.access(script, os.X_OK):
+        return f"{shlex.quote(sys.executable)} -m plugin.cli"
+    relative = os.path.relpath(script)
+    if relative.startswith(os.pardir):
+        return shlex.quote(script)
+    return shlex.quote(relative if os.sep in relative else os.path.join(os.curdir, relative))
 
 
 def _iso(value: datetime) -> str:

@@ -287,6 +287,16 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=7 * DAY,
     ),
     Setting(
+        "CUSTOMER_GROUPS_HOST_ADMIN_URL",
+        "str",
+        None,
+        "the page of the host's admin that opens Customer Groups: the admin's \"open it "
+        "again\" page (a missing or expired session) links to it; the demo sets its own "
+        "stand-in, `/demo/admin`",
+        optional=True,
+        shown_default="none: that page names the menu entry instead",
+    ),
+    Setting(
         "CUSTOMER_GROUPS_SIGNATURE_TOLERANCE",
         "int",
         300,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import shlex
+import subprocess
 from datetime import UTC, datetime
 from random import Random
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 
 from customer_groups_demo import (
     CATEGORIES,
@@ -18,8 +21,11 @@ from customer_groups_demo import (
     make_orders,
     run_demo,
 )
+from customer_groups_demo.host import HOST_PAGE_PATH, install_demo_host
 from plugin.extension import create_app
+from tests.browser.harness import ROOT, ServerThread
 from tests.conftest import auth
+from tests.served.server import free_port
 
 TODAY = datetime(2026, 6, 15, 12, tzinfo=UTC)
 
@@ -114,6 +120,7 @@ def test_run_demo_prints_an_admin_url_and_a_signed_curl_that_work(tmp_path, caps
     curl = next(line.strip() for line in out.splitlines() if line.strip().startswith("curl "))
     assert "customer-groups token --shop lumen.example" in out
     assert "customer-groups sign --shop lumen.example --file" in out
+    assert "http://127.0.0.1:5999/demo/admin" in out
 
     app = create_app(
         {
@@ -139,3 +146,70 @@ def test_run_demo_prints_an_admin_url_and_a_signed_curl_that_work(tmp_path, caps
     assert answer["customer"]["group"]["name"] == "Wholesale"
     assert answer["total"] < answer["subtotal"] + answer["shipping_total"]
     assert (tmp_path / "demo-cart.json").read_bytes() == body
+
+
+def _printed_commands(out: str) -> list[str]:
+    """The shell lines the demo printed (a trailing backslash continues a line)."""
+    lines = out.replace("\\\n", "").splitlines()
+    return [
+        line.strip()
+        for line in lines
+        if line.strip().startswith(("CUSTOMER_GROUPS_APP_SECRET=", "curl "))
+    ]
+
+
+def test_every_command_the_demo_prints_runs_as_printed_from_the_project_root(
+    tmp_path, capsys, monkeypatch
+):
+    """Issue 14: pasted into a shell at the project root (as after ``make demo``), every
+    printed command works, and the stand-in host page frames the admin with a fresh token."""
+    monkeypatch.delenv("CUSTOMER_GROUPS_APP_SECRET", raising=False)
+    monkeypatch.chdir(ROOT)
+    port = free_port()
+    path = tmp_path / "demo.sqlite"
+    run_demo("127.0.0.1", port, 25, 120, serve_after=False, path=str(path), seed=3)
+    out = capsys.readouterr().out
+    secret = out.split("App secret (made up for this run): ", 1)[1].split()[0]
+    app = create_app(
+        {
+            "CUSTOMER_GROUPS_APP_SECRET": secret,
+            "CUSTOMER_GROUPS_DATABASE_URL": f"sqlite:///{path}",
+            "CUSTOMER_GROUPS_HOST_ADMIN_URL": HOST_PAGE_PATH,
+        }
+    )
+    install_demo_host(app, SHOP_DOMAIN, "Lumen")
+    server = ServerThread(app, port)
+    try:
+        commands = _printed_commands(out)
+        assert len(commands) == 3, out  # token, the curl, sign
+        for command in commands:
+            ran = subprocess.run(
+                ["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=60
+            )
+            assert ran.returncode == 0, (command, ran.stdout, ran.stderr)
+            if " token " in command:
+                admin = requests.get(ran.stdout.strip(), timeout=10)
+                assert admin.status_code == 200 and "Wholesale" in admin.text
+            elif " sign " in command:
+                resigned = subprocess.run(
+                    ["bash", "-c", ran.stdout.strip()], capture_output=True, text=True, timeout=60
+                )
+                assert '"total"' in resigned.stdout, resigned
+            else:
+                assert '"total"' in ran.stdout, ran
+
+        # The stand-in for the host's admin: a fresh token on every opening.
+        first = requests.get(f"http://127.0.0.1:{port}/demo/admin", timeout=10)
+        second = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
+        tokens = [re.search(r'src="/admin\?([^"]+)"', page.text)[1] for page in (first, second)]
+        assert tokens[0] != tokens[1]
+        framed = requests.get(
+            f"http://127.0.0.1:{port}/admin?" + tokens[1].replace("&amp;", "&"), timeout=10
+        )
+        assert framed.status_code == 200 and "Wholesale" in framed.text
+        # An expired or missing session sends the merchant back to it.
+        expired = requests.get(f"http://127.0.0.1:{port}/admin?shop={SHOP_DOMAIN}", timeout=10)
+        assert expired.status_code == 401
+        assert 'href="/demo/admin"' in expired.text
+    finally:
+        server.stop()

@@ -19,6 +19,8 @@ class Shop(db.Model):
     name: Mapped[str] = mapped_column(String(255), default="")
     currency: Mapped[str] = mapped_column(String(3))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # How money is written on the admin pages (plugin.money.format_money), e.g. ``fr_FR``.
+    locale: Mapped[str] = mapped_column(String(35), default="en", server_default="en")
     api_url: Mapped[str | None] = mapped_column(String(512))
     access_token: Mapped[str | None] = mapped_column(String(512))
     # Where events of contract §6 are POSTed; the host may set it at install.

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from plugin.db import db, utcnow
+from plugin.money import DEFAULT_LOCALE, parse_locale
 from plugin.shops.models import Shop
 
 
@@ -34,6 +35,7 @@ def install_shop(domain: str, data: dict[str, Any]) -> Shop:
         "name": data.get("name") or "",
         "currency": data["currency"].upper(),
         "timezone": data.get("timezone") or "UTC",
+        "locale": parse_locale(data.get("locale") or DEFAULT_LOCALE) or DEFAULT_LOCALE,
         "api_url": data.get("api_url"),
         "access_token": data.get("access_token"),
         "events_url": data.get("events_url"),

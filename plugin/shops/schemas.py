@@ -8,6 +8,7 @@ from flask import current_app
 from marshmallow import ValidationError, fields, validate
 
 from plugin.fields import Payload
+from plugin.money import DEFAULT_LOCALE, parse_locale
 from plugin.outgoing import private_destinations_allowed, url_problem
 
 
@@ -28,11 +29,18 @@ def _outgoing_url(url: str | None) -> None:
         raise ValidationError(problem)
 
 
+def _known_locale(name: str) -> None:
+    if parse_locale(name) is None:
+        raise ValidationError("Not a known locale (a BCP 47 tag such as en, fr-FR, de-CH).")
+
+
 class ShopSchema(Payload):
     domain = fields.String(required=True, validate=validate.Length(min=1, max=255))
     name = fields.String(load_default="", validate=validate.Length(max=255))
     currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z]{3}$"))
     timezone = fields.String(load_default="UTC", validate=_known_timezone)
+    # An extension of the contract: how the admin writes money (``en`` when not sent).
+    locale = fields.String(load_default=DEFAULT_LOCALE, validate=_known_locale)
     api_url = fields.Url(
         allow_none=True, load_default=None, require_tld=False, validate=validate.Length(max=512)
     )

@@ -54,8 +54,8 @@ def chromium() -> Iterator[Any]:
 class ServerThread:
     """A WSGI app on a real socket, in a thread, until ``stop``."""
 
-    def __init__(self, wsgi_app: Any) -> None:
-        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+    def __init__(self, wsgi_app: Any, port: int = 0) -> None:
+        self.server: BaseWSGIServer = make_server("127.0.0.1", port, wsgi_app, threaded=True)
         self.port = self.server.server_port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -10,6 +10,7 @@ from plugin.api import (  # noqa: F401
     groups,
     jobs,
     openapi,
+    pricelists,
     render,
     rules,
     segments,

@@ -13,6 +13,13 @@ from sqlalchemy import select
 from hooks.signing import parse_json_object, read_signed_request
 from plugin.apidoc import SIGNED_HEADERS, DocumentedBlueprint, document
 from plugin.auth import WEBHOOKS_PATH
+from plugin.catalogue import operations as catalogue
+from plugin.catalogue.schemas import (
+    CategoryDeletedSchema,
+    CategoryEventSchema,
+    ProductDeletedSchema,
+    ProductEventSchema,
+)
 from plugin.customers.schemas import (
     CustomerDeletedSchema,
     CustomerEventSchema,
@@ -101,6 +108,26 @@ def _reversal(status: str) -> Callable[[Shop, dict[str, Any]], Result]:
     return run
 
 
+def _product_upserted(shop: Shop, data: dict[str, Any]) -> Result:
+    catalogue.upsert_product(shop, data["product"])
+    return None
+
+
+def _product_deleted(shop: Shop, data: dict[str, Any]) -> Result:
+    catalogue.delete_product(shop, data["product_id"])
+    return None
+
+
+def _category_upserted(shop: Shop, data: dict[str, Any]) -> Result:
+    catalogue.upsert_category(shop, data["category"])
+    return None
+
+
+def _category_deleted(shop: Shop, data: dict[str, Any]) -> Result:
+    catalogue.delete_category(shop, data["category_id"])
+    return None
+
+
 def _uninstalled(shop: Shop, data: dict[str, Any]) -> Result:
     shops.uninstall_shop(shop)
     return None
@@ -123,6 +150,12 @@ TOPICS: dict[str, Topic] = {
     "order/paid": Topic(OrderPaidSchema, _order_paid),
     "order/cancelled": Topic(OrderReversedSchema, _reversal("cancelled")),
     "order/refunded": Topic(OrderReversedSchema, _reversal("refunded")),
+    "product/created": Topic(ProductEventSchema, _product_upserted),
+    "product/updated": Topic(ProductEventSchema, _product_upserted),
+    "product/deleted": Topic(ProductDeletedSchema, _product_deleted),
+    "category/created": Topic(CategoryEventSchema, _category_upserted),
+    "category/updated": Topic(CategoryEventSchema, _category_upserted),
+    "category/deleted": Topic(CategoryDeletedSchema, _category_deleted),
 }
 INSTALL_TOPIC = "app/installed"
 ALL_TOPICS = [INSTALL_TOPIC, *TOPICS]

@@ -2,6 +2,7 @@
 
 from plugin.audiences.models import Audience, AudienceRun
 from plugin.automations.models import Automation, AutomationRun
+from plugin.catalogue.models import Category, Product, ProductCategory
 from plugin.codes.models import (
     CheckoutAnswer,
     Code,
@@ -34,8 +35,11 @@ __all__ = [
     "BenefitTier",
     "Bundle",
     "BundleItem",
+    "Category",
     "GiftRule",
     "PriceRule",
+    "Product",
+    "ProductCategory",
     "CheckoutAnswer",
     "Code",
     "CodeAttempt",

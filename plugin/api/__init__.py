@@ -4,14 +4,15 @@
 from plugin.api import (  # noqa: F401
     audiences,
     automations,
+    catalogue,
     customers,
     discounts,
     events,
     groups,
     jobs,
     openapi,
-    pricelists,
     render,
+    reports,
     rules,
     segments,
 )

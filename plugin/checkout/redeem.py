@@ -83,6 +83,19 @@ def _applied(answer: dict[str, Any]) -> str | None:
     return next((c["code"] for c in answer.get("codes", []) if c["status"] == "applied"), None)
 
 
+def code_amount(answer: dict[str, Any], code: str) -> int:
+    """What ``code`` takes off the priced order: its adjustments on the lines and on
+    shipping, as a positive amount (the discounts report sums it)."""
+    key = normalise_code(code)
+    adjustments = [a for line in answer.get("lines", []) for a in line.get("adjustments", [])]
+    adjustments += (answer.get("shipping") or {}).get("adjustments", [])
+    return -sum(
+        a["amount"]
+        for a in adjustments
+        if a.get("source") == "code" and normalise_code(a.get("code") or "") == key
+    )
+
+
 @dataclass(frozen=True)
 class Redeemed:
     answer: dict[str, Any]
@@ -120,7 +133,9 @@ def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed
         applied = _applied(answer)
         if applied is None:
             break
-        lost = redeem_code(shop, applied, order_id, customer_row_id)
+        lost = redeem_code(
+            shop, applied, order_id, customer_row_id, amount=code_amount(answer, applied)
+        )
         if lost is None:
             break
         # Lost the race: report the code rejected for that reason, price without it.

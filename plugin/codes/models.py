@@ -186,6 +186,7 @@ class Redemption(ShopScoped, db.Model):
             postgresql_where=text(ONCE_PER_CUSTOMER_ROWS),
         ),
         Index("ix_redemptions_status_expires", "status", "expires_at"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
         NEVER_REUSED,
     )
 
@@ -198,6 +199,9 @@ class Redemption(ShopScoped, db.Model):
     once_per_customer: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(16), default=HELD)
     flagged: Mapped[bool] = mapped_column(default=False)
+    # What the code took off the order as the redeem hook priced it (lines and shipping);
+    # 0 for an order/paid whose code never went through the hook (the discounts report).
+    amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -140,10 +140,13 @@ def redeem_code(
     customer_id: int | str | None,
     status: str = HELD,
     now: datetime | None = None,
+    amount: int | None = None,
 ) -> str | None:
     """Use ``code`` for ``order_id`` in the caller's transaction; None when it worked,
     else the reason it lost (``usage_limit_reached``, ``already_used_by_customer``,
     ``unknown_code``). Repeating for the same order changes nothing and answers None.
+    ``amount``: what the code took off the order as the redeem hook priced it (None keeps
+    what an earlier hold of the order recorded, or 0).
     """
     now = now or utcnow()
     found = _find_code(shop, key_of(code))
@@ -160,7 +163,10 @@ def redeem_code(
         with db.session.begin_nested():
             if not _take_use(code_id, limit, shared):
                 raise _Lost(USAGE_LIMIT_REACHED)
-            _record(shop, code_row, discount, order_id, customer_row_id, status, now, previous)
+            _record(
+                shop, code_row, discount, order_id, customer_row_id, status, now, previous,
+                amount=amount,
+            )  # fmt: skip
     except _Lost as lost:
         return lost.reason
     except IntegrityError:
@@ -182,8 +188,9 @@ def _record(
     now: datetime,
     previous: Redemption | None,
     flagged: bool = False,
+    amount: int | None = None,
 ) -> None:
-    values = {
+    values: dict[str, Any] = {
         "code_id": code.id,
         "discount_id": discount.id,
         "customer_id": customer_row_id,
@@ -195,6 +202,8 @@ def _record(
         "confirmed_at": now if status == CONFIRMED else None,
         "released_at": None,
     }
+    if amount is not None:
+        values["amount"] = amount
     if previous is not None:
         # An expired or released hold of this order is used again (e.g. paid late).
         db.session.execute(

@@ -137,6 +137,8 @@ class Order(ShopScoped, db.Model):
         CheckConstraint("total >= 0", name="total_not_negative"),
         CheckConstraint("status IN ('paid', 'cancelled', 'refunded')", name="status_known"),
         Index("ix_orders_shop_customer_placed", "shop_id", "customer_id", "placed_at"),
+        # The reports read a shop's paid orders by day.
+        Index("ix_orders_shop_placed", "shop_id", "placed_at"),
         NEVER_REUSED,
     )
 
@@ -146,6 +148,10 @@ class Order(ShopScoped, db.Model):
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="SET NULL"), index=True
     )
+    # The group the customer was in when the order was paid (the groups report counts the
+    # order there, wherever the customer went since); null for guests and once the group
+    # is deleted.
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(16))
     # Null while only a cancel or refund is known (it arrived before order/paid).
     placed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

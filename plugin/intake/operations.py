@@ -170,6 +170,8 @@ def record_paid_order(shop: Shop, data: dict[str, Any]) -> bool:
             "shop_id": shop.id,
             "external_id": data["id"],
             "customer_id": customer.id if customer else None,
+            # The group the customer is in as the order is paid (the groups report).
+            "group_id": customer.group_id if customer else None,
             "status": ORDER_PAID,
             "placed_at": shop_moment(shop, data["placed_at"]),
             "paid_at": now,

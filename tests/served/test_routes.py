@@ -165,6 +165,27 @@ def test_every_webhook_topic(server):
     ok(send("customers/redact", {"customer_id": "w_1"}))
     assert server.api("GET", "/customers/w_1").status_code == 404
 
+    # The catalogue (contract v2 §8): products and categories, found ignoring accents.
+    lamp = {"id": "w_lamp", "title": "Lampe de bureau", "kind": "product",
+            "category_ids": ["w_light"], "price": 4900, "active": True}  # fmt: skip
+    ok(send("product/created", {"product": lamp}))
+    ok(send("product/updated", {"product": {**lamp, "title": "Lampe à poser"}}))
+    found = ok(server.api("GET", "/products", params={"q": "LAMPE A"}))["items"]
+    assert [(p["id"], p["title"], p["category_ids"]) for p in found] == [
+        ("w_lamp", "Lampe à poser", ["w_light"])
+    ]
+    ok(send("category/created", {"category": {"id": "w_light", "title": "Éclairage"}}))
+    light = {"id": "w_light", "title": "Éclairage", "parent_id": "w_home"}
+    ok(send("category/updated", {"category": light}))
+    found = ok(server.api("GET", "/categories", params={"q": "eclair"}))["items"]
+    assert [(c["id"], c["parent_id"]) for c in found] == [("w_light", "w_home")]
+    ok(send("product/deleted", {"product_id": "w_lamp"}))
+    ok(send("category/deleted", {"category_id": "w_light"}))
+    assert ok(server.api("GET", "/products", params={"q": "lampe"}))["total"] == 0
+    assert ok(server.api("GET", "/categories", params={"ids": "w_light"}))["total"] == 0
+    refused = send("product/created", {"product": {**lamp, "price": -1}})
+    assert refused.status_code == 400 and "product.price" in refused.json()["error"]["details"]
+
     # A shop of its own leaves: uninstalled (refused from then on), then redacted.
     gone = "gone.example"
     sent.add("app/installed")
@@ -851,76 +872,43 @@ def test_admin_opens_and_every_linked_page_answers(server):
     assert "/admin/cart" in seen and "/admin/audiences/new" in seen
 
 
-# -- Price lists and offers (contract §8) -------------------------------------------------------
+# -- Reports (contract v2 §8) ----------------------------------------------------------------
 
 
-def test_price_lists_and_offers(server):
-    customer(server, "c_list")
-    made = ok(
-        server.api(
-            "POST",
-            "/price-lists",
-            json={"name": "Trade", "audience": {"type": "customers", "ids": ["c_list"]}},
-        ),
-        201,
-    )
-    assert ok(server.api("GET", f"/price-lists/{made['id']}"))["audience"]["ids"] == ["c_list"]
-    assert [item["id"] for item in ok(server.api("GET", "/price-lists"))["items"]] == [made["id"]]
-    entries = f"/price-lists/{made['id']}/entries"
-    report = ok(
-        server.api(
-            "POST",
-            f"{entries}/import",
-            data=b"product_id,min_quantity,price\np_list,1,900\np_list,3,800\np_list,x,1\n",
-            headers={"Content-Type": "text/csv"},
-        )
-    )
-    assert (report["imported"], report["invalid"]) == (2, 1)
-    assert report["errors"][0]["line"] == 4
-    added = ok(server.api("POST", entries, json={"product_id": "p_other", "price": 10}))
-    assert added == {"product_id": "p_other", "min_quantity": 1, "price": 10}
-    assert ok(server.api("GET", f"{entries}?per_page=2"))["total"] == 3
-    assert server.api("DELETE", f"{entries}?product_id=p_other&min_quantity=1").status_code == 204
-    exported = server.api("GET", f"{entries}/export")
-    assert exported.headers["Content-Type"].startswith("text/csv")
-    assert exported.text.splitlines() == [
-        "product_id,min_quantity,price",
-        "p_list,1,900",
-        "p_list,3,800",
-    ]
+def test_reports_of_discounts_and_groups(server):
+    """Redeemed at the hook, paid, one refunded: the discount's and the group's figures, by
+    day, over real HTTP (the shop's time zone is UTC here)."""
+    discount = pool(server, "Report 10%", code="REPORT10")
+    group = ok(server.api("POST", "/groups", json={"name": "Reported"}), 201)
+    for customer_id in ("r_1", "r_2"):
+        customer(server, customer_id)
+    ok(server.api("POST", f"/groups/{group['id']}/customers", json={"customer_ids": ["r_1"]}))
+    body = cart("k_r1", "r_1", ("p1", 1, 5000), codes=["REPORT10"])
+    ok(server.signed("/hooks/checkout/redeem", {**body, "order_id": "o_r1"}))
+    for order_id, customer_id, placed_at, total, codes in (
+        ("o_r1", "r_1", "2026-04-01T10:00:00Z", 4500, ["REPORT10"]),
+        ("o_r2", "r_1", "2026-04-02T10:00:00Z", 1000, []),
+        ("o_r3", "r_1", "2026-04-02T11:00:00Z", 700, ["REPORT10"]),
+        ("o_r4", "r_2", "2026-04-02T12:00:00Z", 300, []),
+    ):
+        order = order_payload(order_id, customer_id, placed_at=placed_at, total=total,
+                              discount_codes=codes)  # fmt: skip
+        ok(server.webhook("order/paid", {"order": order}))
+    ok(server.webhook("order/refunded", {"order": {"id": "o_r3"}}))
 
-    offer = ok(
-        server.api(
-            "POST",
-            "/offers",
-            json={
-                "name": "Second half price",
-                "buy": {"product_ids": ["p_list"], "quantity": 1},
-                "get": {
-                    "product_ids": ["p_list"],
-                    "quantity": 1,
-                    "discount": {"type": "percent", "value": 50},
-                },
-            },
-        ),
-        201,
-    )
-    assert ok(server.api("GET", f"/offers/{offer['id']}"))["name"] == "Second half price"
-    assert [item["id"] for item in ok(server.api("GET", "/offers"))["items"]] == [offer["id"]]
-    body = cart("k_list", "c_list", ("p_list", 2, 1000), ("p_list", 1, 1000))
-    answer = ok(server.signed("/hooks/cart/price", body, topic="hooks/cart/price"))
-    # Three units: the 3-unit price, 800; one unit is the get unit of the offer (-400).
-    assert [line["rule_unit_price"] for line in answer["lines"]] == [800, 800]
-    assert answer["discount_total"] == 400 and answer["subtotal"] == 2400
-    sources = {a["source"] for line in answer["lines"] for a in line["adjustments"]}
-    assert sources == {"price_list", "offer"}
-    patched = server.api("PATCH", f"/offers/{offer['id']}", json={"active": False})
-    assert ok(patched)["active"] is False
-    renamed = server.api("PATCH", f"/price-lists/{made['id']}", json={"name": "Trade 2"})
-    assert ok(renamed)["name"] == "Trade 2"
-    assert server.api("DELETE", f"/offers/{offer['id']}").status_code == 204
-    assert server.api("DELETE", f"/price-lists/{made['id']}").status_code == 204
-    assert server.api("GET", entries).status_code == 404
+    span = {"from": "2026-04-01", "to": "2026-04-03"}
+    report = ok(server.api("GET", "/reports/discounts", params=span))
+    [item] = [i for i in report["items"] if i["discount"]["id"] == discount["id"]]
+    assert (item["redemptions"], item["discount_total"], item["orders_total"]) == (1, 500, 4500)
+    assert [d["redemptions"] for d in item["series"]] == [1, 0, 0]
+    report = ok(server.api("GET", "/reports/groups", params=span))
+    [item] = [i for i in report["items"] if i["group"]["id"] == group["id"]]
+    figures = (item["customers"], item["orders"], item["revenue"], item["discount_total"])
+    assert figures == (1, 2, 5500, 500)
+    assert [d["revenue"] for d in item["series"]] == [4500, 1000, 0]
+    backwards = {"from": "2026-04-03", "to": "2026-04-01"}
+    refused = server.api("GET", "/reports/groups", params=backwards)
+    assert refused.status_code == 422 and "to" in refused.json()["error"]["details"]
 
 
 # -- Every documented route was sent a request ------------------------------------------------

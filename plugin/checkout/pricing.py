@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -40,12 +40,14 @@ from plugin.pricing import (
     CustomerContext,
     Group,
     Line,
+    PriceEntries,
     PricingResult,
     RuleSet,
     Segment,
     Shipping,
     price_cart,
 )
+from plugin.rules.pricelists import entries_for
 from plugin.rules.snapshot import rule_set
 from plugin.segments.membership import customer_identity
 from plugin.segments.models import Segment as SegmentRow
@@ -222,6 +224,28 @@ class PricingInputs:
     customer: CustomerContext
     codes: Mapping[str, CodeCandidate]
     rules: RuleSet
+    #: The entries of the price lists that apply to the customer, for the cart's products.
+    price_entries: PriceEntries = field(default_factory=dict)
+
+
+def with_rules(
+    shop: Shop,
+    cart: Cart,
+    customer: CustomerContext,
+    codes: Mapping[str, CodeCandidate],
+    now: datetime,
+) -> PricingInputs:
+    """The inputs with the rule snapshot and, when price lists apply to this customer now,
+    their entries for the cart's products (one indexed query; never a whole list)."""
+    rules = rule_set(shop)
+    entries: PriceEntries = {}
+    if rules.price_lists:
+        lists = rules.price_lists_for(customer, now)
+        if lists:
+            entries = entries_for(
+                shop.id, (p.id for p in lists), (line.product_id for line in cart.lines)
+            )
+    return PricingInputs(cart, customer, codes, rules, entries)
 
 
 def read_inputs(
@@ -235,12 +259,14 @@ def read_inputs(
     customer, customer_row_id = customer_context(shop, cart.customer_id)
     if codes is None:
         codes = code_facts(shop, cart, customer_row_id, now, client_ip)
-    return PricingInputs(cart, customer, codes, rule_set(shop))
+    return with_rules(shop, cart, customer, codes, now)
 
 
 def compute(inputs: PricingInputs, now: datetime) -> PricingResult:
     """The pure part: no database."""
-    return price_cart(inputs.cart, inputs.customer, inputs.rules, inputs.codes, now)
+    return price_cart(
+        inputs.cart, inputs.customer, inputs.rules, inputs.codes, now, inputs.price_entries
+    )
 
 
 def price_result(
@@ -320,7 +346,7 @@ def price_for_domain(
             raise fault or ApiError(ErrorCode.INVALID_PAYLOAD, "The cart is missing.", 400)
         cart = to_cart(shop, data)
         codes = code_facts(shop, cart, customer_row_id, now, data["client_ip"])
-        inputs = PricingInputs(cart, customer, codes, rule_set(shop))
+        inputs = with_rules(shop, cart, customer, codes, now)
     except (OperationalError, SQLAlchemyTimeoutError):
         raise _unavailable(domain) from None
     finally:

@@ -14,7 +14,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import Select, and_, select
@@ -67,7 +67,18 @@ def _cache() -> dict[int, Snapshot]:
     return cache
 
 
-def rule_set(shop: Shop) -> RuleSet:
+class VersionedShop(Protocol):
+    """What a snapshot needs of the shop row read by the request (a ``Shop``, or the
+    pricing hook's facts read as columns)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def rules_version(self) -> int: ...
+
+
+def rule_set(shop: Shop | VersionedShop) -> RuleSet:
     """The shop's rules at ``shop.rules_version`` (the shop row read by this request)."""
     version = shop.rules_version or 0
     cache = _cache()

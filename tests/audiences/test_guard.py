@@ -169,9 +169,7 @@ def test_a_refused_profile_shows_the_status_and_error_code_only(
     ],
     ids=["text", "error-code", "not-a-code"],
 )
-def test_a_failed_batch_shows_no_reply_text(
-    app, client, shop, httpserver, reply, status, expected
-):
+def test_a_failed_batch_shows_no_reply_text(app, client, shop, httpserver, reply, status, expected):
     one_member(app)
     httpserver.expect_request(USERS_PATH, method="POST").respond_with_data(
         reply, status=status, content_type="application/json"

@@ -36,7 +36,8 @@ Adding a page (uimore: rules, discounts, automations, audiences, cart)
     2. Views are thin, like the API: ``values = form_values("name", …)`` (form fields
        present; an unticked checkbox is absent), then
        ``result, errors = run_form(lambda: operations.create_x(shop, XIn().load(values)))``;
-       on success ``db.session.commit()`` and ``return redirect_to(".x", "Saved “…”.")``
+       on success ``return redirect_to(".x", "Saved “…”.")`` (the blueprint commits a
+       view's answer below 400 and rolls back any other: ``plugin.db.BoundaryBlueprint``)
        (303 with a one-time signed message); on errors
        ``return render_page("x_form.html", 422, form=values, errors=errors)``. ``errors``
        maps dotted field names (``conditions.0.value``) to messages, as the API's 422

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from flask import Blueprint, current_app, g, jsonify, render_template, request
+from flask import current_app, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -23,7 +23,7 @@ from admin_ui.session import (
     read_flash,
 )
 from plugin.config import admin_origins
-from plugin.db import db
+from plugin.db import BoundaryBlueprint, db
 from plugin.errors import ApiError, ErrorCode, error_body, flatten_messages
 from plugin.money import exponent
 from plugin.money import format_money as money_for_people
@@ -32,7 +32,7 @@ from plugin.request_limits import check_form, check_path_and_query, limit_body
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-admin_blueprint = Blueprint(
+admin_blueprint = BoundaryBlueprint(
     "customer_groups_admin",
     __name__,
     url_prefix="/admin",

@@ -9,7 +9,6 @@ from flask.typing import ResponseReturnValue
 
 from admin_ui.blueprint import admin_blueprint, render_page, run_form
 from admin_ui.session import current_admin_shop, redirect_to
-from plugin.db import db
 from plugin.groups import operations as groups
 from plugin.groups.schemas import MoveCustomersIn
 from plugin.intake.search import search_customers
@@ -77,7 +76,6 @@ def customer_move() -> ResponseReturnValue:
             )
         )
         if result is not None:
-            db.session.commit()
             name = result["group"].name
             chosen = len(set(ids))
             already = chosen - result["moved"]

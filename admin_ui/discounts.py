@@ -410,7 +410,6 @@ def discount_codes_generate(discount_id: int) -> ResponseReturnValue:
         warnings = density_warnings(shop, **args)
         if args["count"] <= SYNC_LIMIT:
             made = generate_codes(shop, discount, **args)
-            db.session.commit()
             return redirect_to(
                 ".discount_codes",
                 " ".join([f"Generated {made:,} codes.", *warnings]),
@@ -432,7 +431,6 @@ def discount_codes_generate(discount_id: int) -> ResponseReturnValue:
             raise
         return _codes_page(shop, discount_id, 422, generate=typed, errors=error.details)
     job = enqueue_generation(shop, discount.id, args)  # the API's own job kind
-    db.session.commit()
     return redirect_to(
         ".discount_codes", " ".join(warnings) or None, "warning", discount_id=discount_id,
         job=job.id,

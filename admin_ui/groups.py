@@ -48,7 +48,6 @@ def group_new() -> ResponseReturnValue:
         values = _form_values()
         group, errors = run_form(lambda: operations.create_group(shop, GroupIn().load(values)))
         if group is not None:
-            db.session.commit()
             return redirect_to(".groups", f"Group “{group.name}” created.")
         form = {**form, **values, "is_default": "is_default" in values}
     return render_page(
@@ -79,7 +78,6 @@ def group_edit(group_id: int) -> ResponseReturnValue:
             lambda: operations.update_group(shop, group_id, GroupPatch().load(values))
         )
         if saved is not None:
-            db.session.commit()
             return redirect_to(".groups", f"Group “{saved.name}” saved.")
         group = operations.get_group(shop, group_id)
         form = {**values, "is_default": group.is_default or "is_default" in values}
@@ -109,7 +107,6 @@ def group_delete(group_id: int) -> ResponseReturnValue:
             "join it. Make another group the default first (Modify → Default group), "
             "then delete this one.",
         )
-    db.session.commit()
     moved = group.member_count
     members = f"its {moved} member{'s' if moved != 1 else ''} moved to the default group"
     return redirect_to(

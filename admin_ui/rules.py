@@ -34,7 +34,6 @@ from admin_ui.nested_forms import (
     split_ids,
 )
 from admin_ui.session import current_admin_shop, redirect_to
-from plugin.db import db
 from plugin.errors import flatten_messages
 from plugin.rules import operations
 from plugin.rules.resources import RESOURCES, Resource
@@ -505,7 +504,6 @@ def _save(
             422,
             **_form_context(shop, kind, form=raw, rule_id=rule_id, errors=errors),
         )
-    db.session.commit()
     verb = "Created" if rule_id is None else "Saved"
     return redirect_to(".rules", f"{verb} the {kind.what} “{row.name}”.", _anchor=kind.path)
 
@@ -534,5 +532,4 @@ def rule_delete(kind_path: str, rule_id: int) -> ResponseReturnValue:
     row = operations.get_rule(shop, kind.resource.kind, rule_id)
     name = row.name
     operations.delete_rule(shop, kind.resource.kind, rule_id)
-    db.session.commit()
     return redirect_to(".rules", f"Deleted the {kind.what} “{name}”.", _anchor=kind.path)

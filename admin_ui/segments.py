@@ -26,7 +26,6 @@ from admin_ui.blueprint import (
     to_minor_units,
 )
 from admin_ui.session import current_admin_shop, redirect_to
-from plugin.db import db
 from plugin.errors import flatten_messages
 from plugin.money import plain_amount
 from plugin.paging import PageQuery
@@ -310,7 +309,6 @@ def _save(segment_id: int | None) -> ResponseReturnValue:
             )
         )
         if saved is not None:
-            db.session.commit()
             verb = "created" if segment_id is None else "saved"
             count = saved.member_count
             if saved.recomputing:  # a large shop: a job recomputes it
@@ -355,5 +353,4 @@ def segment_delete(segment_id: int) -> ResponseReturnValue:
     shop = current_admin_shop()
     segment = operations.get_segment(shop, segment_id)
     operations.delete_segment(shop, segment_id)
-    db.session.commit()
     return redirect_to(".segments", f"Segment “{segment.name}” deleted.")

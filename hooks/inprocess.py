@@ -9,6 +9,7 @@ from flask import current_app
 from hooks.webhooks import handle_event
 from plugin.checkout.pricing import price_for_domain
 from plugin.checkout.redeem import redeem_for_domain
+from plugin.db import unit_of_work
 from plugin.events import signals
 
 _connected = False
@@ -20,7 +21,8 @@ def _receiver(topic: str) -> Any:
     ) -> dict[str, Any] | None:
         if "customer_groups" not in current_app.extensions:
             return None  # an app in this process that did not install the extension
-        return handle_event(str(sender), topic, event_id, payload or {})
+        with unit_of_work():
+            return handle_event(str(sender), topic, event_id, payload or {})
 
     receive.__name__ = f"customer_groups_{topic.replace('/', '_')}"
     return receive
@@ -32,14 +34,16 @@ def _price_cart(
     """``cart_price``: the pricing hook's answer for ``payload``, as over HTTP."""
     if "customer_groups" not in current_app.extensions:
         return None
-    return price_for_domain(str(sender), payload or {})
+    with unit_of_work():
+        return price_for_domain(str(sender), payload or {})
 
 
 def _redeem(sender: str, payload: dict[str, Any] | None = None, **_: Any) -> dict[str, Any] | None:
     """``checkout_redeem``: the redeem hook's answer for ``payload``, as over HTTP."""
     if "customer_groups" not in current_app.extensions:
         return None
-    return redeem_for_domain(str(sender), payload or {}).answer
+    with unit_of_work():
+        return redeem_for_domain(str(sender), payload or {}).answer
 
 
 def connect_receivers() -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import orjson
-from flask import Response
+from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from hooks.redeem import register_redeem_hook
@@ -42,5 +41,4 @@ def price_cart_hook() -> ResponseReturnValue:
     """Price a cart for the host (contract §4): size, signature, timestamp, shop installed,
     payload, in that order; it changes nothing but the attempt counters of unknown codes."""
     signed = read_signed_request(PRICE_PATH, [HOOK_TOPICS[PRICE_PATH]])
-    answer = price_for_domain(signed.shop_domain, signed.body)
-    return Response(orjson.dumps(answer, option=orjson.OPT_SORT_KEYS), mimetype="application/json")
+    return jsonify(price_for_domain(signed.shop_domain, signed.body))

@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from hooks.signing import parse_json_object, read_signed_request
 from plugin.apidoc import SIGNED_HEADERS, DocumentedBlueprint, document
-from plugin.audiences import operations as audiences
 from plugin.auth import WEBHOOKS_PATH
 from plugin.catalogue import operations as catalogue
 from plugin.catalogue.schemas import (
@@ -29,7 +28,7 @@ from plugin.customers.schemas import (
     OrderPaidSchema,
     OrderReversedSchema,
 )
-from plugin.db import db, insert_ignoring_conflict, utcnow
+from plugin.db import db, enter_shop, insert_ignoring_conflict, utcnow
 from plugin.errors import (
     ApiError,
     ErrorCode,
@@ -41,7 +40,6 @@ from plugin.events import CUSTOMER_CREATED, notify
 from plugin.fields import Payload
 from plugin.groups import operations as groups
 from plugin.intake import operations as customers
-from plugin.intake import redaction
 from plugin.shops import operations as shops
 from plugin.shops.models import ProcessedEvent, Shop
 from plugin.shops.schemas import AppInstalledSchema
@@ -84,10 +82,7 @@ def _customer_deleted(shop: Shop, data: dict[str, Any]) -> Result:
 
 
 def _customers_redact(shop: Shop, data: dict[str, Any]) -> Result:
-    # Contract §5: first queue their removal from every audience destination that holds
-    # them, then forget them in every table (issue 15 item 5).
-    audiences.forget_customer(shop, data["customer_id"])
-    redaction.redact_customer(shop, data["customer_id"])
+    customers.delete_customer(shop, data["customer_id"])
     return None
 
 
@@ -218,6 +213,7 @@ def handle_event(
             raise ApiError(
                 ErrorCode.SHOP_NOT_INSTALLED, f"The shop {domain} has not installed the app.", 403
             )
+        enter_shop(shop.id)
         _check_event_id(event_id, require_event_id)
         if event_id is not None and _already_processed(shop.id, event_id):
             db.session.rollback()
@@ -233,9 +229,7 @@ def handle_event(
         if not _claim_event(shop.id, event_id, topic):
             db.session.rollback()
             return DUPLICATE
-        result = spec.run(shop, data)
-        db.session.commit()
-        return result or OK
+        return spec.run(shop, data) or OK
     except BaseException:
         db.session.rollback()
         raise
@@ -245,6 +239,8 @@ def _install(
     domain: str, event_id: str | None, payload: dict[str, Any] | bytes, require_event_id: bool
 ) -> dict[str, Any]:
     shop = shops.find_shop(domain)
+    if shop is not None:
+        enter_shop(shop.id)
     _check_event_id(event_id, require_event_id)
     if shop is not None and event_id is not None and _already_processed(shop.id, event_id):
         db.session.rollback()
@@ -258,11 +254,11 @@ def _install(
             {"shop.domain": [f"Must be {domain}, as in X-Shop-Domain."]},
         )
     shop = shops.install_shop(domain, data["shop"])
+    enter_shop(shop.id)
     groups.ensure_default_group(shop)
     if not _claim_event(shop.id, event_id, INSTALL_TOPIC):
         db.session.rollback()
         return DUPLICATE
-    db.session.commit()
     return OK
 
 

@@ -8,7 +8,8 @@ nothing types it a second time. The admin API builds ``GET /api/openapi.json`` f
 these with apispec (``plugin.api.openapi``), and a test fails for any rule of ours without
 an operation.
 
-Core: imports nothing of ours, so features, hooks and the API can all document with it.
+Core: imports only the database's :class:`~plugin.db.BoundaryBlueprint` (each view one
+unit of work in its shop's scope), so features, hooks and the API can all document with it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Blueprint
 from marshmallow import Schema
+
+from plugin.db import BoundaryBlueprint
 
 SchemaLike = type[Schema] | Schema
 View = TypeVar("View", bound=Callable[..., Any])
@@ -92,7 +94,7 @@ def _methods(options: dict[str, Any], view: Callable[..., Any] | None) -> Iterab
     return sorted({m.lower() for m in methods} - {"head", "options"})
 
 
-class DocumentedBlueprint(Blueprint):
+class DocumentedBlueprint(BoundaryBlueprint):
     """A blueprint that records the operation of each view it routes in
     :data:`DOCUMENTED` (views without one are left out, for the test to find)."""
 

@@ -9,12 +9,13 @@ installs the extension beside them, each on its own database.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, current_app
+from flask import Blueprint, Flask, current_app, g, has_request_context
 from flask.globals import app_ctx
 from sqlalchemy import Column, DateTime, Integer, MetaData, Select, create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
@@ -83,8 +84,10 @@ class AppSession(Session):
         super().__init__(**kwargs)
 
 
-#: Where a session keeps the id of the shop it is scoped to (see :func:`enter_shop`).
-SHOP_SCOPE = "customer_groups.shop_id"
+#: Where an application context keeps the id of the shop its work is scoped to (see
+#: :func:`enter_shop`): on ``g``, so that it lasts as long as the request, job or command
+#: (a streamed answer's body, read after the request's session ended, included).
+SHOP_SCOPE = "customer_groups_shop_id"
 
 
 class ShopScoped:
@@ -104,10 +107,22 @@ class ShopScoped:
     shop_id = Column(Integer, nullable=False)
 
 
+class ShopScopeMissing(RuntimeError):
+    """A route of ours read or wrote shop data before its boundary said which shop."""
+
+
 def _limit_to_shop(state: ORMExecuteState) -> None:
-    shop_id = state.session.info.get(SHOP_SCOPE)
-    if shop_id is None or state.is_column_load or state.is_relationship_load:
+    shop_id = g.get(SHOP_SCOPE)
+    if state.is_column_load or state.is_relationship_load:
         return  # relationship and column loads inherit the criteria of their parent query
+    if shop_id is None:
+        if state.execution_options.get(SHOP_BY_JOIN):
+            return
+        # Fail closed inside our own routes: a query over shop data that no boundary
+        # scoped is a defect (500), never a read across shops.
+        if has_request_context() and g.get(_SCOPE_REQUIRED) and _touches_shop_data(state):
+            raise ShopScopeMissing(f"Unscoped query over shop data: {state.statement}")
+        return
     if state.is_select or state.is_update or state.is_delete:
         state.statement = state.statement.options(
             with_loader_criteria(
@@ -119,6 +134,21 @@ def _limit_to_shop(state: ORMExecuteState) -> None:
 
 
 event.listen(AppSession, "do_orm_execute", _limit_to_shop)
+
+#: Execution options of a statement that finds its shop itself, by joining the shop's row
+#: (the pricing hook's one query for shop and customer, run before the shop is known).
+SHOP_BY_JOIN = "customer_groups.shop_by_join"
+
+#: Set on ``g`` by our blueprints (:class:`BoundaryBlueprint`): queries over shop data need
+#: a shop scope for the rest of the request.
+_SCOPE_REQUIRED = "customer_groups_scope_required"
+
+
+def _touches_shop_data(state: ORMExecuteState) -> bool:
+    return any(
+        isinstance(mapper.class_, type) and issubclass(mapper.class_, ShopScoped)
+        for mapper in state.all_mappers
+    )
 
 
 class Database:
@@ -248,35 +278,37 @@ def insert_ignoring_conflict(table: Any, values: dict[str, Any]) -> bool:
 
 
 def enter_shop(shop_id: int) -> None:
-    """Scope the current session to one shop for the rest of its life (the request, job or
-    command that owns it): see :class:`ShopScoped`. A session already scoped to another shop
-    refuses, so one unit of work never mixes two shops."""
-    session = db.session()
-    current = session.info.get(SHOP_SCOPE)
+    """Scope the current application context's work to one shop for the rest of its life
+    (the request, job or command that owns it): see :class:`ShopScoped`. One already
+    scoped to another shop refuses, so one unit of work never mixes two shops."""
+    current = g.get(SHOP_SCOPE)
     if current is not None and current != shop_id:
-        raise RuntimeError(f"This session is scoped to shop {current}, not {shop_id}.")
-    session.info[SHOP_SCOPE] = shop_id
+        raise RuntimeError(f"This work is scoped to shop {current}, not {shop_id}.")
+    setattr(g, SHOP_SCOPE, shop_id)
+
+
+def _restore_scope(shop_id: int | None) -> None:
+    if shop_id is None:
+        g.pop(SHOP_SCOPE, None)
+    else:
+        setattr(g, SHOP_SCOPE, shop_id)
 
 
 @contextmanager
 def shop_scope(shop_id: int) -> Iterator[None]:
-    """Scope the current session to one shop inside the block (a job's or command's unit of
-    work for one shop among several); the session's former scope comes back after it."""
-    session = db.session()
-    before = session.info.get(SHOP_SCOPE)
-    if before is not None and before != shop_id:
-        raise RuntimeError(f"This session is scoped to shop {before}, not {shop_id}.")
-    session.info[SHOP_SCOPE] = shop_id
+    """Scope the work to one shop inside the block (a job's or command's unit of work for
+    one shop among several); the former scope comes back after it."""
+    before = g.get(SHOP_SCOPE)
+    enter_shop(shop_id)
     try:
         yield
     finally:
-        if before is None:
-            session.info.pop(SHOP_SCOPE, None)
+        _restore_scope(before)
 
 
 def scoped_shop_id() -> int | None:
-    """The shop the current session is scoped to, if any."""
-    shop_id: int | None = db.session().info.get(SHOP_SCOPE)
+    """The shop the current work is scoped to, if any."""
+    shop_id: int | None = g.get(SHOP_SCOPE)
     return shop_id
 
 
@@ -288,6 +320,104 @@ def in_shop(model: Any) -> Any:
     if shop_id is None:
         raise RuntimeError("in_shop() needs a shop scope (enter_shop or shop_scope).")
     return model.shop_id == shop_id
+
+
+_AFTER_COMMIT = "customer_groups.after_commit"
+
+
+def after_commit(action: Callable[[], None]) -> None:
+    """Run ``action`` once the boundary has committed the current unit of work (nothing if
+    it rolls back): what must happen with no transaction open, such as holding back the
+    answer to a guessing client."""
+    db.session().info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def commit() -> None:
+    """Commit the unit of work, then run what waited for it (:func:`after_commit`).
+    For boundaries only: operations never commit."""
+    session = db.session()
+    session.commit()
+    for action in session.info.pop(_AFTER_COMMIT, []):
+        action()
+
+
+def rollback() -> None:
+    """Roll the unit of work back, with what waited for its commit."""
+    session = db.session()
+    session.info.pop(_AFTER_COMMIT, None)
+    session.rollback()
+
+
+@contextmanager
+def unit_of_work() -> Iterator[None]:
+    """A boundary's one transaction (an in-process signal, a CLI command, a step of a
+    job): commit once when the block ends, roll back if it raises. Operations never
+    commit; the boundary that called them does, here or in :class:`BoundaryBlueprint`.
+    A shop scope entered inside the block ends with it (a host may send signals for
+    several shops within one application context)."""
+    scope = g.get(SHOP_SCOPE)
+    try:
+        try:
+            yield
+        except BaseException:
+            rollback()
+            raise
+        commit()
+    finally:
+        _restore_scope(scope)
+
+
+def committing(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a view so that the request is one unit of work: committed once after the view
+    answered below 400, rolled back after an error answer (a form page that shows a 422
+    keeps nothing of the failed attempt) or an exception."""
+
+    @wraps(view)
+    def unit_of_work_view(*args: Any, **kwargs: Any) -> Any:
+        try:
+            answer = current_app.make_response(view(*args, **kwargs))
+        except BaseException:
+            rollback()
+            raise
+        if answer.status_code >= 400:
+            rollback()
+        elif answer.is_streamed:
+            # The body is produced after the request's context ends (its session gone):
+            # keep the objects the stream reads loaded rather than expired by the commit.
+            session = db.session()
+            session.expire_on_commit = False
+            commit()
+        else:
+            commit()
+        return answer
+
+    return unit_of_work_view
+
+
+class BoundaryBlueprint(Blueprint):
+    """Our blueprints: each view is one unit of work (:func:`committing`), and a query over
+    shop data before the view has entered its shop's scope (:func:`enter_shop`) is refused
+    (:class:`ShopScopeMissing`) instead of reading every shop."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.before_request(_require_scope)
+
+    def add_url_rule(
+        self,
+        rule: str,
+        endpoint: str | None = None,
+        view_func: Callable[..., Any] | None = None,
+        provide_automatic_options: bool | None = None,
+        **options: Any,
+    ) -> None:
+        if view_func is not None:
+            view_func = committing(view_func)
+        super().add_url_rule(rule, endpoint, view_func, provide_automatic_options, **options)
+
+
+def _require_scope() -> None:
+    setattr(g, _SCOPE_REQUIRED, True)
 
 
 def for_shop(model: type[M], shop_id: int) -> Select[tuple[M]]:

@@ -9,6 +9,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from plugin.auth import Session, verify_session_token
 from plugin.config import app_secrets
+from plugin.db import enter_shop
 from plugin.errors import ApiError, ErrorCode
 from plugin.shops.models import Shop
 from plugin.shops.operations import find_shop
@@ -39,6 +40,7 @@ def _load_shop(session: Session) -> Shop:
         )
     g.customer_groups_session = session
     g.customer_groups_shop = shop
+    enter_shop(shop.id)
     return shop
 
 

@@ -11,7 +11,6 @@ from plugin.api import (  # noqa: F401
     groups,
     jobs,
     openapi,
-    pricelists,
     render,
     reports,
     rules,

@@ -33,7 +33,6 @@ from plugin.codes.schemas import (
     RedemptionPage,
 )
 from plugin.codes.tasks import enqueue_generation
-from plugin.db import db
 from plugin.jobs.schemas import JobOut
 from plugin.request_limits import streamed_upload
 from plugin.sessions import current_shop
@@ -126,7 +125,6 @@ def generate(discount_id: int) -> ResponseReturnValue:
     if args["count"] <= SYNC_LIMIT:
         warnings = density_warnings(shop, **args)
         made = generate_codes(shop, discount, **args)
-        db.session.commit()
         return jsonify(GenerateOut().dump({"generated": made, "warnings": warnings})), 201
     check_feasible(
         shop,
@@ -138,7 +136,6 @@ def generate(discount_id: int) -> ResponseReturnValue:
     )
     warnings = density_warnings(shop, **args)
     job = enqueue_generation(shop, discount.id, args)
-    db.session.commit()
     return jsonify({**JobOut().dump(job), "warnings": warnings}), 202  # GenerationJobOut
 
 

@@ -8,7 +8,6 @@ from flask.typing import ResponseReturnValue
 from plugin.api.blueprint import api_blueprint
 from plugin.api.schemas import CustomerPage, load_body, load_page
 from plugin.apidoc import document
-from plugin.db import db
 from plugin.groups import operations
 from plugin.groups.schemas import (
     GroupIn,
@@ -34,7 +33,6 @@ def list_groups() -> ResponseReturnValue:
 def create_group() -> ResponseReturnValue:
     data = load_body(GroupIn())
     group = operations.create_group(current_shop(), data)
-    db.session.commit()
     return jsonify(GroupOut().dump(group)), 201
 
 
@@ -53,7 +51,6 @@ def get_group(group_id: int) -> ResponseReturnValue:
 def update_group(group_id: int) -> ResponseReturnValue:
     data = load_body(GroupPatch())
     group = operations.update_group(current_shop(), group_id, data)
-    db.session.commit()
     return jsonify(GroupOut().dump(group))
 
 
@@ -67,7 +64,6 @@ def update_group(group_id: int) -> ResponseReturnValue:
 )
 def delete_group(group_id: int) -> ResponseReturnValue:
     operations.delete_group(current_shop(), group_id)
-    db.session.commit()
     return "", 204
 
 
@@ -88,5 +84,4 @@ def list_group_customers(group_id: int) -> ResponseReturnValue:
 def move_customers(group_id: int) -> ResponseReturnValue:
     data = load_body(MoveCustomersIn())
     result = operations.move_customers(current_shop(), group_id, data["customer_ids"])
-    db.session.commit()
     return jsonify(MoveCustomersOut().dump(result))

@@ -11,7 +11,7 @@ from plugin.api.schemas import load_body, load_page
 from plugin.apidoc import document
 from plugin.checkout.pricing import PricingAnswer, price
 from plugin.checkout.schemas import CartIn
-from plugin.db import db, utcnow
+from plugin.db import utcnow
 from plugin.limits import parse_json_object
 from plugin.paging import PageQuery
 from plugin.request_limits import read_body
@@ -40,7 +40,6 @@ def _attach(res: Resource) -> None:
     def create_view() -> ResponseReturnValue:
         data = load_body(res.schema_in())
         row = operations.create_rule(current_shop(), res.kind, data)
-        db.session.commit()
         return jsonify(res.schema_out().dump(row)), 201
 
     @document(f"One {res.what}.", response=res.schema_out)
@@ -56,13 +55,11 @@ def _attach(res: Resource) -> None:
     def patch_view(rule_id: int) -> ResponseReturnValue:
         data = load_body(patch_of(res.schema_in), partial=None)  # type: ignore[arg-type]
         row = operations.update_rule(current_shop(), res.kind, rule_id, data)
-        db.session.commit()
         return jsonify(res.schema_out().dump(row))
 
     @document(f"Delete a {res.what}.", status=204)
     def delete_view(rule_id: int) -> ResponseReturnValue:
         operations.delete_rule(current_shop(), res.kind, rule_id)
-        db.session.commit()
         return "", 204
 
     base, one = f"/{res.path}", f"/{res.path}/<int:rule_id>"

@@ -8,7 +8,6 @@ from flask.typing import ResponseReturnValue
 from plugin.api.blueprint import api_blueprint
 from plugin.api.schemas import CustomerPage, load_body, load_page
 from plugin.apidoc import document
-from plugin.db import db
 from plugin.paging import PageQuery
 from plugin.segments import operations
 from plugin.segments.schemas import (
@@ -50,7 +49,6 @@ def list_segments() -> ResponseReturnValue:
 def create_segment() -> ResponseReturnValue:
     data = load_body(SegmentIn())
     segment = operations.create_segment(current_shop(), data)
-    db.session.commit()
     return jsonify(SegmentOut().dump(segment)), 201
 
 
@@ -83,7 +81,6 @@ def get_segment(segment_id: int) -> ResponseReturnValue:
 def update_segment(segment_id: int) -> ResponseReturnValue:
     data = load_body(SegmentPatch())
     segment = operations.update_segment(current_shop(), segment_id, data)
-    db.session.commit()
     return jsonify(SegmentOut().dump(segment))
 
 
@@ -97,7 +94,6 @@ def update_segment(segment_id: int) -> ResponseReturnValue:
 )
 def delete_segment(segment_id: int) -> ResponseReturnValue:
     operations.delete_segment(current_shop(), segment_id)
-    db.session.commit()
     return "", 204
 
 

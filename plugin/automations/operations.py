@@ -114,7 +114,6 @@ def create_automation(shop: Shop, data: dict[str, Any]) -> Automation:
     with unique_name("automation"):
         db.session.add(automation)
         db.session.flush()
-    db.session.commit()
     return get_automation(shop, automation.id)
 
 
@@ -131,7 +130,6 @@ def update_automation(shop: Shop, automation_id: int, changes: dict[str, Any]) -
     automation.updated_at = utcnow()
     with unique_name("automation"):
         db.session.flush()
-    db.session.commit()
     return get_automation(shop, automation.id)
 
 
@@ -142,7 +140,6 @@ def delete_automation(shop: Shop, automation_id: int) -> None:
         AutomationRun.__table__.delete().where(AutomationRun.automation_id == automation.id)
     )
     db.session.delete(automation)
-    db.session.commit()
 
 
 def list_runs(

@@ -79,9 +79,11 @@ def code_expiry(automation: Automation, discount: Discount, now: datetime) -> da
 
 
 def run_for_customer(shop: Shop, automation_id: int, external_id: str, cause: str | None) -> str:
-    """Run the automation's action for one customer, in its own transaction; say what came
-    of it: ``given``, ``failed`` (a failed run was recorded) or ``skipped`` (nothing to do:
-    the automation is off or gone, the customer is gone or already has their code)."""
+    """Run the automation's action for one customer; say what came of it: ``given``,
+    ``failed`` (a failed run was recorded) or ``skipped`` (nothing to do: the automation is
+    off or gone, the customer is gone or already has their code). The job's checkpoint
+    (``report``) commits it together with the job's progress, so a resumed job neither
+    repeats nor skips a customer."""
     try:
         return _run(shop, automation_id, external_id, cause)
     except BaseException:
@@ -163,7 +165,6 @@ def _run(shop: Shop, automation_id: int, external_id: str, cause: str | None) ->
         .values(last_error=None, last_error_at=None)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
     return GIVEN
 
 
@@ -186,7 +187,7 @@ def _fail(
     error_code: str,
     message: str,
 ) -> str:
-    """Record a failed run and tell the merchant on the automation; commit."""
+    """Record a failed run and tell the merchant on the automation (the job commits it)."""
     now = utcnow()
     db.session.add(
         AutomationRun(
@@ -206,6 +207,5 @@ def _fail(
         .values(last_error=message, last_error_at=now)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
     log.info("Automation %s failed for customer %s: %s", automation.id, customer.id, message)
     return FAILED

@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from flask import current_app
@@ -34,7 +35,7 @@ from plugin.codes.lookup import attempt_subjects, code_candidates, unknown_codes
 from plugin.codes.models import CheckoutAnswer
 from plugin.codes.redemption import record_unknown_attempts, redeem_code
 from plugin.customers.operations import ensure_customer
-from plugin.db import db, insert_ignoring_conflict, utcnow
+from plugin.db import after_commit, db, enter_shop, insert_ignoring_conflict, utcnow
 from plugin.errors import ApiError, ErrorCode, validation_error
 from plugin.fields import HostId, Payload
 from plugin.groups.operations import default_group_id
@@ -157,20 +158,17 @@ def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed
 
 
 def redeem_for_domain(domain: str, data: dict[str, Any] | bytes) -> Redeemed:
-    """Check the shop, then redeem and commit: what the hook (``data`` the raw body) and
-    the in-process ``checkout_redeem`` signal (a dict) both run."""
-    try:
-        shop = find_shop(domain.strip().lower())
-        if shop is None or not shop.installed:
-            raise ApiError(
-                ErrorCode.SHOP_NOT_INSTALLED, f"The shop {domain} has not installed the app.", 403
-            )
-        body = parse_json_object(data) if isinstance(data, bytes) else data
-        redeemed = redeem_checkout(shop, body, checkout_pricer())
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
+    """Check the shop, then redeem: what the hook (``data`` the raw body) and the
+    in-process ``checkout_redeem`` signal (a dict) both run, each committing once."""
+    shop = find_shop(domain.strip().lower())
+    if shop is None or not shop.installed:
+        raise ApiError(
+            ErrorCode.SHOP_NOT_INSTALLED, f"The shop {domain} has not installed the app.", 403
+        )
+    enter_shop(shop.id)
+    body = parse_json_object(data) if isinstance(data, bytes) else data
+    redeemed = redeem_checkout(shop, body, checkout_pricer())
     if redeemed.slow_down:
-        time.sleep(redeemed.slow_down)  # no transaction open: nothing waits on us
+        # Once the boundary committed: no transaction open, nothing waits on us.
+        after_commit(partial(time.sleep, redeemed.slow_down))
     return redeemed

@@ -7,12 +7,10 @@ import sys
 import time
 from typing import Any
 
-from sqlalchemy import select
-
 from plugin.codes.generation import density_warnings, generate_codes
 from plugin.codes.models import Discount
 from plugin.codes.redemption import expire_holds
-from plugin.db import db
+from plugin.db import db, enter_shop, unit_of_work
 from plugin.errors import ApiError
 from plugin.extension import create_app
 from plugin.shops.operations import find_shop
@@ -48,14 +46,15 @@ def run_codes_command(args: argparse.Namespace, app: Any = None) -> int:
     app = app or create_app()
     with app.app_context():
         if args.codes_command == "expire-holds":
-            print(f"Expired {expire_holds()} holds.")
+            with unit_of_work():
+                expired = expire_holds()
+            print(f"Expired {expired} holds.")
             return 0
         shop = find_shop(args.shop)
         discount = None
         if shop is not None:
-            discount = db.session.execute(
-                select(Discount).where(Discount.shop_id == shop.id, Discount.id == args.discount)
-            ).scalar_one_or_none()
+            enter_shop(shop.id)
+            discount = db.session.get(Discount, args.discount)
         if discount is None:
             print(f"No discount {args.discount} in shop {args.shop}.", file=sys.stderr)
             return 1
@@ -73,7 +72,7 @@ def run_codes_command(args: argparse.Namespace, app: Any = None) -> int:
                 args.suffix,
                 args.charset,
                 progress=lambda done, total: progress_bar(done, total, started),
-                commit_each_batch=True,
+                after_batch=db.session.commit,  # each batch its own transaction
             )
         except ApiError as error:
             print(f"{error.message} {error.details}", file=sys.stderr)

@@ -195,7 +195,6 @@ def import_codes(shop: Shop, discount: Discount, stream: Any) -> ImportReport:
     finally:
         stop.set()
         parser.join()
-    db.session.commit()
     errors = sorted(parsed.errors + written.errors, key=lambda error: error["line"])
     return ImportReport(
         imported=written.imported,

@@ -344,12 +344,13 @@ def generate_codes(
     suffix: str = "",
     charset: str | None = None,
     progress: Progress | None = None,
-    commit_each_batch: bool = False,
+    after_batch: Callable[[], None] | None = None,
 ) -> int:
     """Add ``count`` new random codes to the discount's pool; return how many were made.
 
-    ``progress(done, count)`` is called after each batch. With ``commit_each_batch``
-    (jobs, the CLI) every batch is committed so progress is visible to others.
+    ``progress(done, count)`` is called after each batch, then ``after_batch()``: the
+    boundary's own (a job or the CLI passes the session's commit, so each batch is its own
+    transaction and progress is visible to others; this operation commits nothing).
     """
     prefix, suffix = prefix or "", suffix or ""
     _check_shape(count, length, prefix, suffix, charset)
@@ -385,8 +386,8 @@ def generate_codes(
             fruitless = fruitless + 1 if written == 0 else 0
             if fruitless >= MAX_FRUITLESS_BATCHES:
                 raise ApiError(ErrorCode.CONFLICT, "The code space is exhausted.", 409)
-            if commit_each_batch:
-                db.session.commit()
+            if after_batch is not None:
+                after_batch()
             if progress is not None:
                 progress(done, count)
     return done

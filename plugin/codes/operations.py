@@ -136,7 +136,6 @@ def create_discount(shop: Shop, data: dict[str, Any]) -> Discount:
         db.session.flush()
     if data.get("code"):
         _set_shared_code(shop, discount, data["code"])
-    db.session.commit()
     return discount
 
 
@@ -154,7 +153,6 @@ def update_discount(shop: Shop, discount_id: int, changes: dict[str, Any]) -> Di
     if "code" in changes:
         _set_shared_code(shop, discount, data["code"])
     discount.updated_at = utcnow()
-    db.session.commit()
     return discount
 
 
@@ -163,7 +161,6 @@ def delete_discount(shop: Shop, discount_id: int) -> None:
     db.session.execute(delete(Redemption).where(Redemption.discount_id == discount.id))
     db.session.execute(delete(Code).where(Code.discount_id == discount.id))
     db.session.delete(discount)
-    db.session.commit()
 
 
 def get_discount(shop: Shop, discount_id: int) -> Discount:
@@ -258,7 +255,6 @@ def assign_code(shop: Shop, discount_id: int, customer_external_id: str) -> Code
             "automation_id": None,
         },
     )
-    db.session.commit()
     code.assigned_customer_external_id = customer_external_id
     return code
 

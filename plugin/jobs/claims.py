@@ -36,7 +36,7 @@ from sqlalchemy import Table, and_, exists, func, literal, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 
-from plugin.db import UtcDateTime, db, utcnow
+from plugin.db import UtcDateTime, db, shop_scope, utcnow
 from plugin.errors import ApiError
 from plugin.jobs.models import JOB_FAILED, JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED, Job
 from plugin.jobs.registry import JOB_KINDS, LeaseLost, PermanentJobError
@@ -338,7 +338,8 @@ def execute(app: Flask, claim: Claim) -> str:
                 if work is None:
                     # Perhaps an older version of the code: another process may know it.
                     raise RuntimeError(f"No job kind {job.kind!r} is known to this process.")
-                result = work(job, _reporter(claim, beat))
+                with shop_scope(job.shop_id):
+                    result = work(job, _reporter(claim, beat))
                 if beat.lost.is_set() or not _succeed(claim, result):
                     raise LeaseLost(f"job {claim.job_id} is no longer held by this runner")
                 return JOB_SUCCEEDED

@@ -9,9 +9,10 @@ contract's limits (0.5 s of processing time, 64 KiB of output, bounded memory): 
 :mod:`plugin.messages.sandbox`.
 
 No database transaction is open while a template runs: the customer is loaded, the
-session's transaction ends (committing what the caller wrote: a code handed out before a
-message is rendered stays handed out), and each ``coupon(...)`` the template reaches is
-answered by a short read of its own while the child waits. A shop renders at most
+session's read transaction ends (a caller that wrote something, such as a code handed out
+before a message is rendered, commits it first: a render never commits), and each
+``coupon(...)`` the template reaches is answered by a short read of its own while the
+child waits. A shop renders at most
 :data:`RENDERS_PER_SHOP` messages at once in one serving process (429 past that), so that
 one shop's renders cannot take every request thread from the others.
 
@@ -136,10 +137,13 @@ def render_message(shop_id: int, template: str, customer_id: str, fmt: str = "ht
     """Render ``template`` for the customer; 422 for a template that cannot be rendered or
     that goes past a limit (named in ``details.template``).
 
-    Ends the session's transaction first, before even waiting for a render slot (see the
-    module docstring): the request's own reads (its session token's shop) hold nothing while
-    it waits or renders."""
-    db.session.commit()
+    Ends the session's read transaction first, before even waiting for a render slot (see
+    the module docstring): the request's own reads (its session token's shop) hold nothing
+    while it waits or renders. A caller that wrote something commits it before (its
+    boundary's unit of work); a render never commits."""
+    if db.session.new or db.session.dirty or db.session.deleted:
+        raise RuntimeError("Commit the unit of work before rendering: it would be lost.")
+    db.session.rollback()
     with _render_slot(shop_id):
         return _render_message(shop_id, template, customer_id, fmt)
 

@@ -75,7 +75,6 @@ def retry_event(shop: Shop, event_pk: int) -> OutboxEvent:
             409,
             {"status": [found.status]},
         )
-    db.session.commit()
     db.session.refresh(found)
     return found
 
@@ -89,5 +88,4 @@ def retry_events(shop: Shop, status: str, topic: str | None = None) -> int:
     if topic:
         where.append(OutboxEvent.topic == topic)
     retried = _send_again(shop, *where)
-    db.session.commit()
     return retried or 0

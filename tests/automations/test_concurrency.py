@@ -8,7 +8,7 @@ import threading
 from sqlalchemy import select
 
 from plugin.automations import runs as automation_runs
-from plugin.db import db
+from plugin.db import db, unit_of_work
 from plugin.shops.models import Shop
 from tests.automations.conftest import assigned, create_customer, runs
 from tests.conftest import PG_URL, SHOP, auth
@@ -48,9 +48,11 @@ def _race(app, monkeypatch, automation_id, customers):
             db.session.commit()  # SQLite: let go of the writer lock before meeting the others
             barrier.wait(30)
             try:
-                outcomes[external_id + str(len(outcomes))] = automation_runs.run_for_customer(
-                    shop, automation_id, external_id, "test"
-                )
+                with unit_of_work():  # the job's checkpoint
+                    outcome = automation_runs.run_for_customer(
+                        shop, automation_id, external_id, "test"
+                    )
+                outcomes[external_id + str(len(outcomes))] = outcome
             finally:
                 db.session.remove()
 
@@ -112,9 +114,11 @@ def test_many_runs_on_a_small_pool_never_share_a_code(
             db.session.commit()  # SQLite: let go of the writer lock before meeting the others
             barrier.wait(30)
             try:
-                outcomes.append(
-                    automation_runs.run_for_customer(shop, automation["id"], external_id, "t")
-                )
+                with unit_of_work():  # the job's checkpoint
+                    outcome = automation_runs.run_for_customer(
+                        shop, automation["id"], external_id, "t"
+                    )
+                outcomes.append(outcome)
             finally:
                 db.session.remove()
 

@@ -13,7 +13,7 @@ from plugin.checkout.redeem import PRICER_KEY
 from plugin.codes.csv_io import escape_cell
 from plugin.codes.models import Code, CodeAttempt, CodeBlock, Redemption
 from plugin.codes.redemption import expire_holds
-from plugin.db import db, utcnow
+from plugin.db import db, unit_of_work, utcnow
 from tests.codes.conftest import discount_payload, engine_pricer, redeem_body
 from tests.conftest import auth, order_payload
 
@@ -101,7 +101,8 @@ def test_the_block_ends_and_old_attempts_are_pruned(app, host, make_discount):
         host.post("/hooks/checkout/redeem", redeem_body(f"o_{i}", [f"NOPE{i}"], "c_g"))
     with app.app_context():
         assert db.session.execute(select(func.count()).select_from(CodeBlock)).scalar_one() == 1
-        expire_holds(utcnow() + timedelta(days=2))
+        with unit_of_work():  # the periodic task's own
+            expire_holds(utcnow() + timedelta(days=2))
         assert db.session.execute(select(func.count()).select_from(CodeBlock)).scalar_one() == 0
         assert db.session.execute(select(func.count()).select_from(CodeAttempt)).scalar_one() == 0
 
@@ -123,7 +124,7 @@ def test_paid_twice_by_one_customer_is_flagged(app, host, make_discount):
 def test_a_hold_that_expired_is_confirmed_when_paid_late(app, host, make_discount):
     make_discount(code="LATE", usage_limit=1)
     host.post("/hooks/checkout/redeem", redeem_body("o_1", ["LATE"]))
-    with app.app_context():
+    with app.app_context(), unit_of_work():  # the periodic task's own
         assert expire_holds(utcnow() + timedelta(days=8)) == 1
     assert _times_used(app, "late") == 0
     # Meanwhile another order takes the only use; the late payment is still recorded.

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from plugin.checkout.redeem import PRICER_KEY
 from plugin.codes.models import Code, Redemption
 from plugin.codes.redemption import expire_holds
-from plugin.db import db, utcnow
+from plugin.db import db, unit_of_work, utcnow
 from tests.codes.conftest import engine_pricer, redeem_body
 from tests.conftest import PG_URL, Host, order_payload
 
@@ -68,7 +68,7 @@ def test_paid_confirms_cancel_releases_and_holds_expire(app, host, make_discount
     assert code_row(app, "ONCE").times_used == 1
 
     host.post("/hooks/checkout/redeem", redeem_body("o_4", ["ONCE"], "c_4"))
-    with app.app_context():
+    with app.app_context(), unit_of_work():  # the periodic task's own
         assert expire_holds(utcnow() + timedelta(days=6)) == 0
         assert expire_holds(utcnow() + timedelta(days=7, seconds=1)) == 1
     assert redemptions(app)[-1] == ("o_4", "expired", False)

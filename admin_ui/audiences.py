@@ -23,7 +23,7 @@ from admin_ui.nested_forms import (
     shaped,
 )
 from admin_ui.session import current_admin_shop, redirect_to
-from plugin.audiences import operations
+from plugin.audiences import operations, tasks
 from plugin.audiences.models import ACTIVE_RUN_STATUSES, DESTINATION_TYPES, SCHEDULES
 from plugin.audiences.schemas import (
     REQUIRED_CREDENTIAL,
@@ -32,6 +32,7 @@ from plugin.audiences.schemas import (
     AudienceSchema,
 )
 from plugin.audiences.sync import FIELDS
+from plugin.db import db
 from plugin.errors import ApiError
 from plugin.groups.operations import list_groups
 from plugin.paging import MAX_PER_PAGE
@@ -227,6 +228,7 @@ def _save(shop: Shop, audience_id: int | None) -> ResponseReturnValue:
     if errors:
         return _form_page(shop, raw, current, 422, errors=_on_form_fields(errors, raw))
     assert saved is not None
+    db.session.commit()
     verb = "Created" if audience_id is None else "Saved"
     return redirect_to(".audiences", f"{verb} the audience “{saved.name}”.")
 
@@ -281,6 +283,7 @@ def audience_delete(audience_id: int) -> ResponseReturnValue:
     shop = current_admin_shop()
     name = operations.get_audience(shop, audience_id).name
     operations.delete_audience(shop, audience_id)
+    db.session.commit()
     return redirect_to(".audiences", f"Deleted the audience “{name}” and its runs.")
 
 
@@ -288,7 +291,7 @@ def audience_delete(audience_id: int) -> ResponseReturnValue:
 def audience_run(audience_id: int) -> ResponseReturnValue:
     shop = current_admin_shop()
     try:
-        run = operations.start_run(shop, audience_id)
+        run = tasks.start_run_now(shop, audience_id)
     except ApiError as error:  # 409: a run is under way already
         if error.status != 409:
             raise
@@ -298,8 +301,8 @@ def audience_run(audience_id: int) -> ResponseReturnValue:
         message = f"Run #{run.id} is {run.status}: it goes on in the background."
     else:
         message = (
-            f"Run #{run.id} {run.status}: {shown['synced']} synced, {shown['skipped']} skipped, "
-            f"{shown['failed']} failed."
+            f"Run #{run.id} {run.status}: {shown['synced']} synced, {shown['removed']} removed, "
+            f"{shown['skipped']} skipped, {shown['failed']} failed."
         )
     level = "error" if run.status == "failed" else "success"
     return redirect_to(".audience_runs", message, level, audience_id=audience_id)

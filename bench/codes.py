@@ -296,6 +296,7 @@ def main() -> None:
                 f" client {gen_client:.1f} s); COPY {figures['copy']:6.2f} s (CPU server"
                 f" {copy_server:.1f} s, client {copy_client:.1f} s); ratio"
                 f" {figures['generate'] / figures['copy']:4.2f}; import {imp['seconds']:6.2f} s"
+                f" (ratio {imp['seconds'] / figures['copy']:4.2f})"
                 f" (CPU server {imp['server']:.1f} s, client {imp['client']:.1f} s;"
                 f" {imp['imported']:,} imported, {imp['duplicates']} duplicates,"
                 f" {imp['invalid']} invalid; RSS {imp['rss_before']:.0f} MiB before,"
@@ -326,6 +327,10 @@ def main() -> None:
     print(
         f"  ratio generate / COPY:                          "
         f"{median([r['generate'] / r['copy'] for r in runs]):6.2f}"
+    )
+    print(
+        f"  ratio import / COPY:                            "
+        f"{median([r['import']['seconds'] / r['copy'] for r in runs]):6.2f}"
     )
     print(
         f"  CSV import (streamed):                          "

@@ -1,13 +1,22 @@
-"""In-process cost of the pricing hook per call, against a bare signed endpoint.
+"""The pricing hook per call against its floor, and where the hook's time goes (issue #13).
 
-For 0, 1,000 and 10,000 active price rules, a signed ``POST /hooks/cart/price`` of a
-50-line cart goes through the Flask test client (WSGI, real database: a SQLite file by
-default, ``--database-url`` for PostgreSQL). The bare endpoint, registered only in this
-script's app, verifies the signature, parses the same cart with the same schema and answers
-a same-sized body; the ratio hook / bare is what the extension adds. Then 30 threads call
-the hook at once at the largest size (the contract's "ordinary load").
+For 1,000 and 10,000 active price rules (``--sizes``), a signed ``POST /hooks/cart/price``
+of a 50-line cart is passed to the extension's WSGI app (a real database: a SQLite file by
+default, ``--database-url`` for PostgreSQL), interleaved with the same request passed to
+the floor (``bench/floor.py``: a plain Flask app that verifies the v2 signature with
+``hmac``/``hashlib``, ``json.loads`` the cart and dumps a same-sized answer; none of our
+code). Each request's WSGI environ is built before its timer starts; the figure is the
+median of ``--calls`` calls, and ``hook / floor`` the ratio (goal: at most 2).
 
-Run: ``.venv/bin/python bench/pricing.py [--calls 300] [--database-url URL]``.
+Then the hook's own steps are timed one by one, as the hook runs them, in an app context:
+``validate`` (parse the body and check the cart), ``load`` (the shop and customer query, the
+cart as the engine's, the rule snapshot), ``engine`` (the pure engine), ``dump`` (the answer
+as JSON bytes); ``rest`` is the hook's median minus their sum (Flask, the signature, the
+request log). Finally 30 threads call the hook at once at the largest size (the contract's
+"ordinary load").
+
+Run: ``.venv/bin/python bench/pricing.py [--calls 300] [--sizes 1000,10000]
+[--database-url URL]``.
 """
 
 from __future__ import annotations
@@ -23,23 +32,27 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flask import jsonify  # noqa: E402
+import orjson  # noqa: E402
+from floor import make_floor_app  # noqa: E402
 from sqlalchemy import insert, select, text, update  # noqa: E402
+from werkzeug.test import EnvironBuilder  # noqa: E402
 
-from hooks.signing import parse_json_object, read_signed_request  # noqa: E402
 from plugin.auth import signed_headers  # noqa: E402
-from plugin.checkout.schemas import CartIn  # noqa: E402
-from plugin.db import db  # noqa: E402
+from plugin.checkout import pricing as checkout  # noqa: E402
+from plugin.db import db, reading, utcnow  # noqa: E402
 from plugin.extension import create_app  # noqa: E402
 from plugin.groups.models import Group  # noqa: E402
 from plugin.rules.models import PriceRule, PriceRuleGroup  # noqa: E402
+from plugin.rules.snapshot import rule_set  # noqa: E402
 from plugin.shops.models import Shop  # noqa: E402
 
 SECRET = "bench-secret-0123456789-abcdefghijklmnop"
 SHOP = "bench.example"
-SIZES = (0, 1_000, 10_000)
+SIZES = (1_000, 10_000)
+PRICE_PATH = "/hooks/cart/price"
 PRODUCTS = [f"p{i}" for i in range(5000)]
 CATEGORIES = [f"c{i}" for i in range(200)]
 
@@ -52,46 +65,6 @@ def make_app(url: str) -> Any:
             "CUSTOMER_GROUPS_DATABASE_URL": url,
         }
     )
-    schema = CartIn()
-
-    def bare() -> Any:
-        """Signature, the same schema, a same-sized answer: no database, no pricing."""
-        signed = read_signed_request("/hooks/cart/price", ["hooks/cart/price"])
-        data = schema.load(parse_json_object(signed.body))
-        lines = [
-            {
-                "id": ln["id"],
-                "quantity": ln["quantity"],
-                "unit_price": ln["unit_price"],
-                "rule_unit_price": ln["unit_price"],
-                "subtotal": ln["unit_price"] * ln["quantity"],
-                "discount": 0,
-                "total": ln["unit_price"] * ln["quantity"],
-                "adjustments": [
-                    {"source": "price_rule", "rule_id": 1, "label": "Rule 1", "amount": 0}
-                ],
-            }
-            for ln in data["lines"]
-        ]
-        subtotal = sum(ln["subtotal"] for ln in lines)
-        return jsonify(
-            {
-                "currency": data["currency"],
-                "customer": {"group": {"id": 1, "name": "Standard", "colour": "#9e9e9e"}},
-                "lines": lines,
-                "gifts": [],
-                "shipping": {"price": 500, "discount": 0, "total": 500, "adjustments": []},
-                "codes": [],
-                "earns_loyalty_points": True,
-                "subtotal": subtotal,
-                "discount_total": 0,
-                "shipping_total": 500,
-                "total": subtotal + 500,
-                "programme": None,
-            }
-        )
-
-    app.add_url_rule("/bench/bare", "bench_bare", bare, methods=["POST"])
     with app.app_context():
         if not url.startswith("sqlite"):
             db.drop_all()
@@ -102,13 +75,35 @@ def make_app(url: str) -> Any:
 
 
 def post(client: Any, path: str, body: bytes, topic: str | None = None) -> Any:
-    # The bare endpoint verifies exactly what the pricing hook verifies.
-    signed_path = "/webhooks" if path == "/webhooks" else "/hooks/cart/price"
+    signed_path = "/webhooks" if path == "/webhooks" else PRICE_PATH
     headers = signed_headers(SECRET, SHOP, body, path=signed_path, topic=topic)
     response = client.post(path, data=body, headers=headers)
     if response.status_code != 200:
         raise SystemExit(f"{path} answered {response.status_code}: {response.get_data()!r}")
     return response
+
+
+def signed_environ(body: bytes) -> dict[str, Any]:
+    """A WSGI environ of the signed pricing request (what a server hands the app)."""
+    headers = signed_headers(SECRET, SHOP, body, path=PRICE_PATH)
+    return EnvironBuilder(path=PRICE_PATH, method="POST", data=body, headers=headers).get_environ()
+
+
+def call(app: Any, environ: dict[str, Any]) -> bytes:
+    """Run ``app`` on ``environ`` as a WSGI server would; the body, or exit unless 200."""
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        statuses.append(status)
+
+    chunks = app(environ, start_response)
+    try:
+        data = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    if not statuses[0].startswith("200"):
+        raise SystemExit(f"{PRICE_PATH} answered {statuses[0]}: {data[:500]!r}")
+    return data
 
 
 def install(client: Any) -> None:
@@ -202,19 +197,56 @@ def make_cart(rng: random.Random) -> bytes:
     return json.dumps(cart).encode()
 
 
-def per_call_ms(client: Any, body: bytes, calls: int) -> tuple[float, float]:
-    """Median ms per call of the hook and of the bare endpoint, calls interleaved so that
-    both see the same machine load and the same heap (the snapshot's objects included)."""
-    for _ in range(10):
-        post(client, "/hooks/cart/price", body)  # warm up (and build the snapshot)
-        post(client, "/bench/bare", body)
+def per_call_ms(app: Any, floor: Any, body: bytes, calls: int) -> tuple[float, float]:
+    """Median ms per call of the hook and of the floor, calls interleaved so that both
+    see the same machine load and the same heap (the snapshot's objects included)."""
+    for _ in range(20):
+        call(app, signed_environ(body))  # warm up (and build the snapshot)
+        call(floor, signed_environ(body))
     hook, bare = [], []
     for _ in range(calls):
-        for path, samples in (("/hooks/cart/price", hook), ("/bench/bare", bare)):
+        for target, samples in ((app, hook), (floor, bare)):
+            environ = signed_environ(body)
             started = time.perf_counter()
-            post(client, path, body)
+            call(target, environ)
             samples.append(time.perf_counter() - started)
     return statistics.median(hook) * 1000, statistics.median(bare) * 1000
+
+
+def read_cart(body: bytes) -> dict[str, Any]:
+    """The hook's first step: the body parsed and the cart checked."""
+    return checkout.read_cart(body)
+
+
+def answer_bytes(app: Any, result: Any) -> bytes:
+    """The hook's last step: the engine's result as the answer's JSON."""
+    return orjson.dumps(result.to_dict(), option=orjson.OPT_SORT_KEYS)
+
+
+def phases_ms(app: Any, body: bytes, calls: int) -> dict[str, float]:
+    """Median ms of each of the hook's steps, run as the hook runs them."""
+    samples: dict[str, list[float]] = {"validate": [], "load": [], "engine": [], "dump": []}
+    with app.app_context():
+        for _ in range(calls):
+            now = utcnow()
+            t0 = time.perf_counter()
+            data = read_cart(body)
+            t1 = time.perf_counter()
+            reading()
+            shop, customer, row_id = checkout.shop_and_customer(SHOP, data["customer_id"])
+            cart = checkout.to_cart(shop, data)
+            codes = checkout.code_facts(shop, cart, row_id, now, data["client_ip"])
+            inputs = checkout.PricingInputs(cart, customer, codes, rule_set(shop))
+            db.session.rollback()
+            t2 = time.perf_counter()
+            result = checkout.compute(inputs, now)
+            t3 = time.perf_counter()
+            answer_bytes(app, result)
+            t4 = time.perf_counter()
+            for name, took in zip(samples, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                samples[name].append(took * 1000)
+        db.session.remove()
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def concurrent_ms(app: Any, body: bytes, threads: int, calls_each: int) -> list[float]:
@@ -246,13 +278,15 @@ def main() -> None:
     parser.add_argument(
         "--sizes",
         default=",".join(str(size) for size in SIZES),
-        help="active rule counts to measure, comma separated (the issue's: 0,1000,10000)",
+        help="active rule counts to measure, comma separated (the issue's: 1000,10000)",
     )
+    parser.add_argument("--threads", type=int, default=30, help="0: skip the concurrent run")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     tmp = tempfile.mkdtemp(prefix="cg-bench-")
     url = args.database_url or f"sqlite:///{tmp}/bench.sqlite"
     app = make_app(url)
+    floor = make_floor_app(SECRET)
     client = app.test_client()
     install(client)
     rng = random.Random(3)
@@ -261,23 +295,30 @@ def main() -> None:
     for size in sizes:
         set_rule_count(app, size, rng)
         started = time.perf_counter()
-        post(client, "/hooks/cart/price", body)
+        answer = json.loads(call(app, signed_environ(body)))
         cold = (time.perf_counter() - started) * 1000
-        hook, bare = per_call_ms(client, body, args.calls)
-        answer = json.loads(post(client, "/hooks/cart/price", body).get_data())
+        hook, bare = per_call_ms(app, floor, body, args.calls)
+        steps = phases_ms(app, body, args.calls)
         ruled = sum(1 for ln in answer["lines"] if ln["rule_unit_price"] != ln["unit_price"])
+        rest = hook - sum(steps.values())
         print(
-            f"{size:6,} rules: hook {hook:6.2f} ms, bare {bare:6.2f} ms, ratio {hook / bare:4.2f}"
-            f"  ({ruled}/50 lines ruled; first call after the change rebuilt the snapshot"
-            f" in {cold:.1f} ms)"
+            f"{size:6,} rules: floor {bare:5.2f} ms, hook {hook:5.2f} ms, "
+            f"ratio {hook / bare:4.2f}  ({ruled}/50 lines ruled; the first call after the "
+            f"change rebuilt the snapshot in {cold:.1f} ms)"
         )
-    samples = concurrent_ms(app, body, threads=30, calls_each=10)
-    p50 = samples[len(samples) // 2]
-    p95 = samples[int(len(samples) * 0.95)]
-    print(
-        f"30 threads x 10 calls at {sizes[-1]:,} rules: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
-        f"max {samples[-1]:.1f} ms (2 cores, one process, the GIL shared)"
-    )
+        print(
+            "              hook = "
+            + ", ".join(f"{name} {took:.3f}" for name, took in steps.items())
+            + f", rest {rest:.3f} ms (Flask, signature, request log)"
+        )
+    if args.threads:
+        samples = concurrent_ms(app, body, threads=args.threads, calls_each=10)
+        p50 = samples[len(samples) // 2]
+        p95 = samples[int(len(samples) * 0.95)]
+        print(
+            f"{args.threads} threads x 10 calls at {sizes[-1]:,} rules: p50 {p50:.1f} ms, "
+            f"p95 {p95:.1f} ms, max {samples[-1]:.1f} ms (one process, the GIL shared)"
+        )
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+import orjson
+from flask import Response
 from flask.typing import ResponseReturnValue
 
 from hooks.redeem import register_redeem_hook
@@ -41,4 +42,5 @@ def price_cart_hook() -> ResponseReturnValue:
     """Price a cart for the host (contract §4): size, signature, timestamp, shop installed,
     payload, in that order; it changes nothing but the attempt counters of unknown codes."""
     signed = read_signed_request(PRICE_PATH, [HOOK_TOPICS[PRICE_PATH]])
-    return jsonify(price_for_domain(signed.shop_domain, signed.body))
+    answer = price_for_domain(signed.shop_domain, signed.body)
+    return Response(orjson.dumps(answer, option=orjson.OPT_SORT_KEYS), mimetype="application/json")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from hooks.signing import parse_json_object, read_signed_request
 from plugin.apidoc import SIGNED_HEADERS, DocumentedBlueprint, document
+from plugin.audiences import operations as audiences
 from plugin.auth import WEBHOOKS_PATH
 from plugin.catalogue import operations as catalogue
 from plugin.catalogue.schemas import (
@@ -40,6 +41,7 @@ from plugin.events import CUSTOMER_CREATED, notify
 from plugin.fields import Payload
 from plugin.groups import operations as groups
 from plugin.intake import operations as customers
+from plugin.intake import redaction
 from plugin.shops import operations as shops
 from plugin.shops.models import ProcessedEvent, Shop
 from plugin.shops.schemas import AppInstalledSchema
@@ -82,7 +84,10 @@ def _customer_deleted(shop: Shop, data: dict[str, Any]) -> Result:
 
 
 def _customers_redact(shop: Shop, data: dict[str, Any]) -> Result:
-    customers.delete_customer(shop, data["customer_id"])
+    # Contract §5: first queue their removal from every audience destination that holds
+    # them, then forget them in every table (issue 15 item 5).
+    audiences.forget_customer(shop, data["customer_id"])
+    redaction.redact_customer(shop, data["customer_id"])
     return None
 
 

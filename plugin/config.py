@@ -471,6 +471,29 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0,
     ),
     Setting(
+        "CUSTOMER_GROUPS_KLAVIYO_REVISION",
+        "str",
+        "2026-10-15",
+        "the `revision` header of Klaviyo calls (default: what the current `klaviyo-api` SDK, "
+        "25, sends); Klaviyo retires revisions on a schedule",
+        blank=False,
+    ),
+    Setting(
+        "CUSTOMER_GROUPS_META_API_VERSION",
+        "str",
+        "v26.0",
+        "the Graph API version of Meta calls (default: the current `facebook-business` SDK's, "
+        "26); Meta retires versions on a schedule",
+        blank=False,
+    ),
+    Setting(
+        "CUSTOMER_GROUPS_ATTENTIVE_API_VERSION",
+        "str",
+        "v1",
+        "the version in the path of Attentive calls",
+        blank=False,
+    ),
+    Setting(
         "CUSTOMER_GROUPS_RUN_JOBS",
         "bool",
         None,

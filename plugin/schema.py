@@ -28,6 +28,8 @@ def alembic_config(app: Flask, configure_logging: bool = False) -> Config:
     config.set_main_option("script_location", MIGRATIONS_DIR)
     config.attributes["engine"] = app_engine(app)
     config.attributes["configure_logging"] = configure_logging
+    # Migrations that seal data at rest (0016: audience credentials) derive their key from it.
+    config.attributes["app_secret"] = app.config.get("CUSTOMER_GROUPS_APP_SECRET")
     return config
 
 

@@ -739,8 +739,8 @@ def _default_group(client: FlaskClient) -> int:
 
 
 def test_an_audience_is_created_run_and_its_history_shown(client, host, pages, httpserver):
-    httpserver.expect_request("/api/profile-import/").respond_with_json({"data": {"id": "p1"}})
-    httpserver.expect_request("/api/lists/LIST1/relationships/profiles/").respond_with_data("", 204)
+    httpserver.expect_request("/api/profile-import").respond_with_json({"data": {"id": "p1"}})
+    httpserver.expect_request("/api/lists/LIST1/relationships/profiles").respond_with_data("", 204)
     _customer(host, "c_1", email="ada@example.com")
     group = _default_group(client)
     form = {

@@ -11,6 +11,7 @@ from plugin.api import (  # noqa: F401
     groups,
     jobs,
     openapi,
+    pricelists,
     render,
     reports,
     rules,

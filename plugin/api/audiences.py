@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from plugin.api.blueprint import api_blueprint
 from plugin.api.schemas import json_body, load_body, load_page
 from plugin.apidoc import document
-from plugin.audiences import operations
+from plugin.audiences import operations, tasks
 from plugin.audiences.models import RUN_FAILED, RUN_SUCCEEDED
 from plugin.audiences.schemas import (
     AudienceOut,
@@ -17,6 +17,7 @@ from plugin.audiences.schemas import (
     AudienceRunPage,
     AudienceSchema,
 )
+from plugin.db import db
 from plugin.errors import ApiError, ErrorCode
 from plugin.paging import PageQuery
 from plugin.sessions import current_shop
@@ -39,6 +40,7 @@ def list_audiences() -> ResponseReturnValue:
 def create_audience() -> ResponseReturnValue:
     data = load_body(AudienceSchema())
     audience = operations.create_audience(current_shop(), data)
+    db.session.commit()
     return jsonify(AudienceOut().dump(audience)), 201
 
 
@@ -65,6 +67,7 @@ def update_audience(audience_id: int) -> ResponseReturnValue:
             {"_schema": ["Send a JSON object with Content-Type: application/json."]},
         )
     audience = operations.update_audience(current_shop(), audience_id, patch)
+    db.session.commit()
     return jsonify(AudienceOut().dump(audience))
 
 
@@ -72,6 +75,7 @@ def update_audience(audience_id: int) -> ResponseReturnValue:
 @document("Delete an audience and its runs.", status=204)
 def delete_audience(audience_id: int) -> ResponseReturnValue:
     operations.delete_audience(current_shop(), audience_id)
+    db.session.commit()
     return "", 204
 
 
@@ -84,7 +88,8 @@ def delete_audience(audience_id: int) -> ResponseReturnValue:
     status=201,
 )
 def run_audience(audience_id: int) -> ResponseReturnValue:
-    run = operations.start_run(current_shop(), audience_id)
+    # The run's own boundary: it commits once per step (plugin.audiences.tasks).
+    run = tasks.start_run_now(current_shop(), audience_id)
     status = 201 if run.status in (RUN_SUCCEEDED, RUN_FAILED) else 202
     return jsonify(AudienceRunOut().dump(run)), status
 
@@ -99,7 +104,7 @@ def list_runs(audience_id: int) -> ResponseReturnValue:
 
 @api_blueprint.get("/audiences/<int:audience_id>/runs/<int:run_id>")
 @document(
-    "One run: status, synced, skipped, failed, errors (at most 100).",
+    "One run: status, synced, removed, skipped, failed, errors (at most 100).",
     response=AudienceRunOut,
 )
 def get_run(audience_id: int, run_id: int) -> ResponseReturnValue:

@@ -1,15 +1,21 @@
-"""Meta (Graph API): add hashed customers to a custom audience, in batches of 10,000.
+"""Meta (Graph API): add joiners to a custom audience and delete leavers, 10,000 per call.
 
-``POST /{version}/{audience_id}/users`` with ``payload`` ``{"schema": ["EMAIL"], "data":
-[[sha256], ...]}`` and ``session`` ``{"session_id", "batch_seq", "last_batch_flag",
-"estimated_num_total"}``; one session per run (kept in the run's state, so a resumed run goes
-on with the same session and the next batch number), ``last_batch_flag`` on the last batch only.
-Emails are trimmed and lower-cased, phones reduced to their digits (E.164 already carries the
-country code), then hashed with SHA-256 (hex).
+``POST /{version}/{audience_id}/users`` adds and ``DELETE /{version}/{audience_id}/users``
+deletes, both with the form field ``payload`` ``{"schema": ["EMAIL"], "is_raw": true,
+"data": [[sha256], ...]}``: what facebook-business's ``CustomAudience.add_users`` and
+``remove_users`` send for a single-key schema (``format_params``), hashed with the SDK's own
+normalisation (:func:`plugin.audiences.destination.normalise`). ``{version}`` is
+``CUSTOMER_GROUPS_META_API_VERSION`` (default: the SDK's ``API_VERSION``). The access token
+travels in the form body, not the URL, so that it stays out of access logs.
+
+Only joiners are sent: a member the audience already holds (the same hash) is counted as
+synced without a call. No upload ``session`` is opened: each call stands alone, so a run
+killed between two calls resumes with the next one and nothing waits for a last batch.
 
 Retries: throttling replies (error codes 4, 17, 32, 613, 80003) and 429 are refusals and are
-retried with backoff. A 5xx is not: the upload is a POST that may have been recorded in the
-session before the error, so the batch is counted as failed and the next run sends it again.
+retried with backoff. A 5xx on an add is not: the upload is a POST that may have been
+recorded before the error, so the batch is counted as failed and the next run sends it
+again (adding a hash twice leaves one entry). A delete is replayable.
 
 Only the identifier is sent: a customer file audience has no custom properties, and
 ``only_update_existing`` has no meaning for an audience (both are refused when saving).
@@ -17,16 +23,13 @@ Only the identifier is sent: a customer file audience has no custom properties, 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import re
-import secrets
 from typing import Any
 
 import requests
 
-from plugin.audiences.destination import AudienceConfig, BatchOutcome, Member
+from plugin.audiences.destination import AudienceConfig, BatchOutcome, Leaver, Member, digest
 from plugin.audiences.http import (
     CredentialsRefused,
     FatalVendorError,
@@ -38,26 +41,18 @@ from plugin.audiences.http import (
 log = logging.getLogger(__name__)
 
 META_BASE_URL = "https://graph.facebook.com"
-META_API_VERSION = "v21.0"
-META_BATCH_SIZE = 10_000
+#: facebook-business 26's ``API_VERSION`` (the current SDK); the setting's default.
+META_API_VERSION = "v26.0"
+META_BATCH_SIZE = 10_000  # most entries one users call takes (Meta's documented maximum)
 THROTTLE_CODES = frozenset({4, 17, 32, 613, 80003})
 # Invalid or expired token, missing permission: no batch can succeed with these credentials.
 CREDENTIAL_CODES = frozenset({10, 102, 190, 200})
 SCHEMA = {"email": "EMAIL", "phone": "PHONE"}
 
 
-def normalise(value: str, identifier: str) -> str:
-    """Meta's normalisation: emails trimmed and lower-cased, phones digits only."""
-    if identifier == "email":
-        return value.strip().lower()
-    return re.sub(r"\D", "", value)
-
-
 def hashed(value: str, identifier: str) -> str | None:
-    normal = normalise(value, identifier)
-    if not normal:
-        return None
-    return hashlib.sha256(normal.encode()).hexdigest()
+    """The entry Meta is sent for an identifier (see the module docstring)."""
+    return digest(value, identifier)
 
 
 def graph_error(response: requests.Response) -> dict[str, Any]:
@@ -77,6 +72,7 @@ def is_throttled(response: requests.Response) -> bool:
 
 class MetaDestination:
     batch_size = META_BATCH_SIZE
+    removal_batch_size = META_BATCH_SIZE
 
     def __init__(self, config: AudienceConfig) -> None:
         self.config = config
@@ -88,72 +84,98 @@ class MetaDestination:
             backoff_cap=60.0,
             allow_private=config.allow_private,
         )
+        version = config.api_version or META_API_VERSION
+        self.users_url = f"{self.base_url}/{version}/{config.vendor_audience_id}/users"
 
     def close(self) -> None:
         self.http.close()
 
-    def sync(self, members: list[Member], *, is_last: bool, state: dict[str, Any]) -> BatchOutcome:
-        outcome = BatchOutcome()
-        by_hash: dict[str, Member] = {}
-        for member in members:
-            digest = hashed(member.identifier, self.config.identifier)
-            if digest is None:
-                outcome.skipped += 1
-            else:
-                by_hash.setdefault(digest, member)
-        if not by_hash:
-            return outcome
-        # A random 63-bit session id, kept in the run's state across restarts.
-        session_id = state.setdefault("meta_session_id", secrets.randbits(63))
-        batch_seq = int(state.get("meta_batch_seq", 0)) + 1
-        state["meta_batch_seq"] = batch_seq
+    def _call(self, method: str, digests: list[str]) -> requests.Response:
         form = {
             "payload": json.dumps(
-                {"schema": [SCHEMA[self.config.identifier]], "data": [[h] for h in by_hash]}
-            ),
-            "session": json.dumps(
                 {
-                    "session_id": session_id,
-                    "batch_seq": batch_seq,
-                    "last_batch_flag": is_last,
-                    "estimated_num_total": int(state.get("estimated_total") or len(by_hash)),
+                    "schema": [SCHEMA[self.config.identifier]],
+                    "is_raw": True,
+                    "data": [[entry] for entry in digests],
                 }
             ),
-            # In the body, not the URL, so that it stays out of access logs.
             "access_token": self.config.credentials["access_token"],
         }
-        url = f"{self.base_url}/{META_API_VERSION}/{self.config.vendor_audience_id}/users"
-        try:
-            response = self.http.request("POST", url, data=form)
-        except FatalVendorError:
-            raise
-        except VendorError as exc:
-            for member in by_hash.values():
-                outcome.fail(member, exc.message, exc.status)
-            return outcome
+        response = self.http.request(
+            method, self.users_url, data=form, idempotent=method == "DELETE"
+        )
         error = graph_error(response)
         if response.status_code in (401, 403) or error.get("code") in CREDENTIAL_CODES:
             raise CredentialsRefused(error_message(response), response.status_code)
+        return response
+
+    def sync(self, members: list[Member]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        by_hash: dict[str, list[Member]] = {}
+        for member in members:
+            if not member.digest:
+                outcome.skipped += 1
+            elif member.held:
+                outcome.synced_member(member)
+            else:
+                by_hash.setdefault(member.digest, []).append(member)
+        if not by_hash:
+            return outcome
+        try:
+            response = self._call("POST", list(by_hash))
+        except FatalVendorError:
+            raise
+        except VendorError as exc:
+            for group in by_hash.values():
+                for member in group:
+                    outcome.fail(member, exc.message, exc.status)
+            return outcome
         if response.status_code >= 400:
-            for member in by_hash.values():
-                outcome.fail(member, error_message(response), response.status_code)
+            message = error_message(response)
+            for group in by_hash.values():
+                for member in group:
+                    outcome.fail(member, message, response.status_code)
             return outcome
         body = response.json()
         samples = body.get("invalid_entry_samples") or {}
-        invalid = min(int(body.get("num_invalid_entries") or 0), len(by_hash))
-        for digest, reason in samples.items() if isinstance(samples, dict) else ():
-            if digest in by_hash:
-                # Meta's reason is its reply's text: for operators, not for the merchant.
-                log.warning("Meta refused an entry of audience %s: %.300s", url, reason)
-                outcome.errors.append(
-                    {
-                        "customer_id": by_hash[digest].external_id,
-                        "message": "Meta refused the entry.",
-                        "status": response.status_code,
-                    }
-                )
-        outcome.failed += invalid
-        outcome.synced += len(by_hash) - invalid
-        # Customers sharing one hashed identifier are one entry for Meta: count each customer.
-        outcome.synced += len(members) - outcome.skipped - len(by_hash)
+        refused = set(samples) & set(by_hash) if isinstance(samples, dict) else set()
+        for entry in refused:
+            # Meta's reason is its reply's text: for operators, not for the merchant.
+            log.warning(
+                "Meta refused an entry of audience %s: %.300s", self.users_url, samples[entry]
+            )
+            for member in by_hash[entry]:
+                outcome.fail(member, "Meta refused the entry.", response.status_code)
+        # Refused entries Meta did not sample cannot be told apart: the counts stay Meta's.
+        unsampled = max(int(body.get("num_invalid_entries") or 0) - len(refused), 0)
+        for entry, group in by_hash.items():
+            if entry in refused:
+                continue
+            for member in group:
+                if unsampled:
+                    unsampled -= 1
+                    outcome.failed += 1
+                else:
+                    outcome.synced_member(member)
+        return outcome
+
+    def remove(self, leavers: list[Leaver]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        if not leavers:
+            return outcome
+        try:
+            response = self._call("DELETE", sorted({leaver.digest for leaver in leavers}))
+        except FatalVendorError:
+            raise
+        except VendorError as exc:
+            for leaver in leavers:
+                outcome.fail(leaver, exc.message, exc.status)
+            return outcome
+        if response.status_code >= 400:
+            message = error_message(response)
+            for leaver in leavers:
+                outcome.fail(leaver, message, response.status_code)
+            return outcome
+        for leaver in leavers:
+            outcome.removed_leaver(leaver)
         return outcome

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plugin.db import NEVER_REUSED, ShopScoped, UtcDateTime, db, utcnow
@@ -63,8 +72,9 @@ class Audience(ShopScoped, db.Model):
         ForeignKey("segments.id", ondelete="SET NULL"), index=True
     )
     destination_type: Mapped[str] = mapped_column(String(16))
-    # Vendor secrets ({"api_key"} or {"access_token"}); answers only ever show them masked.
-    credentials: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Vendor secrets ({"api_key"} or {"access_token"}) as one Fernet token, under a key
+    # derived from the app secret (plugin.audiences.credentials); answers show them masked.
+    sealed_credentials: Mapped[str] = mapped_column(Text, default="")
     list_id: Mapped[str | None] = mapped_column(String(255))  # Klaviyo list
     vendor_audience_id: Mapped[str | None] = mapped_column(String(255))  # Meta custom audience
     base_url: Mapped[str | None] = mapped_column(String(512))
@@ -92,7 +102,9 @@ class Audience(ShopScoped, db.Model):
 
 
 class AudienceRun(ShopScoped, db.Model):
-    """One sync of an audience; ``cursor`` is the last customer id done, so a run resumes."""
+    """One sync of an audience, in two phases: leavers out (``state["removal_cursor"]``, the
+    last member row done), then members in (``cursor``, the last customer id done), so a run
+    resumes where it stopped."""
 
     __tablename__ = "audience_runs"
     __table_args__ = (
@@ -100,6 +112,7 @@ class AudienceRun(ShopScoped, db.Model):
             "status IN ('queued', 'running', 'succeeded', 'failed')", name="status_known"
         ),
         CheckConstraint("synced >= 0 AND skipped >= 0 AND failed >= 0", name="counts_not_negative"),
+        CheckConstraint("removed >= 0", name="removed_not_negative"),
         Index("ix_audience_runs_shop_audience", "shop_id", "audience_id", "id"),
         # At most one unfinished run per audience, enforced by the database.
         Index(
@@ -119,6 +132,8 @@ class AudienceRun(ShopScoped, db.Model):
     synced: Mapped[int] = mapped_column(default=0)
     skipped: Mapped[int] = mapped_column(default=0)
     failed: Mapped[int] = mapped_column(default=0)
+    # Leavers taken out of the destination (contract §5, version 2).
+    removed: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     # [{"customer_id", "message", "status"}], capped (see destination.MAX_ERRORS).
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     cursor: Mapped[int | None] = mapped_column()
@@ -129,3 +144,30 @@ class AudienceRun(ShopScoped, db.Model):
     # Touched after every batch: a running run whose heartbeat is old was killed.
     heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AudienceMember(ShopScoped, db.Model):
+    """What the vendor holds of an audience: one row per customer sent and not yet removed.
+
+    A run compares the source with these rows (set-based) to find who joined and who left.
+    ``customer_id`` becomes NULL when the customer is deleted or redacted: the row then only
+    says what to take out of the vendor, and goes once that is done. ``digest`` is the
+    SHA-256 of the normalised identifier (Meta's entry; a changed identifier is a leave and a
+    join); ``vendor_ref`` is what the vendor needs to remove it (Klaviyo's profile id, the
+    sealed phone for Attentive, nothing for Meta).
+    """
+
+    __tablename__ = "audience_members"
+    __table_args__ = (
+        UniqueConstraint("audience_id", "customer_id"),
+        Index("ix_audience_members_customer", "customer_id"),
+        NEVER_REUSED,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    audience_id: Mapped[int] = mapped_column(ForeignKey("audiences.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    digest: Mapped[str] = mapped_column(String(64))
+    vendor_ref: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,30 +1,27 @@
-"""Audiences: save, change, delete, run now, and read their runs."""
+"""Audiences: save, change, delete, read their runs, forget a customer. Nothing here
+commits: the view, task or webhook that calls it is the boundary (runs: ``tasks``)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from plugin.audiences.models import RUN_RUNNING, Audience, AudienceRun
-from plugin.audiences.schemas import AudienceSchema, mask
-from plugin.audiences.sync import (
-    STALE_AFTER,
-    count_members,
-    queue_run,
-    run_audience,
-    source_exists,
-)
+from plugin.audiences.credentials import CredentialsUnavailable, mask, seal, unseal
+from plugin.audiences.models import Audience, AudienceMember, AudienceRun
+from plugin.audiences.schemas import AudienceSchema
+from plugin.audiences.sync import queue_run, source_exists
 from plugin.audiences.tasks import enqueue_audience_run
+from plugin.customers.models import Customer
 from plugin.db import db, for_shop, get_for_shop, name_key, utcnow
 from plugin.errors import ApiError, ErrorCode
 from plugin.paging import Page, paginate
 from plugin.shops.models import Shop
 
 log = logging.getLogger(__name__)
+
 
 def _invalid(field: str, message: str) -> ApiError:
     return ApiError(
@@ -52,7 +49,10 @@ def _apply(audience: Audience, data: dict[str, Any]) -> None:
     audience.source_type = data["source"]["type"]
     audience.source_id = data["source"]["id"]
     audience.destination_type = destination["type"]
-    audience.credentials = dict(destination["credentials"])
+    try:
+        audience.sealed_credentials = seal(destination["credentials"])
+    except CredentialsUnavailable as exc:
+        raise _invalid("destination.credentials", str(exc)) from None
     audience.list_id = destination["list_id"] if destination["type"] == "klaviyo" else None
     audience.vendor_audience_id = (
         destination["audience_id"] if destination["type"] == "meta" else None
@@ -69,10 +69,10 @@ def _apply(audience: Audience, data: dict[str, Any]) -> None:
 
 def _save(shop: Shop, audience: Audience) -> Audience:
     try:
-        db.session.commit()
+        with db.session.begin_nested():
+            db.session.flush()
     except IntegrityError:
         # Two requests racing for one name: the unique constraint decides.
-        db.session.rollback()
         raise _invalid("name", "An audience with this name already exists.") from None
     return audience
 
@@ -93,11 +93,20 @@ def create_audience(shop: Shop, data: dict[str, Any]) -> Audience:
     return _save(shop, audience)
 
 
+def _stored_credentials(audience: Audience) -> dict[str, Any]:
+    """The stored secrets in clear, to merge a PATCH into (none when no configured secret
+    opens them: the PATCH must then give them again)."""
+    try:
+        return unseal(audience.sealed_credentials)
+    except CredentialsUnavailable:
+        return {}
+
+
 def _as_input(audience: Audience) -> dict[str, Any]:
     """The audience as a POST body would give it (secrets in clear), to merge a PATCH into."""
     destination: dict[str, Any] = {
         "type": audience.destination_type,
-        "credentials": dict(audience.credentials or {}),
+        "credentials": _stored_credentials(audience),
         "list_id": audience.list_id,
         "audience_id": audience.vendor_audience_id,
         "base_url": audience.base_url,
@@ -154,44 +163,7 @@ def update_audience(shop: Shop, audience_id: int, patch: dict[str, Any]) -> Audi
 def delete_audience(shop: Shop, audience_id: int) -> None:
     audience = get_for_shop(Audience, shop.id, audience_id)
     db.session.delete(audience)
-    db.session.commit()
-
-
-def start_run(shop: Shop, audience_id: int) -> AudienceRun:
-    """Run the audience now: inline when it is small, otherwise queued for the runner.
-
-    A run already under way answers 409; one that was abandoned (its worker died) is resumed.
-    """
-    audience = get_for_shop(Audience, shop.id, audience_id)
-    source = (audience.source_type, audience.source_id)
-    run_id, created = queue_run(shop.id, audience.id)
-    run = get_for_shop(AudienceRun, shop.id, run_id)
-    if not created and run.status == RUN_RUNNING:
-        beat = run.heartbeat_at
-        if beat is not None and beat > utcnow() - STALE_AFTER:
-            raise ApiError(
-                ErrorCode.AUDIENCE_RUN_IN_PROGRESS,
-                "This audience is being synced already; follow that run.",
-                409,
-                {"run_id": run.id},
-            )
-    # At most this many members run inside the request; larger audiences are queued as a
-    # background job (``audiences.run``).
-    limit = current_app.config["CUSTOMER_GROUPS_AUDIENCE_INLINE_LIMIT"]
-    small = count_members(shop.id, *source) <= limit
-    db.session.commit()
-    if small:
-        try:
-            run_audience(shop.id, audience.id, run_id)
-        except Exception:
-            # The run keeps its cursor and resumes once its heartbeat is stale.
-            log.exception("Audience run %s stopped", run_id)
-            db.session.rollback()
-    else:
-        enqueue_audience_run(shop, audience.id, run_id)
-        db.session.commit()
-    db.session.expire_all()
-    return get_for_shop(AudienceRun, shop.id, run_id)
+    db.session.flush()
 
 
 def list_runs(shop: Shop, audience_id: int, page: int, per_page: int) -> Page[AudienceRun]:
@@ -205,3 +177,49 @@ def get_run(shop: Shop, audience_id: int, run_id: int) -> AudienceRun:
     if run.audience_id != audience_id:
         raise ApiError(ErrorCode.NOT_FOUND, f"AudienceRun {run_id} was not found.", 404)
     return run
+
+
+def forget_customer(shop: Shop, external_id: str) -> list[int]:
+    """``customers/redact``, before the customer is deleted: queue their removal from every
+    destination that holds them, and take them out of the audiences' run records.
+
+    Their audience member rows lose the customer (``customer_id`` NULL): what is left is
+    only what the vendor needs to remove the entry (a hash, Klaviyo's profile id, a sealed
+    phone), and the row goes once the removal succeeded. A run is queued (a job with the
+    audience and run ids, nothing of the customer) for each audience that held them. Errors
+    recorded by runs that name them are dropped. The runs' ids.
+    """
+    customer_id = db.session.execute(
+        select(Customer.id).where(Customer.shop_id == shop.id, Customer.external_id == external_id)
+    ).scalar_one_or_none()
+    run_ids: list[int] = []
+    if customer_id is not None:
+        audience_ids = list(
+            db.session.execute(
+                select(AudienceMember.audience_id)
+                .where(
+                    AudienceMember.shop_id == shop.id,
+                    AudienceMember.customer_id == customer_id,
+                )
+                .distinct()
+            ).scalars()
+        )
+        db.session.execute(
+            update(AudienceMember)
+            .where(AudienceMember.shop_id == shop.id, AudienceMember.customer_id == customer_id)
+            .values(customer_id=None)
+            .execution_options(synchronize_session=False)
+        )
+        for audience_id in sorted(audience_ids):
+            run_id, _ = queue_run(shop.id, audience_id)
+            enqueue_audience_run(shop, audience_id, run_id)
+            run_ids.append(run_id)
+    runs = db.session.execute(
+        for_shop(AudienceRun, shop.id).where(AudienceRun.errors.is_not(None))
+    ).scalars()
+    for run in runs:
+        kept = [error for error in run.errors or [] if error.get("customer_id") != external_id]
+        if len(kept) != len(run.errors or []):
+            run.errors = kept
+    db.session.flush()
+    return run_ids

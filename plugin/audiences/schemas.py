@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from plugin.audiences.credentials import MASK, mask, masked
 from plugin.audiences.models import DESTINATION_TYPES, IDENTIFIERS, SCHEDULES, SOURCE_TYPES
 from plugin.audiences.sync import FIELDS
 from plugin.fields import SerialId, Strict, Timestamp
@@ -15,13 +16,7 @@ from plugin.paging import page_of
 
 # The credential each destination needs.
 REQUIRED_CREDENTIAL = {"klaviyo": "api_key", "attentive": "api_key", "meta": "access_token"}
-MASK = "****"
-
-
-def mask(secret: Any) -> str:
-    """Show only enough of a secret to recognise it: its last 4 characters, when it is long."""
-    text = str(secret or "")
-    return MASK + text[-4:] if len(text) >= 12 else MASK
+__all__ = ["MASK", "mask"]  # where callers have always found them
 
 
 class SourceSchema(Strict):
@@ -152,7 +147,8 @@ class AudienceOut(Schema):
     def _destination(self, audience: Any) -> dict[str, Any]:
         shown: dict[str, Any] = {
             "type": audience.destination_type,
-            "credentials": {key: mask(value) for key, value in audience.credentials.items()},
+            # Write-only: a masked hint (the last 4 characters at most), never the secret.
+            "credentials": masked(audience.sealed_credentials),
             "base_url": audience.base_url,
         }
         if audience.destination_type == "klaviyo":
@@ -176,6 +172,9 @@ class AudienceRunOut(Schema):
     synced = fields.Integer()
     skipped = fields.Integer()
     failed = fields.Integer()
+    removed = fields.Integer(
+        metadata={"description": "Leavers taken out of the destination (contract §5, v2)."}
+    )
     # Members when the run started (progress = synced + skipped + failed of total).
     total = fields.Method("_total")
     errors = fields.List(fields.Dict())

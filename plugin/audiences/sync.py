@@ -1,10 +1,13 @@
-"""Audience runs: read the source's members in keyset pages and hand them to the destination.
+"""Audience runs: mirror the source at the vendor (contract §5, version 2).
 
-``run_audience(shop_id, audience_id, run_id)`` is the job function: a background worker (or the
-``POST .../run`` view, for small audiences) calls it. It claims the run, sends batch after
-batch, and after each batch commits the counts and the cursor (the last customer id done), so a
-run killed halfway resumes where it stopped when it is called again. No database transaction is
-held open while a vendor is called.
+The vendor's side is recorded in ``audience_members`` (one row per customer it holds). A run
+compares that record with the source, set-based, in keyset pages: leavers (rows whose
+customer is gone, left the source, or changed identifier) are taken out, then the source's
+members are sent: joiners added (and recorded), members already held updated. A member who
+comes back is a joiner again. ``run_steps`` does one vendor batch per step and leaves each
+step's record in the session; its caller (``plugin.audiences.tasks``, the boundary) commits
+after every step, so a run killed halfway resumes after its last committed step. Nothing here
+commits.
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from plugin.audiences.attentive import AttentiveDestination
+from plugin.audiences.credentials import CredentialsUnavailable
 from plugin.audiences.destination import (
     MAX_ERRORS,
     AudienceConfig,
     BatchOutcome,
     Destination,
+    Leaver,
     Member,
+    digest,
 )
 from plugin.audiences.http import FatalVendorError
 from plugin.audiences.klaviyo import KlaviyoDestination
@@ -35,6 +41,7 @@ from plugin.audiences.models import (
     RUN_RUNNING,
     RUN_SUCCEEDED,
     Audience,
+    AudienceMember,
     AudienceRun,
 )
 from plugin.customers.models import Customer, CustomerTag
@@ -148,81 +155,150 @@ def member_page(
     return rows
 
 
-def batches(
-    shop_id: int, audience: AudienceConfig, source: tuple[str, int], after: int | None, size: int
-) -> Iterator[tuple[list[dict[str, Any]], bool]]:
-    """Yield ``(rows, is_last)`` batches of ``size`` rows, reading one page ahead.
+def _members(
+    shop_id: int,
+    audience_id: int,
+    config: AudienceConfig,
+    source: tuple[str, int],
+    after: int | None,
+    size: int,
+) -> tuple[list[dict[str, Any]], dict[int, tuple[str, str | None]]]:
+    """The next ``size`` members of the source after customer id ``after``, and what the
+    vendor holds of them (customer id → digest, vendor_ref): two or three queries."""
+    wanted = {config.identifier, *config.properties.values()}
+    rows = member_page(shop_id, source[0], source[1], after, wanted, size)
+    if not rows:
+        return rows, {}
+    span = AudienceMember.customer_id <= rows[-1]["customer_id"]
+    if after is not None:
+        span = and_(span, AudienceMember.customer_id > after)
+    held = {
+        customer_id: (row_digest, vendor_ref)
+        for customer_id, row_digest, vendor_ref in db.session.execute(
+            select(AudienceMember.customer_id, AudienceMember.digest, AudienceMember.vendor_ref)
+            .where(AudienceMember.shop_id == shop_id, AudienceMember.audience_id == audience_id)
+            .where(span)
+        )
+    }
+    return rows, held
 
-    The page ahead tells whether a batch is the last one (Meta's ``last_batch_flag``). Every
-    read is committed at once so that no transaction (SQLite: the write lock) stays open while
-    the destination calls its vendor.
-    """
-    wanted = {audience.identifier, *audience.properties.values()}
-    source_type, source_id = source
 
-    def read(cursor: int | None) -> list[dict[str, Any]]:
-        rows = member_page(shop_id, source_type, source_id, cursor, wanted, PAGE_SIZE)
-        db.session.commit()
-        return rows
+def to_members(
+    rows: list[dict[str, Any]],
+    audience: AudienceConfig,
+    held: dict[int, tuple[str, str | None]] | None = None,
+) -> tuple[list[Member], int]:
+    """Members with the identifier, and how many rows lack it (they are skipped).
 
-    buffer: list[dict[str, Any]] = []
-    page = read(after)
-    while page:
-        buffer.extend(page)
-        page = read(page[-1]["customer_id"])
-        while len(buffer) >= size:
-            batch, buffer = buffer[:size], buffer[size:]
-            yield batch, not buffer and not page
-    if buffer:
-        yield buffer, True
-
-
-def to_members(rows: list[dict[str, Any]], audience: AudienceConfig) -> tuple[list[Member], int]:
-    """Members with the identifier, and how many rows lack it (they are skipped)."""
+    A member the vendor holds under another identifier is left out: the removing phase of
+    the next run takes the old entry out, and its adding phase sends the new one."""
+    held = held or {}
     members: list[Member] = []
     skipped = 0
     for row in rows:
         identifier = (row.get(audience.identifier) or "").strip()
-        if not identifier:
+        entry = digest(identifier, audience.identifier) if identifier else None
+        if entry is None:
             skipped += 1
             continue
         properties = {vendor: row.get(ours) for vendor, ours in audience.properties.items()}
-        members.append(Member(row["customer_id"], row["_external_id"], identifier, properties))
+        kept = held.get(row["customer_id"])
+        if kept is not None and kept[0] != entry:
+            continue
+        members.append(
+            Member(
+                row["customer_id"],
+                row["_external_id"],
+                identifier,
+                properties,
+                digest=entry,
+                held=kept is not None,
+                vendor_ref=kept[1] if kept is not None else None,
+            )
+        )
     return members, skipped
 
 
+def _leavers(
+    shop_id: int,
+    audience_id: int,
+    config: AudienceConfig,
+    source: tuple[str, int],
+    after: int | None,
+    size: int,
+) -> tuple[list[Leaver], int | None, bool]:
+    """Up to ``size`` leavers among the audience's member rows after row id ``after``: rows
+    whose customer is gone, left the source, or changed identifier. Returns them, the last
+    row id scanned, and whether the scan reached the end. Set-based: a page of rows with the
+    customer's identifier and membership of the source, per query."""
+    identifier = FIELD_COLUMNS[config.identifier]
+    in_source = _source_filter(shop_id, *source)
+    leavers: list[Leaver] = []
+    last = after
+    while len(leavers) < size:
+        limit = size - len(leavers)
+        query = (
+            select(
+                AudienceMember.id,
+                AudienceMember.digest,
+                AudienceMember.vendor_ref,
+                Customer.external_id,
+                identifier.label("identifier"),
+                in_source.label("in_source"),
+            )
+            .select_from(AudienceMember)
+            .outerjoin(Customer, Customer.id == AudienceMember.customer_id)
+            .where(AudienceMember.shop_id == shop_id, AudienceMember.audience_id == audience_id)
+            .order_by(AudienceMember.id)
+            .limit(limit)
+        )
+        if last is not None:
+            query = query.where(AudienceMember.id > last)
+        rows = db.session.execute(query).all()
+        for row in rows:
+            now = digest(row.identifier or "", config.identifier) if row.identifier else None
+            if row.external_id is None or not row.in_source or now != row.digest:
+                leavers.append(Leaver(row.id, row.external_id, row.digest, row.vendor_ref))
+        if rows:
+            last = rows[-1].id
+        if len(rows) < limit:
+            return leavers, last, True
+    return leavers, last, False
+
+
 # --- Runs ------------------------------------------------------------------------------------
+
+PHASE_REMOVE = "remove"
+PHASE_ADD = "add"
 
 
 def queue_run(shop_id: int, audience_id: int, now: datetime | None = None) -> tuple[int, bool]:
     """Queue a run of the audience: ``(run_id, created)``; an unfinished run is reused.
 
     The database allows one queued or running run per audience, so two callers racing here
-    end up with the same run.
+    end up with the same run. Does not commit.
     """
     now = now or utcnow()
     run = AudienceRun(shop_id=shop_id, audience_id=audience_id, status=RUN_QUEUED, created_at=now)
     try:
-        db.session.add(run)
-        db.session.flush()
-        db.session.execute(
-            update(Audience)
-            .where(Audience.shop_id == shop_id, Audience.id == audience_id)
-            .values(last_run_at=now)
-        )
-        db.session.commit()
-        return run.id, True
+        with db.session.begin_nested():
+            db.session.add(run)
+            db.session.flush()
     except IntegrityError:
-        db.session.rollback()
-    active = db.session.execute(
-        select(AudienceRun.id).where(
-            AudienceRun.shop_id == shop_id,
-            AudienceRun.audience_id == audience_id,
-            AudienceRun.status.in_(ACTIVE_RUN_STATUSES),
-        )
-    ).scalar_one()
-    db.session.commit()
-    return active, False
+        active = db.session.execute(
+            select(AudienceRun.id).where(
+                AudienceRun.shop_id == shop_id,
+                AudienceRun.audience_id == audience_id,
+                AudienceRun.status.in_(ACTIVE_RUN_STATUSES),
+            )
+        ).scalar_one()
+        return active, False
+    db.session.execute(
+        update(Audience)
+        .where(Audience.shop_id == shop_id, Audience.id == audience_id)
+        .values(last_run_at=now)
+    )
+    return run.id, True
 
 
 def _claim(
@@ -252,17 +328,44 @@ def _claim(
             heartbeat_at=now,
         )
     ).rowcount
-    db.session.commit()
     return claimed == 1
 
 
 def _record(
+    shop_id: int,
+    audience_id: int,
     run_id: int,
     outcome: BatchOutcome,
-    cursor: int | None,
     state: dict[str, Any],
+    cursor: int | None = None,
+    digests: dict[int, str] | None = None,
 ) -> None:
-    """Add a batch's counts, move the cursor and beat the heart, in one transaction."""
+    """One step's record: what the vendor now holds (rows added for joiners, removed for
+    leavers), the counts, the cursor and the heartbeat, all in the caller's transaction."""
+    if outcome.joined:
+        digests = digests or {}
+        db.session.execute(
+            insert(AudienceMember),
+            [
+                {
+                    "shop_id": shop_id,
+                    "audience_id": audience_id,
+                    "customer_id": customer_id,
+                    "digest": digests[customer_id],
+                    "vendor_ref": vendor_ref,
+                    "created_at": utcnow(),
+                }
+                for customer_id, vendor_ref in outcome.joined.items()
+            ],
+        )
+    for start in range(0, len(outcome.gone), PAGE_SIZE):
+        db.session.execute(
+            delete(AudienceMember).where(
+                AudienceMember.shop_id == shop_id,
+                AudienceMember.audience_id == audience_id,
+                AudienceMember.id.in_(outcome.gone[start : start + PAGE_SIZE]),
+            )
+        )
     errors = db.session.execute(
         select(AudienceRun.errors).where(AudienceRun.id == run_id)
     ).scalar_one()
@@ -271,6 +374,7 @@ def _record(
         "synced": AudienceRun.synced + outcome.synced,
         "skipped": AudienceRun.skipped + outcome.skipped,
         "failed": AudienceRun.failed + outcome.failed,
+        "removed": AudienceRun.removed + outcome.removed,
         "state": dict(state),
         "heartbeat_at": utcnow(),
     }
@@ -278,94 +382,157 @@ def _record(
         values["cursor"] = cursor
     if room > 0 and outcome.errors:
         values["errors"] = list(errors or []) + outcome.errors[:room]
-    db.session.execute(update(AudienceRun).where(AudienceRun.id == run_id).values(**values))
-    db.session.commit()
+    db.session.execute(
+        update(AudienceRun)
+        .where(AudienceRun.id == run_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
 
 
-def _finish(run_id: int, status: str, error: str | None = None) -> None:
+def finish_run(run_id: int, status: str, error: str | None = None) -> None:
+    """Mark the run finished (does not commit)."""
     values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "heartbeat_at": utcnow()}
     if error:
         errors = db.session.execute(
             select(AudienceRun.errors).where(AudienceRun.id == run_id)
         ).scalar_one()
         values["errors"] = [*(errors or [])[: MAX_ERRORS - 1], {"message": error}]
-    db.session.execute(update(AudienceRun).where(AudienceRun.id == run_id).values(**values))
-    db.session.commit()
+    db.session.execute(
+        update(AudienceRun)
+        .where(AudienceRun.id == run_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
 
 
-def _load_run(shop_id: int, run_id: int) -> AudienceRun | None:
+def fail_run(shop_id: int, audience_id: int, run_id: int, exc: FatalVendorError) -> None:
+    """Fail the run for a refusal no other call could get past (credentials, destination)."""
+    kind = db.session.execute(
+        select(Audience.destination_type).where(
+            Audience.shop_id == shop_id, Audience.id == audience_id
+        )
+    ).scalar_one_or_none()
+    finish_run(run_id, RUN_FAILED, exc.describe(kind or "audience"))
+
+
+def load_run(shop_id: int, run_id: int) -> AudienceRun | None:
     return db.session.execute(
         for_shop(AudienceRun, shop_id).where(AudienceRun.id == run_id)
     ).scalar_one_or_none()
 
 
-def run_audience(
+def run_steps(
     shop_id: int,
     audience_id: int,
     run_id: int,
     *,
-    stale_after: timedelta = STALE_AFTER,
-) -> AudienceRun | None:
-    """Run (or resume) one audience run to its end; the job function for background workers.
+    stale_after: timedelta | None = None,
+) -> Iterator[int]:
+    """Run (or resume) one audience run, one step at a time; the caller is the boundary.
 
-    Does nothing when another worker holds the run. A customer the vendor refuses is counted
-    as failed and the run goes on; refused credentials, or a destination outgoing requests may
-    not go to (contract §5), fail the whole run at once. Anything
-    unexpected propagates and leaves the run ``running`` with its cursor, to be resumed once
-    its heartbeat is stale.
+    Each value yielded (members handled so far) marks a step recorded in the session and not
+    committed: the caller commits it before asking for the next, and no transaction is open
+    while the vendor is called (each step's reads are committed with the previous step's
+    record). A step is one vendor batch sent and recorded with the cursor that follows it, so
+    a run killed halfway resumes after its last committed step: only the step in flight is
+    sent again, and every vendor call is one a replay leaves as it was (an upsert, an add or
+    removal of what is already there or gone). A leaver's row goes only in the step that
+    recorded the vendor's acknowledgement, so no removal is lost.
+
+    Two phases: leavers out (rows whose customer is gone, left the source, or changed
+    identifier), then the source's members in (joiners added, everyone's properties
+    updated). Nothing is yielded when another worker holds the run. Refused credentials or a
+    refused destination raise ``FatalVendorError`` (the caller rolls back, then
+    ``fail_run``); anything else unexpected propagates and leaves the run ``running`` with
+    its cursors, to be resumed once its heartbeat is stale.
     """
-    if not _claim(shop_id, audience_id, run_id, stale_after, utcnow()):
-        return _load_run(shop_id, run_id)
+    stale = STALE_AFTER if stale_after is None else stale_after
+    if not _claim(shop_id, audience_id, run_id, stale, utcnow()):
+        return
     audience = db.session.execute(
         for_shop(Audience, shop_id).where(Audience.id == audience_id)
     ).scalar_one_or_none()
-    run = _load_run(shop_id, run_id)
+    run = load_run(shop_id, run_id)
     if audience is None or run is None:
-        db.session.commit()
-        return run
-    config = AudienceConfig.of(audience)
+        yield 0
+        return
     source = (audience.source_type, audience.source_id)
     if source[1] is None or not source_exists(shop_id, *source):
-        _finish(run_id, RUN_FAILED, f"The {source[0]} of this audience no longer exists.")
-        return _load_run(shop_id, run_id)
+        finish_run(run_id, RUN_FAILED, f"The {source[0]} of this audience no longer exists.")
+        yield 0
+        return
+    try:
+        config = AudienceConfig.of(audience)
+    except CredentialsUnavailable as exc:
+        finish_run(run_id, RUN_FAILED, str(exc))
+        yield 0
+        return
     state = dict(run.state or {})
     if "estimated_total" not in state:
         state["estimated_total"] = count_members(shop_id, *source)
+    state.setdefault("phase", PHASE_REMOVE)
     cursor = run.cursor
-    db.session.commit()
+    done = run.synced + run.skipped + run.failed + run.removed
+    member_source: tuple[str, int] = (source[0], source[1])
 
     destination = destination_for(config)
     try:
-        for rows, is_last in batches(shop_id, config, source, cursor, destination.batch_size):
-            members, skipped = to_members(rows, config)
-            outcome = (
-                destination.sync(members, is_last=is_last, state=state)
-                if members
-                else BatchOutcome()
+        if state["phase"] == PHASE_REMOVE:
+            after = state.get("removal_cursor")
+            leavers, last, ended = _leavers(
+                shop_id, audience_id, config, member_source, after, destination.removal_batch_size
             )
+            yield done
+            while True:
+                outcome = destination.remove(leavers) if leavers else BatchOutcome()
+                state["removal_cursor"] = last
+                if ended:
+                    state["phase"] = PHASE_ADD
+                _record(shop_id, audience_id, run_id, outcome, state)
+                done += outcome.removed + outcome.failed
+                if ended:
+                    break
+                leavers, last, ended = _leavers(
+                    shop_id,
+                    audience_id,
+                    config,
+                    member_source,
+                    last,
+                    destination.removal_batch_size,
+                )
+                yield done
+        rows, held = _members(
+            shop_id, audience_id, config, member_source, cursor, destination.batch_size
+        )
+        yield done
+        while rows:
+            members, skipped = to_members(rows, config, held)
+            outcome = destination.sync(members) if members else BatchOutcome()
             outcome.skipped += skipped
-            _record(run_id, outcome, rows[-1]["customer_id"], state)
-    except FatalVendorError as exc:
-        # Refused credentials or a refused destination: no other call could succeed.
-        db.session.rollback()
-        _finish(run_id, RUN_FAILED, exc.describe(config.destination_type))
-        return _load_run(shop_id, run_id)
-    except BaseException:
-        db.session.rollback()
-        raise
+            digests = {member.customer_id: member.digest for member in members}
+            cursor = rows[-1]["customer_id"]
+            _record(shop_id, audience_id, run_id, outcome, state, cursor, digests)
+            done += len(rows)
+            rows, held = _members(
+                shop_id, audience_id, config, member_source, cursor, destination.batch_size
+            )
+            yield done
     finally:
         destination.close()
-    _finish(run_id, *_verdict(run_id))
-    return _load_run(shop_id, run_id)
+    finish_run(run_id, *_verdict(run_id))
+    yield done
 
 
 def _verdict(run_id: int) -> tuple[str, str | None]:
     """Succeeded, unless members failed and none was synced: then the merchant must see an
     outage (the destination down, every profile refused), not a success."""
-    synced, failed = db.session.execute(
-        select(AudienceRun.synced, AudienceRun.failed).where(AudienceRun.id == run_id)
+    synced, removed, failed = db.session.execute(
+        select(AudienceRun.synced, AudienceRun.removed, AudienceRun.failed).where(
+            AudienceRun.id == run_id
+        )
     ).one()
-    if failed and not synced:
+    if failed and not synced and not removed:
         return RUN_FAILED, f"None of the {failed} members could be synced; see the errors."
     return RUN_SUCCEEDED, None
 
@@ -422,34 +589,3 @@ def pending_runs(now: datetime, stale_after: timedelta = STALE_AFTER) -> list[Au
         .order_by(AudienceRun.id)
     )
     return list(db.session.execute(query).scalars())
-
-
-def run_due_audiences(now: datetime | None = None) -> list[int]:
-    """Queue and run every due audience and resume abandoned runs; the runs' ids.
-
-    One call is one tick of a background runner (e.g. every minute).
-    """
-    now = now or utcnow()
-    targets = [(a.shop_id, a.id) for a in due_audiences(now)]
-    db.session.commit()
-    run_ids = []
-    for shop_id, audience_id in targets:
-        run_id, _ = queue_run(shop_id, audience_id, now)
-        run_ids.append(run_id)
-    for run in pending_runs(now):
-        if run.id not in run_ids:
-            run_ids.append(run.id)
-    keys = {
-        run.id: (run.shop_id, run.audience_id)
-        for run in db.session.execute(
-            select(AudienceRun).where(AudienceRun.id.in_(run_ids))
-        ).scalars()
-    }
-    db.session.commit()
-    for run_id in run_ids:
-        shop_id, audience_id = keys[run_id]
-        try:
-            run_audience(shop_id, audience_id, run_id)
-        except Exception:
-            log.exception("Audience run %s stopped; it resumes from its cursor later", run_id)
-    return run_ids

@@ -15,17 +15,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
 
+import orjson
 from marshmallow import ValidationError
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
-from plugin.checkout.schemas import CartIn, PricingAnswer
+from plugin.checkout.schemas import CartIn, PricingAnswer, accepted_cart
 from plugin.codes.lookup import attempt_subjects, code_candidates, unknown_codes
 from plugin.codes.redemption import record_unknown_attempts
 from plugin.customers.models import Customer
@@ -41,12 +42,14 @@ from plugin.pricing import (
     CustomerContext,
     Group,
     Line,
+    PriceEntries,
     PricingResult,
     RuleSet,
     Segment,
     Shipping,
     price_cart,
 )
+from plugin.rules.pricelists import entries_for
 from plugin.rules.snapshot import rule_set
 from plugin.segments.membership import customer_identity
 from plugin.segments.models import Segment as SegmentRow
@@ -61,6 +64,7 @@ __all__ = [
     "price_for_domain",
     "price_result",
     "price_with_codes",
+    "read_cart",
     "read_inputs",
     "to_cart",
     "validate_cart",
@@ -80,12 +84,35 @@ def validate_cart(payload: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def read_cart(payload: dict[str, Any] | bytes) -> dict[str, Any]:
+    """A body (raw bytes, or a dict from an in-process host) as a checked cart, or 400
+    ``invalid_payload``: what ``validate_cart(parse_json_object(body))`` answers.
+
+    The hook's hot path: bytes are parsed by orjson and checked by the compiled check of
+    ``schemas.accepted_cart``; anything it does not vouch for (not JSON, past the input
+    limits, a bad field, a NUL escaped in the text) takes the path of marshmallow, so a
+    refusal and its ``details`` are exactly ``CartIn``'s.
+    """
+    if isinstance(payload, bytes):
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict):
+            # orjson refuses lone surrogates; a NUL can only come escaped.
+            cart = accepted_cart(data, text_checked=b"\\u0000" not in payload)
+            if cart is not None:
+                return cart
+        return validate_cart(parse_json_object(payload))
+    return validate_cart(payload)
+
+
 def load_cart(shop: Shop, payload: dict[str, Any]) -> Cart:
     """The request body as the engine's :class:`Cart`, or 400 ``invalid_payload``."""
     return to_cart(shop, validate_cart(payload))
 
 
-def to_cart(shop: Shop, data: dict[str, Any]) -> Cart:
+def to_cart(shop: Shop | ShopFacts, data: dict[str, Any]) -> Cart:
     """A validated body as the engine's :class:`Cart`; 400 unless in the shop's currency."""
     if data["currency"].upper() != shop.currency.upper():
         raise ApiError(
@@ -124,7 +151,9 @@ def to_cart(shop: Shop, data: dict[str, Any]) -> Cart:
     )
 
 
-def customer_context(shop: Shop, external_id: str | None) -> tuple[CustomerContext, int | None]:
+def customer_context(
+    shop: Shop | ShopFacts, external_id: str | None
+) -> tuple[CustomerContext, int | None]:
     """Who is buying, and their customer row id (None for a guest or a customer we have
     not heard of yet).
 
@@ -149,8 +178,24 @@ def customer_context(shop: Shop, external_id: str | None) -> tuple[CustomerConte
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ShopFacts:
+    """What the hot path reads of the shop's row: all the pricing inputs need of it (its
+    id, currency and rules version). Read as plain columns, not as a ``Shop`` entity: the
+    ORM's loading would cost the hook more than its one query does."""
+
+    id: int
+    domain: str
+    currency: str
+    timezone: str
+    installed: bool
+    rules_version: int
+
+
 # Built once: the hook's hot path only binds the values.
-_SHOP = select(Shop).where(Shop.domain == bindparam("domain"))
+_SHOP = select(
+    Shop.id, Shop.domain, Shop.currency, Shop.timezone, Shop.installed, Shop.rules_version
+).where(Shop.domain == bindparam("domain"))
 _SHOP_AND_CUSTOMER = (
     _SHOP.add_columns(
         Customer.id, GroupRow.id, GroupRow.name, GroupRow.colour, SegmentRow.id, SegmentRow.name
@@ -168,34 +213,35 @@ _SHOP_AND_CUSTOMER = (
 
 def shop_and_customer(
     domain: str, external_id: str | None
-) -> tuple[Shop | None, CustomerContext, int | None]:
+) -> tuple[ShopFacts | None, CustomerContext, int | None]:
     """The shop of ``domain`` and who is buying, in one query (the hook's hot path).
 
     The same facts as :func:`installed_shop` then :func:`customer_context` (the group, the
     segments of ``segment_members``), one row per segment of the customer: one round trip
     instead of three. A customer we have not heard of yet costs one more query (the
-    default group).
+    default group). The query runs as SQL on the session's connection (in the reading
+    mode of :func:`plugin.db.reading` when the caller asked for it): its columns need no
+    ORM loading, and it finds its shop by joining the shop's row.
     """
     domain = domain.strip().lower()
+    connection = db.session.connection()
     if external_id is None:
-        return (
-            db.session.execute(_SHOP, {"domain": domain}).scalar_one_or_none(),
-            CustomerContext.guest(),
-            None,
-        )
-    rows = db.session.execute(
+        head = connection.execute(_SHOP, {"domain": domain}).first()
+        return (None if head is None else ShopFacts(*head)), CustomerContext.guest(), None
+    rows = connection.execute(
         _SHOP_AND_CUSTOMER, {"domain": domain, "external_id": external_id}
     ).all()
     if not rows:
         return None, CustomerContext.guest(), None
-    shop, customer_id, group_id, group_name, group_colour, _, _ = rows[0]
+    shop = ShopFacts(*rows[0][:6])
+    customer_id, group_id, group_name, group_colour, _, _ = rows[0][6:]
     enter_shop(shop.id)
     if customer_id is None:
         if not shop.installed:
             return shop, CustomerContext.guest(), None
         customer, _ = customer_context(shop, external_id)
         return shop, customer, None
-    found = sorted((row[5], row[6]) for row in rows if row[5] is not None)  # by id
+    found = sorted((row[10], row[11]) for row in rows if row[10] is not None)  # by id
     segments = tuple(Segment(segment_id, name) for segment_id, name in found)
     group = Group(group_id, group_name, group_colour)
     return shop, CustomerContext(external_id, group, segments), customer_id
@@ -225,6 +271,28 @@ class PricingInputs:
     customer: CustomerContext
     codes: Mapping[str, CodeCandidate]
     rules: RuleSet
+    #: The entries of the price lists that apply to the customer, for the cart's products.
+    price_entries: PriceEntries = field(default_factory=dict)
+
+
+def with_rules(
+    shop: Shop,
+    cart: Cart,
+    customer: CustomerContext,
+    codes: Mapping[str, CodeCandidate],
+    now: datetime,
+) -> PricingInputs:
+    """The inputs with the rule snapshot and, when price lists apply to this customer now,
+    their entries for the cart's products (one indexed query; never a whole list)."""
+    rules = rule_set(shop)
+    entries: PriceEntries = {}
+    if rules.price_lists:
+        lists = rules.price_lists_for(customer, now)
+        if lists:
+            entries = entries_for(
+                shop.id, (p.id for p in lists), (line.product_id for line in cart.lines)
+            )
+    return PricingInputs(cart, customer, codes, rules, entries)
 
 
 def read_inputs(
@@ -238,12 +306,14 @@ def read_inputs(
     customer, customer_row_id = customer_context(shop, cart.customer_id)
     if codes is None:
         codes = code_facts(shop, cart, customer_row_id, now, client_ip)
-    return PricingInputs(cart, customer, codes, rule_set(shop))
+    return with_rules(shop, cart, customer, codes, now)
 
 
 def compute(inputs: PricingInputs, now: datetime) -> PricingResult:
     """The pure part: no database."""
-    return price_cart(inputs.cart, inputs.customer, inputs.rules, inputs.codes, now)
+    return price_cart(
+        inputs.cart, inputs.customer, inputs.rules, inputs.codes, now, inputs.price_entries
+    )
 
 
 def price_result(
@@ -310,7 +380,7 @@ def price_for_domain(
     data: dict[str, Any] | None = None
     fault: ApiError | None = None
     try:
-        data = validate_cart(parse_json_object(payload) if isinstance(payload, bytes) else payload)
+        data = read_cart(payload)
     except ApiError as err:
         fault = err
     try:
@@ -325,7 +395,7 @@ def price_for_domain(
             raise fault or ApiError(ErrorCode.INVALID_PAYLOAD, "The cart is missing.", 400)
         cart = to_cart(shop, data)
         codes = code_facts(shop, cart, customer_row_id, now, data["client_ip"])
-        inputs = PricingInputs(cart, customer, codes, rule_set(shop))
+        inputs = with_rules(shop, cart, customer, codes, now)
     except (OperationalError, SQLAlchemyTimeoutError):
         raise _unavailable(domain) from None
     finally:

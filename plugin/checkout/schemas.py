@@ -11,11 +11,14 @@ A request types at most ``MAX_CODES`` (5) codes and may carry the shopper's addr
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+import re
+from typing import Annotated, Any, Literal
 
+import msgspec
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from plugin.fields import HostId, Payload, StrictInteger
+from plugin.limits import MAX_INTEGER, scan
 
 MAX_LINES = 500
 #: Codes one request may type (contract §2): more is a 400 on ``codes``, not a guess.
@@ -107,16 +110,172 @@ class CartIn(Payload):
             raise ValidationError({"lines": errors})
 
 
+# The hot path's cart check: the same verdict as ``CartIn`` at compiled speed -------------
+#
+# ``msgspec`` checks the types, ranges, lengths and choices of every field of ``CartIn`` in
+# C; the few rules it cannot say (the currency's pattern as ``re.match`` reads it, distinct
+# line ids, an IP address) are checked after, in Python. ``accepted_cart`` answers exactly what
+# ``CartIn().load`` answers for a cart it accepts, and None for anything else: the caller
+# then asks ``CartIn`` itself, whose errors (the 400 ``details``) stay the one source of
+# truth. tests/hooks/test_cart_check.py compares the two on the limits corpus and on
+# generated carts.
+
+# A host id as HostId keeps it: an integer within the limits (kept as its text), or text
+# already stripped and 1 to 255 characters (``\S`` is what ``str.strip`` does not strip);
+# text that needs stripping is left to HostId.
+_FastId = (
+    Annotated[int, msgspec.Meta(ge=-MAX_INTEGER, le=MAX_INTEGER)]
+    | Annotated[str, msgspec.Meta(pattern=r"(?s)\A\S(?:.{0,253}\S)?\Z")]
+)
+_FastAmount = Annotated[int, msgspec.Meta(ge=0, le=MAX_AMOUNT)]
+
+
+class _FastAddress(msgspec.Struct):
+    city: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    country: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class _FastShipping(msgspec.Struct):
+    price: _FastAmount
+    carrier: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    address: _FastAddress | None = None
+
+
+class _FastLine(msgspec.Struct):
+    id: _FastId
+    product_id: _FastId
+    kind: Literal["product", "service"]
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY)]
+    unit_price: _FastAmount
+    category_ids: Annotated[list[_FastId], msgspec.Meta(max_length=100)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class _FastCart(msgspec.Struct):
+    cart_id: _FastId
+    currency: str
+    channel: Literal["web", "in_store"]
+    lines: Annotated[list[_FastLine], msgspec.Meta(max_length=MAX_LINES)]
+    customer_id: _FastId | None = None
+    payment_method: Literal["cash", "paypal", "bank_transfer"] | None = None
+    shipping: _FastShipping | None = None
+    codes: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=255)]], msgspec.Meta(max_length=MAX_CODES)
+    ] = msgspec.field(default_factory=list)
+    client_ip: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+
+
+_CART_KEYS = frozenset(_FastCart.__struct_fields__)
+_LINE_KEYS = frozenset(_FastLine.__struct_fields__)
+_SHIPPING_KEYS = frozenset(_FastShipping.__struct_fields__)
+_ADDRESS_KEYS = frozenset(_FastAddress.__struct_fields__)
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")  # what CartIn's Regexp matches (``re.match``)
+
+
+class _Refused(Exception):
+    """The fast check cannot vouch for the cart: ``CartIn`` decides."""
+
+
+def _known_fields_only(data: dict[str, Any]) -> bool:
+    """Whether every object of the cart holds only fields ``CartIn`` knows."""
+    if not data.keys() <= _CART_KEYS:
+        return False
+    shipping = data.get("shipping")
+    if isinstance(shipping, dict):
+        if not shipping.keys() <= _SHIPPING_KEYS:
+            return False
+        address = shipping.get("address")
+        if isinstance(address, dict) and not address.keys() <= _ADDRESS_KEYS:
+            return False
+    lines = data.get("lines")
+    if isinstance(lines, list):
+        for line in lines:
+            if isinstance(line, dict) and not line.keys() <= _LINE_KEYS:
+                return False
+    return True
+
+
+def accepted_cart(data: dict[str, Any], text_checked: bool) -> dict[str, Any] | None:
+    """``CartIn().load(data)`` for a cart it accepts, None when it might not.
+
+    ``data`` is parsed JSON; ``text_checked`` says its text held no NUL and no lone
+    surrogate (the parser refused the latter, the caller looked for the escaped former),
+    which leaves numbers, depth and key names to the input limits: the known fields are held
+    to them by their own types, anything else by ``plugin.limits.scan`` as ``CartIn`` would.
+    """
+    if not (text_checked and _known_fields_only(data)) and scan(data):
+        return None
+    try:
+        cart = msgspec.convert(data, _FastCart)
+        return _cart_dict(cart)
+    except (msgspec.ValidationError, _Refused):
+        return None
+
+
+def _cart_dict(cart: _FastCart) -> dict[str, Any]:
+    if not _CURRENCY.match(cart.currency):
+        raise _Refused
+    if cart.client_ip is not None:
+        try:
+            ipaddress.ip_address(cart.client_ip)
+        except ValueError:
+            raise _Refused from None
+    lines = []
+    seen: set[str] = set()
+    for line in cart.lines:
+        line_id = line.id if line.id.__class__ is str else str(line.id)
+        if line_id in seen:
+            raise _Refused
+        seen.add(line_id)
+        product_id = line.product_id
+        lines.append(
+            {
+                "id": line_id,
+                "product_id": product_id if product_id.__class__ is str else str(product_id),
+                "kind": line.kind,
+                "category_ids": [c if c.__class__ is str else str(c) for c in line.category_ids],
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+            }
+        )
+    shipping = cart.shipping
+    address = None if shipping is None else shipping.address
+    return {
+        "cart_id": str(cart.cart_id),
+        "currency": cart.currency,
+        "customer_id": None if cart.customer_id is None else str(cart.customer_id),
+        "channel": cart.channel,
+        "payment_method": cart.payment_method,
+        "shipping": None
+        if shipping is None
+        else {
+            "carrier": shipping.carrier,
+            "price": shipping.price,
+            "address": None
+            if address is None
+            else {"city": address.city, "country": address.country},
+        },
+        "lines": lines,
+        "codes": cart.codes,
+        "client_ip": cart.client_ip,
+    }
+
+
 # The answer (documentation of what ``PricingResult.to_dict()`` gives) ---------------------
 
 
 class AdjustmentOut(Schema):
     source = fields.String(
-        validate=validate.OneOf(["price_rule", "bundle", "benefit_programme", "code"])
+        validate=validate.OneOf(
+            ["price_list", "price_rule", "bundle", "offer", "benefit_programme", "code"]
+        )
     )
     rule_id = fields.Integer()
     code = fields.String()
     discount_id = fields.Integer()
+    price_list_id = fields.Integer(metadata={"description": "Of a price_list adjustment."})
+    offer_id = fields.Integer(metadata={"description": "Of an offer adjustment."})
     label = fields.String()
     amount = fields.Integer()
 

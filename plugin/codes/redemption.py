@@ -227,7 +227,7 @@ def redeem(shop: Shop, code_key: str, order_id: str, customer_id: int | str | No
 
 
 def confirm_for_order(
-    shop: Shop, order_external_id: str, codes: list[str], customer: Customer | None
+    shop: Shop, order_external_id: str, codes: list[str], customer_row_id: int | None
 ) -> None:
     """``order/paid``: confirm the order's held redemption, or record the use now.
 
@@ -247,7 +247,6 @@ def confirm_for_order(
         return
     if previous is not None and previous.status == CONFIRMED:
         return
-    customer_row_id = customer.id if customer is not None else None
     code: str | None = None
     if previous is not None:  # its hold expired or was released: use that code again
         code = db.session.execute(

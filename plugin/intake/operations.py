@@ -11,19 +11,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm.util import identity_key
 
 from plugin.codes import redemption as redemptions
 from plugin.codes.lookup import attempt_subjects
 from plugin.codes.models import CODE_ASSIGNED, Code, CodeAttempt, Discount, Redemption
 from plugin.customers.models import ORDER_PAID, Customer, CustomerProduct, Order, OrderLine
 from plugin.customers.operations import (
+    built,
     check_currency,
     ensure_customer,
     find_customer,
-    refresh_figures,
+    insert_paid_order,
+    order_figures,
     replace_tags,
     shop_moment,
+    subtract_order,
+    upsert,
 )
 from plugin.customers.schemas import (
     CustomerCodeOut,
@@ -31,13 +36,14 @@ from plugin.customers.schemas import (
     CustomerRecordSchema,
     CustomerRedemptionOut,
 )
-from plugin.db import db, for_shop, insert_ignoring_conflict, utcnow
+from plugin.db import UtcDateTime, db, for_shop, insert_ignoring_conflict, utcnow
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import CUSTOMER_SUBSCRIBED, notify
 from plugin.events import ORDER_PAID as ORDER_PAID_TOPIC
 from plugin.groups.models import Group
 from plugin.groups.operations import default_group_id
 from plugin.segments import operations as segments
+from plugin.segments.operations import CustomerRef
 from plugin.shops.models import Shop
 
 
@@ -155,25 +161,76 @@ def _group_ref(group_id: int) -> dict[str, Any] | None:
     return {"id": group.id, "name": group.name, "colour": group.colour} if group else None
 
 
+def _customer_upsert(dialect: str) -> Any:
+    """The customer's row id, the row created in the shop's default group when unknown and
+    locked either way (the conflict's update takes the row lock): one statement."""
+    groups = Group.__table__.c
+    statement = upsert(dialect, Customer.__table__).values(
+        shop_id=bindparam("b_shop"),
+        external_id=bindparam("b_external"),
+        group_id=select(groups.id)
+        .where(groups.shop_id == bindparam("b_shop"), groups.is_default.is_(True))
+        .scalar_subquery(),
+        points=0,
+        accepts_marketing=False,
+        type="individual",
+        city_key=None,
+        country_key=None,
+        order_count=0,
+        total_spent=0,
+        used_discount_code=False,
+        created_at=bindparam("b_now", type_=UtcDateTime()),
+        updated_at=bindparam("b_now", type_=UtcDateTime()),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["shop_id", "external_id"],
+        set_={"external_id": statement.excluded.external_id},
+    ).returning(Customer.__table__.c.id, Customer.__table__.c.group_id)
+
+
 def record_paid_order(shop: Shop, data: dict[str, Any]) -> bool:
-    """Count a paid order once per order id; a reversal that came first makes it a no-op."""
+    """Count a paid order once per order id; a reversal that came first makes it a no-op.
+
+    Its figures are added to the customer's in place (:func:`add_order`), and the
+    customer's segments are re-evaluated in SQL: a handful of statements, whatever the
+    number of orders the customer already has."""
     check_currency(shop, data["currency"])
-    customer = None
-    if data.get("customer_id"):
-        customer, _ = _ensure(shop, data["customer_id"])
+    now = utcnow()
+    customer_id: int | None = None
+    group_id: int | None = None
+    external_customer = data.get("customer_id")
+    if external_customer:
+        # Locks the customer first, as reversals do, so their figures change in turn.
+        customer_id, group_id = db.session.execute(
+            built("customer_upsert", _customer_upsert),
+            {"b_shop": shop.id, "b_external": external_customer, "b_now": now},
+        ).one()
     shipping = data.get("shipping") or {}
     codes = [code.strip() for code in data.get("discount_codes") or [] if code.strip()]
-    now = utcnow()
-    inserted = insert_ignoring_conflict(
-        Order.__table__,
+    placed_at = shop_moment(shop, data["placed_at"])
+    assert placed_at is not None
+    lines = [
         {
-            "shop_id": shop.id,
+            "product_id": line["product_id"],
+            "kind": line["kind"],
+            "quantity": line["quantity"],
+            "unit_price": line["unit_price"],
+        }
+        for line in data.get("lines") or []
+    ]
+    figures = order_figures(
+        data["total"], placed_at, codes, ((line["product_id"], line["quantity"]) for line in lines)
+    )
+    order_id = insert_paid_order(
+        shop,
+        customer_id,
+        {
             "external_id": data["id"],
-            "customer_id": customer.id if customer else None,
+            "customer_id": customer_id,
             # The group the customer is in as the order is paid (the groups report).
-            "group_id": customer.group_id if customer else None,
+            "group_id": group_id,
             "status": ORDER_PAID,
-            "placed_at": shop_moment(shop, data["placed_at"]),
+            "placed_at": placed_at,
             "paid_at": now,
             "currency": data["currency"].upper(),
             "total": data["total"],
@@ -183,31 +240,18 @@ def record_paid_order(shop: Shop, data: dict[str, Any]) -> bool:
             "carrier": shipping.get("carrier"),
             "shipping_address": shipping.get("address"),
         },
+        lines,
+        figures,
     )
-    if not inserted:
+    if order_id is None:
         return False
-    order = db.session.execute(
-        for_shop(Order, shop.id).where(Order.external_id == data["id"])
-    ).scalar_one()
-    for line in data.get("lines") or []:
-        order.lines.append(
-            OrderLine(
-                shop_id=shop.id,
-                product_id=line["product_id"],
-                kind=line["kind"],
-                quantity=line["quantity"],
-                unit_price=line["unit_price"],
-            )
-        )
-    db.session.flush()
-    redemptions.confirm_for_order(shop, data["id"], codes, customer)
-    if customer is not None:
-        refresh_figures(shop, customer)
-        segments.refresh_customer(shop, customer)
+    redemptions.confirm_for_order(shop, data["id"], codes, customer_id)
+    if customer_id is not None:
+        segments.refresh_customer(shop, CustomerRef(customer_id, external_customer))
         notify(
             shop,
             ORDER_PAID_TOPIC,
-            [{"customer_id": customer.external_id, "order_id": data["id"]}],
+            [{"customer_id": external_customer, "order_id": data["id"]}],
         )
     return True
 
@@ -229,27 +273,49 @@ def reverse_order(shop: Shop, external_id: str, status: str) -> bool:
         },
     ):
         return False  # nothing was counted yet; a later order/paid is a no-op
+    orders = Order.__table__.c
     order = db.session.execute(
-        for_shop(Order, shop.id).where(Order.external_id == external_id)
-    ).scalar_one()
-    customer = None
+        select(orders.id, orders.customer_id).where(
+            orders.shop_id == shop.id, orders.external_id == external_id
+        )
+    ).one()
+    customer: Any = None
     if order.customer_id is not None:
-        # Lock the customer first, as order/paid does, so figures are recomputed in turn.
+        # Lock the customer first, as order/paid does, so figures change in turn.
         customer = db.session.execute(
-            for_shop(Customer, shop.id).where(Customer.id == order.customer_id).with_for_update()
-        ).scalar_one_or_none()
-    changed = db.session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.status == ORDER_PAID)
+            select(Customer.__table__.c.id, Customer.__table__.c.external_id)
+            .where(Customer.__table__.c.id == order.customer_id)
+            .with_for_update()
+        ).one_or_none()
+    reversed_order = db.session.execute(
+        update(Order.__table__)
+        .where(orders.id == order.id, orders.status == ORDER_PAID)
         .values(status=status, reversed_at=now)
-    ).rowcount
-    if not changed:
+        .returning(orders.total, orders.placed_at, orders.discount_codes)
+    ).one_or_none()
+    if reversed_order is None:
         return False
-    db.session.expire(order)
+    _expire_order(order.id)
     if customer is not None:
-        refresh_figures(shop, customer)
-        segments.refresh_customer(shop, customer)
+        lines = db.session.execute(
+            select(OrderLine.__table__.c.product_id, OrderLine.__table__.c.quantity).where(
+                OrderLine.__table__.c.order_id == order.id
+            )
+        ).all()
+        total, placed_at, codes = reversed_order
+        subtract_order(
+            shop,
+            customer.id,
+            order_figures(total, placed_at, codes or [], ((p, q) for p, q in lines)),
+        )
+        segments.refresh_customer(shop, CustomerRef(customer.id, customer.external_id))
     return True
+
+
+def _expire_order(order_id: int) -> None:
+    loaded = db.session.identity_map.get(identity_key(Order, order_id))
+    if loaded is not None:
+        db.session.expire(loaded)
 
 
 def customer_view(shop: Shop, external_id: str) -> dict[str, Any]:

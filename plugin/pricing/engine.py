@@ -160,9 +160,8 @@ def price_cart(
     # Step 3: bundles, then 3b: offers from the units no bundle took.
     discounts, units_left = _apply_bundles(lines, rule_units, rules, customer, adjustments, now)
     if rules.offers:
-        offered = apply_offers(
-            lines, rule_units, units_left, rules.offers, customer, now, adjustments
-        )
+        offers = rules.offers_for((ln.product_id, ln.category_ids) for ln in lines)
+        offered = apply_offers(lines, rule_units, units_left, offers, customer, now, adjustments)
         discounts = [d + o for d, o in zip(discounts, offered, strict=True)]
     bases = tuple(s - d for s, d in zip(subtotals, discounts, strict=True))
     base_subtotal = sum(bases)

@@ -559,6 +559,9 @@ class RuleSet:
     #: Active price lists and offers, each sorted by ``(priority, id)``.
     price_lists: tuple[PriceList, ...] = ()
     offers: tuple[Offer, ...] = ()
+    #: Positions in ``offers`` by a product id or category id their ``buy`` names.
+    offers_by_product: Mapping[str, tuple[int, ...]] = dataclass_field(default_factory=dict)
+    offers_by_category: Mapping[str, tuple[int, ...]] = dataclass_field(default_factory=dict)
 
     @classmethod
     def build(
@@ -602,6 +605,14 @@ class RuleSet:
             )
             for key in keys
         }
+        sorted_offers = tuple(sorted((o for o in offers if o.active), key=_sort_key))
+        by_product: dict[str, list[int]] = {}
+        by_category: dict[str, list[int]] = {}
+        for position, offer in enumerate(sorted_offers):
+            for product_id in offer.buy.product_ids:
+                by_product.setdefault(product_id, []).append(position)
+            for category_id in offer.buy.category_ids:
+                by_category.setdefault(category_id, []).append(position)
         return cls(
             price_tables=tables,
             bundles=tuple(sorted((b for b in bundles if b.active), key=_bundle_key)),
@@ -609,7 +620,9 @@ class RuleSet:
             programmes=tuple(sorted((p for p in programmes if p.active), key=_programme_key)),
             price_rule_count=count,
             price_lists=tuple(sorted((p for p in price_lists if p.active), key=_sort_key)),
-            offers=tuple(sorted((o for o in offers if o.active), key=_sort_key)),
+            offers=sorted_offers,
+            offers_by_product={k: tuple(v) for k, v in by_product.items()},
+            offers_by_category={k: tuple(v) for k, v in by_category.items()},
         )
 
     @classmethod
@@ -649,6 +662,22 @@ class RuleSet:
                             break
             chosen.append(best)
         return chosen
+
+    def offers_for(self, lines: Iterable[tuple[str, Iterable[str]]]) -> tuple[Offer, ...]:
+        """The offers, in ``(priority, id)`` order, that a cart of these (product id,
+        category ids) can apply: a line for their ``buy`` and one for their ``get``. A few
+        dict look-ups per line, whatever the number of offers."""
+        cart = [(product_id, tuple(categories)) for product_id, categories in lines]
+        found: set[int] = set()
+        for product_id, categories in cart:
+            found.update(self.offers_by_product.get(product_id, ()))
+            for category_id in categories:
+                found.update(self.offers_by_category.get(category_id, ()))
+        return tuple(
+            offer
+            for offer in (self.offers[i] for i in sorted(found))
+            if any(offer.get.matches(p, c) for p, c in cart)
+        )
 
     def price_lists_for(self, customer: CustomerContext, now: datetime) -> tuple[PriceList, ...]:
         """The price lists in their window whose audience holds ``customer``, by

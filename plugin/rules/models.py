@@ -1,4 +1,5 @@
-"""Price rules, bundles, gift rules and benefit programmes as the merchant set them up.
+"""Price rules, bundles, gift rules, benefit programmes, price lists and offers as the
+merchant set them up.
 
 Money is integer minor units; percentages are stored as basis points (hundredths of a
 percent: ``1250`` is 12.5 %), like discounts. The database enforces the contract's
@@ -17,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -37,6 +39,10 @@ PRICE_ACTIONS = (
     "set_price",
 )
 BUNDLE_PRICES = ("fixed_total", "percent_off")
+#: Price lists may also be aimed at customers by the host's ids (contract §8).
+PRICE_LIST_AUDIENCE_TYPES = (*AUDIENCE_TYPES, "customers")
+OFFER_TARGETS = ("products", "categories")
+OFFER_DISCOUNTS = ("percent", "free")
 GIFT_TRIGGERS = ("products", "subtotal")
 #: 100 % in basis points.
 FULL_PERCENT = 10_000
@@ -46,8 +52,14 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-def _audience_check() -> CheckConstraint:
-    return CheckConstraint(_one_of("audience_type", AUDIENCE_TYPES), name="audience_type_known")
+def _audience_check(types: tuple[str, ...] = AUDIENCE_TYPES) -> CheckConstraint:
+    return CheckConstraint(_one_of("audience_type", types), name="audience_type_known")
+
+
+def _window_check() -> CheckConstraint:
+    return CheckConstraint(
+        "starts_at IS NULL OR ends_at IS NULL OR ends_at > starts_at", name="window_order"
+    )
 
 
 # The groups and segments each kind of rule is aimed at (``plugin.rules.audience``).
@@ -57,6 +69,8 @@ GiftRuleGroup, GiftRuleSegment = audience_links("gift_rules", "gift_rule_id", "G
 BenefitProgrammeGroup, BenefitProgrammeSegment = audience_links(
     "benefit_programmes", "programme_id", "BenefitProgramme"
 )
+PriceListGroup, PriceListSegment = audience_links("price_lists", "price_list_id", "PriceList")
+OfferGroup, OfferSegment = audience_links("offers", "offer_id", "Offer")
 
 
 class PriceRule(ShopScoped, Aimed, db.Model):
@@ -124,6 +138,7 @@ class Bundle(ShopScoped, Aimed, db.Model):
         CheckConstraint(
             "max_applications IS NULL OR max_applications >= 1", name="max_applications_positive"
         ),
+        _window_check(),
         Index("ix_bundles_shop_active", "shop_id", "active"),
         UniqueConstraint("shop_id", "name_key"),
         # What its audience links refer to: the row together with its shop.
@@ -145,6 +160,8 @@ class Bundle(ShopScoped, Aimed, db.Model):
     max_applications: Mapped[int | None] = mapped_column(Integer)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(default=True)
+    starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -179,6 +196,7 @@ class GiftRule(ShopScoped, Aimed, db.Model):
         CheckConstraint("trigger_min_quantity >= 1", name="trigger_min_quantity_positive"),
         CheckConstraint("trigger_min >= 0", name="trigger_min_not_negative"),
         CheckConstraint("gift_quantity >= 1", name="gift_quantity_positive"),
+        _window_check(),
         Index("ix_gift_rules_shop_active", "shop_id", "active"),
         UniqueConstraint("shop_id", "name_key"),
         # What its audience links refer to: the row together with its shop.
@@ -203,6 +221,8 @@ class GiftRule(ShopScoped, Aimed, db.Model):
     gift_product_id: Mapped[str] = mapped_column(String(255))
     gift_quantity: Mapped[int] = mapped_column(Integer, default=1)
     active: Mapped[bool] = mapped_column(default=True)
+    starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -213,6 +233,7 @@ class BenefitProgramme(ShopScoped, Aimed, db.Model):
     __tablename__ = "benefit_programmes"
     __table_args__ = (
         _audience_check(),
+        _window_check(),
         Index("ix_benefit_programmes_shop_active", "shop_id", "active"),
         UniqueConstraint("shop_id", "name_key"),
         # What its audience links refer to: the row together with its shop.
@@ -234,6 +255,8 @@ class BenefitProgramme(ShopScoped, Aimed, db.Model):
     earns_loyalty_points: Mapped[bool] = mapped_column(default=True)
     combinable_with_codes: Mapped[bool] = mapped_column(default=True)
     active: Mapped[bool] = mapped_column(default=True)
+    starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -263,3 +286,163 @@ class BenefitTier(ShopScoped, db.Model):
     )
     min_subtotal: Mapped[int] = mapped_column(BigInteger)
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class PriceList(ShopScoped, Aimed, db.Model):
+    """Prices per product and minimum quantity for an audience (contract §8, step 2).
+
+    Its audience may also be ``customers``: rows of ``price_list_customers`` naming
+    customers by the host's ids, each a foreign key to ``customers``.
+    """
+
+    __tablename__ = "price_lists"
+    __table_args__ = (
+        _audience_check(PRICE_LIST_AUDIENCE_TYPES),
+        _window_check(),
+        Index("ix_price_lists_shop_active", "shop_id", "active"),
+        UniqueConstraint("shop_id", "name_key"),
+        # What its audience links and entries refer to: the row together with its shop.
+        UniqueConstraint("shop_id", "id"),
+        NEVER_REUSED,
+    )
+
+    __audience_links__ = (PriceListGroup, PriceListSegment)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    # ``plugin.db.name_key(name)``: unique per shop, so a name is never used twice.
+    name_key: Mapped[str] = mapped_column(String(255))
+    audience_type: Mapped[str] = mapped_column(String(16), default="all")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+    starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    customer_links: Mapped[list[PriceListCustomer]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def audience_ids(self) -> list[Any]:  # type: ignore[override]
+        """Group or segment ids ascending, or the host's customer ids in name order."""
+        if self.audience_type == "customers":
+            return sorted(link.customer_id for link in self.customer_links)
+        return Aimed.audience_ids.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    def aim_at_customers(self, external_ids: list[str]) -> None:
+        """Aim at these customers (the caller checks they are the shop's customers)."""
+        self.aim("customers")
+        kept = {link.customer_id: link for link in self.customer_links}
+        self.customer_links = [
+            kept.get(i) or PriceListCustomer(shop_id=self.shop_id, customer_id=i)
+            for i in sorted(set(external_ids))
+        ]
+
+
+class PriceListCustomer(db.Model):
+    """One customer of a price list's ``customers`` audience, by the host's id.
+
+    Both foreign keys hold the shop: a list is aimed only at customers of its own shop, and
+    deleting the customer or the list deletes the link.
+    """
+
+    __tablename__ = "price_list_customers"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["shop_id", "price_list_id"],
+            ["price_lists.shop_id", "price_lists.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["shop_id", "customer_id"],
+            ["customers.shop_id", "customers.external_id"],
+            ondelete="CASCADE",
+        ),
+        # For the cascade: deleting a customer finds its links by these columns.
+        Index("ix_price_list_customers_customer", "shop_id", "customer_id"),
+    )
+
+    shop_id: Mapped[int] = mapped_column(Integer)
+    price_list_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class PriceListEntry(ShopScoped, db.Model):
+    """One price of a list: ``price`` per unit from ``min_quantity`` units of the product
+    in the cart. One entry per product and minimum: the primary key, which is also the
+    index the checkout reads by (list, product)."""
+
+    __tablename__ = "price_list_entries"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["shop_id", "price_list_id"],
+            ["price_lists.shop_id", "price_lists.id"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("min_quantity >= 1", name="min_quantity_positive"),
+        CheckConstraint("price >= 0", name="price_not_negative"),
+    )
+
+    shop_id: Mapped[int] = mapped_column(Integer)
+    price_list_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    min_quantity: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    price: Mapped[int] = mapped_column(BigInteger)
+
+
+class Offer(ShopScoped, Aimed, db.Model):
+    """Buy X get Y (contract §8, step 3b): ``buy_quantity`` units of the buy products or
+    categories give ``get_quantity`` other units of the get ones a discount."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        _audience_check(),
+        _window_check(),
+        CheckConstraint(_one_of("buy_type", OFFER_TARGETS), name="buy_type_known"),
+        CheckConstraint(_one_of("get_type", OFFER_TARGETS), name="get_type_known"),
+        CheckConstraint("buy_quantity >= 1", name="buy_quantity_positive"),
+        CheckConstraint("get_quantity >= 1", name="get_quantity_positive"),
+        CheckConstraint(_one_of("discount_type", OFFER_DISCOUNTS), name="discount_type_known"),
+        CheckConstraint(
+            "discount_type <> 'percent' "
+            f"OR (discount_value > 0 AND discount_value <= {FULL_PERCENT})",
+            name="discount_percent_range",
+        ),
+        CheckConstraint(
+            "max_applications IS NULL OR max_applications >= 1", name="max_applications_positive"
+        ),
+        Index("ix_offers_shop_active", "shop_id", "active"),
+        UniqueConstraint("shop_id", "name_key"),
+        # What its audience links refer to: the row together with its shop.
+        UniqueConstraint("shop_id", "id"),
+        NEVER_REUSED,
+    )
+
+    __audience_links__ = (OfferGroup, OfferSegment)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    # ``plugin.db.name_key(name)``: unique per shop, so a name is never used twice.
+    name_key: Mapped[str] = mapped_column(String(255))
+    audience_type: Mapped[str] = mapped_column(String(16), default="all")
+    buy_type: Mapped[str] = mapped_column(String(16))
+    # Host ids of products or categories.
+    buy_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    buy_quantity: Mapped[int] = mapped_column(Integer)
+    get_type: Mapped[str] = mapped_column(String(16))
+    get_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    get_quantity: Mapped[int] = mapped_column(Integer)
+    discount_type: Mapped[str] = mapped_column(String(16))
+    # Basis points for ``percent``; null for ``free``.
+    discount_value: Mapped[int | None] = mapped_column(Integer)
+    max_applications: Mapped[int | None] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+    starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from plugin.customers.models import Customer
 from plugin.customers.operations import shop_moment
 from plugin.db import check_name_free, db, for_shop, get_for_shop, name_key, unique_name
 from plugin.errors import ApiError, ErrorCode
@@ -26,13 +27,15 @@ from plugin.rules.models import (
     Bundle,
     BundleItem,
     GiftRule,
+    Offer,
+    PriceList,
     PriceRule,
 )
 from plugin.segments.models import Segment
 from plugin.shops.models import Shop
 from plugin.shops.operations import bump_rules_version
 
-RuleRow = PriceRule | Bundle | GiftRule | BenefitProgramme
+RuleRow = PriceRule | Bundle | GiftRule | BenefitProgramme | PriceList | Offer
 
 
 def _invalid(details: dict[str, list[str]]) -> ApiError:
@@ -42,9 +45,28 @@ def _invalid(details: dict[str, list[str]]) -> ApiError:
     )
 
 
+def check_customers(shop: Shop, external_ids: list[str], field: str = "audience.ids") -> None:
+    """422 unless every id is the host's id of a customer of this shop."""
+    wanted = set(external_ids)
+    found = set(
+        db.session.execute(
+            for_shop(Customer, shop.id)
+            .with_only_columns(Customer.external_id)
+            .where(Customer.external_id.in_(wanted))
+        ).scalars()
+    )
+    missing = sorted(wanted - found)
+    if missing:
+        names = ", ".join(missing[:20])
+        raise _invalid({field: [f"No customer of this shop has the id {names}."]})
+
+
 def check_audience(shop: Shop, audience: dict[str, Any], field: str = "audience.ids") -> None:
     """422 unless every group or segment id of ``audience`` is one of this shop's."""
     model: type[Group] | type[Segment]
+    if audience["type"] == "customers":
+        check_customers(shop, audience["ids"], field)
+        return
     if audience["type"] == "groups":
         model = Group
     elif audience["type"] == "segments":
@@ -103,6 +125,7 @@ def _apply_price_rule(shop: Shop, row: PriceRule, data: dict[str, Any]) -> None:
 def _apply_bundle(shop: Shop, row: Bundle, data: dict[str, Any]) -> None:
     _plain(row, data, ("name", "priority", "active", "max_applications"))
     _audience(shop, row, data)
+    _window(shop, row, data)
     if "price" in data:
         row.price_type = data["price"]["type"]
         row.price_value = data["price"]["value"]
@@ -124,6 +147,7 @@ def _apply_bundle(shop: Shop, row: Bundle, data: dict[str, Any]) -> None:
 def _apply_gift_rule(shop: Shop, row: GiftRule, data: dict[str, Any]) -> None:
     _plain(row, data, ("name", "active"))
     _audience(shop, row, data)
+    _window(shop, row, data)
     if "trigger" in data:
         trigger = data["trigger"]
         row.trigger_type = trigger["type"]
@@ -142,6 +166,7 @@ def _apply_programme(shop: Shop, row: BenefitProgramme, data: dict[str, Any]) ->
         ("name", "priority", "active", "earns_loyalty_points", "combinable_with_codes"),
     )
     _audience(shop, row, data)
+    _window(shop, row, data)
     if "conditions" in data:
         row.conditions = [dict(c) for c in data["conditions"]]
     if "tiers" in data:
@@ -156,6 +181,33 @@ def _apply_programme(shop: Shop, row: BenefitProgramme, data: dict[str, Any]) ->
             )
             for tier in data["tiers"]
         )
+
+
+def _apply_price_list(shop: Shop, row: PriceList, data: dict[str, Any]) -> None:
+    _plain(row, data, ("name", "priority", "active"))
+    if "audience" in data:
+        audience = data["audience"]
+        check_audience(shop, audience)
+        if audience["type"] == "customers":
+            row.aim_at_customers(audience["ids"])
+        else:
+            row.aim(audience["type"], audience["ids"])
+            row.customer_links = []
+    _window(shop, row, data)
+
+
+def _apply_offer(shop: Shop, row: Offer, data: dict[str, Any]) -> None:
+    _plain(row, data, ("name", "priority", "active", "max_applications"))
+    _audience(shop, row, data)
+    if "buy" in data:
+        row.buy_type, row.buy_ids = data["buy"]["type"], list(data["buy"]["ids"])
+        row.buy_quantity = data["buy"]["quantity"]
+    if "get" in data:
+        row.get_type, row.get_ids = data["get"]["type"], list(data["get"]["ids"])
+        row.get_quantity = data["get"]["quantity"]
+        row.discount_type = data["get"]["discount"]["type"]
+        row.discount_value = data["get"]["discount"]["value"]
+    _window(shop, row, data)
 
 
 @dataclass(frozen=True)
@@ -178,6 +230,13 @@ BENEFIT_PROGRAMMES = Kind(
     lambda: selectinload(BenefitProgramme.tiers),
     what="benefit programme",
 )
+PRICE_LISTS = Kind(
+    PriceList,
+    _apply_price_list,
+    lambda: selectinload(PriceList.customer_links),
+    what="price list",
+)
+OFFERS = Kind(Offer, _apply_offer, what="offer")
 
 
 # Operations -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The four kinds of rule as resources: their path under ``/api``, their name, their
+"""The kinds of rule as resources: their path under ``/api``, their name, their
 operations and schemas (shared by the admin API and the admin pages)."""
 
 from __future__ import annotations
@@ -19,6 +19,12 @@ from plugin.rules.schemas import (
     GiftRuleIn,
     GiftRuleOut,
     GiftRulePage,
+    OfferIn,
+    OfferOut,
+    OfferPage,
+    PriceListIn,
+    PriceListOut,
+    PriceListPage,
     PriceRuleIn,
     PriceRuleOut,
     PriceRulePage,
@@ -56,4 +62,13 @@ RESOURCES = (
         BenefitProgrammeOut,
         BenefitProgrammePage,
     ),
+    Resource(
+        "price-lists",
+        "price list",
+        operations.PRICE_LISTS,
+        PriceListIn,
+        PriceListOut,
+        PriceListPage,
+    ),
+    Resource("offers", "offer", operations.OFFERS, OfferIn, OfferOut, OfferPage),
 )

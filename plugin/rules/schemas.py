@@ -1,4 +1,5 @@
-"""Admin API schemas of price rules, bundles, gift rules and benefit programmes (contract §5).
+"""Admin API schemas of price rules, bundles, gift rules, benefit programmes (contract §5),
+price lists and offers (§8).
 
 Input schemas check exactly the contract's §4 "Values": percents of a discount are > 0 and
 ≤ 100, of an increase > 0; fixed values and prices ≥ 0; anything else is a 422 naming the
@@ -24,7 +25,9 @@ from plugin.rules.models import (
     AUDIENCE_TYPES,
     BUNDLE_PRICES,
     GIFT_TRIGGERS,
+    OFFER_DISCOUNTS,
     PRICE_ACTIONS,
+    PRICE_LIST_AUDIENCE_TYPES,
     SCOPE_TYPES,
 )
 
@@ -281,6 +284,8 @@ class BundleIn(Strict):
     )
     priority = StrictInteger(load_default=0, validate=PRIORITY_RANGE)
     active = fields.Boolean(load_default=True)
+    starts_at = Timestamp(allow_none=True, load_default=None)
+    ends_at = Timestamp(allow_none=True, load_default=None)
 
 
 class BundleItemOut(Schema):
@@ -307,6 +312,8 @@ class BundleOut(Schema):
     max_applications = fields.Integer(allow_none=True)
     priority = fields.Integer()
     active = fields.Boolean()
+    starts_at = Timestamp()
+    ends_at = Timestamp()
     created_at = Timestamp()
     updated_at = Timestamp()
 
@@ -364,6 +371,8 @@ class GiftRuleIn(Strict):
     trigger = fields.Nested(GiftTriggerIn, required=True)
     gift = fields.Nested(GiftIn, required=True)
     active = fields.Boolean(load_default=True)
+    starts_at = Timestamp(allow_none=True, load_default=None)
+    ends_at = Timestamp(allow_none=True, load_default=None)
 
 
 def _trigger_out(row: Any) -> dict[str, Any]:
@@ -385,6 +394,8 @@ class GiftRuleOut(Schema):
         lambda row: {"product_id": row.gift_product_id, "quantity": row.gift_quantity}
     )
     active = fields.Boolean()
+    starts_at = Timestamp()
+    ends_at = Timestamp()
     created_at = Timestamp()
     updated_at = Timestamp()
 
@@ -495,6 +506,8 @@ class BenefitProgrammeIn(Strict):
     earns_loyalty_points = fields.Boolean(load_default=True)
     combinable_with_codes = fields.Boolean(load_default=True)
     active = fields.Boolean(load_default=True)
+    starts_at = Timestamp(allow_none=True, load_default=None)
+    ends_at = Timestamp(allow_none=True, load_default=None)
 
     @validates_schema
     def _tiers_increase(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -539,6 +552,8 @@ class BenefitProgrammeOut(Schema):
     earns_loyalty_points = fields.Boolean()
     combinable_with_codes = fields.Boolean()
     active = fields.Boolean()
+    starts_at = Timestamp()
+    ends_at = Timestamp()
     created_at = Timestamp()
     updated_at = Timestamp()
 
@@ -547,6 +562,225 @@ PriceRulePage = page_of(PriceRuleOut)
 BundlePage = page_of(BundleOut)
 GiftRulePage = page_of(GiftRuleOut)
 BenefitProgrammePage = page_of(BenefitProgrammeOut)
+
+
+# Price lists (contract §8) --------------------------------------------------------------
+
+
+class PriceListAudienceIn(AudienceIn):
+    """A §4 audience, or ``{"type": "customers", "ids": [...]}``: the host's ids of customers
+    of this shop (strings)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(PRICE_LIST_AUDIENCE_TYPES))
+    ids = fields.List(fields.Raw(), load_default=list, validate=validate.Length(max=MAX_IDS))
+
+    @validates_schema
+    def _ids_fit_type(self, data: dict[str, Any], **kwargs: Any) -> None:
+        kind, ids = data.get("type"), data.get("ids") or []
+        if kind in ("groups", "segments", "customers") and not ids:
+            raise ValidationError(f"Name at least one of the {kind}.", "ids")
+        if kind in ("all", "guests") and ids:
+            raise ValidationError(f"An audience of {kind} takes no ids.", "ids")
+        field = HostId() if kind == "customers" else SerialId()
+        errors: dict[int, list[str]] = {}
+        for index, value in enumerate(ids):
+            try:
+                ids[index] = field.deserialize(value)
+            except ValidationError as err:
+                errors[index] = _value_error(err)
+        if errors:
+            raise ValidationError({"ids": errors})
+
+
+class PriceListAudienceOut(Schema):
+    """Who it is for: everyone, guests, some groups or segments (ids), or some customers
+    (the host's ids)."""
+
+    type = fields.String(attribute="audience_type")
+    ids = fields.List(
+        fields.Raw(),
+        attribute="audience_ids",
+        metadata={"description": AUDIENCE_IDS + " Customers are named by the host's ids."},
+    )
+
+
+class PriceListIn(Strict):
+    name = Name(required=True)
+    audience = fields.Nested(PriceListAudienceIn, load_default=_all)
+    priority = StrictInteger(load_default=0, validate=PRIORITY_RANGE)
+    active = fields.Boolean(load_default=True)
+    starts_at = Timestamp(allow_none=True, load_default=None)
+    ends_at = Timestamp(allow_none=True, load_default=None)
+
+
+class PriceListOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    audience = fields.Function(lambda row: PriceListAudienceOut().dump(row))
+    priority = fields.Integer()
+    active = fields.Boolean()
+    starts_at = Timestamp()
+    ends_at = Timestamp()
+    created_at = Timestamp()
+    updated_at = Timestamp()
+
+
+#: The largest ``min_quantity`` of an entry (a cart line holds at most 1,000,000 units;
+#: a whole cart, 500 of them).
+MAX_MIN_QUANTITY = 10**9
+
+
+class PriceListEntryIn(Strict):
+    """One price: ``price`` (minor units) per unit from ``min_quantity`` units of the
+    product in the cart (all its lines counted together)."""
+
+    product_id = HostId(required=True)
+    min_quantity = StrictInteger(
+        load_default=1, validate=validate.Range(min=1, max=MAX_MIN_QUANTITY)
+    )
+    price = fields.Raw(required=True)
+
+    @validates_schema
+    def _price(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "price" in data:
+            try:
+                data["price"] = amount(data["price"])
+            except ValidationError as err:
+                raise ValidationError({"price": _value_error(err)}) from None
+
+
+class PriceListEntryOut(Schema):
+    product_id = fields.String()
+    min_quantity = fields.Integer()
+    price = fields.Integer()
+
+
+class PriceListEntryKey(Strict):
+    """Which entry: its product and minimum (query of ``DELETE .../entries``)."""
+
+    product_id = HostId(required=True)
+    min_quantity = fields.Integer(
+        load_default=1, validate=validate.Range(min=1, max=MAX_MIN_QUANTITY)
+    )
+
+
+class EntryErrorOut(Schema):
+    line = fields.Integer()
+    reason = fields.String()
+
+
+class EntryImportOut(Schema):
+    imported = fields.Integer(metadata={"description": "Entries the list now holds."})
+    invalid = fields.Integer(metadata={"description": "Lines refused (see errors)."})
+    errors = fields.List(
+        fields.Nested(EntryErrorOut),
+        metadata={"description": "The first 1,000 refused lines (the header is line 1)."},
+    )
+    errors_truncated = fields.Boolean()
+
+
+# Offers (contract §8) -------------------------------------------------------------------
+
+
+class OfferTargetIn(Strict):
+    """``{"product_ids": [...], "quantity"}`` or ``{"category_ids": [...], "quantity"}``."""
+
+    product_ids = _ids(load_default=None)
+    category_ids = _ids(load_default=None)
+    quantity = StrictInteger(load_default=1, validate=validate.Range(min=1, max=10_000))
+
+    @validates_schema
+    def _one_kind(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if bool(data.get("product_ids")) == bool(data.get("category_ids")):
+            raise ValidationError(
+                "Name either product_ids or category_ids, not both.", "product_ids"
+            )
+
+    @post_load
+    def _stored(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        kind = "products" if data.get("product_ids") else "categories"
+        ids = data.get("product_ids") or data.get("category_ids") or []
+        out = {"type": kind, "ids": list(dict.fromkeys(ids)), "quantity": data["quantity"]}
+        if "discount" in data:
+            out["discount"] = data["discount"]
+        return out
+
+
+class OfferDiscountIn(Strict):
+    """``{"type": "percent", "value"}`` (> 0 and ≤ 100) or ``{"type": "free"}``."""
+
+    type = fields.String(required=True, validate=validate.OneOf(OFFER_DISCOUNTS))
+    value = fields.Raw(load_default=None)
+
+    @validates_schema
+    def _value_fits_type(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("type") == "percent":
+            try:
+                if data.get("value") is None:
+                    raise ValidationError("A percent discount needs a value.")
+                data["value"] = percent_to_basis_points(data["value"], at_most_100=True)
+            except ValidationError as err:
+                raise ValidationError({"value": _value_error(err)}) from None
+        elif data.get("type") == "free" and data.get("value") is not None:
+            raise ValidationError({"value": ["A free discount takes no value."]})
+
+
+class OfferBuyIn(OfferTargetIn):
+    """The units bought: ``quantity`` of the products or categories named."""
+
+
+class OfferGetIn(OfferTargetIn):
+    """The units given the discount: ``quantity`` others of the products or categories."""
+
+    discount = fields.Nested(OfferDiscountIn, required=True)
+
+
+class OfferIn(Strict):
+    name = Name(required=True)
+    audience = fields.Nested(AudienceIn, load_default=_all)
+    buy = fields.Nested(OfferBuyIn, required=True)
+    get = fields.Nested(OfferGetIn, required=True)
+    max_applications = StrictInteger(
+        allow_none=True, load_default=None, validate=validate.Range(min=1, max=MAX_SERIAL)
+    )
+    priority = StrictInteger(load_default=0, validate=PRIORITY_RANGE)
+    active = fields.Boolean(load_default=True)
+    starts_at = Timestamp(allow_none=True, load_default=None)
+    ends_at = Timestamp(allow_none=True, load_default=None)
+
+
+def _target_out(kind: str, ids: list[str], quantity: int) -> dict[str, Any]:
+    key = "product_ids" if kind == "products" else "category_ids"
+    return {key: list(ids or []), "quantity": quantity}
+
+
+def _offer_get_out(row: Any) -> dict[str, Any]:
+    out = _target_out(row.get_type, row.get_ids, row.get_quantity)
+    if row.discount_type == "percent":
+        out["discount"] = {"type": "percent", "value": basis_points_to_percent(row.discount_value)}
+    else:
+        out["discount"] = {"type": "free"}
+    return out
+
+
+class OfferOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    audience = fields.Function(lambda row: AudienceOut().dump(row))
+    buy = fields.Function(lambda row: _target_out(row.buy_type, row.buy_ids, row.buy_quantity))
+    get = fields.Function(_offer_get_out)
+    max_applications = fields.Integer(allow_none=True)
+    priority = fields.Integer()
+    active = fields.Boolean()
+    starts_at = Timestamp()
+    ends_at = Timestamp()
+    created_at = Timestamp()
+    updated_at = Timestamp()
+
+
+PriceListPage = page_of(PriceListOut)
+PriceListEntryPage = page_of(PriceListEntryOut)
+OfferPage = page_of(OfferOut)
 
 
 def patch_of(schema: type[Schema]) -> Schema:

@@ -14,7 +14,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import Select, and_, select
@@ -30,7 +30,11 @@ from plugin.pricing import (
     Gift,
     GiftRule,
     GiftTrigger,
+    Offer,
+    OfferDiscount,
+    OfferTarget,
     PriceAction,
+    PriceList,
     PriceRule,
     RuleSet,
     Scope,
@@ -63,7 +67,18 @@ def _cache() -> dict[int, Snapshot]:
     return cache
 
 
-def rule_set(shop: Shop) -> RuleSet:
+class VersionedShop(Protocol):
+    """What a snapshot needs of the shop row read by the request (a ``Shop``, or the
+    pricing hook's facts read as columns)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def rules_version(self) -> int: ...
+
+
+def rule_set(shop: Shop | VersionedShop) -> RuleSet:
     """The shop's rules at ``shop.rules_version`` (the shop row read by this request)."""
     version = shop.rules_version or 0
     cache = _cache()
@@ -93,6 +108,8 @@ def percent(basis_points: int) -> Decimal:
 
 
 def _audience(kind: str, ids: Any) -> Audience:
+    if kind == "customers":
+        return Audience("customers", customer_ids=frozenset(ids or ()))
     return Audience(kind, frozenset(ids or ()))  # type: ignore[arg-type]
 
 
@@ -123,12 +140,17 @@ def _audience_id(row: Any) -> int | None:
 
 
 def load_rule_set(shop_id: int) -> RuleSet:
-    """Read the shop's active rules (one query per kind) and build the engine's snapshot."""
+    """Read the shop's active rules (one query per kind) and build the engine's snapshot.
+
+    Price lists come without their entries (up to 1,000,000 each): the checkout reads the
+    entries a cart can use (:func:`plugin.rules.pricelists.entries_for`)."""
     return RuleSet.build(
         price_rules=_price_rules(shop_id),
         bundles=_bundles(shop_id),
         gift_rules=_gift_rules(shop_id),
         programmes=_programmes(shop_id),
+        price_lists=_price_lists(shop_id),
+        offers=_offers(shop_id),
     )
 
 
@@ -212,6 +234,8 @@ def _bundles(shop_id: int) -> list[Bundle]:
                 price=BundlePrice(head.price_type, value),  # type: ignore[arg-type]
                 max_applications=head.max_applications,
                 priority=head.priority,
+                starts_at=head.starts_at,
+                ends_at=head.ends_at,
             )
         )
     return bundles
@@ -240,6 +264,8 @@ def _gift_rules(shop_id: int) -> list[GiftRule]:
                 min=row.trigger_min,
             ),
             gift=Gift(row.gift_product_id, row.gift_quantity),
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
         )
         for rule_id, row in heads.items()
     ]
@@ -297,6 +323,81 @@ def _programmes(shop_id: int) -> list[BenefitProgramme]:
             tiers=tuple(tier for _, tier in sorted(tiers[programme_id].items())),
             earns_loyalty_points=head.earns_loyalty_points,
             combinable_with_codes=head.combinable_with_codes,
+            starts_at=head.starts_at,
+            ends_at=head.ends_at,
         )
         for programme_id, head in heads.items()
+    ]
+
+
+def _price_lists(shop_id: int) -> list[PriceList]:
+    m, c = models.PriceList, models.PriceListCustomer
+    rows = db.session.execute(
+        _with_audience(
+            select(m.id, m.name, m.audience_type, m.priority, m.starts_at, m.ends_at, c.customer_id)
+            .outerjoin(
+                c,
+                and_(
+                    c.shop_id == m.shop_id,
+                    c.price_list_id == m.id,
+                    m.audience_type == "customers",
+                ),
+            )
+            .where(m.shop_id == shop_id, m.active.is_(True)),
+            m,
+        )
+    ).all()
+    heads: dict[int, Any] = {}
+    audiences: dict[int, set[Any]] = defaultdict(set)
+    for row in rows:
+        heads.setdefault(row.id, row)
+        target = row.customer_id if row.customer_id is not None else _audience_id(row)
+        if target is not None:
+            audiences[row.id].add(target)
+    return [
+        PriceList(
+            id=list_id,
+            name=row.name,
+            audience=_audience(row.audience_type, audiences[list_id]),
+            priority=row.priority,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+        )
+        for list_id, row in heads.items()
+    ]
+
+
+def _target(kind: str, ids: Any, quantity: int) -> OfferTarget:
+    if kind == "products":
+        return OfferTarget(quantity, product_ids=frozenset(ids or ()))
+    return OfferTarget(quantity, category_ids=frozenset(ids or ()))
+
+
+def _offers(shop_id: int) -> list[Offer]:
+    o = models.Offer
+    rows = db.session.execute(
+        _with_audience(select(o).where(o.shop_id == shop_id, o.active.is_(True)), o)
+    ).all()
+    heads: dict[int, models.Offer] = {}
+    audiences: dict[int, set[int]] = defaultdict(set)
+    for row in rows:
+        heads[row[0].id] = row[0]
+        if (target := _audience_id(row)) is not None:
+            audiences[row[0].id].add(target)
+    return [
+        Offer(
+            id=offer_id,
+            name=head.name,
+            audience=_audience(head.audience_type, audiences[offer_id]),
+            buy=_target(head.buy_type, head.buy_ids, head.buy_quantity),
+            get=_target(head.get_type, head.get_ids, head.get_quantity),
+            discount=OfferDiscount("percent", percent(head.discount_value or 0))
+            if head.discount_type == "percent"
+            else OfferDiscount("free"),
+            max_applications=head.max_applications,
+            priority=head.priority,
+            starts_at=head.starts_at,
+            ends_at=head.ends_at,
+        )
+        for offer_id, head in heads.items()
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from plugin.audiences.credentials import unseal
 from plugin.audiences.models import Audience
 from plugin.db import db
 from plugin.segments.models import Segment, SegmentMember
@@ -120,7 +121,8 @@ def test_patch_keeps_masked_secret_and_merges(app, client, shop):
     assert (response.get_json()["name"], response.get_json()["schedule"]) == ("Renamed", "hourly")
     with app.app_context():
         stored = db.session.execute(select(Audience)).scalar_one()
-        assert stored.credentials == {"api_key": KEY}
+        assert unseal(stored.sealed_credentials) == {"api_key": KEY}
+        assert KEY not in stored.sealed_credentials  # encrypted at rest
 
     # Switching vendor needs that vendor's credentials again.
     response = client.patch(
@@ -186,7 +188,7 @@ def test_segment_members_are_the_source(app, client, shop, httpserver):
 
 
 def test_runs_history_and_poll(app, client, shop, httpserver):
-    httpserver.expect_request("/api/profile-import/").respond_with_json({"data": {"id": "x"}})
+    httpserver.expect_request("/api/profile-import").respond_with_json({"data": {"id": "x"}})
     created = create_audience(client, audience_body(app, klaviyo(base_url=httpserver.url_for("/"))))
     first = client.post(f"/api/audiences/{created['id']}/run", headers=auth()).get_json()
     second = client.post(f"/api/audiences/{created['id']}/run", headers=auth()).get_json()

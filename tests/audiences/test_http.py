@@ -52,9 +52,7 @@ def test_post_that_creates_is_retried_on_429(httpserver, sleeps):
 
 def test_backoff_grows_with_a_cap_and_gives_up(httpserver, sleeps):
     httpserver.expect_request("/thing").respond_with_data("", status=503)
-    session = RetryingSession(
-        max_attempts=6, backoff_base=1.0, backoff_cap=4.0, allow_private=True
-    )
+    session = RetryingSession(max_attempts=6, backoff_base=1.0, backoff_cap=4.0, allow_private=True)
     response = session.request("GET", httpserver.url_for("/thing"))
 
     assert response.status_code == 503

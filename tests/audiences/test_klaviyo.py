@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from werkzeug import Response
 
-from plugin.audiences import sync
+from plugin.audiences import sync, tasks
 from plugin.audiences.klaviyo import KlaviyoDestination
 from plugin.db import db
 from plugin.shops.models import Shop
@@ -17,7 +17,7 @@ from tests.audiences.conftest import add_customers, audience_body, create_audien
 from tests.conftest import auth
 
 API_KEY = "pk_live_0123456789abcdef"
-HEADERS = {"Authorization": f"Klaviyo-API-Key {API_KEY}", "revision": "2024-10-15"}
+HEADERS = {"Authorization": f"Klaviyo-API-Key {API_KEY}", "revision": "2026-10-15"}
 
 
 def klaviyo(httpserver, **fields):
@@ -63,10 +63,10 @@ def test_profiles_are_upserted_and_added_to_the_list(app, client, shop, httpserv
         )
 
     httpserver.expect_request(
-        "/api/profile-import/", method="POST", headers=HEADERS
+        "/api/profile-import", method="POST", headers=HEADERS
     ).respond_with_handler(profile_import)
     httpserver.expect_request(
-        "/api/lists/Xy12Ab/relationships/profiles/", method="POST", headers=HEADERS
+        "/api/lists/Xy12Ab/relationships/profiles", method="POST", headers=HEADERS
     ).respond_with_data("", status=204)
 
     audience = create_audience(
@@ -98,7 +98,7 @@ def test_profiles_are_upserted_and_added_to_the_list(app, client, shop, httpserv
     )
     calls = [(r.path, json_body(r)) for r, _ in httpserver.log]
     assert calls[0] == (
-        "/api/profile-import/",
+        "/api/profile-import",
         {
             "data": {
                 "type": "profile",
@@ -117,7 +117,7 @@ def test_profiles_are_upserted_and_added_to_the_list(app, client, shop, httpserv
     )
     assert calls[1][1]["data"]["attributes"]["properties"]["Used Discount Code"] is False
     assert calls[2] == (
-        "/api/lists/Xy12Ab/relationships/profiles/",
+        "/api/lists/Xy12Ab/relationships/profiles",
         {"data": [{"type": "profile", "id": "01ADA"}, {"type": "profile", "id": "01BOB"}]},
     )
     assert len(calls) == 3
@@ -135,21 +135,21 @@ def test_only_update_existing_looks_profiles_up_and_skips_absent_ones(
         ],
     )
     httpserver.expect_request(
-        "/api/profiles/",
+        "/api/profiles",
         method="GET",
         headers=HEADERS,
         query_string={"filter": 'equals(email,"known@example.com")', "fields[profile]": "email"},
     ).respond_with_json({"data": [{"type": "profile", "id": "01KNOWN"}]})
     httpserver.expect_request(
-        "/api/profiles/",
+        "/api/profiles",
         method="GET",
         query_string={"filter": 'equals(email,"new@example.com")', "fields[profile]": "email"},
     ).respond_with_json({"data": []})
-    httpserver.expect_request("/api/profile-import/", method="POST").respond_with_json(
+    httpserver.expect_request("/api/profile-import", method="POST").respond_with_json(
         {"data": {"type": "profile", "id": "01KNOWN"}}
     )
     httpserver.expect_request(
-        "/api/lists/Xy12Ab/relationships/profiles/", method="POST"
+        "/api/lists/Xy12Ab/relationships/profiles", method="POST"
     ).respond_with_data("", status=204)
 
     audience = create_audience(
@@ -158,20 +158,20 @@ def test_only_update_existing_looks_profiles_up_and_skips_absent_ones(
     answer = run(client, audience["id"]).get_json()
 
     assert (answer["synced"], answer["skipped"], answer["failed"]) == (1, 1, 0)
-    imported = [json_body(r) for r, _ in httpserver.log if r.path == "/api/profile-import/"]
+    imported = [json_body(r) for r, _ in httpserver.log if r.path == "/api/profile-import"]
     assert [body["data"]["attributes"]["email"] for body in imported] == ["known@example.com"]
 
 
 def test_rate_limited_call_waits_retry_after_and_succeeds(app, client, shop, httpserver, sleeps):
     add_customers(app, [{"external_id": "c_1", "email": "ada@example.com"}])
-    httpserver.expect_oneshot_request("/api/profile-import/", method="POST").respond_with_json(
+    httpserver.expect_oneshot_request("/api/profile-import", method="POST").respond_with_json(
         {"errors": [{"code": "throttled"}]}, status=429, headers={"Retry-After": "1"}
     )
-    httpserver.expect_request("/api/profile-import/", method="POST").respond_with_json(
+    httpserver.expect_request("/api/profile-import", method="POST").respond_with_json(
         {"data": {"type": "profile", "id": "01ADA"}}, status=201
     )
     httpserver.expect_request(
-        "/api/lists/Xy12Ab/relationships/profiles/", method="POST"
+        "/api/lists/Xy12Ab/relationships/profiles", method="POST"
     ).respond_with_data("", status=204)
 
     audience = create_audience(client, audience_body(app, klaviyo(httpserver)))
@@ -179,20 +179,20 @@ def test_rate_limited_call_waits_retry_after_and_succeeds(app, client, shop, htt
 
     assert (answer["status"], answer["synced"], answer["failed"]) == ("succeeded", 1, 0)
     assert sleeps == [1.0]
-    assert [r.path for r, _ in httpserver.log].count("/api/profile-import/") == 2
+    assert [r.path for r, _ in httpserver.log].count("/api/profile-import") == 2
 
 
 def test_server_error_on_upsert_is_retried(app, client, shop, httpserver, sleeps):
     add_customers(app, [{"external_id": "c_1", "email": "ada@example.com"}])
     for _ in range(2):
-        httpserver.expect_oneshot_request("/api/profile-import/", method="POST").respond_with_data(
+        httpserver.expect_oneshot_request("/api/profile-import", method="POST").respond_with_data(
             "upstream", status=502
         )
-    httpserver.expect_request("/api/profile-import/", method="POST").respond_with_json(
+    httpserver.expect_request("/api/profile-import", method="POST").respond_with_json(
         {"data": {"type": "profile", "id": "01ADA"}}
     )
     httpserver.expect_request(
-        "/api/lists/Xy12Ab/relationships/profiles/", method="POST"
+        "/api/lists/Xy12Ab/relationships/profiles", method="POST"
     ).respond_with_data("", status=204)
 
     audience = create_audience(client, audience_body(app, klaviyo(httpserver)))
@@ -216,9 +216,9 @@ def test_refused_customer_is_recorded_and_the_run_goes_on(app, client, shop, htt
             return Response(json.dumps({"errors": [{"detail": "Invalid email"}]}), status=400)
         return Response(json.dumps({"data": {"type": "profile", "id": "01OK"}}), status=200)
 
-    httpserver.expect_request("/api/profile-import/").respond_with_handler(profile_import)
+    httpserver.expect_request("/api/profile-import").respond_with_handler(profile_import)
     httpserver.expect_request(
-        "/api/lists/Xy12Ab/relationships/profiles/", method="POST"
+        "/api/lists/Xy12Ab/relationships/profiles", method="POST"
     ).respond_with_data("", status=204)
 
     audience = create_audience(client, audience_body(app, klaviyo(httpserver)))
@@ -234,7 +234,7 @@ def test_refused_customer_is_recorded_and_the_run_goes_on(app, client, shop, htt
 
 def test_refused_api_key_fails_the_run_at_once(app, client, shop, httpserver):
     add_customers(app, [{"external_id": f"c_{i}", "email": f"{i}@example.com"} for i in range(5)])
-    httpserver.expect_request("/api/profile-import/").respond_with_json(
+    httpserver.expect_request("/api/profile-import").respond_with_json(
         {"errors": [{"detail": "Incorrect authentication credentials."}]}, status=401
     )
 
@@ -256,20 +256,20 @@ def test_run_killed_halfway_resumes_from_its_cursor(app, client, shop, httpserve
         received[email] += 1
         return Response(json.dumps({"data": {"type": "profile", "id": email}}), status=200)
 
-    httpserver.expect_request("/api/profile-import/").respond_with_handler(profile_import)
+    httpserver.expect_request("/api/profile-import").respond_with_handler(profile_import)
     httpserver.expect_request(
-        "/api/lists/Xy12Ab/relationships/profiles/", method="POST"
+        "/api/lists/Xy12Ab/relationships/profiles", method="POST"
     ).respond_with_data("", status=204)
     monkeypatch.setattr(sync, "PAGE_SIZE", 2)
     monkeypatch.setattr(KlaviyoDestination, "batch_size", 2)
     real_sync = KlaviyoDestination.sync
     batches_sent = []
 
-    def dying_sync(self, members, **kwargs):
+    def dying_sync(self, members):
         if len(batches_sent) == 2:
             raise RuntimeError("worker killed")
         batches_sent.append(len(members))
-        return real_sync(self, members, **kwargs)
+        return real_sync(self, members)
 
     monkeypatch.setattr(KlaviyoDestination, "sync", dying_sync)
     audience = create_audience(client, audience_body(app, klaviyo(httpserver)))
@@ -287,8 +287,12 @@ def test_run_killed_halfway_resumes_from_its_cursor(app, client, shop, httpserve
     monkeypatch.setattr(KlaviyoDestination, "sync", real_sync)
     with app.app_context():
         shop_id = db.session.execute(select(Shop.id).where(Shop.domain == shop)).scalar_one()
-        done = sync.run_audience(
-            shop_id, audience["id"], first.get_json()["id"], stale_after=timedelta(0)
+        done = tasks.drive(
+            shop_id,
+            audience["id"],
+            first.get_json()["id"],
+            lambda _: db.session.commit(),
+            stale_after=timedelta(0),
         )
         summary = (done.status, done.synced, done.skipped, done.failed)
     assert summary == ("succeeded", 7, 0, 0)

@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 
 
 def test_create_an_audience_run_it_and_read_its_history(admin, httpserver):
-    httpserver.expect_request("/api/profile-import/").respond_with_json({"data": {"id": "p1"}})
-    httpserver.expect_request("/api/lists/NEWS/relationships/profiles/").respond_with_data("", 204)
+    httpserver.expect_request("/api/profile-import").respond_with_json({"data": {"id": "p1"}})
+    httpserver.expect_request("/api/lists/NEWS/relationships/profiles").respond_with_data("", 204)
     admin.customer("c_1", first_name="Ada", email="ada@example.com", accepts_marketing=True)
     admin.customer("c_2", first_name="Alan", email="alan@example.com", accepts_marketing=False)
     admin.api.post(

@@ -699,3 +699,23 @@ def test_no_unit_serves_two_bundles_or_offers(scenario: dict[str, Any]) -> None:
     assert actual == expected
     assert left == expected_left
     assert all(units >= 0 for units in left)
+
+
+@SETTINGS
+@given(scenarios())
+def test_the_offer_index_leaves_out_only_offers_that_cannot_apply(scenario: dict[str, Any]) -> None:
+    lines = list(scenario["cart"].lines)
+    rules_: RuleSet = scenario["rules"]
+    customer = scenario["customer"]
+    prices = [ln.unit_price for ln in lines]
+    indexed = rules_.offers_for((ln.product_id, ln.category_ids) for ln in lines)
+    assert set(indexed) <= set(rules_.offers)
+    assert list(indexed) == [o for o in rules_.offers if o in indexed]  # priority order kept
+    results = []
+    for offers_ in (indexed, rules_.offers):
+        left = [ln.quantity for ln in lines]
+        adjustments: list[list[Any]] = [[] for _ in lines]
+        results.append(
+            (apply_offers(lines, prices, left, offers_, customer, NOW, adjustments), adjustments)
+        )
+    assert results[0] == results[1]

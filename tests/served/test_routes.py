@@ -872,6 +872,78 @@ def test_admin_opens_and_every_linked_page_answers(server):
     assert "/admin/cart" in seen and "/admin/audiences/new" in seen
 
 
+# -- Price lists and offers (contract §8) -------------------------------------------------------
+
+
+def test_price_lists_and_offers(server):
+    customer(server, "c_list")
+    made = ok(
+        server.api(
+            "POST",
+            "/price-lists",
+            json={"name": "Trade", "audience": {"type": "customers", "ids": ["c_list"]}},
+        ),
+        201,
+    )
+    assert ok(server.api("GET", f"/price-lists/{made['id']}"))["audience"]["ids"] == ["c_list"]
+    assert [item["id"] for item in ok(server.api("GET", "/price-lists"))["items"]] == [made["id"]]
+    entries = f"/price-lists/{made['id']}/entries"
+    report = ok(
+        server.api(
+            "POST",
+            f"{entries}/import",
+            data=b"product_id,min_quantity,price\np_list,1,900\np_list,3,800\np_list,x,1\n",
+            headers={"Content-Type": "text/csv"},
+        )
+    )
+    assert (report["imported"], report["invalid"]) == (2, 1)
+    assert report["errors"][0]["line"] == 4
+    added = ok(server.api("POST", entries, json={"product_id": "p_other", "price": 10}))
+    assert added == {"product_id": "p_other", "min_quantity": 1, "price": 10}
+    assert ok(server.api("GET", f"{entries}?per_page=2"))["total"] == 3
+    assert server.api("DELETE", f"{entries}?product_id=p_other&min_quantity=1").status_code == 204
+    exported = server.api("GET", f"{entries}/export")
+    assert exported.headers["Content-Type"].startswith("text/csv")
+    assert exported.text.splitlines() == [
+        "product_id,min_quantity,price",
+        "p_list,1,900",
+        "p_list,3,800",
+    ]
+
+    offer = ok(
+        server.api(
+            "POST",
+            "/offers",
+            json={
+                "name": "Second half price",
+                "buy": {"product_ids": ["p_list"], "quantity": 1},
+                "get": {
+                    "product_ids": ["p_list"],
+                    "quantity": 1,
+                    "discount": {"type": "percent", "value": 50},
+                },
+            },
+        ),
+        201,
+    )
+    assert ok(server.api("GET", f"/offers/{offer['id']}"))["name"] == "Second half price"
+    assert [item["id"] for item in ok(server.api("GET", "/offers"))["items"]] == [offer["id"]]
+    body = cart("k_list", "c_list", ("p_list", 2, 1000), ("p_list", 1, 1000))
+    answer = ok(server.signed("/hooks/cart/price", body, topic="hooks/cart/price"))
+    # Three units: the 3-unit price, 800; one unit is the get unit of the offer (-400).
+    assert [line["rule_unit_price"] for line in answer["lines"]] == [800, 800]
+    assert answer["discount_total"] == 400 and answer["subtotal"] == 2400
+    sources = {a["source"] for line in answer["lines"] for a in line["adjustments"]}
+    assert sources == {"price_list", "offer"}
+    patched = server.api("PATCH", f"/offers/{offer['id']}", json={"active": False})
+    assert ok(patched)["active"] is False
+    renamed = server.api("PATCH", f"/price-lists/{made['id']}", json={"name": "Trade 2"})
+    assert ok(renamed)["name"] == "Trade 2"
+    assert server.api("DELETE", f"/offers/{offer['id']}").status_code == 204
+    assert server.api("DELETE", f"/price-lists/{made['id']}").status_code == 204
+    assert server.api("GET", entries).status_code == 404
+
+
 # -- Reports (contract v2 §8) ----------------------------------------------------------------
 
 

@@ -12,8 +12,8 @@ priced it (0 for redemptions recorded before, as for orders the hook never saw);
 from the customer's group today, the best that is known of older orders), ON DELETE SET
 NULL; ``ix_orders_shop_placed`` lets a report read a shop's orders by day.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-06 06:45:00
 
 """
@@ -23,8 +23,8 @@ import plugin.db  # noqa: F401  (column types used below)
 
 
 # revision identifiers, used by Alembic.
-revision = '0015'
-down_revision = '0014'
+revision = '0017'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,200 @@
+"""The pricing hook's compiled cart check (``plugin.checkout.schemas.accepted_cart``, used by
+``read_cart``) gives exactly the verdict of the marshmallow path it replaces on the hot
+path: the same cart for a cart both accept, the same 400 (message and ``details``) for
+anything else, over the input-limits corpus and over generated carts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plugin.checkout.pricing import read_cart, validate_cart
+from plugin.checkout.schemas import accepted_cart
+from plugin.errors import ApiError
+from plugin.limits import parse_json_object
+from tests.limits.corpus import EDGE_VALUES, LIMIT_VALUES, ODD_VALUES, body_cases, cart, dumps
+
+
+def verdict(read: Any, body: bytes) -> tuple[Any, ...]:
+    try:
+        return ("accepted", read(body))
+    except ApiError as err:
+        return ("refused", err.code, err.status, err.message, err.details)
+
+
+def marshmallow_path(body: bytes) -> dict[str, Any]:
+    """What the hook ran before: the body within the limits, then ``CartIn``."""
+    return validate_cart(parse_json_object(body))
+
+
+def assert_same(body: bytes) -> bool:
+    """The two paths agree on ``body``; whether the compiled check vouched for it."""
+    expected = verdict(marshmallow_path, body)
+    assert verdict(read_cart, body) == expected, body[:300]
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(parsed, dict):
+        return False
+    fast = accepted_cart(parsed, text_checked=b"\\u0000" not in body)
+    if fast is not None:
+        # Vouching for a cart marshmallow refuses would skip its 400.
+        assert expected == ("accepted", fast), body[:300]
+    return fast is not None
+
+
+def line(index: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": f"l{index}",
+        "product_id": f"p{index}",
+        "kind": "product",
+        "category_ids": ["shoes", "c2"],
+        "quantity": 2,
+        "unit_price": 1999,
+        **fields,
+    }
+
+
+def test_valid_carts_take_the_compiled_check():
+    full = cart(lines=[line(i) for i in range(50)])
+    bare = {
+        "cart_id": 7,
+        "currency": "eur",
+        "channel": "in_store",
+        "lines": [{"id": 1, "product_id": 2, "kind": "service", "quantity": 1, "unit_price": 0}],
+    }
+    for body in (cart(), full, bare, cart(shipping=None, customer_id=None, client_ip="::1")):
+        assert assert_same(json.dumps(body).encode())
+    assert read_cart(json.dumps(bare).encode())["lines"][0]["id"] == "1"
+
+
+def test_the_input_limits_corpus_gets_the_same_answer():
+    cases = list(body_cases(cart(), full=True))
+    assert len(cases) > 500
+    vouched = sum(assert_same(case.body) for case in cases)
+    # Most cases are refused (the compiled check vouches for none of those); the odd
+    # values a field accepts (an integer id, an emoji) still take the fast path.
+    assert vouched > 0
+
+
+def test_refusals_keep_their_details():
+    body = json.dumps(
+        cart(lines=[line(0, quantity=0), line(1, id="l0"), line(2, unit_price="12")])
+    ).encode()
+    refused = verdict(read_cart, body)
+    assert refused[0] == "refused" and refused[2] == 400
+    assert refused[4] == {
+        "lines.0.quantity": [
+            "Must be greater than or equal to 1 and less than or equal to 1000000."
+        ],
+        "lines.2.unit_price": ["Not a valid integer."],
+    }
+    assert refused == verdict(marshmallow_path, body)
+
+
+_VALUES = st.sampled_from(
+    [
+        *LIMIT_VALUES.values(),
+        *EDGE_VALUES.values(),
+        *ODD_VALUES.values(),
+        " l1 ",
+        "l1",
+        "p\u00a0",
+        "\u2003x",
+        "EUR\n",
+        "EUR",
+        "usd",
+        "web",
+        "in_store",
+        "product",
+        "service",
+        "cash",
+        "10.0.0.1",
+        "fe80::1",
+        "1.2.3",
+        1,
+        10**12,
+        10**12 + 1,
+        1_000_000,
+        1_000_001,
+        -0,
+        ["a", "b"],
+        ["a"] * 101,
+        ["x"] * 6,
+        {"city": "Paris"},
+        {"city": None, "country": "FR", "extra": [1]},
+    ]
+)
+_FIELDS = st.sampled_from(
+    [
+        "cart_id",
+        "currency",
+        "customer_id",
+        "channel",
+        "payment_method",
+        "shipping",
+        "shipping.price",
+        "shipping.carrier",
+        "shipping.address",
+        "shipping.address.city",
+        "shipping.address.country",
+        "lines",
+        "lines.0.id",
+        "lines.1.id",
+        "lines.0.product_id",
+        "lines.0.kind",
+        "lines.0.category_ids",
+        "lines.1.category_ids.0",
+        "lines.0.quantity",
+        "lines.1.unit_price",
+        "lines.0.note",
+        "codes",
+        "codes.0",
+        "client_ip",
+        "extra",
+    ]
+)
+
+
+def _parent(body: dict[str, Any], parents: list[str]) -> Any:
+    """The object or list at ``parents`` in ``body``, or None when it is not there."""
+    node: Any = body
+    for part in parents:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return None
+    return node if isinstance(node, dict | list) else None
+
+
+def _put(body: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    node = _parent(body, parents)
+    if isinstance(node, list) and leaf.isdigit() and int(leaf) < len(node):
+        node[int(leaf)] = value
+    elif isinstance(node, dict):
+        node[leaf] = value
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    changes=st.lists(st.tuples(_FIELDS, _VALUES), max_size=4),
+    dropped=st.lists(_FIELDS, max_size=2),
+)
+def test_generated_carts_get_the_same_answer(changes, dropped):
+    body = cart(lines=[line(0), line(1)], codes=["SAVE10"])
+    for path, value in changes:
+        _put(body, path, value)
+    for path in dropped:
+        *parents, leaf = path.split(".")
+        node = _parent(body, parents)
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    assert_same(dumps(body))

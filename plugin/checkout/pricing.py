@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 from marshmallow import ValidationError
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
@@ -204,7 +204,15 @@ _SHOP_AND_CUSTOMER = (
         Customer,
         and_(Customer.shop_id == Shop.id, Customer.external_id == bindparam("external_id")),
     )
-    .outerjoin(GroupRow, GroupRow.id == Customer.group_id)
+    # The customer's group; for a customer not heard of yet, the shop's default group
+    # (where a new customer lands), so that no second query is needed for them either.
+    .outerjoin(
+        GroupRow,
+        or_(
+            GroupRow.id == Customer.group_id,
+            and_(Customer.id.is_(None), GroupRow.shop_id == Shop.id, GroupRow.is_default.is_(True)),
+        ),
+    )
     .outerjoin(SegmentMember, SegmentMember.customer_id == Customer.id)
     .outerjoin(SegmentRow, SegmentRow.id == SegmentMember.segment_id)
     .execution_options(**{SHOP_BY_JOIN: True})  # the shop is not known before this query
@@ -218,8 +226,8 @@ def shop_and_customer(
 
     The same facts as :func:`installed_shop` then :func:`customer_context` (the group, the
     segments of ``segment_members``), one row per segment of the customer: one round trip
-    instead of three. A customer we have not heard of yet costs one more query (the
-    default group). The query runs as SQL on the session's connection (in the reading
+    instead of three; for a customer we have not heard of yet, the same row brings the
+    shop's default group. The query runs as SQL on the session's connection (in the reading
     mode of :func:`plugin.db.reading` when the caller asked for it): its columns need no
     ORM loading, and it finds its shop by joining the shop's row.
     """
@@ -239,8 +247,11 @@ def shop_and_customer(
     if customer_id is None:
         if not shop.installed:
             return shop, CustomerContext.guest(), None
-        customer, _ = customer_context(shop, external_id)
-        return shop, customer, None
+        if group_id is None:  # a shop without its default group: as customer_context says
+            customer, _ = customer_context(shop, external_id)
+            return shop, customer, None
+        group = Group(group_id, group_name, group_colour)
+        return shop, CustomerContext(external_id, group, ()), None
     found = sorted((row[10], row[11]) for row in rows if row[10] is not None)  # by id
     segments = tuple(Segment(segment_id, name) for segment_id, name in found)
     group = Group(group_id, group_name, group_colour)

@@ -80,6 +80,7 @@ PAGES = (
     "automations",
     "audiences",
     "cart",
+    "reports",
 )
 
 for _page in PAGES:

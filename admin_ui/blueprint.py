@@ -59,6 +59,7 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("customer_groups_admin.automations", "Automations", "automation"),
     NavEntry("customer_groups_admin.audiences", "Audiences", "audience"),
     NavEntry("customer_groups_admin.try_cart", "Try a cart", "try_cart"),
+    NavEntry("customer_groups_admin.reports", "Reports", "report"),
 )
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from flask import request
 from flask.typing import ResponseReturnValue
 
-from admin_ui.blueprint import admin_blueprint, render_page
+from admin_ui.blueprint import admin_blueprint, currency_exponent, render_page
+from admin_ui.catalogue_names import names_for
 from admin_ui.nested_forms import (
     Converter,
     copy_form,
@@ -137,6 +138,9 @@ def _render(
     **context: Any,
 ) -> ResponseReturnValue:
     matches, match_total = _customers(shop, raw)
+    answer = context.get("answer") or {}
+    product_ids = [line.get("product_id") for line in raw.get("lines") or []]
+    product_ids += [gift.get("product_id") for gift in answer.get("gifts") or []]
     return render_page(
         "cart.html",
         status,
@@ -151,6 +155,8 @@ def _render(
         source_labels=SOURCE_LABELS,
         rule_paths=RULE_PATHS,
         money=lambda amount: money(amount, shop.currency),
+        exponent=currency_exponent(shop.currency),
+        names=names_for(shop, [i for i in product_ids if isinstance(i, str)]),
         errors=context.pop("errors", {}),
         answer=context.pop("answer", None),
         focus=context.pop("focus", None),

@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 from marshmallow import Schema
 
 from admin_ui.blueprint import admin_blueprint, render_page, run_form
+from admin_ui.catalogue_names import Names, ids_in, names_for
 from admin_ui.nested_forms import (
     AUDIENCE_MULTI,
     Converter,
@@ -460,10 +461,30 @@ def rules() -> ResponseReturnValue:
     return render_page(
         "rules.html",
         sections=sections,
+        names=_names_of(shop, sections),
         price_actions=PRICE_ACTION_LABELS,
         tier_actions=TIER_ACTION_LABELS,
         money=lambda amount: money(amount, shop.currency),
     )
+
+
+def _names_of(shop: Shop, sections: list[dict[str, Any]]) -> Names:
+    """The titles of every product and category the rules tables show."""
+    products: list[str] = []
+    categories: list[str] = []
+    for section in sections:
+        for item in section["items"]:
+            scope = item.get("scope") or {}
+            (categories if scope.get("type") == "categories" else products).extend(
+                ids_in(scope.get("ids"))
+            )
+            products.extend(ids_in([entry.get("product_id") for entry in item.get("items", [])]))
+            products.extend(ids_in((item.get("trigger") or {}).get("product_ids")))
+            products.extend(ids_in([(item.get("gift") or {}).get("product_id")]))
+            for condition in item.get("conditions") or []:
+                if condition.get("field") == "product_in_cart":
+                    products.extend(ids_in(condition.get("value")))
+    return names_for(shop, products, categories)
 
 
 def _save(

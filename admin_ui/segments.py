@@ -25,6 +25,7 @@ from admin_ui.blueprint import (
     run_form,
     to_minor_units,
 )
+from admin_ui.catalogue_names import Names, ids_in, names_for
 from admin_ui.session import current_admin_shop, redirect_to
 from plugin.errors import flatten_messages
 from plugin.money import plain_amount
@@ -191,8 +192,9 @@ def rows_from_form(form: MultiDict[str, str]) -> list[dict[str, str]]:
     return [rows[index] for index in sorted(rows)]
 
 
-def describe(condition: dict[str, Any], currency: str) -> str:
-    """A condition in words: ``Total spent at least 100.00 EUR``."""
+def describe(condition: dict[str, Any], currency: str, names: Names | None = None) -> str:
+    """A condition in words: ``Total spent at least 100.00 EUR``; products by their titles
+    in ``names`` (the id where the catalogue does not know it)."""
     field = condition.get("field", "")
     kind = kind_of(field)
     op = OP_LABELS[_op_group(kind)].get(condition.get("op", ""), condition.get("op", ""))
@@ -214,7 +216,9 @@ def describe(condition: dict[str, Any], currency: str) -> str:
     elif kind == "bool":
         shown = "yes" if value else "no"
     elif kind == "ids":
-        shown = ", ".join(str(item) for item in value or [])
+        shown = ", ".join(
+            (names.product(str(item)) if names else None) or str(item) for item in value or []
+        )
     elif kind == "choice":
         shown = TYPE_LABELS.get(str(value), str(value))
     else:
@@ -230,7 +234,19 @@ def segments() -> ResponseReturnValue:
     shop = current_admin_shop()
     page = PageQuery().load({"page": request.args.get("page", "1"), "per_page": PER_PAGE})
     found = operations.list_segments(shop, **page)
-    return render_page("segments.html", found=found, describe=describe)
+    products = [
+        product
+        for segment in found["items"]
+        for condition in segment.conditions
+        if kind_of(condition.get("field", "")) == "ids"
+        for product in ids_in(condition.get("value"))
+    ]
+    names = names_for(shop, products)
+    return render_page(
+        "segments.html",
+        found=found,
+        describe=lambda condition, currency: describe(condition, currency, names),
+    )
 
 
 def _builder(

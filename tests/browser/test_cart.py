@@ -19,6 +19,17 @@ def test_a_price_rule_created_in_the_admin_is_applied_in_try_a_cart(admin):
         headers=admin.auth,
         json={"name": "Welcome", "code": "WELCOME5", "type": "fixed", "value": 500},
     )
+    # The catalogue, as the host sends it (contract v2 §8).
+    for product_id, title, category, price in (
+        ("p_candle_fig", "Fig candle", "candles", 2400),
+        ("p_desk_lamp", "Desk lamp", "lamps", 8000),
+    ):
+        product = {"id": product_id, "title": title, "kind": "product",
+                   "category_ids": [category], "price": price, "active": True}  # fmt: skip
+        assert admin.host.webhook("product/created", {"product": product}).status_code == 200
+    for category_id, title in (("candles", "Candles"), ("lamps", "Lamps")):
+        category = {"category": {"id": category_id, "title": title}}
+        assert admin.host.webhook("category/created", category).status_code == 200
     admin.open()
 
     # A price rule for the VIP group, made on the Rules page.
@@ -28,7 +39,8 @@ def test_a_price_rule_created_in_the_admin_is_applied_in_try_a_cart(admin):
     frame.get_by_label("Kind").select_option("discount_percent")
     frame.get_by_label("Value").fill("25")
     frame.get_by_label("Some categories").check()
-    frame.get_by_label("Category or product ids").fill("candles")
+    frame.get_by_role("combobox", name="Categories or products").fill("cand")
+    frame.get_by_role("option", name="Candles").click()
     frame.get_by_label("Specific groups").check()
     frame.get_by_role("group", name="Groups").get_by_label("VIP").check()
     frame.get_by_role("button", name="Create price rule").click()
@@ -40,16 +52,18 @@ def test_a_price_rule_created_in_the_admin_is_applied_in_try_a_cart(admin):
     frame.get_by_label("Find a customer").press("Enter")  # finds, does not price
     frame.get_by_label("Grace Hopper").check()
     line = frame.get_by_role("group", name="Line 1")
-    line.get_by_label("Product id").fill("p_candle_fig")
-    line.get_by_label("Categories").fill("candles")
+    # Picking a product fills its kind, categories and price from the catalogue.
+    line.get_by_role("combobox", name="Product").fill("fig")
+    line.get_by_role("option", name="Fig candle").click()
+    expect(line.get_by_label("Unit price (EUR)")).to_have_value("24.00")
+    expect(line.locator(".picker-chip")).to_contain_text(["Fig candle", "Candles"])
     line.get_by_label("Quantity").fill("2")
-    line.get_by_label("Unit price (EUR)").fill("24.00")
     frame.get_by_role("button", name="Add a line").click()
     line = frame.get_by_role("group", name="Line 2")
-    expect(line.get_by_label("Product id")).to_be_focused()
-    line.get_by_label("Product id").fill("p_desk_lamp")
-    line.get_by_label("Categories").fill("lamps")
-    line.get_by_label("Unit price (EUR)").fill("80")
+    expect(line.get_by_role("combobox", name="Product")).to_be_focused()
+    line.get_by_role("combobox", name="Product").fill("desk")
+    line.get_by_role("combobox", name="Product").press("Enter")  # the first match
+    expect(line.get_by_label("Unit price (EUR)")).to_have_value("80.00")
     frame.get_by_label("Discount codes").fill("WELCOME5")
     frame.get_by_label("Carrier").fill("colissimo")
     frame.get_by_label("Shipping price (EUR)").fill("4.90")
@@ -59,6 +73,7 @@ def test_a_price_rule_created_in_the_admin_is_applied_in_try_a_cart(admin):
     expect(frame.get_by_role("heading", name="The priced cart")).to_be_focused()
     expect(answer).to_contain_text("Group VIP")
     candle = answer.locator("tr[data-line='1']")
+    expect(candle.get_by_role("rowheader")).to_contain_text("Fig candle")  # by its title
     expect(candle).to_contain_text("Price rule: VIP candles -25%")
     expect(candle).to_contain_text("-€12.00")  # 2 × (24.00 − 18.00)
     expect(candle).to_contain_text("€18.00")

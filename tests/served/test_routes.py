@@ -581,6 +581,14 @@ def test_audiences_run_against_the_vendor(server, receiver):
     assert json.loads(sent.body)["user"]["phone"] == "+14155550101"
     assert json.loads(sent.body)["properties"] == {"Points": "0"}
 
+    # They leave the group: the next run says so at Attentive (contract §5, version 2).
+    default = next(g for g in ok(server.api("GET", "/groups"))["items"] if g["is_default"])
+    ok(server.api("POST", f"/groups/{default['id']}/customers", json={"customer_ids": ["ad_1"]}))
+    again = ok(server.api("POST", f"/audiences/{made['id']}/run"), 201)
+    assert (again["status"], again["synced"], again["removed"]) == ("succeeded", 0, 1), again
+    left = json.loads(receiver.at("/v1/attributes/custom")[-1].body)
+    assert left == {"properties": {"Points": ""}, "user": {"phone": "+14155550101"}}
+
     assert server.api("DELETE", f"/audiences/{made['id']}").status_code == 204
     assert server.api("GET", f"/audiences/{made['id']}").status_code == 404
 

@@ -95,6 +95,15 @@ PRODUCTS: list[Product] = [
 ]
 PRODUCTS_BY_ID = {product.id: product for product in PRODUCTS}
 CATEGORIES = sorted({product.category for product in PRODUCTS})
+#: The categories' titles, as the host's catalogue names them (contract v2 §8).
+CATEGORY_TITLES = {
+    "candles": "Candles and scents",
+    "ceramics": "Ceramics",
+    "lighting": "Lighting",
+    "services": "Services",
+    "stationery": "Stationery",
+    "textiles": "Textiles",
+}
 
 FIRST_NAMES = [
     "Camille", "Léa", "Manon", "Chloé", "Inès", "Sarah", "Emma", "Louise", "Jade", "Alice",
@@ -328,6 +337,30 @@ def _order_lines(rng: Random, business: bool, in_store: bool) -> list[dict[str, 
     ]
 
 
+def load_catalogue(client: DemoClient) -> None:
+    """The shop's categories and products, sent as the host sends them: ``category/created``
+    and ``product/created`` webhooks (the admin shows them by title and picks them)."""
+    for category in CATEGORIES:
+        client.webhook(
+            "category/created",
+            {"category": {"id": category, "title": CATEGORY_TITLES[category], "parent_id": None}},
+        )
+    for product in PRODUCTS:
+        client.webhook(
+            "product/created",
+            {
+                "product": {
+                    "id": product.id,
+                    "title": product.name,
+                    "kind": product.kind,
+                    "category_ids": [product.category],
+                    "price": product.price,
+                    "active": True,
+                }
+            },
+        )
+
+
 def load_demo(
     app: Flask,
     customers: int = 300,
@@ -345,6 +378,7 @@ def load_demo(
     request_log.setLevel(logging.WARNING)  # thousands of loading requests are not news
     try:
         client.webhook("app/installed", {"shop": SHOP})
+        load_catalogue(client)
         demo.customers = make_customers(rng, customers, today)
         for customer in demo.customers:
             client.webhook("customer/created", {"customer": customer.payload})

@@ -94,6 +94,16 @@ def test_customer_figures_match_the_orders_sent(client, loaded):
         assert figures["total_spent"] == customer.spent, customer.payload["id"]
 
 
+def test_the_catalogue_is_loaded_through_its_webhooks(client, loaded):
+    products = _get(client, "/api/products?per_page=100")
+    assert products["total"] == len(PRODUCTS) == 30
+    fig = next(p for p in products["items"] if p["id"] == "p_candle_fig")
+    assert (fig["title"], fig["category_ids"], fig["price"]) == ("Fig candle", ["candles"], 2400)
+    found = _get(client, "/api/categories?q=SCENTS")["items"]
+    assert [(c["id"], c["title"]) for c in found] == [("candles", "Candles and scents")]
+    assert _get(client, "/api/products?q=lamp")["total"] == 3  # arc, desk, installation
+
+
 def test_segments_rules_and_discounts_exist(client, loaded):
     segments = _get(client, "/api/segments?per_page=100")
     assert {s["name"] for s in segments["items"]} == set(loaded.segments) and segments["total"] == 6

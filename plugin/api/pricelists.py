@@ -10,7 +10,6 @@ from flask.typing import ResponseReturnValue
 from plugin.api.blueprint import api_blueprint
 from plugin.api.schemas import load_body, load_page
 from plugin.apidoc import document
-from plugin.db import db
 from plugin.paging import PageQuery
 from plugin.request_limits import streamed_upload
 from plugin.rules import pricelists
@@ -46,7 +45,6 @@ def list_price_list_entries(list_id: int) -> ResponseReturnValue:
 def put_price_list_entry(list_id: int) -> ResponseReturnValue:
     data = load_body(PriceListEntryIn())
     row = pricelists.put_entry(current_shop(), list_id, data)
-    db.session.commit()
     return jsonify(PriceListEntryOut().dump(row))
 
 
@@ -60,7 +58,6 @@ def put_price_list_entry(list_id: int) -> ResponseReturnValue:
 def delete_price_list_entry(list_id: int) -> ResponseReturnValue:
     key = PriceListEntryKey().load(request.args.to_dict())
     pricelists.delete_entry(current_shop(), list_id, key["product_id"], key["min_quantity"])
-    db.session.commit()
     return "", 204
 
 
@@ -84,7 +81,6 @@ def import_price_list_entries(list_id: int) -> ResponseReturnValue:
     upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
     stream = upload.stream if upload is not None else request.stream
     report = pricelists.import_entries(shop, price_list, stream)
-    db.session.commit()
     return jsonify(EntryImportOut().dump(report))
 
 

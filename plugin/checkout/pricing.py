@@ -49,8 +49,7 @@ from plugin.pricing import (
     Shipping,
     price_cart,
 )
-from plugin.rules.pricelists import entries_for
-from plugin.rules.snapshot import rule_set
+from plugin.rules.snapshot import price_entries, rule_set
 from plugin.segments.membership import customer_identity
 from plugin.segments.models import Segment as SegmentRow
 from plugin.segments.models import SegmentMember
@@ -294,14 +293,15 @@ def with_rules(
     now: datetime,
 ) -> PricingInputs:
     """The inputs with the rule snapshot and, when price lists apply to this customer now,
-    their entries for the cart's products (one indexed query; never a whole list)."""
+    their entries for the cart's products (cached with the snapshot; the products not seen
+    yet in one indexed query; never a whole list)."""
     rules = rule_set(shop)
     entries: PriceEntries = {}
     if rules.price_lists:
         lists = rules.price_lists_for(customer, now)
         if lists:
-            entries = entries_for(
-                shop.id, (p.id for p in lists), (line.product_id for line in cart.lines)
+            entries = price_entries(
+                shop, (p.id for p in lists), (line.product_id for line in cart.lines)
             )
     return PricingInputs(cart, customer, codes, rules, entries)
 

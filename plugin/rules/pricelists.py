@@ -4,8 +4,9 @@ few a cart can use (contract §8).
 A list may hold 1,000,000 entries. Nothing here reads a list whole: pages and the export
 walk the primary key ``(price_list_id, product_id, min_quantity)``; the checkout reads the
 entries of the lists that apply to the customer for the cart's products only
-(:func:`entries_for`), through the same key. Entries are not part of the rules snapshot,
-so changing them bumps nothing: the next cart reads them as they are.
+(:func:`entries_for`), through the same key, and the snapshot keeps what it read
+(:func:`plugin.rules.snapshot.price_entries`): every change of entries bumps the shop's
+``rules_version`` in the same transaction, like a change of rules.
 
 The import streams the upload (never the whole file in memory), checks each line, and
 writes batches: on PostgreSQL by ``COPY`` straight into the table inside a savepoint,
@@ -33,6 +34,7 @@ from plugin.paging import Page, paginate
 from plugin.pricing import PriceEntries
 from plugin.rules.models import PriceList, PriceListEntry
 from plugin.shops.models import Shop
+from plugin.shops.operations import bump_rules_version
 
 #: Entries one list may hold (what the import accepts; lines past it are refused).
 MAX_ENTRIES = 1_000_000
@@ -79,6 +81,7 @@ def put_entry(shop: Shop, list_id: int, data: dict[str, Any]) -> PriceListEntry:
     if found is not None:
         found.price = data["price"]
         db.session.flush()
+        bump_rules_version(shop)
         return found
     count = db.session.execute(
         for_shop(e, shop.id).where(e.price_list_id == list_id).with_only_columns(func.count())
@@ -106,7 +109,9 @@ def put_entry(shop: Shop, list_id: int, data: dict[str, Any]) -> PriceListEntry:
         assert found is not None
         found.price = data["price"]
         db.session.flush()
+        bump_rules_version(shop)
         return found
+    bump_rules_version(shop)
     return row
 
 
@@ -127,6 +132,7 @@ def delete_entry(shop: Shop, list_id: int, product_id: str, min_quantity: int) -
             f"The list has no entry for {product_id} from {min_quantity} units.",
             404,
         )
+    bump_rules_version(shop)
 
 
 # The checkout ----------------------------------------------------------------------------
@@ -371,17 +377,14 @@ def import_entries(shop: Shop, price_list: PriceList, stream: Any) -> ImportRepo
             for line in refused:
                 report.refuse(line, "Repeats the product_id and min_quantity of an earlier line.")
     except csv.Error as error:
-        db.session.rollback()
         raise ApiError(
             ErrorCode.VALIDATION_FAILED,
             "The file is not a readable CSV.",
             422,
             {"file": [f"Line {reader.line_num}: {error}."]},
         ) from None
-    except BaseException:
-        db.session.rollback()
-        raise
     report.errors.sort(key=lambda error: error["line"])
+    bump_rules_version(shop)
     return report
 
 

@@ -6,13 +6,19 @@ shop row, which carries ``rules_version``; the snapshot is rebuilt only when tha
 moved, so a change made through any worker is seen by every worker at its next call. A
 rebuild reads one query per kind of rule, its audience's links joined in. A lock per shop
 lets one thread rebuild while the others wait for its result instead of rebuilding too.
+
+Price lists hold up to 1,000,000 entries each: the snapshot holds their heads, and the
+entries read so far, by product, for all its lists (:func:`price_entries`). A cart reads
+the entries of the products not seen yet, in one indexed query; every change of entries
+bumps ``rules_version`` too, so a cached entry is never older than the version read.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -34,6 +40,8 @@ from plugin.pricing import (
     OfferDiscount,
     OfferTarget,
     PriceAction,
+    PriceBreaks,
+    PriceEntries,
     PriceList,
     PriceRule,
     RuleSet,
@@ -42,15 +50,23 @@ from plugin.pricing import (
     TierAction,
 )
 from plugin.rules import models
+from plugin.rules.pricelists import entries_for
 from plugin.shops.models import Shop
 
 _PERCENT_ACTIONS = frozenset({"discount_percent", "increase_percent"})
+
+
+#: Products whose entries a snapshot keeps; past it, it starts again empty.
+MAX_CACHED_PRODUCTS = 200_000
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     version: int
     rules: RuleSet
+    #: Entries read so far, by product id then list id (every list of ``rules``); a
+    #: product with no entry maps to an empty dict.
+    entries: dict[str, dict[int, PriceBreaks]] = field(default_factory=dict)
 
 
 _guard = threading.Lock()
@@ -80,21 +96,55 @@ class VersionedShop(Protocol):
 
 def rule_set(shop: Shop | VersionedShop) -> RuleSet:
     """The shop's rules at ``shop.rules_version`` (the shop row read by this request)."""
+    return snapshot(shop).rules
+
+
+def snapshot(shop: Shop | VersionedShop) -> Snapshot:
+    """The shop's snapshot at ``shop.rules_version``, built when that version moved."""
     version = shop.rules_version or 0
     cache = _cache()
     found = cache.get(shop.id)
     if found is not None and found.version == version:
-        return found.rules
+        return found
     with _lock_for(shop.id):
         found = cache.get(shop.id)  # another thread may have rebuilt it meanwhile
         if found is not None and found.version == version:
-            return found.rules
-        rules = load_rule_set(shop.id)
+            return found
+        made = Snapshot(version, load_rule_set(shop.id))
         # Never replace a newer snapshot with an older one (a slow request built it).
         current = cache.get(shop.id)
         if current is None or current.version <= version:
-            cache[shop.id] = Snapshot(version, rules)
-        return rules
+            cache[shop.id] = made
+        return made
+
+
+def price_entries(
+    shop: Shop | VersionedShop, list_ids: Iterable[int], product_ids: Iterable[str]
+) -> PriceEntries:
+    """The entries of these lists for these products (list id → product id → breaks),
+    from the snapshot's cache; the products it has not seen yet are read in one query
+    through the entries' primary key, for all the snapshot's lists."""
+    held = snapshot(shop)
+    cached = held.entries
+    products = set(product_ids)
+    missing = [p for p in products if p not in cached]
+    if missing:
+        if len(cached) + len(missing) > MAX_CACHED_PRODUCTS:
+            cached.clear()
+        every = [p.id for p in held.rules.price_lists]
+        found = entries_for(shop.id, every, missing)
+        fresh: dict[str, dict[int, PriceBreaks]] = {p: {} for p in missing}
+        for list_id, by_product in found.items():
+            for product_id, breaks in by_product.items():
+                fresh[product_id][list_id] = breaks
+        cached.update(fresh)  # one dict update: threads see a product whole or not at all
+    wanted = set(list_ids)
+    result: dict[int, dict[str, PriceBreaks]] = {}
+    for product_id in products:
+        for list_id, breaks in cached.get(product_id, {}).items():
+            if list_id in wanted:
+                result.setdefault(list_id, {})[product_id] = breaks
+    return result
 
 
 def forget(shop_id: int) -> None:

@@ -207,6 +207,22 @@ def test_hook_reads_only_the_carts_entries(admin, host, app):
         event.remove(engine, "after_cursor_execute", count)
     assert answer["lines"][0]["rule_unit_price"] == 1
     assert len(seen) == 1  # one query, by (list, product)
+    # Read once per snapshot: the next cart of the same product asks nothing more.
+    event.listen(engine, "after_cursor_execute", count)
+    try:
+        priced(host, cart([line("l1", "p1", quantity=5)]))
+    finally:
+        event.remove(engine, "after_cursor_execute", count)
+    assert len(seen) == 1
+    # A change of entries is seen by the next cart (it bumps the rules version).
+    admin.post(f"/price-lists/{pl['id']}/entries", {"product_id": "p1", "price": 7})
+    assert priced(host, cart([line()]))["lines"][0]["rule_unit_price"] == 7
+    admin.client.delete(
+        f"/api/price-lists/{pl['id']}/entries?product_id=p1&min_quantity=1", headers=auth()
+    )
+    assert priced(host, cart([line()]))["lines"][0]["rule_unit_price"] == 1000
+    import_csv(admin.client, pl["id"], "product_id,min_quantity,price\np1,1,3\n")
+    assert priced(host, cart([line()]))["lines"][0]["rule_unit_price"] == 3
 
 
 def test_deleting_a_customer_takes_them_out_of_the_list(admin, host, app):

@@ -8,15 +8,15 @@ the floor (``bench/floor.py``: a plain Flask app that verifies the v2 signature 
 code). Each request's WSGI environ is built before its timer starts; the figure is the
 median of ``--calls`` calls, and ``hook / floor`` the ratio (goal: at most 2).
 
-Then the hook's own steps are timed one by one, as the hook runs them, in an app context:
-``validate`` (parse the body and check the cart), ``load`` (the shop and customer query, the
-cart as the engine's, the rule snapshot), ``engine`` (the pure engine), ``dump`` (the answer
-as JSON bytes); ``rest`` is the hook's median minus their sum (Flask, the signature, the
-request log). Finally 30 threads call the hook at once at the largest size (the contract's
-"ordinary load").
+Each pair of calls is followed by the hook's own steps, timed one by one as the hook runs
+them, in an app context of their own: ``validate`` (parse the body and check the cart),
+``load`` (the shop and customer query, the cart as the engine's, the rule snapshot),
+``engine`` (the pure engine), ``dump`` (the answer as JSON bytes); ``rest`` is the hook's
+median minus their medians (Flask, the signature, the request log). Finally 30 threads
+call the hook at once at the largest size (the contract's "ordinary load").
 
 Run: ``.venv/bin/python bench/pricing.py [--calls 300] [--sizes 1000,10000]
-[--database-url URL]``.
+[--database-url URL]`` (a PostgreSQL database given is emptied).
 """
 
 from __future__ import annotations
@@ -66,9 +66,10 @@ def make_app(url: str) -> Any:
     )
     with app.app_context():
         if not url.startswith("sqlite"):
-            db.drop_all()
+            # Emptied whatever it holds (tables of another schema version included).
             with db.engine.begin() as conn:
-                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
         db.create_all()
     return app
 
@@ -196,20 +197,27 @@ def make_cart(rng: random.Random) -> bytes:
     return json.dumps(cart).encode()
 
 
-def per_call_ms(app: Any, floor: Any, body: bytes, calls: int) -> tuple[float, float]:
-    """Median ms per call of the hook and of the floor, calls interleaved so that both
-    see the same machine load and the same heap (the snapshot's objects included)."""
+def per_call_ms(
+    app: Any, floor: Any, body: bytes, calls: int
+) -> tuple[float, float, dict[str, float]]:
+    """Median ms per call of the hook, of the floor and of each of the hook's steps, all
+    three interleaved call by call so that they see the same machine load and the same
+    heap (the snapshot's objects included)."""
     for _ in range(20):
         call(app, signed_environ(body))  # warm up (and build the snapshot)
         call(floor, signed_environ(body))
     hook, bare = [], []
+    steps: dict[str, list[float]] = {"validate": [], "load": [], "engine": [], "dump": []}
     for _ in range(calls):
         for target, samples in ((app, hook), (floor, bare)):
             environ = signed_environ(body)
             started = time.perf_counter()
             call(target, environ)
             samples.append(time.perf_counter() - started)
-    return statistics.median(hook) * 1000, statistics.median(bare) * 1000
+        for name, took in phases(app, body).items():
+            steps[name].append(took)
+    medians = {name: statistics.median(values) * 1000 for name, values in steps.items()}
+    return statistics.median(hook) * 1000, statistics.median(bare) * 1000, medians
 
 
 def read_cart(body: bytes) -> dict[str, Any]:
@@ -222,31 +230,27 @@ def answer_bytes(result: Any) -> bytes:
     return orjson.dumps(result.to_dict(), option=orjson.OPT_SORT_KEYS)
 
 
-def phases_ms(app: Any, body: bytes, calls: int) -> dict[str, float]:
-    """Median ms of each of the hook's steps, run as the hook runs them, each call in an
-    application context of its own (as a request has)."""
-    samples: dict[str, list[float]] = {"validate": [], "load": [], "engine": [], "dump": []}
-    for _ in range(calls):
-        with app.app_context():
-            now = utcnow()
-            t0 = time.perf_counter()
-            data = read_cart(body)
-            t1 = time.perf_counter()
-            reading()
-            shop, customer, row_id = checkout.shop_and_customer(SHOP, data["customer_id"])
-            enter_shop(shop.id)
-            cart = checkout.to_cart(shop, data)
-            codes = checkout.code_facts(shop, cart, row_id, now, data["client_ip"])
-            inputs = checkout.with_rules(shop, cart, customer, codes, now)
-            db.session.rollback()
-            t2 = time.perf_counter()
-            result = checkout.compute(inputs, now)
-            t3 = time.perf_counter()
-            answer_bytes(result)
-            t4 = time.perf_counter()
-        for name, took in zip(samples, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-            samples[name].append(took * 1000)
-    return {name: statistics.median(values) for name, values in samples.items()}
+def phases(app: Any, body: bytes) -> dict[str, float]:
+    """Seconds of each of the hook's steps, run as the hook runs them, in an application
+    context of its own (as a request has)."""
+    with app.app_context():
+        now = utcnow()
+        t0 = time.perf_counter()
+        data = read_cart(body)
+        t1 = time.perf_counter()
+        reading()
+        shop, customer, row_id = checkout.shop_and_customer(SHOP, data["customer_id"])
+        enter_shop(shop.id)
+        cart = checkout.to_cart(shop, data)
+        codes = checkout.code_facts(shop, cart, row_id, now, data["client_ip"])
+        inputs = checkout.with_rules(shop, cart, customer, codes, now)
+        db.session.rollback()
+        t2 = time.perf_counter()
+        result = checkout.compute(inputs, now)
+        t3 = time.perf_counter()
+        answer_bytes(result)
+        t4 = time.perf_counter()
+    return {"validate": t1 - t0, "load": t2 - t1, "engine": t3 - t2, "dump": t4 - t3}
 
 
 def concurrent_ms(app: Any, body: bytes, threads: int, calls_each: int) -> list[float]:
@@ -297,8 +301,7 @@ def main() -> None:
         started = time.perf_counter()
         answer = json.loads(call(app, signed_environ(body)))
         cold = (time.perf_counter() - started) * 1000
-        hook, bare = per_call_ms(app, floor, body, args.calls)
-        steps = phases_ms(app, body, args.calls)
+        hook, bare, steps = per_call_ms(app, floor, body, args.calls)
         ruled = sum(1 for ln in answer["lines"] if ln["rule_unit_price"] != ln["unit_price"])
         rest = hook - sum(steps.values())
         print(

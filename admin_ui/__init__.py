@@ -74,6 +74,7 @@ from admin_ui.blueprint import admin_blueprint
 PAGES = (
     "groups",
     "customers",
+    "customer_page",
     "segments",
     "rules",
     "discounts",

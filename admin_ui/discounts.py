@@ -58,6 +58,7 @@ from plugin.db import db
 from plugin.errors import ApiError, flatten_messages
 from plugin.jobs.operations import get_job
 from plugin.jobs.schemas import JobOut
+from plugin.limits import MAX_SERIAL
 from plugin.request_limits import streamed_upload
 from plugin.shops.models import Shop
 
@@ -338,6 +339,10 @@ def discount_delete(discount_id: int) -> ResponseReturnValue:
 # Views: codes ---------------------------------------------------------------------------
 
 
+def _serial(text: str) -> int | None:
+    return int(text) if text.isdigit() and len(text) <= 16 and int(text) <= MAX_SERIAL else None
+
+
 def _codes_page(
     shop: Shop, discount_id: int, status: int = 200, **context: Any
 ) -> ResponseReturnValue:
@@ -346,11 +351,18 @@ def _codes_page(
     if shown not in CODE_STATUSES:
         shown = None
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    found = operations.list_codes(shop, discount.id, shown, page, PER_PAGE)
+    search = (request.args.get("q") or "").strip()[:64]
+    after = _serial(request.args.get("after", ""))
+    found = operations.list_codes(
+        shop, discount.id, shown, page, PER_PAGE, q=search or None, after=after
+    )
     counts = {
         name: operations.list_codes(shop, discount.id, name, 1, 1)["total"]
         for name in CODE_STATUSES
     }
+    # The newest code's id: codes added from now on (a batch generated on this page) are
+    # listed with ``after`` set to it.
+    newest = operations.last_code_id(shop, discount.id)
     job = None
     warnings: list[str] = []
     job_id = request.args.get("job", type=int)
@@ -368,6 +380,14 @@ def _codes_page(
         codes=CodeOut(many=True).dump(found["items"]),
         found={"total": found["total"], "page": found["page"], "per_page": found["per_page"]},
         shown=shown,
+        search=search,
+        after=after,
+        newest=newest,
+        list_params={
+            key: value
+            for key, value in (("status", shown), ("q", search), ("after", after))
+            if value
+        },
         counts=counts,
         all_count=sum(counts.values()),
         status_labels=STATUS_LABELS,
@@ -409,12 +429,14 @@ def discount_codes_generate(discount_id: int) -> ResponseReturnValue:
         args = GenerateIn().load(body)
         warnings = density_warnings(shop, **args)
         if args["count"] <= SYNC_LIMIT:
+            before = operations.last_code_id(shop, discount.id)
             made = generate_codes(shop, discount, **args)
             return redirect_to(
                 ".discount_codes",
                 " ".join([f"Generated {made:,} codes.", *warnings]),
                 "warning" if warnings else "success",
                 discount_id=discount_id,
+                after=before,
             )
         check_feasible(
             shop, args["count"], args["length"], args["prefix"] or "", args["suffix"] or "",

@@ -24,6 +24,7 @@ from plugin.codes import tasks as _code_tasks  # noqa: F401  (codes.generate, co
 from plugin.config import apply as apply_settings
 from plugin.config import from_environ
 from plugin.db import EXTENSION_KEY, db
+from plugin.intake import changes as _customer_changes  # noqa: F401  (reactor)
 from plugin.jobs.runner import init_app as init_jobs
 from plugin.logging import install_request_logging
 from plugin.outbox import delivery as _outbox_tasks  # noqa: F401  (outbox.deliver periodic task)

@@ -6,7 +6,9 @@
      bar (with text: "1,200 of 20,000 codes"), until it succeeds or fails. A 422 shows its
      messages next to the fields. Without JavaScript the form posts to the admin page.
    - The answer's (or the finished job's) "warnings" (codes easy to guess) are listed in
-     the generate panel. */
+     the generate panel.
+   - Once codes are made, the counts beside the status filters are read again from the
+     API, and "Show the new codes" lists the batch (?after= the newest code before it). */
 (function () {
   "use strict";
 
@@ -111,18 +113,48 @@
   }
 
   function addReload(box) {
+    refreshCounts();
     if (box.querySelector(".show-codes")) {
       return;
     }
+    // The batch just made: the codes added after the newest one this page was shown with.
+    const list = document.querySelector("[data-newest]");
     const link = document.createElement("a");
     link.className = "show-codes";
     const url = new URL(window.location.href);
-    url.searchParams.delete("job");
-    url.searchParams.delete("flash");
+    ["job", "flash", "page", "status", "q"].forEach(function (name) { url.searchParams.delete(name); });
     url.searchParams.set("s", CG.meta("cg-session"));
+    if (list) {
+      url.searchParams.set("after", list.dataset.newest);
+    }
     link.href = url.toString();
     link.textContent = "Show the new codes";
     box.append(link);
+  }
+  // The counts beside the status filters, read again from the API after codes were made.
+  async function refreshCounts() {
+    const list = document.querySelector("[data-newest]");
+    if (!list) {
+      return;
+    }
+    const base = "/api/discounts/" + list.dataset.discountId + "/codes?per_page=1";
+    const spans = Array.from(list.querySelectorAll("[data-count-status]"));
+    try {
+      const totals = await Promise.all(spans.map(function (span) {
+        return CG.api(base + "&status=" + encodeURIComponent(span.dataset.countStatus));
+      }));
+      let all = 0;
+      totals.forEach(function (page, index) {
+        spans[index].textContent = spans[index].dataset.label + " (" + number(page.total) + ")";
+        all += page.total;
+      });
+      const allLink = list.querySelector("[data-count-all]");
+      if (allLink) {
+        allLink.textContent = allLink.dataset.label + " (" + number(all) + ")";
+      }
+    } catch (error) {
+      // The counts stay as they were; the link to the new codes still works.
+    }
   }
 
   async function follow(box, jobId) {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, func, select, update
 
 from plugin.codes.lookup import code_key
 from plugin.codes.models import (
@@ -189,14 +189,37 @@ def _annotated(found: Page[Any]) -> Page[Code]:
 
 
 def list_codes(
-    shop: Shop, discount_id: int, status: str | None, page: int, per_page: int
+    shop: Shop,
+    discount_id: int,
+    status: str | None,
+    page: int,
+    per_page: int,
+    q: str | None = None,
+    after: int | None = None,
 ) -> Page[Code]:
-    """The pool of a discount (its shared code is not part of the pool), oldest first."""
+    """The pool of a discount (its shared code is not part of the pool), oldest first;
+    ``q``: codes containing that text, ignoring case; ``after``: only codes added after
+    the code of that id (a batch just made)."""
     discount = get_for_shop(Discount, shop.id, discount_id)
     query = for_shop(Code, shop.id).where(Code.discount_id == discount.id, Code.shared.is_(False))
     if status:
         query = query.where(Code.status == status)
+    if q and q.strip():
+        query = query.where(Code.code_key.contains(code_key(q.strip()), autoescape=True))
+    if after is not None:
+        query = query.where(Code.id > after)
     return _annotated(paginate(_with_customer(query.order_by(Code.id)), page, per_page))
+
+
+def last_code_id(shop: Shop, discount_id: int) -> int:
+    """The id of the discount's newest pool code (0 when it has none): codes added later
+    have larger ids, so ``list_codes(..., after=last_code_id(...))`` lists a new batch."""
+    newest = db.session.execute(
+        for_shop(Code, shop.id)
+        .with_only_columns(func.max(Code.id))
+        .where(Code.discount_id == discount_id, Code.shared.is_(False))
+    ).scalar()
+    return int(newest or 0)
 
 
 def list_redemptions(

@@ -224,6 +224,11 @@ class PageArgs(PageParams):
 
 class CodeListArgs(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf(CODE_STATUSES))
+    # Codes containing this text, ignoring case (a code is at most 64 characters).
+    q = fields.String(load_default=None, validate=validate.Length(max=64))
+    # Only the codes added after the code with this id (a batch just generated or
+    # imported: ids only grow), then listed in the order they were added.
+    after = fields.Integer(load_default=None, validate=validate.Range(min=0, max=MAX_SERIAL))
 
 
 class RedemptionListArgs(PageArgs):

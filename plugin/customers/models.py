@@ -185,3 +185,43 @@ class OrderLine(ShopScoped, db.Model):
     kind: Mapped[str] = mapped_column(String(16))
     quantity: Mapped[int] = mapped_column(BigInteger)
     unit_price: Mapped[int] = mapped_column(BigInteger)
+
+
+CHANGE_GROUP = "group"
+CHANGE_JOINED_SEGMENT = "joined_segment"
+CHANGE_LEFT_SEGMENT = "left_segment"
+CHANGE_KINDS = (CHANGE_GROUP, CHANGE_JOINED_SEGMENT, CHANGE_LEFT_SEGMENT)
+
+
+class CustomerChange(ShopScoped, db.Model):
+    """A customer's move to another group, or into or out of a segment, as published
+    (``customer/group_changed``, ``customer/segments_changed``): the customer page's
+    recent changes. Written by ``plugin.intake.changes`` in the publishing
+    transaction; a deleted group or segment leaves the row with a null reference."""
+
+    __tablename__ = "customer_changes"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('group', 'joined_segment', 'left_segment')", name="kind_known"
+        ),
+        Index("ix_customer_changes_shop_customer", "shop_id", "customer_id", "id"),
+        NEVER_REUSED,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    # A group change: from (null: none known) and to.
+    from_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="SET NULL"), index=True
+    )
+    to_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="SET NULL"), index=True
+    )
+    segment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("segments.id", ondelete="SET NULL"), index=True
+    )
+    happened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

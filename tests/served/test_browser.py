@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import axe_playwright_python
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.browser.harness import EmbeddedAdmin, HostPage, chromium
@@ -117,6 +119,53 @@ def test_the_segment_builder_counts_through_the_served_api(admin, server):
     assert segment["conditions"] == [{"field": "total_order_count", "op": "gte", "value": 1}]
 
 
+def test_pickers_and_report_pages_through_the_served_app(admin, server):
+    """Issue 14 items 2 and 5: the picker searches the served /api/products with the admin
+    session; Try a cart fills its line from the picked product; the reports draw charts."""
+    for product_id, title, price in (("sv_lamp", "Lampe à poser", 4900), ("sv_mug", "Mug", 1800)):
+        product = {"id": product_id, "title": title, "kind": "product",
+                   "category_ids": ["sv_home"], "price": price, "active": True}  # fmt: skip
+        ok(server.webhook("product/created", {"product": product}))
+    ok(server.webhook("category/created", {"category": {"id": "sv_home", "title": "Maison"}}))
+    ok(server.webhook("customer/created", {"customer": customer_payload("sv_1")}))
+    paid = order_payload("sv_o1", "sv_1", total=4900, placed_at="2026-02-10T10:00:00Z")
+    ok(server.webhook("order/paid", {"order": paid}))
+
+    admin.open()
+    frame = admin.nav("Rules")
+    frame.get_by_role("link", name="New gift rule").click()
+    frame.get_by_label("Name").fill("Served gift")
+    frame.get_by_role("combobox", name="Gift product").fill("MUG")
+    frame.get_by_role("option", name="Mug", exact=True).click()
+    frame.get_by_role("button", name="Create gift rule").click()
+    expect(frame.get_by_role("status")).to_contain_text("Created the gift rule")
+    expect(frame.locator("table[data-kind=gift-rules]")).to_contain_text("1 × Mug")
+    rules = ok(server.api("GET", "/gift-rules"))["items"]
+    assert [r["gift"]["product_id"] for r in rules if r["name"] == "Served gift"] == ["sv_mug"]
+
+    frame = admin.nav("Try a cart")
+    line = frame.get_by_role("group", name="Line 1")
+    line.get_by_role("combobox", name="Product").fill("lampe a")
+    frame.get_by_role("option", name="Lampe à poser").click()
+    expect(line.get_by_label("Unit price (EUR)")).to_have_value("49.00")
+    expect(line.locator(".picker-chip")).to_contain_text(["Lampe à poser", "Maison"])
+    frame.get_by_role("button", name="Price this cart").click()
+    expect(frame.locator("[data-total]")).to_have_attribute("data-total", "4900")
+
+    frame = admin.nav("Reports")
+    frame.get_by_role("textbox", name="From").fill("2026-02-01")
+    frame.get_by_role("textbox", name="To (included)").fill("2026-02-28")
+    frame.get_by_role("button", name="Show").click()
+    expect(frame.get_by_role("img", name="Revenue per group, per day")).to_be_visible()
+    standard = frame.locator("table.report-groups tbody tr").filter(has_text="Standard")
+    expect(standard).to_contain_text("€49.00")
+    standard.get_by_role("link").click()
+    expect(frame.locator("[data-figure=orders]")).to_have_text("1")
+    expect(frame.locator("svg.chart rect.bar[data-day='2026-02-10']").first).to_have_attribute(
+        "data-value", "4900"
+    )
+
+
 def test_codes_made_by_the_server_s_job_and_imported_from_a_file(admin, server, tmp_path: Path):
     body = {"name": "Browser big pool", "type": "percent", "value": 5}
     discount = ok(server.api("POST", "/discounts", json=body), 201)
@@ -142,3 +191,163 @@ def test_codes_made_by_the_server_s_job_and_imported_from_a_file(admin, server, 
     expect(report.locator("[data-count=invalid]")).to_have_text("1")
     listed = ok(server.api("GET", f"/discounts/{discount['id']}/codes?per_page=1"))
     assert listed["total"] == 12_002
+
+
+# -- Issue 14: the customer page, the codes page, inputs, and accessibility ----------------
+
+
+def test_a_customer_row_opens_the_customer_page_which_moves_and_gives_codes(admin, server):
+    edith = customer_payload("bc_1", first_name="Edith", last_name="Clarke")
+    ok(server.webhook("customer/created", {"customer": edith}))
+    ok(server.webhook("order/paid", {"order": order_payload("bc_o1", "bc_1", total=12345)}))
+    ok(server.api("POST", "/groups", json={"name": "Browser page VIP"}), 201)
+    discount = ok(
+        server.api("POST", "/discounts", json={"name": "Browser gift", "type": "percent",
+                                               "value": 5}),
+        201,
+    )
+    ok(server.api("POST", f"/discounts/{discount['id']}/codes/generate", json={"count": 3}), 201)
+    admin.open()
+    frame = admin.nav("Customers")
+    frame.get_by_label("Search by name or email").fill("Edith")
+    frame.get_by_role("button", name="Search").click()
+    frame.get_by_role("link", name="Edith Clarke", exact=True).click()
+    expect(frame.get_by_role("heading", level=1)).to_contain_text("Edith Clarke")
+    expect(frame.locator("[data-figure=total_spent]")).to_have_text("€123.45")
+    orders = frame.get_by_role("table", name="The latest orders of Edith Clarke")
+    expect(orders).to_contain_text("bc_o1")
+
+    frame.get_by_label("Move to the group").select_option(label="Browser page VIP")
+    frame.get_by_role("button", name="Move", exact=True).click()
+    expect(frame.get_by_role("status").first).to_contain_text("Moved to “Browser page VIP”.")
+    expect(frame.get_by_role("region", name="Recent changes")).to_contain_text(
+        "Moved from Standard to Browser page VIP"
+    )
+    frame.get_by_label("Give a code of the discount").select_option(label="Browser gift")
+    frame.get_by_role("button", name="Give a code").click()
+    expect(frame.get_by_role("status").first).to_contain_text("Gave the code")
+    held = ok(server.api("GET", "/customers/bc_1"))
+    assert held["group"]["name"] == "Browser page VIP"
+    [code] = held["codes"]
+    codes = frame.get_by_role("table", name="Codes handed to Edith Clarke")
+    expect(codes).to_contain_text(code["code"])
+    admin.screenshot("customer")
+
+
+def test_codes_page_counts_follow_generation_and_show_the_new_batch(admin, server):
+    discount = ok(
+        server.api("POST", "/discounts", json={"name": "Browser batch", "type": "percent",
+                                               "value": 5}),
+        201,
+    )
+    ok(server.api("POST", f"/discounts/{discount['id']}/codes/generate",
+                  json={"count": 4, "prefix": "OLD-"}), 201)  # fmt: skip
+    admin.open()
+    frame = admin.nav("Discounts")
+    frame.get_by_role("link", name="Codes of the discount Browser batch").click()
+    filters = frame.get_by_role("list", name="Show codes by status")
+    expect(filters).to_contain_text("Unassigned (4)")
+
+    # Dense codes: 30 of 4 characters among 31 are guessed more often than once in a million.
+    frame.get_by_label("How many").fill("30")
+    frame.get_by_label("Random characters").fill("4")
+    frame.get_by_label("Prefix").fill("NEW-")
+    frame.get_by_role("button", name="Generate codes").click()
+    expect(frame.locator("[data-job-progress]")).to_contain_text("Done: 30 codes generated.")
+    expect(frame.locator("[data-generate-warnings]")).to_contain_text("guess")
+    # Without a reload, the counts have followed.
+    expect(filters).to_contain_text("All (34)")
+    expect(filters).to_contain_text("Unassigned (34)")
+    frame.get_by_role("link", name="Show the new codes").click()
+    expect(frame.get_by_role("heading", name="The new codes")).to_be_visible()
+    shown = frame.locator("table.codes tbody th code").all_inner_texts()
+    assert len(shown) == 30 and all(code.startswith("NEW-") for code in shown), shown
+
+    frame.get_by_label("Find a code").fill(shown[0].lower())
+    frame.get_by_role("button", name="Search").click()
+    expect(frame.locator("table.codes tbody th code")).to_have_text([shown[0]])
+    admin.screenshot("codes")
+
+
+def test_every_input_has_the_height_of_the_others(admin, server):
+    admin.open()
+    frame = admin.nav("Audiences")
+    frame.get_by_role("link", name="New audience").click()
+    fields = {"Name": "#f-name", "API address": "#f-destination-base_url"}
+    heights = {
+        label: frame.locator(selector).bounding_box()["height"]
+        for label, selector in fields.items()
+    }
+    assert abs(heights["Name"] - heights["API address"]) < 1, heights
+    assert heights["API address"] >= 34, heights
+    secret = frame.locator("input[type=password]").first
+    assert abs(secret.bounding_box()["height"] - heights["Name"]) < 1
+
+
+AXE = Path(axe_playwright_python.__file__).with_name("axe.min.js")
+
+
+def _axe_problems(frame: Any) -> list[str]:
+    """axe-core's serious and critical violations on the frame's page (the engine is
+    shipped by the axe-playwright-python package: no CDN)."""
+    for attempt in range(3):  # a page still navigating destroys the context: wait, retry
+        frame.wait_for_load_state("load")
+        try:
+            frame.evaluate(AXE.read_text())
+            result = frame.evaluate(
+                "async () => await axe.run(document, {resultTypes: ['violations']})"
+            )
+            break
+        except PlaywrightError:
+            if attempt == 2:
+                raise
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(" ".join(node["target"]) for node in v["nodes"][:3])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_every_admin_page_passes_axe(admin, server):
+    axel = customer_payload("ax_1", first_name="Axel", last_name="Essen")
+    ok(server.webhook("customer/created", {"customer": axel}))
+    ok(server.webhook("order/paid", {"order": order_payload("ax_o1", "ax_1")}))
+    discount = ok(
+        server.api("POST", "/discounts", json={"name": "Axe pool", "type": "percent", "value": 5}),
+        201,
+    )
+    ok(server.api("POST", f"/discounts/{discount['id']}/codes/generate", json={"count": 2}), 201)
+    frame = admin.open()
+    problems: dict[str, list[str]] = {}
+    nav = frame.get_by_role("navigation", name="Customer Groups")
+    for label in nav.get_by_role("link").all_inner_texts():
+        frame = admin.nav(label)
+        problems[label] = _axe_problems(frame)
+        # Each page's "create" form and the first item it links to, where it has them.
+        for name in ("Create group", "Create segment", "New product discount code",
+                     "New automation", "New audience"):  # fmt: skip
+            create = frame.get_by_role("link", name=name)
+            if create.count():
+                create.first.click()
+                frame.wait_for_load_state()
+                problems[f"{label} → {name}"] = _axe_problems(frame)
+                frame = admin.nav(label)
+    frame = admin.nav("Customers")
+    frame.get_by_role("link", name="Axel Essen", exact=True).click()
+    problems["Customer page"] = _axe_problems(frame)
+    frame = admin.nav("Discounts")
+    frame.get_by_role("link", name="Codes of the discount Axe pool").click()
+    problems["Codes page"] = _axe_problems(frame)
+    frame = admin.nav("Rules")
+    for link in frame.get_by_role("link").all():
+        if (link.inner_text() or "").startswith("New "):
+            name = link.inner_text()
+            link.click()
+            frame.wait_for_load_state()
+            problems[f"Rules → {name}"] = _axe_problems(frame)
+            frame = admin.nav("Rules")
+            break
+    failing = {page: found for page, found in problems.items() if found}
+    assert failing == {}, failing
+    assert len(problems) >= 10, sorted(problems)

@@ -991,6 +991,44 @@ def test_reports_of_discounts_and_groups(server):
     assert refused.status_code == 422 and "to" in refused.json()["error"]["details"]
 
 
+def test_the_customer_page_and_its_lists(server):
+    """Issue 14: a customer's orders, redemptions and recorded changes, and the admin's
+    customer page moving them and giving them a code."""
+    customer(server, "cp_1", first_name="Hedy")
+    group = ok(server.api("POST", "/groups", json={"name": "Customer page"}), 201)
+    discount = pool(server, "Customer page pool")
+    ok(server.api("POST", f"/discounts/{discount['id']}/codes/generate", json={"count": 2}), 201)
+    ok(server.webhook("order/paid", {"order": order_payload("cp_o1", "cp_1", total=2500)}))
+
+    orders = ok(server.api("GET", "/customers/cp_1/orders"))
+    assert [(o["id"], o["total"], o["status"]) for o in orders["items"]] == [
+        ("cp_o1", 2500, "paid")
+    ]
+    assert ok(server.api("GET", "/customers/cp_1/redemptions"))["total"] == 0
+    assert server.api("GET", "/customers/nobody/changes").status_code == 404
+
+    tab = AdminTab(server)
+    listed = admin_ok(tab.visit("/admin/customers", q="cp_1"))
+    [link] = [link for link in listed.links if urlsplit(link).path == "/admin/customers/cp_1"]
+    page = admin_ok(tab.get(link))
+    assert "Hedy" in page.text and "cp_o1" in page.text
+    moved = tab.submit(page.form("/admin/customers/cp_1/move"), {"group_id": group["id"]})
+    assert "Moved to “Customer page”." in admin_ok(moved, "/admin/customers/cp_1").text
+    given = tab.submit(
+        moved.form("/admin/customers/cp_1/give-code"), {"discount_id": discount["id"]}
+    )
+    code = re.search(r"Gave the code (\w+)\.", admin_ok(given).text)[1]
+
+    changes = ok(server.api("GET", "/customers/cp_1/changes"))["items"]
+    assert [c["kind"] for c in changes] == ["group"]
+    assert changes[0]["to_group"]["name"] == "Customer page"
+    assert changes[0]["from_group"]["name"] == "Standard"
+    paid = order_payload("cp_o2", "cp_1", discount_codes=[code])
+    ok(server.webhook("order/paid", {"order": paid}))
+    used = ok(server.api("GET", "/customers/cp_1/redemptions"))["items"]
+    assert [(u["code"], u["order_id"]) for u in used] == [(code, "cp_o2")]
+
+
 # -- Every documented route was sent a request ------------------------------------------------
 
 

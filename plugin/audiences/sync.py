@@ -92,7 +92,6 @@ def _source_filter(shop_id: int, source_type: str, source_id: int) -> Any:
     if source_type == "group":
         return Customer.group_id == source_id
     return exists().where(
-        SegmentMember.shop_id == shop_id,
         SegmentMember.segment_id == source_id,
         SegmentMember.customer_id == Customer.id,
     )
@@ -103,7 +102,7 @@ def source_exists(shop_id: int, source_type: str, source_id: int) -> bool:
         model: Any = Group
     else:
         model = Segment
-    query = select(model.id).where(model.shop_id == shop_id, model.id == source_id)
+    query = select(model.id).where(model.id == source_id)
     return db.session.execute(query).first() is not None
 
 
@@ -111,7 +110,7 @@ def count_members(shop_id: int, source_type: str, source_id: int) -> int:
     query = (
         select(func.count())
         .select_from(Customer)
-        .where(Customer.shop_id == shop_id, _source_filter(shop_id, source_type, source_id))
+        .where(_source_filter(shop_id, source_type, source_id))
     )
     return int(db.session.execute(query).scalar_one())
 
@@ -134,7 +133,7 @@ def member_page(
             Customer.id.label("customer_id"), Customer.external_id.label("_external_id"), *columns
         )
         .join(Group, Group.id == Customer.group_id)
-        .where(Customer.shop_id == shop_id, _source_filter(shop_id, source_type, source_id))
+        .where(_source_filter(shop_id, source_type, source_id))
         .order_by(Customer.id)
         .limit(limit)
     )
@@ -145,7 +144,7 @@ def member_page(
         tags: dict[int, list[str]] = {row["customer_id"]: [] for row in rows}
         tag_rows = db.session.execute(
             select(CustomerTag.customer_id, CustomerTag.tag)
-            .where(CustomerTag.shop_id == shop_id, CustomerTag.customer_id.in_(list(tags)))
+            .where(CustomerTag.customer_id.in_(list(tags)))
             .order_by(CustomerTag.customer_id, CustomerTag.tag_key)
         )
         for customer_id, tag in tag_rows:
@@ -176,7 +175,7 @@ def _members(
         customer_id: (row_digest, vendor_ref)
         for customer_id, row_digest, vendor_ref in db.session.execute(
             select(AudienceMember.customer_id, AudienceMember.digest, AudienceMember.vendor_ref)
-            .where(AudienceMember.shop_id == shop_id, AudienceMember.audience_id == audience_id)
+            .where(AudienceMember.audience_id == audience_id)
             .where(span)
         )
     }
@@ -248,7 +247,7 @@ def _leavers(
             )
             .select_from(AudienceMember)
             .outerjoin(Customer, Customer.id == AudienceMember.customer_id)
-            .where(AudienceMember.shop_id == shop_id, AudienceMember.audience_id == audience_id)
+            .where(AudienceMember.audience_id == audience_id)
             .order_by(AudienceMember.id)
             .limit(limit)
         )
@@ -287,7 +286,6 @@ def queue_run(shop_id: int, audience_id: int, now: datetime | None = None) -> tu
     except IntegrityError:
         active = db.session.execute(
             select(AudienceRun.id).where(
-                AudienceRun.shop_id == shop_id,
                 AudienceRun.audience_id == audience_id,
                 AudienceRun.status.in_(ACTIVE_RUN_STATUSES),
             )
@@ -295,7 +293,7 @@ def queue_run(shop_id: int, audience_id: int, now: datetime | None = None) -> tu
         return active, False
     db.session.execute(
         update(Audience)
-        .where(Audience.shop_id == shop_id, Audience.id == audience_id)
+        .where(Audience.id == audience_id)
         .values(last_run_at=now)
     )
     return run.id, True
@@ -309,7 +307,6 @@ def _claim(
         update(AudienceRun)
         .where(
             AudienceRun.id == run_id,
-            AudienceRun.shop_id == shop_id,
             AudienceRun.audience_id == audience_id,
             or_(
                 AudienceRun.status == RUN_QUEUED,
@@ -344,8 +341,11 @@ def _record(
     leavers), the counts, the cursor and the heartbeat, all in the caller's transaction."""
     if outcome.joined:
         digests = digests or {}
+        now = utcnow()
+        # The table, not the ORM mapper: one executemany of plain rows (nothing of them is
+        # loaded back into the session).
         db.session.execute(
-            insert(AudienceMember),
+            insert(AudienceMember.__table__),
             [
                 {
                     "shop_id": shop_id,
@@ -353,7 +353,7 @@ def _record(
                     "customer_id": customer_id,
                     "digest": digests[customer_id],
                     "vendor_ref": vendor_ref,
-                    "created_at": utcnow(),
+                    "created_at": now,
                 }
                 for customer_id, vendor_ref in outcome.joined.items()
             ],
@@ -361,7 +361,6 @@ def _record(
     for start in range(0, len(outcome.gone), PAGE_SIZE):
         db.session.execute(
             delete(AudienceMember).where(
-                AudienceMember.shop_id == shop_id,
                 AudienceMember.audience_id == audience_id,
                 AudienceMember.id.in_(outcome.gone[start : start + PAGE_SIZE]),
             )
@@ -410,7 +409,7 @@ def fail_run(shop_id: int, audience_id: int, run_id: int, exc: FatalVendorError)
     """Fail the run for a refusal no other call could get past (credentials, destination)."""
     kind = db.session.execute(
         select(Audience.destination_type).where(
-            Audience.shop_id == shop_id, Audience.id == audience_id
+            Audience.id == audience_id
         )
     ).scalar_one_or_none()
     finish_run(run_id, RUN_FAILED, exc.describe(kind or "audience"))

@@ -13,6 +13,7 @@ from plugin.audiences.klaviyo import KlaviyoDestination
 from plugin.audiences.models import AudienceMember
 from plugin.customers.models import Customer
 from plugin.db import db
+from plugin.jobs import run_pending
 from plugin.shops.models import Shop
 from tests.audiences.conftest import add_customers, audience_body, create_audience, run
 from tests.audiences.vendors import (
@@ -23,7 +24,7 @@ from tests.audiences.vendors import (
     FakeMeta,
     meta_entry,
 )
-from tests.conftest import auth
+from tests.conftest import auth, customer_payload, order_payload
 
 KLAVIYO_KEY = "pk_live_mirror_0123456789"
 META_TOKEN = "EAAG-mirror-token-0123456789"
@@ -227,3 +228,78 @@ def test_a_run_killed_while_removing_resumes_without_losing_or_repeating_one(
     deletes = [ids[0] for _, method, ids in klaviyo.calls if method == "DELETE"]
     assert len(deletes) == len(set(deletes)) == 3  # each leaver removed once
     assert klaviyo.problems == []
+
+
+def compact(external_id: str) -> str:
+    """The phone as the host sends it (E.164, no spaces)."""
+    return phone(external_id).replace(" ", "")
+
+
+def test_a_refund_takes_them_out_of_the_ever_used_a_code_segment_and_the_vendors(
+    app, client, host, shop, httpserver
+):
+    """The issue's story: a refund took a customer out of "ever used a discount code"; the
+    next run removes them at Meta and says so at Attentive."""
+    segment = client.post(
+        "/api/segments",
+        json={
+            "name": "Ever used a discount code",
+            "match": "all",
+            "conditions": [{"field": "used_discount_code", "op": "is", "value": True}],
+        },
+        headers=auth(),
+    )
+    assert segment.status_code == 201, segment.get_json()
+    for key in ("c_1", "c_2"):
+        customer = {"id": key, "email": email(key), "phone": compact(key)}
+        host.webhook("customer/created", {"customer": {**customer_payload(key), **customer}})
+        order = order_payload(f"o_{key}", key, discount_codes=["SAVE10"])
+        assert host.webhook("order/paid", {"order": order}).status_code == 200
+    run_pending(app)  # the segment's first computation
+    shown = client.get(f"/api/segments/{segment.get_json()['id']}", headers=auth()).get_json()
+    assert shown["member_count"] == 2
+    base = httpserver.url_for("/")
+    meta = FakeMeta(httpserver, "2385000", META_TOKEN)
+    attentive = FakeAttentive(httpserver, [compact("c_1"), compact("c_2")], ATTENTIVE_KEY)
+    source = {"type": "segment", "id": segment.get_json()["id"]}
+    meta_audience = create_audience(
+        client,
+        audience_body(
+            app,
+            {
+                "type": "meta",
+                "credentials": {"access_token": META_TOKEN},
+                "audience_id": "2385000",
+                "base_url": base,
+            },
+            name="M",
+            source=source,
+        ),
+    )
+    attentive_audience = create_audience(
+        client,
+        audience_body(
+            app,
+            {"type": "attentive", "credentials": {"api_key": ATTENTIVE_KEY}, "base_url": base},
+            name="A",
+            source=source,
+            mapping={
+                "identifier": "phone",
+                "properties": {"ever_used_discount_code": "used_discount_code"},
+            },
+        ),
+    )
+    for audience in (meta_audience, attentive_audience):
+        first = run(client, audience["id"]).get_json()
+        assert first["synced"] == 2, (first["status"], first["skipped"], first["total"])
+    assert attentive.attributes[compact("c_2")] == {"ever_used_discount_code": "true"}
+
+    assert host.webhook("order/refunded", {"order": {"id": "o_c_2"}}).status_code == 200
+    run_pending(app)
+    for audience in (meta_audience, attentive_audience):
+        answer = run(client, audience["id"]).get_json()
+        assert (answer["status"], answer["synced"], answer["removed"]) == ("succeeded", 1, 1)
+    assert meta.entries == {meta_entry(email("c_1"))}
+    assert attentive.attributes[compact("c_2")] == {"ever_used_discount_code": ""}
+    assert attentive.attributes[compact("c_1")] == {"ever_used_discount_code": "true"}
+    assert meta.problems == attentive.problems == []

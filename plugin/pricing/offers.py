@@ -7,6 +7,7 @@ reads on its own.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from .cart import CustomerContext, Line
@@ -66,16 +67,51 @@ def _take(order: Sequence[int], units_left: list[int], wanted: int) -> list[tupl
     return taken
 
 
+@dataclass(frozen=True, slots=True)
+class _CartIndex:
+    """The cart's lines by product id and by category id (built once per cart)."""
+
+    by_product: dict[str, list[int]]
+    by_category: dict[str, list[int]]
+
+    @classmethod
+    def of(cls, lines: Sequence[Line]) -> _CartIndex:
+        by_product: dict[str, list[int]] = {}
+        by_category: dict[str, list[int]] = {}
+        for i, line in enumerate(lines):
+            by_product.setdefault(line.product_id, []).append(i)
+            for category_id in set(line.category_ids):
+                by_category.setdefault(category_id, []).append(i)
+        return cls(by_product, by_category)
+
+    def lines_of(self, target: OfferTarget) -> set[int]:
+        """The lines ``target`` matches: look-ups by whichever side is smaller."""
+        found: set[int] = set()
+        for wanted, index in (
+            (target.product_ids, self.by_product),
+            (target.category_ids, self.by_category),
+        ):
+            if len(wanted) <= len(index):
+                for key in wanted:
+                    found.update(index.get(key, ()))
+            else:
+                for key, lines in index.items():
+                    if key in wanted:
+                        found.update(lines)
+        return found
+
+
 def _order(
-    lines: Sequence[Line], unit_prices: Sequence[int], target: OfferTarget, dearest: bool
+    cart: _CartIndex, unit_prices: Sequence[int], target: OfferTarget, dearest: bool
 ) -> list[int]:
-    matching = [i for i, ln in enumerate(lines) if target.matches(ln.product_id, ln.category_ids)]
-    sign = -1 if dearest else 1
-    return sorted(matching, key=lambda i: (sign * unit_prices[i], i))
+    matching = cart.lines_of(target)
+    if dearest:
+        return sorted(matching, key=lambda i: (-unit_prices[i], i))
+    return sorted(matching, key=lambda i: (unit_prices[i], i))
 
 
 def _get_units(
-    offer: Offer, lines: Sequence[Line], unit_prices: Sequence[int], left: list[int]
+    offer: Offer, cart: _CartIndex, unit_prices: Sequence[int], left: list[int]
 ) -> list[int]:
     """Apply one offer as often as it can; return the get units it took per line.
 
@@ -85,9 +121,9 @@ def _get_units(
     the next ones would take the same until one of them runs short: those are taken
     at once, so a line of a million units costs no more than one of two.
     """
-    buy_order = _order(lines, unit_prices, offer.buy, dearest=True)
-    get_order = _order(lines, unit_prices, offer.get, dearest=False)
-    got = [0] * len(lines)
+    buy_order = [i for i in _order(cart, unit_prices, offer.buy, dearest=True) if left[i]]
+    get_order = [i for i in _order(cart, unit_prices, offer.get, dearest=False) if left[i]]
+    got = [0] * len(left)
     limit = offer.max_applications
     done = 0
     while buy_order and get_order and (limit is None or done < limit):
@@ -130,12 +166,13 @@ def apply_offers(
     one adjustment per line and offer.
     """
     discounts = [0] * len(lines)
+    cart = _CartIndex.of(lines)
     for offer in offers:
         if not in_window(offer.starts_at, offer.ends_at, now) or not offer.audience.matches(
             customer
         ):
             continue
-        got = _get_units(offer, lines, unit_prices, units_left)
+        got = _get_units(offer, cart, unit_prices, units_left)
         for i, units in enumerate(got):
             amount = units * offer.discount.per_unit(unit_prices[i]) if units else 0
             if amount:

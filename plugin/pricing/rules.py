@@ -667,16 +667,21 @@ class RuleSet:
         """The offers, in ``(priority, id)`` order, that a cart of these (product id,
         category ids) can apply: a line for their ``buy`` and one for their ``get``. A few
         dict look-ups per line, whatever the number of offers."""
-        cart = [(product_id, tuple(categories)) for product_id, categories in lines]
+        products: set[str] = set()
+        categories: set[str] = set()
+        for product_id, category_ids in lines:
+            products.add(product_id)
+            categories.update(category_ids)
         found: set[int] = set()
-        for product_id, categories in cart:
+        for product_id in products:
             found.update(self.offers_by_product.get(product_id, ()))
-            for category_id in categories:
-                found.update(self.offers_by_category.get(category_id, ()))
+        for category_id in categories:
+            found.update(self.offers_by_category.get(category_id, ()))
         return tuple(
             offer
             for offer in (self.offers[i] for i in sorted(found))
-            if any(offer.get.matches(p, c) for p, c in cart)
+            if not offer.get.product_ids.isdisjoint(products)
+            or not offer.get.category_ids.isdisjoint(categories)
         )
 
     def price_lists_for(self, customer: CustomerContext, now: datetime) -> tuple[PriceList, ...]:

@@ -47,14 +47,14 @@ def test_create_an_audience_run_it_and_read_its_history(admin, httpserver):
 
     row.get_by_role("button", name="Run the audience Newsletter now").click()
     expect(frame.get_by_role("heading", level=1)).to_have_text("Runs of “Newsletter”")
-    expect(frame.get_by_role("status")).to_contain_text("succeeded: 1 synced, 0 skipped, 0 failed")
+    expect(frame.get_by_role("status")).to_contain_text("succeeded: 1 synced, 0 removed, 0 skipped, 0 failed")
     history = frame.locator("table.runs tbody tr")
     expect(history).to_have_count(1)
     expect(history.first).to_contain_text("Succeeded")
     admin.screenshot("audience-runs")
     frame = admin.nav("Audiences")
     row = frame.locator("tbody tr", has=frame.get_by_role("rowheader", name="Newsletter"))
-    expect(row).to_contain_text("Succeeded 1 synced, 0 skipped, 0 failed")
+    expect(row).to_contain_text("Succeeded 1 synced, 0 removed, 0 skipped, 0 failed")
     admin.screenshot("audiences")
     imported = json.loads(httpserver.log[0][0].get_data())["data"]["attributes"]
     assert (imported["email"], imported["first_name"]) == ("ada@example.com", "Ada")

@@ -241,7 +241,8 @@
       this.list.hidden = false;
       this.input.setAttribute("aria-expanded", "true");
       const found = this.results.filter(function (r) { return r.title !== null; }).length;
-      this.status.textContent = found + (total > found ? " of " + total : "") + " " + this.kind + " found.";
+      const noun = (total || found) === 1 ? WHAT[this.kind] : this.kind;
+      this.status.textContent = found + (total > found ? " of " + total : "") + " " + noun + " found.";
     }
 
     close() {

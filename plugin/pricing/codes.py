@@ -21,6 +21,7 @@ from .rules import Audience, in_window, require_aware
 
 __all__ = [
     "CodeCandidate",
+    "CodeClass",
     "CodeReason",
     "CodeStatus",
     "Discount",
@@ -32,6 +33,8 @@ __all__ = [
 
 AppliesTo = Literal["products", "services"]
 DiscountType = Literal["percent", "fixed", "free_shipping"]
+#: The class of a code (contract §8): a cart carries at most one code of each.
+CodeClass = Literal["order", "shipping"]
 MinimumType = Literal["none", "amount", "quantity"]
 
 #: Line kind covered by each ``applies_to``.
@@ -57,6 +60,7 @@ class CodeReason(StrEnum):
     MINIMUM_NOT_MET = "minimum_not_met"
     NOT_COMBINABLE = "not_combinable"
     ONE_CODE_PER_ORDER = "one_code_per_order"
+    NOT_COMBINABLE_WITH_CODE = "not_combinable_with_code"
 
 
 class CodeStatus(StrEnum):
@@ -80,7 +84,8 @@ _MESSAGES: dict[str, str] = {
     CodeReason.NO_ELIGIBLE_LINES: "Your cart has nothing this code applies to",
     CodeReason.MINIMUM_NOT_MET: "Your cart doesn't reach this code's minimum yet",
     CodeReason.NOT_COMBINABLE: "This code can't be combined with your current benefits",
-    CodeReason.ONE_CODE_PER_ORDER: "Only one code can be used per order",
+    CodeReason.ONE_CODE_PER_ORDER: "Only one code of this kind can be used per order",
+    CodeReason.NOT_COMBINABLE_WITH_CODE: "This code can't be combined with your other code",
     "too_many_attempts": "Too many attempts, please try again later",
 }
 _DEFAULT_MESSAGE = "This code can't be used right now"
@@ -115,6 +120,9 @@ class Discount:
     ``value``: a Decimal percent for ``percent``, minor units for ``fixed``, and
     for ``free_shipping`` the most it takes off shipping (None or 0: all of it).
     Empty ``carriers``/``payment_methods``/``channels`` mean any.
+    ``uses_per_customer`` (None: unlimited) is how often one customer may use it;
+    ``once_per_customer`` is its alias for 1 (contract §8). A code stays beside a code
+    of the other class only when both are ``combinable_with_other_codes``.
     """
 
     id: int
@@ -132,9 +140,18 @@ class Discount:
     payment_methods: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
     active: bool = True
+    uses_per_customer: int | None = None
+    combinable_with_other_codes: bool = False
 
     def __post_init__(self) -> None:
         require_aware(self.starts_at, f"discount {self.id} starts_at")
+        if self.uses_per_customer is None and self.once_per_customer:
+            object.__setattr__(self, "uses_per_customer", 1)
+        if self.uses_per_customer is not None and self.uses_per_customer < 1:
+            raise ValueError(f"discount {self.id}: uses_per_customer must be >= 1")
+        if self.once_per_customer and self.uses_per_customer != 1:
+            raise ValueError(f"discount {self.id}: once_per_customer means uses_per_customer 1")
+        object.__setattr__(self, "once_per_customer", self.uses_per_customer == 1)
         require_aware(self.ends_at, f"discount {self.id} ends_at")
         if self.applies_to not in KIND_OF:
             raise ValueError(f"discount {self.id}: unknown applies_to {self.applies_to!r}")
@@ -157,6 +174,11 @@ class Discount:
         return KIND_OF[self.applies_to]
 
     @property
+    def code_class(self) -> CodeClass:
+        """``shipping`` for a free-shipping code, ``order`` for a percent or fixed one."""
+        return "shipping" if self.type == "free_shipping" else "order"
+
+    @property
     def percent(self) -> Decimal:
         """The value of a ``percent`` discount."""
         if not isinstance(self.value, Decimal):
@@ -176,7 +198,8 @@ class CodeCandidate:
     """What the database knows about one typed code.
 
     ``code`` is the normalised code. ``times_used`` counts redemptions held or
-    confirmed; ``used_by_customer`` tells whether this customer holds one;
+    confirmed; ``customer_uses`` counts this customer's (``used_by_customer``: the
+    customer has used up the discount's ``uses_per_customer``, however counted);
     ``assigned_customer_id`` is set for a pool code given to one customer;
     ``blocked_reason`` (e.g. ``too_many_attempts``) is reported as given, before
     any other check.
@@ -189,6 +212,14 @@ class CodeCandidate:
     used_by_customer: bool = False
     assigned_customer_id: str | None = None
     blocked_reason: str | None = None
+    customer_uses: int = 0
+
+    def used_up_by_customer(self) -> bool:
+        """Whether the customer may not use the discount again (``already_used_by_customer``)."""
+        limit = None if self.discount is None else self.discount.uses_per_customer
+        if limit is None:
+            return False
+        return self.used_by_customer or self.customer_uses >= limit
 
 
 def _allowed(value: str | None, allowed: tuple[str, ...]) -> bool:
@@ -209,8 +240,8 @@ def check_code(
 
     ``line_bases`` are the lines' subtotals after price rules and bundles, in cart
     order; minimum amounts are checked on those of the lines the code covers.
-    ``one_code_per_order`` and ``not_combinable`` depend on the other codes and
-    on the programme, so the engine decides them.
+    ``one_code_per_order``, ``not_combinable_with_code`` and ``not_combinable`` depend
+    on the other codes and on the programme, so the engine decides them.
     """
     if candidate is not None and candidate.blocked_reason:
         return candidate.blocked_reason
@@ -227,7 +258,7 @@ def check_code(
         return CodeReason.USAGE_LIMIT_REACHED
     assigned = candidate.assigned_customer_id
     if customer.is_guest:
-        if assigned is not None or discount.once_per_customer:
+        if assigned is not None or discount.uses_per_customer is not None:
             return CodeReason.GUEST_NOT_ALLOWED
         if not discount.audience.matches(customer):
             return CodeReason.GUEST_NOT_ALLOWED
@@ -236,7 +267,7 @@ def check_code(
             return CodeReason.ASSIGNED_TO_ANOTHER_CUSTOMER
         if not discount.audience.matches(customer):
             return CodeReason.CUSTOMER_NOT_ELIGIBLE
-        if discount.once_per_customer and candidate.used_by_customer:
+        if candidate.used_up_by_customer():
             return CodeReason.ALREADY_USED_BY_CUSTOMER
     if not _allowed(cart.payment_method, discount.payment_methods):
         return CodeReason.PAYMENT_METHOD_NOT_ALLOWED

@@ -8,7 +8,8 @@ Steps, in the contract's order:
 3. bundles take their set price from the units not yet bundled;
 3b. offers (buy X get Y, contract §8) from the units no bundle took;
 4. one benefit programme, at its highest tier reached, applies order-level benefits;
-5. at most one code applies (see :func:`_choose_code` for how it meets the programme);
+5. at most one code of each class applies (see :func:`_choose_code` for how the codes
+   meet each other and the programme);
 6. order-level percentages are computed on the subtotal after steps 2 and 3 and
    do not compound; fixed amounts are capped so that no line goes below 0;
 7. order-level amounts are spread by largest remainder over what remains of lines;
@@ -47,11 +48,16 @@ Choices where the contract leaves room:
   None or 0 means the whole shipping price; a positive cap limits it.
 - Codes (see :func:`_choose_code`): checked in request order; the first check
   that fails names the reason, a caller-given ``blocked_reason`` first of all.
-  A repeated code is ``one_code_per_order``. A programme that is not combinable
-  with codes is compared with each valid code in turn, both measured alone on
-  the cart after steps 2 and 3, shipping savings included: the first code that
-  saves strictly more applies and the programme's benefits are dropped; a code
-  that does not is ``not_combinable`` and the next valid code is tried.
+  A repeated code is ``one_code_per_order``. Classes are filled first (the first
+  valid code of each), then combinability between the two decides, then the
+  programme comparison: a code refused by one of the later passes does not let a
+  later valid code of its class in (that one stays ``one_code_per_order``). A
+  programme that is not combinable with codes is compared with the codes that stay,
+  measured together on the cart after steps 2 and 3 (order code first, then the
+  shipping code), shipping savings included: they apply only when they save
+  strictly more, and then the programme's benefits are dropped.
+- The programme's benefits apply first, then the order code, then the shipping
+  code, each capped by what the earlier ones left.
 - The matching programme decides ``earns_loyalty_points`` even when a code
   displaced its benefits or no tier was reached: the merchant sets loyalty
   points for the customers the programme is for, independently of benefits
@@ -180,10 +186,10 @@ def price_cart(
     start = _Ledger(list(bases), shipping_price)
 
     # Step 5: codes.
-    code_results, winner = _choose_code(
+    code_results, winners = _choose_code(
         cart, customer, codes, now, bases, start, programme, tier_actions
     )
-    programme_blocked = winner is not None and winner.beat_programme
+    programme_blocked = any(winner.beat_programme for winner in winners)
 
     # Steps 6, 7 and 9: order-level amounts, programme first, then the code.
     ledger = start.copy()
@@ -192,7 +198,7 @@ def price_cart(
         effect = _programme_effect(tier_actions, cart, bases, ledger)
         make = partial(Adjustment, "benefit_programme", programme.name, rule_id=programme.id)
         _record(effect, make, adjustments, shipping_adjustments, discounts)
-    if winner is not None:
+    for winner in winners:
         effect = _code_effect(winner.discount, cart, bases, ledger)
         discount = winner.discount
         make = partial(
@@ -545,11 +551,19 @@ def _record(
 
 @dataclass(frozen=True, slots=True)
 class _Winner:
-    """The code that applies: as typed, its discount, and whether it displaced the programme."""
+    """A code that applies: as typed, its discount, and whether it displaced the programme."""
 
     typed: str
     discount: Discount
     beat_programme: bool
+
+
+def _codes_saving(
+    discounts: Sequence[Discount], cart: Cart, bases: Sequence[int], ledger: _Ledger
+) -> int:
+    """The saving of the codes that stay, applied together (order code first) to ``ledger``."""
+    ordered = sorted(discounts, key=_class_order)
+    return sum(_code_effect(d, cart, bases, ledger).saving for d in ordered)
 
 
 def _choose_code(
@@ -561,24 +575,24 @@ def _choose_code(
     start: _Ledger,
     programme: BenefitProgramme | None,
     tier_actions: Sequence[TierAction],
-) -> tuple[tuple[CodeResult, ...], _Winner | None]:
-    """Decide every typed code, in request order; return the answers and the winner.
+) -> tuple[tuple[CodeResult, ...], tuple[_Winner, ...]]:
+    """Decide every typed code, in request order; return the answers and the codes that
+    apply (the order-class code first).
 
-    The first valid code applies and later valid ones are ``one_code_per_order``;
-    a repeated code (same normalised form) is ``one_code_per_order`` too. When
-    the programme is not combinable with codes, a valid code applies only if it
-    saves strictly more than the programme (both measured alone on the cart
-    after steps 2 and 3, shipping included); otherwise it is ``not_combinable``
-    and the next code is tried.
+    Contract §8, in three passes. (1) Classes: the first valid code of each class
+    (``order``: percent and fixed; ``shipping``: free shipping) is taken, a later valid
+    code of a class already taken is ``one_code_per_order``, and so is a repeated code.
+    (2) Two taken codes both stay only when both are ``combinable_with_other_codes``;
+    otherwise the later typed is ``not_combinable_with_code``. (3) Against a programme
+    that is not combinable with codes, the codes that stay are measured together (order
+    and shipping savings summed) and the programme alone, both on the cart after steps 2
+    and 3: the codes win only by saving strictly more, else each is ``not_combinable``.
     """
-    exclusive = programme is not None and not programme.combinable_with_codes
-    programme_saving = 0
-    if exclusive:
-        programme_saving = _programme_effect(tier_actions, cart, bases, start.copy()).saving
-    results: list[CodeResult] = []
+    reasons: list[str | None] = []
+    discounts: list[Discount | None] = []
     seen: set[str] = set()
-    winner: _Winner | None = None
-    for typed in cart.codes:
+    taken: dict[str, int] = {}  # class → index of the typed code that took it
+    for index, typed in enumerate(cart.codes):
         key = normalise_code(typed)
         candidate = codes.get(key)
         discount = None if candidate is None else candidate.discount
@@ -588,17 +602,38 @@ def _choose_code(
         else:
             seen.add(key)
             reason = check_code(candidate, cart=cart, customer=customer, line_bases=bases, now=now)
-        if reason is None and winner is not None:
-            reason = CodeReason.ONE_CODE_PER_ORDER
-        if reason is None and exclusive:
+        if reason is None:
             assert discount is not None
-            saving = _code_effect(discount, cart, bases, start.copy()).saving
-            if saving <= programme_saving:
-                reason = CodeReason.NOT_COMBINABLE
+            if discount.code_class in taken:
+                reason = CodeReason.ONE_CODE_PER_ORDER
+            else:
+                taken[discount.code_class] = index
+        reasons.append(reason)
+        discounts.append(discount)
+
+    staying = sorted(taken.values())
+    if len(staying) == 2:
+        first, second = (discounts[i] for i in staying)
+        assert first is not None and second is not None
+        if not (first.combinable_with_other_codes and second.combinable_with_other_codes):
+            reasons[staying[1]] = CodeReason.NOT_COMBINABLE_WITH_CODE
+            staying = staying[:1]
+
+    exclusive = programme is not None and not programme.combinable_with_codes
+    if staying and exclusive:
+        programme_saving = _programme_effect(tier_actions, cart, bases, start.copy()).saving
+        together = [d for d in (discounts[i] for i in staying) if d is not None]
+        saving = _codes_saving(together, cart, bases, start.copy())
+        if saving <= programme_saving:
+            for i in staying:
+                reasons[i] = CodeReason.NOT_COMBINABLE
+            staying = []
+
+    results: list[CodeResult] = []
+    for typed, reason, discount in zip(cart.codes, reasons, discounts, strict=True):
         discount_id = None if discount is None else discount.id
         if reason is None:
             assert discount is not None
-            winner = _Winner(typed, discount, exclusive)
             results.append(
                 CodeResult(typed, "applied", None, applied_message(discount), discount_id)
             )
@@ -608,4 +643,14 @@ def _choose_code(
                     typed, "rejected", str(reason), rejection_message(reason, discount), discount_id
                 )
             )
-    return tuple(results), winner
+    winners = []
+    for i in sorted(staying, key=lambda i: _class_order(discounts[i])):
+        discount = discounts[i]
+        assert discount is not None
+        winners.append(_Winner(cart.codes[i], discount, exclusive))
+    return tuple(results), tuple(winners)
+
+
+def _class_order(discount: Discount | None) -> int:
+    """Order-class codes take their amounts before shipping-class ones."""
+    return 0 if discount is not None and discount.code_class == "order" else 1

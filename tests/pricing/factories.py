@@ -278,4 +278,5 @@ def assert_invariants(result: PricingResult) -> None:
     assert data["total"] == data["subtotal"] - data["discount_total"] + data["shipping_total"]
     assert data["total"] == sum(ln["total"] for ln in data["lines"]) + data["shipping_total"]
     assert data["total"] >= 0
-    assert sum(1 for c in data["codes"] if c["status"] == "applied") <= 1
+    # At most one code of each class (contract §8): two at most.
+    assert sum(1 for c in data["codes"] if c["status"] == "applied") <= 2

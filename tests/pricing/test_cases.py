@@ -954,7 +954,7 @@ CASES += [
             "codes.1.status": "applied",
             "codes.2.reason": "expired",
             "codes.3.reason": "one_code_per_order",
-            "codes.3.message": "Only one code can be used per order",
+            "codes.3.message": "Only one code of this kind can be used per order",
             "lines.0.discount": 100,
         },
         codes=(
@@ -1010,12 +1010,13 @@ CASES += [
         codes=(code("SUMMER10", discount()),),
     ),
     Case(
-        "not combinable: a losing code lets the next valid code try",
+        "not combinable: a losing code leaves its class taken (v2 §8: no next code tries)",
         cart(line(), codes=["FIVEPC", "TWENTY"]),
         {
             "codes.0.reason": "not_combinable",
-            "codes.1.status": "applied",
-            "lines.0.discount": 200,
+            "codes.1.reason": "one_code_per_order",
+            "lines.0.discount": 100,
+            "programme.status": "applied",
         },
         rules=rules(programme(40, tier(0, pct_off(10)), combinable=False)),
         codes=(code("FIVEPC", discount(2, value=5)), code("TWENTY", discount(3, value=20))),

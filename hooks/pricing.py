@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import orjson
-from flask import Response
+from flask import Response, current_app
 from flask.typing import ResponseReturnValue
 
 from hooks.redeem import register_redeem_hook
@@ -43,4 +43,9 @@ def price_cart_hook() -> ResponseReturnValue:
     payload, in that order; it changes nothing but the attempt counters of unknown codes."""
     signed = read_signed_request(PRICE_PATH, [HOOK_TOPICS[PRICE_PATH]])
     answer = price_for_domain(signed.shop_domain, signed.body)
-    return Response(orjson.dumps(answer, option=orjson.OPT_SORT_KEYS), mimetype="application/json")
+    # Keys sorted as jsonify sorts them; what orjson cannot write itself (a Decimal) is
+    # written as the app's JSON provider writes it.
+    body = orjson.dumps(
+        answer, default=getattr(current_app.json, "default", None), option=orjson.OPT_SORT_KEYS
+    )
+    return Response(body, mimetype="application/json")

@@ -266,7 +266,6 @@ def test_codes_page_counts_follow_generation_and_show_the_new_batch(admin, serve
     frame.get_by_label("Find a code").fill(shown[0].lower())
     frame.get_by_role("button", name="Search").click()
     expect(frame.locator("table.codes tbody th code")).to_have_text([shown[0]])
-    admin.screenshot("codes")
 
 
 def test_every_input_has_the_height_of_the_others(admin, server):

@@ -77,6 +77,7 @@ PAGES = (
     "customer_page",
     "segments",
     "rules",
+    "pricelists",
     "discounts",
     "automations",
     "audiences",

@@ -1,4 +1,5 @@
-"""Rules: price rules, bundles, gift rules and benefit programmes (list, create, edit, delete).
+"""Rules: price rules, bundles, gift rules, benefit programmes, price lists and offers (list,
+create, edit, delete); a price list's entries have their own page (:mod:`admin_ui.pricelists`).
 
 Thin views over the admin API's own schemas and operations (``plugin.rules.resources.RESOURCES``):
 each form is read into the API's JSON shape (money typed in major units of the shop's
@@ -310,7 +311,109 @@ def _programme_payload(conv: Converter, raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# The four kinds -------------------------------------------------------------------------
+# Price lists and offers (contract §8) ---------------------------------------------------
+
+
+def _window_form(shop: Shop, rule: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "starts_at": shop_day(shop, rule["starts_at"]),
+        "ends_at": shop_day(shop, rule["ends_at"], end=True),
+    }
+
+
+def _window_payload(conv: Converter, raw: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "starts_at": conv.day("starts_at", raw.get("starts_at")),
+        "ends_at": conv.day("ends_at", raw.get("ends_at")),
+    }
+
+
+def _price_list_form(shop: Shop, price_list: dict[str, Any]) -> dict[str, Any]:
+    audience = price_list["audience"]
+    customers = audience["type"] == "customers"
+    form_audience = audience_form(audience if not customers else {"type": "customers"})
+    form_audience["customer_ids"] = ", ".join(audience["ids"]) if customers else ""
+    return {
+        "name": price_list["name"],
+        "audience": form_audience,
+        "priority": _text(price_list["priority"]),
+        "active": _flag(price_list["active"]),
+        **_window_form(shop, price_list),
+    }
+
+
+def _price_list_payload(conv: Converter, raw: dict[str, Any]) -> dict[str, Any]:
+    typed = raw.get("audience") if isinstance(raw.get("audience"), dict) else {}
+    if (typed or {}).get("type") == "customers":
+        audience: dict[str, Any] = {
+            "type": "customers",
+            "ids": split_ids((typed or {}).get("customer_ids")),
+        }
+    else:
+        audience = audience_in(conv, typed)
+    return {
+        "name": raw.get("name", ""),
+        "audience": audience,
+        "priority": conv.integer("priority", raw.get("priority") or "0"),
+        "active": checked(raw, "active"),
+        **_window_payload(conv, raw),
+    }
+
+
+def _target_form(target: dict[str, Any]) -> dict[str, Any]:
+    kind = "categories" if "category_ids" in target else "products"
+    ids = target.get("category_ids") or target.get("product_ids") or []
+    return {"type": kind, "ids": ", ".join(ids), "quantity": _text(target["quantity"])}
+
+
+def _target_payload(conv: Converter, path: str, raw: Any) -> dict[str, Any]:
+    raw = raw if isinstance(raw, dict) else {}
+    key = "category_ids" if raw.get("type") == "categories" else "product_ids"
+    return {
+        key: split_ids(raw.get("ids")),
+        "quantity": conv.integer(f"{path}.quantity", raw.get("quantity") or "1"),
+    }
+
+
+def _offer_form(shop: Shop, offer: dict[str, Any]) -> dict[str, Any]:
+    discount = offer["get"]["discount"]
+    return {
+        "name": offer["name"],
+        "audience": audience_form(offer["audience"]),
+        "buy": _target_form(offer["buy"]),
+        "get": {
+            **_target_form(offer["get"]),
+            "discount": {"type": discount["type"], "value": _text(discount.get("value"))},
+        },
+        "max_applications": _text(offer["max_applications"]),
+        "priority": _text(offer["priority"]),
+        "active": _flag(offer["active"]),
+        **_window_form(shop, offer),
+    }
+
+
+def _offer_payload(conv: Converter, raw: dict[str, Any]) -> dict[str, Any]:
+    get = raw.get("get") if isinstance(raw.get("get"), dict) else {}
+    discount = (get or {}).get("discount") or {}
+    kind = discount.get("type") or "free"
+    made_discount: dict[str, Any] = {"type": kind}
+    if kind == "percent":
+        made_discount["value"] = conv.percent("get.discount.value", discount.get("value"))
+    return {
+        "name": raw.get("name", ""),
+        "audience": audience_in(conv, raw.get("audience")),
+        "buy": _target_payload(conv, "buy", raw.get("buy")),
+        "get": {**_target_payload(conv, "get", get), "discount": made_discount},
+        "max_applications": conv.integer(
+            "max_applications", raw.get("max_applications"), optional=True
+        ),
+        "priority": conv.integer("priority", raw.get("priority") or "0"),
+        "active": checked(raw, "active"),
+        **_window_payload(conv, raw),
+    }
+
+
+# The kinds ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -410,6 +513,44 @@ KINDS: dict[str, RuleKind] = {
                 "tiers.*.actions": BLANK_ACTION,
             },
         ),
+        RuleKind(
+            _BY_PATH["price-lists"],
+            "Price lists",
+            "rules_price_list_form.html",
+            _price_list_form,
+            _price_list_payload,
+            lambda: {
+                "name": "",
+                "audience": {**_AUDIENCE_ALL, "customer_ids": ""},
+                "priority": "0",
+                "active": "1",
+                "starts_at": "",
+                "ends_at": "",
+            },
+        ),
+        RuleKind(
+            _BY_PATH["offers"],
+            "Offers",
+            "rules_offer_form.html",
+            _offer_form,
+            _offer_payload,
+            lambda: {
+                "name": "",
+                "audience": dict(_AUDIENCE_ALL),
+                "buy": {"type": "products", "ids": "", "quantity": "2"},
+                "get": {
+                    "type": "products",
+                    "ids": "",
+                    "quantity": "1",
+                    "discount": {"type": "free", "value": ""},
+                },
+                "max_applications": "",
+                "priority": "0",
+                "active": "1",
+                "starts_at": "",
+                "ends_at": "",
+            },
+        ),
     )
 }
 
@@ -484,6 +625,10 @@ def _names_of(shop: Shop, sections: list[dict[str, Any]]) -> Names:
             for condition in item.get("conditions") or []:
                 if condition.get("field") == "product_in_cart":
                     products.extend(ids_in(condition.get("value")))
+            for side in ("buy", "get"):  # offers
+                target = item.get(side) or {}
+                products.extend(ids_in(target.get("product_ids")))
+                categories.extend(ids_in(target.get("category_ids")))
     return names_for(shop, products, categories)
 
 

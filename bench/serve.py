@@ -11,7 +11,8 @@ same-sized answer; none of our code). A load generator in this process (``--clie
 threads, one keep-alive connection each, requests signed before the clock starts) sends the
 same 50-line cart to one server at a time, in alternating rounds, each bounded by
 ``--requests`` and ``--seconds``. It prints requests per second of each round, the median
-of each server and the ratio floor / hook.
+of each server and the ratio floor / hook; and the CPU time the server (master and
+workers, from ``/proc``) spent per request, which a busy machine does not inflate.
 
 The client shares the machine's cores with both servers: on a small machine it bounds what
 the floor can show, so the ratio is a lower bound of what a separate load generator would
@@ -114,6 +115,24 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds used so far by a server: its master and its workers (user + system)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        # After the command: state, ppid, ... utime is the 12th field, stime the 13th.
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def raw_requests(port: int, body: bytes, count: int) -> list[bytes]:
     """``count`` signed requests (each its own event id), as the bytes sent on the wire."""
     made = []
@@ -173,8 +192,10 @@ class Client:
         self.sock = None
 
 
-def load(port: int, requests: list[bytes], clients: int, total: int, seconds: float) -> float:
-    """Requests per second over at most ``total`` requests and ``seconds`` seconds."""
+def load(
+    port: int, requests: list[bytes], clients: int, total: int, seconds: float
+) -> tuple[int, float]:
+    """Requests sent and their seconds, over at most ``total`` requests and ``seconds``."""
     sent = 0
     failures: list[str] = []
     lock = threading.Lock()
@@ -210,7 +231,7 @@ def load(port: int, requests: list[bytes], clients: int, total: int, seconds: fl
     took = time.perf_counter() - started
     if failures:
         raise SystemExit(f"port {port}: {failures[0]}")
-    return sent / took
+    return sent, took
 
 
 def main() -> None:
@@ -242,12 +263,13 @@ def main() -> None:
         floor = start(floor_command, url, floor_port, floor_log)
         try:
             targets = {
-                "floor": (floor_port, raw_requests(floor_port, body, 500)),
-                "hook": (hook_port, raw_requests(hook_port, body, 500)),
+                "floor": (floor, floor_port, raw_requests(floor_port, body, 500)),
+                "hook": (hook, hook_port, raw_requests(hook_port, body, 500)),
             }
-            for port, requests in targets.values():  # warm every worker (the snapshot)
+            for _, port, requests in targets.values():  # warm every worker (the snapshot)
                 load(port, requests, args.clients, 400, 30)
             figures: dict[str, list[float]] = {"floor": [], "hook": []}
+            cpu: dict[str, list[float]] = {"floor": [], "hook": []}
             print(
                 f"database: {url.split('@')[-1]}; {args.rules:,} rules; 50-line cart; "
                 f"{args.workers} workers x {args.threads} threads ({kind}); "
@@ -255,18 +277,25 @@ def main() -> None:
                 f"requests or {args.seconds:g} s"
             )
             for round_number in range(args.rounds):
-                for name, (port, requests) in targets.items():
-                    rate = load(port, requests, args.clients, args.requests, args.seconds)
-                    figures[name].append(rate)
+                for name, (process, port, requests) in targets.items():
+                    before = server_cpu(process.pid)
+                    sent, took = load(port, requests, args.clients, args.requests, args.seconds)
+                    figures[name].append(sent / took)
+                    cpu[name].append((server_cpu(process.pid) - before) / sent * 1000)
                 print(
-                    f"round {round_number + 1}: floor {figures['floor'][-1]:7.0f} req/s, "
-                    f"hook {figures['hook'][-1]:7.0f} req/s"
+                    f"round {round_number + 1}: floor {figures['floor'][-1]:7.0f} req/s "
+                    f"({cpu['floor'][-1]:.2f} ms CPU each), hook {figures['hook'][-1]:7.0f} "
+                    f"req/s ({cpu['hook'][-1]:.2f} ms CPU each)"
                 )
             floor_rate = statistics.median(figures["floor"])
             hook_rate = statistics.median(figures["hook"])
+            floor_cpu = statistics.median(cpu["floor"])
+            hook_cpu = statistics.median(cpu["hook"])
             print(
                 f"median: floor {floor_rate:.0f} req/s, hook {hook_rate:.0f} req/s, "
-                f"ratio floor / hook {floor_rate / hook_rate:.2f}"
+                f"ratio floor / hook {floor_rate / hook_rate:.2f}; server CPU per request: "
+                f"floor {floor_cpu:.2f} ms, hook {hook_cpu:.2f} ms, "
+                f"ratio {hook_cpu / floor_cpu:.2f}"
             )
         finally:
             stop(hook)

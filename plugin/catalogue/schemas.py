@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, fields, post_load, validate
 
 from plugin.catalogue.models import KINDS
 from plugin.fields import HostId, Payload, StrictInteger, Timestamp
@@ -34,10 +34,12 @@ class ProductSchema(Payload):
     price = StrictInteger(required=True, validate=validate.Range(min=0))
     active = fields.Boolean(load_default=True)
 
-    @validates("category_ids")
-    def _no_repeats(self, value: list[str], **kwargs: Any) -> None:
-        if len(set(value)) != len(value):
-            raise ValidationError("Each category at most once.")
+    @post_load
+    def _once_each(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        # A category named twice is kept once, where it first comes: refusing the product
+        # would lose it (the host does not retry a 400).
+        data["category_ids"] = list(dict.fromkeys(data["category_ids"]))
+        return data
 
 
 class ProductEventSchema(Payload):

@@ -349,3 +349,23 @@ def test_windows_on_bundles_gift_rules_and_programmes(admin, host):
     assert answer["gifts"][0]["product_id"] == "g1"
     assert answer["programme"]["id"] == programme["id"]
     assert answer["discount_total"] == 500 + 100
+
+
+def test_import_of_plain_lines_crlf_a_repeat_and_a_quoted_field(admin):
+    pl = new_list(admin)
+    text = (
+        "product_id,min_quantity,price\r\n"
+        + "".join(f"sku-{n},1,{n}\r\n" for n in range(1, 300))
+        + "sku-7,1,5\r\n"  # line 301 repeats line 8
+        + '"sku,quoted",2,10\r\n'  # line 302: a quoted field, the csv reader from here
+        + "sku-x,1,1"  # line 303, no newline at the end
+    )
+    report = import_csv(admin.client, pl["id"], text).get_json()
+    assert report["imported"] == 301
+    assert report["errors"] == [
+        {"line": 301, "reason": "Repeats the product_id and min_quantity of an earlier line."}
+    ]
+    page = admin.get(f"/price-lists/{pl['id']}/entries", per_page=1000).get_json()
+    prices = {(e["product_id"], e["min_quantity"]): e["price"] for e in page["items"]}
+    assert prices[("sku-7", 1)] == 7 and prices[("sku,quoted", 2)] == 10
+    assert prices[("sku-x", 1)] == 1

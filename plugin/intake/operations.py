@@ -284,12 +284,15 @@ def reverse_order(shop: Shop, external_id: str, status: str) -> bool:
         # Lock the customer first, as order/paid does, so figures change in turn.
         customer = db.session.execute(
             select(Customer.__table__.c.id, Customer.__table__.c.external_id)
-            .where(Customer.__table__.c.id == order.customer_id)
+            .where(
+                Customer.__table__.c.id == order.customer_id,
+                Customer.__table__.c.shop_id == shop.id,
+            )
             .with_for_update()
         ).one_or_none()
     reversed_order = db.session.execute(
         update(Order.__table__)
-        .where(orders.id == order.id, orders.status == ORDER_PAID)
+        .where(orders.id == order.id, orders.shop_id == shop.id, orders.status == ORDER_PAID)
         .values(status=status, reversed_at=now)
         .returning(orders.total, orders.placed_at, orders.discount_codes)
     ).one_or_none()
@@ -299,7 +302,8 @@ def reverse_order(shop: Shop, external_id: str, status: str) -> bool:
     if customer is not None:
         lines = db.session.execute(
             select(OrderLine.__table__.c.product_id, OrderLine.__table__.c.quantity).where(
-                OrderLine.__table__.c.order_id == order.id
+                OrderLine.__table__.c.order_id == order.id,
+                OrderLine.__table__.c.shop_id == shop.id,
             )
         ).all()
         total, placed_at, codes = reversed_order

@@ -15,13 +15,25 @@ from datetime import date
 from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, case, delete, func, insert, inspect, literal, select
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    true,
+)
 
 from plugin.customers.models import ORDER_PAID, Customer, CustomerProduct, CustomerTag, Order
 from plugin.customers.operations import built
 from plugin.db import UtcDateTime, db, for_shop, get_for_shop, name_key, unique_name, utcnow
 from plugin.errors import ApiError, ErrorCode
-from plugin.events import publish, publish_many
+from plugin.events import publish, publish_many, publish_selected
 from plugin.jobs.models import ACTIVE_JOB_STATUSES, Job
 from plugin.jobs.registry import enqueue
 from plugin.paging import Page, paginate
@@ -227,6 +239,8 @@ def recompute_segment(shop: Shop, segment: Segment) -> tuple[int, int]:
     """Bring one segment's members in line with its conditions, set-based; (joined, left)."""
     conditions = parse_conditions(segment.conditions)
     today = shop_today(shop.timezone)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return _recompute_in_sql(shop, segment, conditions, today)
     qualifying = segment_customer_ids(shop.id, segment.match, conditions, today, shop.timezone)
     mine = (SegmentMember.shop_id == shop.id, SegmentMember.segment_id == segment.id)
     left = list(
@@ -267,6 +281,80 @@ def recompute_segment(shop: Shop, segment: Segment) -> tuple[int, int]:
     )
     _publish_changes(shop, {customer_id: ([], [segment.id]) for customer_id in left})
     return len(joined), len(left)
+
+
+def _announcement(joined: list[int], left: list[int]) -> Any:
+    """The payload of ``customer/segments_changed`` for the customer row, built in SQL."""
+    return func.json_build_object(
+        "customer_id",
+        Customer.external_id,
+        "joined",
+        func.json_build_array(*joined) if joined else func.json_build_array(),
+        "left",
+        func.json_build_array(*left) if left else func.json_build_array(),
+    )
+
+
+def _recompute_in_sql(
+    shop: Shop, segment: Segment, conditions: tuple[Condition, ...], today: date
+) -> tuple[int, int]:
+    """:func:`recompute_segment` on PostgreSQL: two statements, each of which changes the
+    members and writes their events together (a data-modifying ``WITH`` feeding an
+    ``INSERT ... SELECT`` into the outbox), so no member or event passes through Python
+    one by one."""
+    predicate = segment_predicate(shop.id, segment.match, conditions, today, shop.timezone)
+    members = SegmentMember.__table__
+    mine = and_(members.c.shop_id == shop.id, members.c.segment_id == segment.id)
+    # Leavers: members whose customer no longer meets the conditions (NULL is not a match).
+    gone = (
+        delete(members)
+        .where(
+            mine,
+            exists().where(
+                Customer.id == members.c.customer_id,
+                Customer.shop_id == shop.id,
+                predicate.is_not(true()),
+            ),
+        )
+        .returning(members.c.customer_id)
+        .cte("gone")
+    )
+    left = publish_selected(
+        shop,
+        SEGMENTS_CHANGED,
+        select(_announcement([], [segment.id]))
+        .select_from(gone.join(Customer, Customer.id == gone.c.customer_id))
+        .order_by(Customer.id),
+        ctes=[gone],
+    )
+    # Newcomers: customers who meet them and are not members yet (an anti-join).
+    member = members.alias("member")
+    came = (
+        insert(members)
+        .from_select(
+            ["shop_id", "segment_id", "customer_id", "joined_at"],
+            select(
+                literal(shop.id), literal(segment.id), Customer.id, literal(utcnow(), UtcDateTime())
+            ).where(
+                Customer.shop_id == shop.id,
+                predicate,
+                ~exists().where(
+                    member.c.segment_id == segment.id, member.c.customer_id == Customer.id
+                ),
+            ),
+        )
+        .returning(members.c.customer_id)
+        .cte("came")
+    )
+    joined = publish_selected(
+        shop,
+        SEGMENTS_CHANGED,
+        select(_announcement([segment.id], []))
+        .select_from(came.join(Customer, Customer.id == came.c.customer_id))
+        .order_by(Customer.id),
+        ctes=[came],
+    )
+    return joined, left
 
 
 def recompute_shop(shop: Shop) -> None:

@@ -7,6 +7,8 @@
      <textarea name="scope.ids" data-picker="categories" data-picker-multiple>  ids, commas
      data-picker-kind-from="scope.type"   the kind follows a radio group whose value is
                                           "products" or "categories" (price rules' scope)
+     data-picker-when="conditions.0.field=product_in_cart"   a picker only while that
+                                          control holds that value, a plain field otherwise
    The field keeps the ids as the form posts them ("a, b, c"); a combobox (ARIA 1.2 pattern:
    role=combobox, listbox, aria-activedescendant) searches GET /api/products?q= or
    /api/categories?q= (title or id, ignoring case and accents) and shows each chosen one by
@@ -55,7 +57,47 @@
       this.request = null;
       this.build();
       this.followKind();
-      this.loadTitles();
+      this.followCondition();
+    }
+
+    /* On: the search box stands in for the field (it takes the field's id, so the label
+       names it); off: the field is shown as it is and posts what is typed. */
+    enable(on) {
+      const field = this.field;
+      this.on = on;
+      this.box.hidden = !on;
+      field.hidden = on;
+      if (on) {
+        field.setAttribute("aria-hidden", "true");
+        field.tabIndex = -1;
+        field.id = "cg-ids-" + this.id;
+        this.input.id = this.id;
+        this.loadTitles();
+      } else {
+        field.removeAttribute("aria-hidden");
+        field.removeAttribute("tabindex");
+        this.input.id = "cg-search-" + this.id;
+        field.id = this.id;
+        this.close();
+      }
+    }
+
+    /* data-picker-when="NAME=VALUE": a picker only while the form's control NAME holds
+       VALUE (a programme condition on "product_in_cart"); a plain field otherwise. */
+    followCondition() {
+      const rule = this.field.dataset.pickerWhen;
+      const control = rule && this.field.form && this.field.form.elements[rule.split("=")[0]];
+      if (!control) {
+        this.enable(true);
+        return;
+      }
+      const wanted = rule.slice(rule.indexOf("=") + 1);
+      const sync = function () {
+        if ((control.value === wanted) !== this.on) { this.enable(control.value === wanted); }
+      }.bind(this);
+      this.on = null;
+      control.addEventListener("change", sync);
+      sync();
     }
 
     build() {
@@ -80,16 +122,12 @@
       this.status = element("p", "visually-hidden");
       this.status.setAttribute("aria-live", "polite");
       // The field's label and hints now describe the search box; the field keeps the ids.
-      this.input.id = id;
-      field.id = "cg-ids-" + id;
+      this.id = id;
       ["aria-describedby", "aria-invalid", "required"].forEach(function (name) {
         if (field.hasAttribute(name)) {
           this.input.setAttribute(name, field.getAttribute(name));
         }
       }, this);
-      field.hidden = true;
-      field.setAttribute("aria-hidden", "true");
-      field.tabIndex = -1;
       field.after(this.box);
       this.box.append(this.chips, this.input, this.list, this.status);
       this.placeholder();

@@ -117,6 +117,38 @@ def test_a_product_unknown_to_the_catalogue_is_shown_and_chosen_by_its_id(admin)
     assert [item["product_id"] for item in bundle["items"]] == ["p_lamp", "p_new"]
 
 
+def test_a_programme_condition_on_products_in_the_cart_becomes_a_picker(admin):
+    catalogue(admin)
+    admin.open()
+    frame = admin.nav("Rules")
+    frame.get_by_role("link", name="New benefit programme").click()
+    frame.get_by_label("Name").fill("Torch owners")
+    frame.get_by_role("button", name="Add a condition").click()
+    condition = frame.get_by_role("group", name="Condition 1")
+    # A text field while the condition is on a city, a picker once it is on products.
+    expect(condition.get_by_role("textbox", name="Value")).to_be_visible()
+    expect(condition.locator(".picker-search")).to_be_hidden()
+    condition.get_by_label("Field").select_option("product_in_cart")
+    condition.get_by_label("Operator").select_option("any_of")
+    condition.get_by_role("combobox", name="Value").fill("torch")
+    frame.get_by_role("option", name="Crème brûlée torch").click()
+    expect(condition.locator(".picker-chip")).to_contain_text(["Crème brûlée torch"])
+    condition.get_by_label("Field").select_option("shipping_city")
+    expect(condition.get_by_role("textbox", name="Value")).to_have_value("p_torch")
+    condition.get_by_label("Field").select_option("product_in_cart")
+    expect(condition.locator(".picker-chip")).to_contain_text(["Crème brûlée torch"])
+    frame.get_by_label("Tier 1: cart subtotal from (EUR)").fill("10")
+    frame.get_by_label("Percent or amount").fill("5")
+    frame.get_by_role("button", name="Create benefit programme").click()
+    expect(frame.get_by_role("status")).to_contain_text("Created the benefit programme")
+    row = frame.locator("table[data-kind=benefit-programmes] tbody tr").first
+    expect(row).to_contain_text("Crème brûlée torch")
+    [programme] = items(admin, "/api/benefit-programmes")
+    assert programme["conditions"] == [
+        {"field": "product_in_cart", "op": "any_of", "value": ["p_torch"]}
+    ]
+
+
 def test_the_segment_builder_picks_bought_products(admin):
     catalogue(admin)
     admin.customer("c_1")
@@ -132,7 +164,7 @@ def test_the_segment_builder_picks_bought_products(admin):
     frame.get_by_role("option", name="Crème brûlée torch").click()
     expect(frame.locator("#live-count")).to_contain_text("1 customer matches")
     frame.get_by_role("button", name="Save segment").last.click()
-    expect(frame.get_by_role("status")).to_contain_text("Torch buyers")
+    expect(frame.locator(".flash-area")).to_contain_text("Torch buyers")
     expect(frame.get_by_role("listitem").filter(has_text="Bought product")).to_contain_text(
         "Crème brûlée torch"
     )

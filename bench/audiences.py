@@ -10,9 +10,10 @@ Figures: members per second of each run, and the peak of Python memory allocated
 it (``tracemalloc``, in a second pass, so that tracing does not slow the timed one).
 
 Baseline (none of our code): the same member set read with one plain SQL query over the
-customers table, hashed or shaped the same way, and sent in the same batch sizes with a
-plain ``requests.Session`` to the same fake vendor; its figures are measured in the same
-run and the ratio ours/baseline printed.
+customers table, hashed or shaped the same way, compared with what the vendor holds (a
+plain table of entries, read whole and updated with one executemany each way), and the
+difference sent in the same batch sizes with a plain ``requests.Session`` to the same fake
+vendor; its figures are measured in the same run and the ratio ours/baseline printed.
 
 Run: ``.venv/bin/python bench/audiences.py [--members 100000] [--vendor meta|klaviyo]
 [--database-url URL]`` (a SQLite file by default; a PostgreSQL database given is emptied).
@@ -119,7 +120,9 @@ class Baseline:
         self.group_id = group_id
         self.vendor_url = vendor_url
         self.http = requests.Session()
-        self.held: set[str] = set()
+        with self.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS bench_held"))
+            conn.execute(text("CREATE TABLE bench_held (entry VARCHAR(255) PRIMARY KEY)"))
 
     def members(self) -> list[str]:
         with self.engine.connect() as conn:
@@ -143,7 +146,11 @@ class Baseline:
                 self.http.request(method, url, json=body)
 
     def run(self) -> None:
+        """Read the source and what the vendor holds, send the difference, record it: the
+        record is a plain table, as a mirror that survives a restart needs one."""
         emails = self.members()
+        with self.engine.connect() as conn:
+            held = {entry for (entry,) in conn.execute(text("SELECT entry FROM bench_held"))}
         if self.kind == "meta":
             now = {hashlib.sha256(e.strip().lower().encode()).hexdigest() for e in emails}
         else:
@@ -154,9 +161,18 @@ class Baseline:
                     json={"data": {"type": "profile", "attributes": {"email": email}}},
                 )
                 now.add(email)
-        self.send("DELETE", sorted(self.held - now))
-        self.send("POST", sorted(now - self.held))
-        self.held = now
+        gone, joined = sorted(held - now), sorted(now - held)
+        self.send("DELETE", gone)
+        self.send("POST", joined)
+        with self.engine.begin() as conn:
+            if gone:
+                conn.execute(
+                    text("DELETE FROM bench_held WHERE entry = :e"), [{"e": e} for e in gone]
+                )
+            if joined:
+                conn.execute(
+                    text("INSERT INTO bench_held (entry) VALUES (:e)"), [{"e": e} for e in joined]
+                )
 
 
 def main() -> None:

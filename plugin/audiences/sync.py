@@ -1,9 +1,10 @@
 """Audience runs: mirror the source at the vendor (contract §5, version 2).
 
 The vendor's side is recorded in ``audience_members`` (one row per customer it holds). A run
-compares that record with the source, set-based, in keyset pages: leavers (rows whose
-customer is gone, left the source, or changed identifier) are taken out, then the source's
-members are sent: joiners added (and recorded), members already held updated. A member who
+compares that record with the source, set-based, in keyset pages: the source's members are
+sent first (joiners added and recorded, members already held updated, an entry whose
+customer changed identifier detached from them), then the leavers are taken out (rows whose
+customer is gone, was detached, or left the source: one query per step). A member who
 comes back is a joiner again. ``run_steps`` does one vendor batch per step and leaves each
 step's record in the session; its caller (``plugin.audiences.tasks``, the boundary) commits
 after every step, so a run killed halfway resumes after its last committed step. Nothing here
@@ -186,24 +187,28 @@ def to_members(
     rows: list[dict[str, Any]],
     audience: AudienceConfig,
     held: dict[int, tuple[str, str | None]] | None = None,
-) -> tuple[list[Member], int]:
-    """Members with the identifier, and how many rows lack it (they are skipped).
+) -> tuple[list[Member], int, list[int]]:
+    """Members with the identifier, how many rows lack it (they are skipped), and the
+    customers whose entry at the vendor is no longer theirs (identifier changed or gone).
 
-    A member the vendor holds under another identifier is left out: the removing phase of
-    the next run takes the old entry out, and its adding phase sends the new one."""
+    Those entries are detached from the customer when the step is recorded, which makes
+    them leavers (the removing phase takes them out); a changed identifier is sent as a
+    joiner's."""
     held = held or {}
     members: list[Member] = []
     skipped = 0
+    detached: list[int] = []
     for row in rows:
         identifier = (row.get(audience.identifier) or "").strip()
         entry = digest(identifier, audience.identifier) if identifier else None
+        kept = held.get(row["customer_id"])
+        if kept is not None and kept[0] != entry:
+            detached.append(row["customer_id"])
+            kept = None
         if entry is None:
             skipped += 1
             continue
         properties = {vendor: row.get(ours) for vendor, ours in audience.properties.items()}
-        kept = held.get(row["customer_id"])
-        if kept is not None and kept[0] != entry:
-            continue
         members.append(
             Member(
                 row["customer_id"],
@@ -215,54 +220,39 @@ def to_members(
                 vendor_ref=kept[1] if kept is not None else None,
             )
         )
-    return members, skipped
+    return members, skipped, detached
 
 
 def _leavers(
     shop_id: int,
     audience_id: int,
-    config: AudienceConfig,
     source: tuple[str, int],
     after: int | None,
     size: int,
 ) -> tuple[list[Leaver], int | None, bool]:
-    """Up to ``size`` leavers among the audience's member rows after row id ``after``: rows
-    whose customer is gone, left the source, or changed identifier. Returns them, the last
-    row id scanned, and whether the scan reached the end. Set-based: a page of rows with the
-    customer's identifier and membership of the source, per query."""
-    identifier = FIELD_COLUMNS[config.identifier]
-    in_source = _source_filter(shop_id, *source)
-    leavers: list[Leaver] = []
-    last = after
-    while len(leavers) < size:
-        limit = size - len(leavers)
-        query = (
-            select(
-                AudienceMember.id,
-                AudienceMember.digest,
-                AudienceMember.vendor_ref,
-                Customer.external_id,
-                identifier.label("identifier"),
-                in_source.label("in_source"),
-            )
-            .select_from(AudienceMember)
-            .outerjoin(Customer, Customer.id == AudienceMember.customer_id)
-            .where(AudienceMember.audience_id == audience_id)
-            .order_by(AudienceMember.id)
-            .limit(limit)
+    """The next ``size`` leavers after member row id ``after``, in one query: rows whose
+    customer is gone (or was detached: identifier changed) or left the source. Returns
+    them, the last row id, and whether none is left after them."""
+    left_source = or_(AudienceMember.customer_id.is_(None), ~_source_filter(shop_id, *source))
+    query = (
+        select(
+            AudienceMember.id,
+            AudienceMember.digest,
+            AudienceMember.vendor_ref,
+            Customer.external_id,
         )
-        if last is not None:
-            query = query.where(AudienceMember.id > last)
-        rows = db.session.execute(query).all()
-        for row in rows:
-            now = digest(row.identifier or "", config.identifier) if row.identifier else None
-            if row.external_id is None or not row.in_source or now != row.digest:
-                leavers.append(Leaver(row.id, row.external_id, row.digest, row.vendor_ref))
-        if rows:
-            last = rows[-1].id
-        if len(rows) < limit:
-            return leavers, last, True
-    return leavers, last, False
+        .select_from(AudienceMember)
+        .outerjoin(Customer, Customer.id == AudienceMember.customer_id)
+        .where(AudienceMember.audience_id == audience_id, left_source)
+        .order_by(AudienceMember.id)
+        .limit(size)
+    )
+    if after is not None:
+        query = query.where(AudienceMember.id > after)
+    rows = db.session.execute(query).all()
+    leavers = [Leaver(row.id, row.external_id, row.digest, row.vendor_ref) for row in rows]
+    last = rows[-1].id if rows else after
+    return leavers, last, len(rows) < size
 
 
 # --- Runs ------------------------------------------------------------------------------------
@@ -291,11 +281,7 @@ def queue_run(shop_id: int, audience_id: int, now: datetime | None = None) -> tu
             )
         ).scalar_one()
         return active, False
-    db.session.execute(
-        update(Audience)
-        .where(Audience.id == audience_id)
-        .values(last_run_at=now)
-    )
+    db.session.execute(update(Audience).where(Audience.id == audience_id).values(last_run_at=now))
     return run.id, True
 
 
@@ -336,9 +322,21 @@ def _record(
     state: dict[str, Any],
     cursor: int | None = None,
     digests: dict[int, str] | None = None,
+    detached: list[int] | None = None,
 ) -> None:
     """One step's record: what the vendor now holds (rows added for joiners, removed for
-    leavers), the counts, the cursor and the heartbeat, all in the caller's transaction."""
+    leavers, detached from customers whose identifier changed), the counts, the cursor and
+    the heartbeat, all in the caller's transaction."""
+    if detached:
+        db.session.execute(
+            update(AudienceMember)
+            .where(
+                AudienceMember.audience_id == audience_id,
+                AudienceMember.customer_id.in_(detached),
+            )
+            .values(customer_id=None)
+            .execution_options(synchronize_session=False)
+        )
     if outcome.joined:
         digests = digests or {}
         now = utcnow()
@@ -408,9 +406,7 @@ def finish_run(run_id: int, status: str, error: str | None = None) -> None:
 def fail_run(shop_id: int, audience_id: int, run_id: int, exc: FatalVendorError) -> None:
     """Fail the run for a refusal no other call could get past (credentials, destination)."""
     kind = db.session.execute(
-        select(Audience.destination_type).where(
-            Audience.id == audience_id
-        )
+        select(Audience.destination_type).where(Audience.id == audience_id)
     ).scalar_one_or_none()
     finish_run(run_id, RUN_FAILED, exc.describe(kind or "audience"))
 
@@ -439,10 +435,11 @@ def run_steps(
     removal of what is already there or gone). A leaver's row goes only in the step that
     recorded the vendor's acknowledgement, so no removal is lost.
 
-    Two phases: leavers out (rows whose customer is gone, left the source, or changed
-    identifier), then the source's members in (joiners added, everyone's properties
-    updated). Nothing is yielded when another worker holds the run. Refused credentials or a
-    refused destination raise ``FatalVendorError`` (the caller rolls back, then
+    Two phases: the source's members in (joiners added, everyone's properties updated; an
+    entry whose customer changed identifier is detached from them), then leavers out (rows
+    whose customer is gone, was detached, or left the source; one query per step). Nothing
+    is yielded when another worker holds the run. Refused credentials or a refused
+    destination raise ``FatalVendorError`` (the caller rolls back, then
     ``fail_run``); anything else unexpected propagates and leaves the run ``running`` with
     its cursors, to be resumed once its heartbeat is stale.
     """
@@ -470,52 +467,47 @@ def run_steps(
     state = dict(run.state or {})
     if "estimated_total" not in state:
         state["estimated_total"] = count_members(shop_id, *source)
-    state.setdefault("phase", PHASE_REMOVE)
+    state.setdefault("phase", PHASE_ADD)
     cursor = run.cursor
     done = run.synced + run.skipped + run.failed + run.removed
     member_source: tuple[str, int] = (source[0], source[1])
 
     destination = destination_for(config)
     try:
-        if state["phase"] == PHASE_REMOVE:
-            after = state.get("removal_cursor")
-            leavers, last, ended = _leavers(
-                shop_id, audience_id, config, member_source, after, destination.removal_batch_size
-            )
-            yield done
-            while True:
-                outcome = destination.remove(leavers) if leavers else BatchOutcome()
-                state["removal_cursor"] = last
-                if ended:
-                    state["phase"] = PHASE_ADD
-                _record(shop_id, audience_id, run_id, outcome, state)
-                done += outcome.removed + outcome.failed
-                if ended:
-                    break
-                leavers, last, ended = _leavers(
-                    shop_id,
-                    audience_id,
-                    config,
-                    member_source,
-                    last,
-                    destination.removal_batch_size,
-                )
-                yield done
-        rows, held = _members(
-            shop_id, audience_id, config, member_source, cursor, destination.batch_size
-        )
-        yield done
-        while rows:
-            members, skipped = to_members(rows, config, held)
-            outcome = destination.sync(members) if members else BatchOutcome()
-            outcome.skipped += skipped
-            digests = {member.customer_id: member.digest for member in members}
-            cursor = rows[-1]["customer_id"]
-            _record(shop_id, audience_id, run_id, outcome, state, cursor, digests)
-            done += len(rows)
+        if state["phase"] == PHASE_ADD:
             rows, held = _members(
                 shop_id, audience_id, config, member_source, cursor, destination.batch_size
             )
+            yield done
+            while rows:
+                members, skipped, detached = to_members(rows, config, held)
+                outcome = destination.sync(members) if members else BatchOutcome()
+                outcome.skipped += skipped
+                digests = {member.customer_id: member.digest for member in members}
+                cursor = rows[-1]["customer_id"]
+                done += outcome.synced + outcome.skipped + outcome.failed
+                # The next page is read in this step's transaction too (nothing it reads is
+                # written here: the record is about customers up to the cursor).
+                rows, held = _members(
+                    shop_id, audience_id, config, member_source, cursor, destination.batch_size
+                )
+                if not rows:
+                    state["phase"] = PHASE_REMOVE
+                _record(shop_id, audience_id, run_id, outcome, state, cursor, digests, detached)
+                yield done
+            state["phase"] = PHASE_REMOVE
+        after = state.get("removal_cursor")
+        size = destination.removal_batch_size
+        leavers, last, ended = _leavers(shop_id, audience_id, member_source, after, size)
+        yield done
+        while leavers:
+            outcome = destination.remove(leavers)
+            state["removal_cursor"] = last
+            _record(shop_id, audience_id, run_id, outcome, state)
+            done += outcome.removed + outcome.failed
+            if ended:
+                break
+            leavers, last, ended = _leavers(shop_id, audience_id, member_source, last, size)
             yield done
     finally:
         destination.close()

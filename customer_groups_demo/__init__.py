@@ -190,6 +190,38 @@ class DemoClient:
         response = self.client.post("/webhooks", data=body, headers=headers)
         return _expect(response, 200, f"webhook {topic}")
 
+    def redeem(self, order: dict[str, Any]) -> dict[str, Any]:
+        """``POST /hooks/checkout/redeem`` for an order about to be placed, as the host
+        calls it at checkout: the code is priced and held, so the discounts report knows
+        what it took off."""
+        cart = {
+            "cart_id": f"k_{order['id']}",
+            "currency": order["currency"],
+            "customer_id": order["customer_id"],
+            "channel": order["channel"],
+            "payment_method": order["payment_method"],
+            "shipping": None,
+            "lines": [
+                {
+                    "id": str(number),
+                    "product_id": line["product_id"],
+                    "kind": line["kind"],
+                    "category_ids": [PRODUCTS_BY_ID[line["product_id"]].category],
+                    "quantity": line["quantity"],
+                    "unit_price": line["unit_price"],
+                }
+                for number, line in enumerate(order["lines"], 1)
+            ],
+            "codes": order["discount_codes"],
+            "order_id": order["id"],
+        }
+        body = json.dumps(cart).encode()
+        path = "/hooks/checkout/redeem"
+        response = self.client.post(
+            path, data=body, headers=signed_headers(self.secret, self.shop, body, path=path)
+        )
+        return _expect(response, 200, f"redeem {order['id']}")
+
     def api(self, method: str, path: str, payload: Any = None, expect: int = 200) -> Any:
         # A fresh token per call: they live 60 s and a slow machine may load for longer.
         token = issue_session_token(self.secret, self.app_id, self.shop, user="demo")
@@ -382,9 +414,14 @@ def load_demo(
         demo.customers = make_customers(rng, customers, today)
         for customer in demo.customers:
             client.webhook("customer/created", {"customer": customer.payload})
+        # The discounts exist before the orders that use their codes, and each such order
+        # went through the redeem hook at checkout, as a host does it.
+        _make_discounts(client, demo)
         order_list = make_orders(rng, demo.customers, orders, today)
         refunds = []
         for order in order_list:
+            if order["discount_codes"]:
+                client.redeem(order)
             client.webhook("order/paid", {"order": order})
             if order["discount_codes"]:
                 demo.with_codes += 1
@@ -406,7 +443,6 @@ def load_demo(
         _make_groups(client, demo, today)
         _make_segments(client, demo, today)
         _make_rules(client, demo)
-        _make_discounts(client, demo)
     finally:
         request_log.setLevel(level)
     return demo

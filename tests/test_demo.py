@@ -104,6 +104,17 @@ def test_the_catalogue_is_loaded_through_its_webhooks(client, loaded):
     assert _get(client, "/api/products?q=lamp")["total"] == 3  # arc, desk, installation
 
 
+def test_the_reports_show_what_the_codes_took_off(client, loaded):
+    """Coded orders went through the redeem hook before order/paid, as at a checkout."""
+    report = _get(client, "/api/reports/discounts?from=2024-01-01&to=2025-12-31")
+    recent = _get(client, "/api/reports/discounts?from=2025-12-01&to=2026-06-15")
+    used = [i for r in (report, recent) for i in r["items"] if i["redemptions"]]
+    assert used and all(item["orders_total"] > 0 for item in used)
+    assert any(item["discount_total"] > 0 for item in used)
+    groups = _get(client, "/api/reports/groups?from=2025-12-01&to=2026-06-15")
+    assert sum(item["orders"] for item in groups["items"]) > 0
+
+
 def test_segments_rules_and_discounts_exist(client, loaded):
     segments = _get(client, "/api/segments?per_page=100")
     assert {s["name"] for s in segments["items"]} == set(loaded.segments) and segments["total"] == 6

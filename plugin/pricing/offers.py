@@ -121,9 +121,11 @@ def _get_units(
     the next ones would take the same until one of them runs short: those are taken
     at once, so a line of a million units costs no more than one of two.
     """
-    buy_order = [i for i in _order(cart, unit_prices, offer.buy, dearest=True) if left[i]]
-    get_order = [i for i in _order(cart, unit_prices, offer.get, dearest=False) if left[i]]
     got = [0] * len(left)
+    buy_order = [i for i in _order(cart, unit_prices, offer.buy, dearest=True) if left[i]]
+    if sum(left[i] for i in buy_order) < offer.buy.quantity:
+        return got  # not one application: the get side is not even looked at
+    get_order = [i for i in _order(cart, unit_prices, offer.get, dearest=False) if left[i]]
     limit = offer.max_applications
     done = 0
     while buy_order and get_order and (limit is None or done < limit):

@@ -9,9 +9,10 @@ overridable here) and ``answer`` is the pricing hook's JSON answer. It is
 
 In one transaction: claim the order id (a unique row, so a repeated or racing
 call for the same order waits and then answers what the first answered), price,
-redeem the applied code (conditional update + unique index, in a savepoint); if
-the redeem loses, the code is reported rejected with the reason and the cart is
-priced again without it. Unknown codes count toward the brute-force guard against the
+redeem every applied code (an order code and a shipping code at most, contract §8:
+conditional update + unique indexes, in one savepoint); if one loses, every use of
+that round is rolled back, the loser is reported rejected with its reason and the
+cart is priced again without it. Unknown codes count toward the brute-force guard against the
 cart, the customer and ``client_ip`` (contract §2, "Guessing codes"), here as at the
 pricing hook, in the same transaction.
 """
@@ -80,8 +81,30 @@ def _order_id(data: dict[str, Any]) -> str:
     return order_id
 
 
-def _applied(answer: dict[str, Any]) -> str | None:
-    return next((c["code"] for c in answer.get("codes", []) if c["status"] == "applied"), None)
+def _applied(answer: dict[str, Any]) -> list[str]:
+    """The codes the answer applies, as typed (an order code and a shipping code at most)."""
+    return [c["code"] for c in answer.get("codes", []) if c["status"] == "applied"]
+
+
+def _redeem_applied(
+    shop: Shop, answer: dict[str, Any], order_id: str, customer_row_id: int | None
+) -> dict[str, str]:
+    """Redeem every code ``answer`` applies, all or none: each code that loses its race
+    maps to its reason, and then the uses the others took are rolled back with it (the
+    cart is priced again without the losers and what stays is redeemed anew)."""
+    lost: dict[str, str] = {}
+    savepoint = db.session.begin_nested()
+    for code in _applied(answer):
+        reason = redeem_code(
+            shop, code, order_id, customer_row_id, amount=code_amount(answer, code)
+        )
+        if reason is not None:
+            lost[code] = reason
+    if lost:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+    return lost
 
 
 def code_amount(answer: dict[str, Any], code: str) -> int:
@@ -130,18 +153,16 @@ def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed
     )
     unknown = unknown_codes(codes)
     answer = price(shop, data, codes)
+    # Each round that loses blocks at least one more code: the loop ends.
     for _ in range(len(codes) + 1):
-        applied = _applied(answer)
-        if applied is None:
+        lost = _redeem_applied(shop, answer, order_id, customer_row_id)
+        if not lost:
             break
-        lost = redeem_code(
-            shop, applied, order_id, customer_row_id, amount=code_amount(answer, applied)
-        )
-        if lost is None:
-            break
-        # Lost the race: report the code rejected for that reason, price without it.
-        key = normalise_code(applied)
-        codes[key] = replace(codes[key], blocked_reason=lost)
+        # Lost the race: report each loser rejected for its reason and price without it;
+        # the other code and the programme are compared anew (contract §8).
+        for code, reason in lost.items():
+            key = normalise_code(code)
+            codes[key] = replace(codes[key], blocked_reason=reason)
         answer = price(shop, data, codes)
     subjects = attempt_subjects(customer_id, cart_id, client_ip)
     verdict = record_unknown_attempts(shop, subjects, unknown)

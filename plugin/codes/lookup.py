@@ -106,7 +106,8 @@ def to_engine_discount(
         starts_at=row.starts_at,
         ends_at=ends_at,
         usage_limit=code_usage_limit(row, shared),
-        once_per_customer=row.once_per_customer,
+        uses_per_customer=row.uses_per_customer or (1 if row.once_per_customer else None),
+        combinable_with_other_codes=row.combinable_with_other_codes,
         audience=Audience(row.audience_type, frozenset(row.audience_ids or ())),  # type: ignore[arg-type]
         minimum=Minimum(row.minimum_type, row.minimum_value or 0),  # type: ignore[arg-type]
         payment_methods=tuple(row.payment_methods or ()),
@@ -171,14 +172,17 @@ def code_candidates(
             select(Code, DiscountRow, assigned.c.external_id)
             .join(DiscountRow, DiscountRow.id == Code.discount_id)
             .outerjoin(assigned, assigned.c.id == Code.assigned_customer_id)
-            .where(Code.shop_id == shop.id, Code.code_key.in_(keys))
+            .where(Code.code_key.in_(keys))
         ).all()
 
-    used: set[int] = set()
-    once_ids = {discount.id for _, discount, _ in rows if discount.once_per_customer}
+    used: dict[int, int] = {}  # discount id → the customer's counting uses
+    once_ids = {
+        discount.id
+        for _, discount, _ in rows
+        if discount.once_per_customer or discount.uses_per_customer is not None
+    }
     if once_ids and (customer_row_id is not None or customer_external_id is not None):
-        query = select(Redemption.discount_id).where(
-            Redemption.shop_id == shop.id,
+        query = select(Redemption.discount_id, func.count()).where(
             Redemption.discount_id.in_(once_ids),
             Redemption.status.in_(COUNTING),
         )
@@ -186,14 +190,14 @@ def code_candidates(
             query = query.where(Redemption.customer_id == customer_row_id)
         else:
             query = query.join(Customer, Customer.id == Redemption.customer_id).where(
-                Customer.shop_id == shop.id, Customer.external_id == customer_external_id
+                Customer.external_id == customer_external_id
             )
-        used = set(db.session.execute(query).scalars())
+        used = {d: n for d, n in db.session.execute(query.group_by(Redemption.discount_id))}
 
     if customer_external_id is None and customer_row_id is not None:
         customer_external_id = db.session.execute(
             select(Customer.external_id).where(
-                Customer.shop_id == shop.id, Customer.id == customer_row_id
+                Customer.id == customer_row_id
             )
         ).scalar_one_or_none()
     block = blocked_until(shop, attempt_subjects(customer_external_id, cart_id, client_ip), now)
@@ -207,7 +211,7 @@ def code_candidates(
             found=True,
             discount=to_engine_discount(discount, code.expires_at, code.shared),
             times_used=code.times_used,
-            used_by_customer=discount.id in used,
+            customer_uses=used.get(discount.id, 0),
             assigned_customer_id=assigned_external_id,
             blocked_reason=blocked_reason,
         )

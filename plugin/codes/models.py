@@ -62,6 +62,9 @@ class Discount(ShopScoped, Aimed, db.Model):
         CheckConstraint("type IN ('percent', 'fixed', 'free_shipping')", name="type_known"),
         CheckConstraint("value IS NULL OR value >= 0", name="value_not_negative"),
         CheckConstraint("usage_limit IS NULL OR usage_limit >= 0", name="usage_limit_positive"),
+        CheckConstraint(
+            "uses_per_customer IS NULL OR uses_per_customer >= 1", name="uses_per_customer_positive"
+        ),
         CheckConstraint("minimum_type IN ('none', 'amount', 'quantity')", name="minimum_known"),
         CheckConstraint("minimum_value >= 0", name="minimum_not_negative"),
         # What codes and audience links refer to: a discount together with its shop.
@@ -85,7 +88,13 @@ class Discount(ShopScoped, Aimed, db.Model):
     starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     usage_limit: Mapped[int | None] = mapped_column()
+    # How often one customer may use it (null: no limit); ``once_per_customer`` is kept
+    # equal to ``uses_per_customer = 1`` (its alias, contract §8).
+    uses_per_customer: Mapped[int | None] = mapped_column()
     once_per_customer: Mapped[bool] = mapped_column(default=False)
+    combinable_with_other_codes: Mapped[bool] = mapped_column(
+        default=False, server_default=false()
+    )
     audience_type: Mapped[str] = mapped_column(String(16), default="all")
     minimum_type: Mapped[str] = mapped_column(String(16), default="none")
     minimum_value: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -163,6 +172,12 @@ ONCE_PER_CUSTOMER_ROWS = (
     "once_per_customer AND customer_id IS NOT NULL AND status IN ('held', 'confirmed') "
     "AND NOT flagged"
 )
+#: The redemptions the uses-per-customer index counts: each use of a discount with
+#: ``uses_per_customer`` takes one of the customer's numbered uses (1..limit).
+CUSTOMER_USE_ROWS = (
+    "customer_use IS NOT NULL AND customer_id IS NOT NULL AND status IN ('held', 'confirmed') "
+    "AND NOT flagged"
+)
 
 
 class Redemption(ShopScoped, db.Model):
@@ -170,10 +185,24 @@ class Redemption(ShopScoped, db.Model):
 
     __tablename__ = "redemptions"
     __table_args__ = (
-        UniqueConstraint("shop_id", "order_external_id"),
+        # One redemption per order and discount: an order may carry an order-class and a
+        # shipping-class code (contract §8).
+        UniqueConstraint("shop_id", "order_external_id", "discount_id"),
         CheckConstraint(
             "status IN ('held', 'confirmed', 'released', 'expired')", name="status_known"
         ),
+        # Uses per customer, enforced by the database: a counting use holds one of the
+        # customer's numbered uses of the discount, and a number is held once.
+        Index(
+            "uq_redemptions_customer_use",
+            "discount_id",
+            "customer_id",
+            "customer_use",
+            unique=True,
+            sqlite_where=text(CUSTOMER_USE_ROWS),
+            postgresql_where=text(CUSTOMER_USE_ROWS),
+        ),
+        CheckConstraint("customer_use IS NULL OR customer_use >= 1", name="customer_use_positive"),
         # Once per customer, enforced by the database: one counting, unflagged
         # redemption per (discount, customer). A flagged one (an order/paid that went
         # past the limit without the redeem hook) is recorded but stays outside.
@@ -197,6 +226,8 @@ class Redemption(ShopScoped, db.Model):
     order_external_id: Mapped[str] = mapped_column(String(255))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
     once_per_customer: Mapped[bool] = mapped_column(default=False)
+    # Which of the customer's ``uses_per_customer`` uses this is (null: no such limit).
+    customer_use: Mapped[int | None] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default=HELD)
     flagged: Mapped[bool] = mapped_column(default=False)
     # What the code took off the order as the redeem hook priced it (lines and shipping);

@@ -58,7 +58,9 @@ def _apply(shop: Shop, discount: Discount, data: dict[str, Any]) -> None:
     # applies on the 31st).
     discount.ends_at = shop_moment(shop, data["ends_at"], end=True)
     discount.usage_limit = data["usage_limit"]
+    discount.uses_per_customer = data["uses_per_customer"]
     discount.once_per_customer = data["once_per_customer"]
+    discount.combinable_with_other_codes = data["combinable_with_other_codes"]
     discount.aim(data["audience"]["type"], data["audience"]["ids"])
     discount.minimum_type = data["minimum"]["type"]
     discount.minimum_value = (
@@ -146,6 +148,10 @@ def update_discount(shop: Shop, discount_id: int, changes: dict[str, Any]) -> Di
     for name in READ_ONLY:
         stored.pop(name, None)
     changes = {k: v for k, v in changes.items() if k not in READ_ONLY}
+    if "uses_per_customer" in changes or "once_per_customer" in changes:
+        # The two name one limit: a change of either replaces both stored values.
+        stored.pop("uses_per_customer", None)
+        stored.pop("once_per_customer", None)
     data = DiscountIn().load({**stored, **changes})
     _apply(shop, discount, data)
     with unique_name("discount"):

@@ -120,17 +120,41 @@ def _find_code(shop: Shop, key: str) -> tuple[Code, Discount] | None:
     row = db.session.execute(
         select(Code, Discount)
         .join(Discount, Discount.id == Code.discount_id)
-        .where(Code.shop_id == shop.id, Code.code_key == key)
+        .where(Code.code_key == key)
     ).first()
     return (row[0], row[1]) if row else None
 
 
-def _existing(shop: Shop, order_id: str) -> Redemption | None:
-    return db.session.execute(
-        select(Redemption).where(
-            Redemption.shop_id == shop.id, Redemption.order_external_id == order_id
-        )
-    ).scalar_one_or_none()
+def _existing(shop: Shop, order_id: str, discount_id: int | None = None) -> Redemption | None:
+    """The order's redemption of ``discount_id``; without one, the order's first (an order
+    carries one redemption per discount: an order code and a shipping code at most)."""
+    query = select(Redemption).where(Redemption.order_external_id == order_id)
+    if discount_id is not None:
+        query = query.where(Redemption.discount_id == discount_id)
+    return db.session.execute(query.order_by(Redemption.id).limit(1)).scalar_one_or_none()
+
+
+def _free_customer_use(discount: Discount, customer_row_id: int | None) -> int | None:
+    """The number of the customer's next use of a discount with ``uses_per_customer``:
+    the lowest number of 1..limit that no counting use holds; None when the discount has
+    no such limit (or the buyer is a guest). The unique
+    index ``uq_redemptions_customer_use`` is what decides: two checkouts that pick the same
+    number race for it and one loses (then it looks again). 0 when every number is held."""
+    limit = discount.uses_per_customer or (1 if discount.once_per_customer else None)
+    if limit is None or customer_row_id is None:
+        return None
+    held = set(
+        db.session.execute(
+            select(Redemption.customer_use).where(
+                Redemption.discount_id == discount.id,
+                Redemption.customer_id == customer_row_id,
+                Redemption.customer_use.is_not(None),
+                Redemption.status.in_(COUNTING),
+                Redemption.flagged.is_(False),
+            )
+        ).scalars()
+    )
+    return next((n for n in range(1, limit + 1) if n not in held), 0)
 
 
 def redeem_code(
@@ -153,29 +177,38 @@ def redeem_code(
     if found is None:
         return UNKNOWN_CODE
     code_row, discount = found
-    previous = _existing(shop, order_id)
+    previous = _existing(shop, order_id, discount.id)
     if previous is not None and previous.status in COUNTING:
         return None
     customer_row_id = _customer_row_id(shop, customer_id)
     code_id, shared = code_row.id, code_row.shared
     limit = code_usage_limit(discount, shared)
-    try:
-        with db.session.begin_nested():
-            if not _take_use(code_id, limit, shared):
-                raise _Lost(USAGE_LIMIT_REACHED)
-            _record(
-                shop, code_row, discount, order_id, customer_row_id, status, now, previous,
-                amount=amount,
-            )  # fmt: skip
-    except _Lost as lost:
-        return lost.reason
-    except IntegrityError:
-        # The partial unique index: this customer already holds a use of the discount
-        # (or a racing call for the same order won: then it is ours already).
-        if _existing(shop, order_id) is not None:
-            return None
-        return ALREADY_USED_BY_CUSTOMER
-    return None
+    # A racing checkout may take the customer's use number first: look again, at most
+    # once per number the limit allows (each loss means one more number held).
+    for _ in range((discount.uses_per_customer or 1) + 1):
+        customer_use = _free_customer_use(discount, customer_row_id)
+        if customer_use == 0:
+            return ALREADY_USED_BY_CUSTOMER
+        try:
+            with db.session.begin_nested():
+                if not _take_use(code_id, limit, shared):
+                    raise _Lost(USAGE_LIMIT_REACHED)
+                _record(
+                    shop, code_row, discount, order_id, customer_row_id, status, now, previous,
+                    amount=amount, customer_use=customer_use,
+                )  # fmt: skip
+        except _Lost as lost:
+            return lost.reason
+        except IntegrityError:
+            # A partial unique index: this customer already holds that use of the discount
+            # (or a racing call for the same order won: then it is ours already).
+            if _existing(shop, order_id, discount.id) is not None:
+                return None
+            if customer_use is None:
+                return ALREADY_USED_BY_CUSTOMER
+            continue
+        return None
+    return ALREADY_USED_BY_CUSTOMER
 
 
 def _record(
@@ -189,12 +222,14 @@ def _record(
     previous: Redemption | None,
     flagged: bool = False,
     amount: int | None = None,
+    customer_use: int | None = None,
 ) -> None:
     values: dict[str, Any] = {
         "code_id": code.id,
         "discount_id": discount.id,
         "customer_id": customer_row_id,
         "once_per_customer": discount.once_per_customer,
+        "customer_use": customer_use,
         "status": status,
         "flagged": flagged,
         "created_at": now,
@@ -240,7 +275,8 @@ def confirm_for_order(
     if previous is not None and previous.status == HELD:
         db.session.execute(
             update(Redemption)
-            .where(Redemption.id == previous.id, Redemption.status == HELD)
+            # Every code the order holds (an order code and a shipping code, contract §8).
+            .where(Redemption.order_external_id == order_external_id, Redemption.status == HELD)
             .values(status=CONFIRMED, confirmed_at=now, expires_at=None)
             .execution_options(synchronize_session=False)
         )

@@ -121,7 +121,14 @@ class DiscountIn(Schema):
     usage_limit = StrictInteger(
         allow_none=True, load_default=None, validate=validate.Range(min=1, max=MAX_SERIAL)
     )
-    once_per_customer = fields.Boolean(load_default=False)
+    # How often one customer may use the discount (null: no limit); ``once_per_customer:
+    # true`` is its alias for 1 (contract §8). Neither has a load default: both given and
+    # disagreeing is a 422, and _together settles the two.
+    uses_per_customer = StrictInteger(
+        allow_none=True, validate=validate.Range(min=1, max=MAX_SERIAL)
+    )
+    once_per_customer = fields.Boolean()
+    combinable_with_other_codes = fields.Boolean(load_default=False)
     audience = fields.Nested(AudienceSchema, load_default=lambda: {"type": "all", "ids": []})
     minimum = fields.Nested(MinimumSchema, load_default=lambda: {"type": "none", "value": 0})
     payment_methods = fields.List(
@@ -147,6 +154,17 @@ class DiscountIn(Schema):
         minimum = data.get("minimum") or {}
         if minimum.get("type") in ("amount", "quantity") and not minimum.get("value"):
             errors["minimum.value"] = ["A minimum amount or quantity needs a value above 0."]
+        once = data.get("once_per_customer")
+        if "uses_per_customer" in data:
+            uses = data["uses_per_customer"]
+            if once is not None and once != (uses == 1):
+                errors["uses_per_customer"] = [
+                    "Disagrees with once_per_customer (true means uses_per_customer 1)."
+                ]
+        else:
+            uses = 1 if once else None
+        data["uses_per_customer"] = uses
+        data["once_per_customer"] = uses == 1
         if errors:
             raise ValidationError(errors)
 
@@ -199,7 +217,9 @@ class DiscountOut(Schema):
     starts_at = Timestamp()
     ends_at = Timestamp()
     usage_limit = fields.Integer(allow_none=True)
+    uses_per_customer = fields.Integer(allow_none=True)
     once_per_customer = fields.Boolean()
+    combinable_with_other_codes = fields.Boolean()
     audience = fields.Function(
         lambda d: {"type": d.audience_type, "ids": d.audience_ids or []},
         metadata={"description": "Who it is for: {type, ids}. " + AUDIENCE_IDS},

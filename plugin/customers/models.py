@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
@@ -50,6 +51,9 @@ class Customer(ShopScoped, db.Model):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(255))
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"))
+    # Moved by hand (POST /api/groups/{id}/customers): automatic groups leave the customer
+    # where the merchant put them until the lock is released (contract §8).
+    group_locked: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(32))

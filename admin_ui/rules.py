@@ -141,6 +141,7 @@ def _bundle_form(shop: Shop, bundle: dict[str, Any]) -> dict[str, Any]:
         "max_applications": _text(bundle["max_applications"]),
         "priority": _text(bundle["priority"]),
         "active": _flag(bundle["active"]),
+        **_window_form(shop, bundle),
     }
 
 
@@ -169,6 +170,7 @@ def _bundle_payload(conv: Converter, raw: dict[str, Any]) -> dict[str, Any]:
         ),
         "priority": conv.integer("priority", raw.get("priority") or "0"),
         "active": checked(raw, "active"),
+        **_window_payload(conv, raw),
     }
 
 
@@ -191,6 +193,7 @@ def _gift_rule_form(shop: Shop, rule: dict[str, Any]) -> dict[str, Any]:
             "quantity": _text(rule["gift"]["quantity"]),
         },
         "active": _flag(rule["active"]),
+        **_window_form(shop, rule),
     }
 
 
@@ -216,6 +219,7 @@ def _gift_rule_payload(conv: Converter, raw: dict[str, Any]) -> dict[str, Any]:
             "quantity": conv.integer("gift.quantity", gift.get("quantity") or "1"),
         },
         "active": checked(raw, "active"),
+        **_window_payload(conv, raw),
     }
 
 
@@ -264,6 +268,7 @@ def _programme_form(shop: Shop, programme: dict[str, Any]) -> dict[str, Any]:
         "earns_loyalty_points": _flag(programme["earns_loyalty_points"]),
         "combinable_with_codes": _flag(programme["combinable_with_codes"]),
         "active": _flag(programme["active"]),
+        **_window_form(shop, programme),
     }
 
 
@@ -308,6 +313,7 @@ def _programme_payload(conv: Converter, raw: dict[str, Any]) -> dict[str, Any]:
         "earns_loyalty_points": checked(raw, "earns_loyalty_points"),
         "combinable_with_codes": checked(raw, "combinable_with_codes"),
         "active": checked(raw, "active"),
+        **_window_payload(conv, raw),
     }
 
 
@@ -472,6 +478,8 @@ KINDS: dict[str, RuleKind] = {
                 "max_applications": "",
                 "priority": "0",
                 "active": "1",
+                "starts_at": "",
+                "ends_at": "",
             },
             rows={"items": {"product_id": "", "quantity": "1"}},
         ),
@@ -487,6 +495,8 @@ KINDS: dict[str, RuleKind] = {
                 "trigger": {"type": "subtotal", "product_ids": "", "min_quantity": "1", "min": ""},
                 "gift": {"product_id": "", "quantity": "1"},
                 "active": "1",
+                "starts_at": "",
+                "ends_at": "",
             },
         ),
         RuleKind(
@@ -506,6 +516,8 @@ KINDS: dict[str, RuleKind] = {
                 "earns_loyalty_points": "1",
                 "combinable_with_codes": "1",
                 "active": "1",
+                "starts_at": "",
+                "ends_at": "",
             },
             rows={
                 "conditions": BLANK_CONDITION,

@@ -123,3 +123,29 @@ def test_an_offer_is_made_from_its_form(client, admin):
     )
     assert refused.status_code == 422
     assert "Name either product_ids or category_ids" in text(refused)
+
+
+def test_bundles_gift_rules_and_programmes_take_a_window_in_their_forms(client, admin):
+    made = admin.post(
+        "/admin/rules/gift-rules/new",
+        {
+            "name": "Tote in June",
+            "audience.type": "all",
+            "trigger.type": "subtotal",
+            "trigger.min": "50.00",
+            "gift.product_id": "g1",
+            "gift.quantity": "1",
+            "active": "1",
+            "starts_at": "2026-06-01",
+            "ends_at": "2026-06-30",
+        },
+    )
+    assert made.status_code == 303, text(made)
+    [rule] = api(client, "/gift-rules")["items"]
+    assert rule["starts_at"].startswith("2026-06-01")
+    assert rule["ends_at"].startswith("2026-07-01")  # the end of the last day
+    edit = text(admin.get(f"/admin/rules/gift-rules/{rule['id']}"))
+    assert 'value="2026-06-01"' in edit and 'value="2026-06-30"' in edit
+    for path in ("bundles", "benefit-programmes"):
+        page = text(admin.get(f"/admin/rules/{path}/new"))
+        assert 'name="starts_at"' in page and 'name="ends_at"' in page

@@ -5,16 +5,16 @@ rows after ``CUSTOMER_GROUPS_OUTBOX_RETENTION_DAYS`` and holds nothing for a sho
 has no ``events_url``. So a reactor (:func:`plugin.events.reactor`) hears every
 ``customer/group_changed`` and ``customer/segments_changed`` in the transaction that
 publishes them and writes one ``customer_changes`` row per change, set-based: one
-SELECT and one executemany INSERT per chunk of customers, whether a move touched one
-customer or a segment recompute 100,000. The rows go with the customer (customers/redact
-deletes the customer, and its rows cascade) and with the shop.
+``INSERT ... SELECT`` from ``customers`` per kind of change and chunk of customers,
+whether a move touched one customer or a segment recompute 100,000. The rows go with the
+customer (customers/redact deletes the customer, and its rows cascade) and with the shop.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Integer, String, insert, literal
 
 from plugin.customers.models import (
     CHANGE_GROUP,
@@ -23,7 +23,7 @@ from plugin.customers.models import (
     Customer,
     CustomerChange,
 )
-from plugin.db import db, for_shop, utcnow
+from plugin.db import UtcDateTime, db, for_shop, utcnow
 from plugin.events import Shop, reactor
 from plugin.groups.models import Group
 from plugin.segments.models import Segment
@@ -50,53 +50,58 @@ def _rows(topic: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 @reactor
 def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
-    """Write the changes ``payloads`` of ``topic`` announce (other topics: nothing)."""
+    """Write the changes ``payloads`` of ``topic`` announce (other topics: nothing).
+
+    Payloads are grouped by what changed (a recompute announces thousands of customers
+    joining one segment), and each group is one ``INSERT ... SELECT`` from ``customers``
+    per chunk of host ids: no row of it passes through Python."""
     if topic not in (GROUP_CHANGED, SEGMENTS_CHANGED):
         return
-    wanted = [p for p in payloads if p.get("customer_id")]
-    now = utcnow()
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        ids = dict(
-            db.session.execute(
-                for_shop(Customer, shop.id)
-                .with_only_columns(Customer.external_id, Customer.id)
-                .where(Customer.external_id.in_({str(p["customer_id"]) for p in chunk}))
-            ).all()
-        )
-        rows = [
-            {
-                "shop_id": shop.id,
-                "customer_id": ids[str(payload["customer_id"])],
-                "from_group_id": None,
-                "to_group_id": None,
-                "segment_id": None,
-                "happened_at": now,
-                **row,
-            }
-            for payload in chunk
-            if str(payload["customer_id"]) in ids
-            for row in _rows(topic, payload)
-        ]
-        if rows:
-            _forget_deleted(shop, rows)
-            db.session.execute(insert(CustomerChange), rows)
-
-
-def _forget_deleted(shop: Shop, rows: list[dict[str, Any]]) -> None:
-    """A change announced by a delete names the group or segment being deleted (its members
-    move to the default group, or leave it): keep the change, without the reference."""
-    for model, columns in ((Group, ("from_group_id", "to_group_id")), (Segment, ("segment_id",))):
-        named = {row[column] for row in rows for column in columns} - {None}
-        if not named:
+    changes: dict[tuple[str, int | None, int | None, int | None], list[str]] = {}
+    for payload in payloads:
+        if not payload.get("customer_id"):
             continue
-        existing = set(
-            db.session.execute(
-                for_shop(model, shop.id).with_only_columns(model.id).where(model.id.in_(named))
-            ).scalars()
-        )
-        for row in rows:
-            for column in columns:
-                if row[column] not in existing:
-                    row[column] = None
+        for row in _rows(topic, payload):
+            key = (
+                row["kind"],
+                row.get("from_group_id"),
+                row.get("to_group_id"),
+                row.get("segment_id"),
+            )
+            changes.setdefault(key, []).append(str(payload["customer_id"]))
+    if not changes:
+        return
+    groups = _existing(shop, Group, {ref for key in changes for ref in key[1:3]})
+    segments = _existing(shop, Segment, {key[3] for key in changes})
+    now = utcnow()
+    columns = ["shop_id", "customer_id", "kind", "from_group_id", "to_group_id", "segment_id",
+               "happened_at"]  # fmt: skip
+    for (kind, from_group, to_group, segment), external_ids in changes.items():
+        values = [
+            literal(kind, String),
+            literal(from_group if from_group in groups else None, Integer),
+            literal(to_group if to_group in groups else None, Integer),
+            literal(segment if segment in segments else None, Integer),
+            literal(now, UtcDateTime()),
+        ]
+        for start in range(0, len(external_ids), CHUNK):
+            chosen = (
+                for_shop(Customer, shop.id)
+                .with_only_columns(Customer.shop_id, Customer.id, *values)
+                .where(Customer.external_id.in_(external_ids[start : start + CHUNK]))
+            )
+            db.session.execute(insert(CustomerChange).from_select(columns, chosen))
 
+
+def _existing(shop: Shop, model: Any, named: set[int | None]) -> set[int]:
+    """Which of the ``named`` groups or segments still exist: a change announced by a
+    delete (members move to the default group, or leave the segment) names the one being
+    deleted; the change is kept, without that reference."""
+    wanted = named - {None}
+    if not wanted:
+        return set()
+    return set(
+        db.session.execute(
+            for_shop(model, shop.id).with_only_columns(model.id).where(model.id.in_(wanted))
+        ).scalars()
+    )

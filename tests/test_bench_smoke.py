@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ["bench/pricing.py", "--calls", "2", "--sizes", "0,20"],
         ["bench/pricing_engine.py"],
         ["bench/jobs.py", "--jobs", "5", "--samples", "2"],
+        ["bench/webhooks.py", "--only", "sqlite", "--events", "40", "--customers", "10"],
         ["bench/audiences.py", "--members", "200"],
     ],
     ids=lambda args: args[0],

@@ -452,10 +452,11 @@ def discount_codes_generate(discount_id: int) -> ResponseReturnValue:
         if error.status != 422:
             raise
         return _codes_page(shop, discount_id, 422, generate=typed, errors=error.details)
+    before = operations.last_code_id(shop, discount.id)
     job = enqueue_generation(shop, discount.id, args)  # the API's own job kind
     return redirect_to(
         ".discount_codes", " ".join(warnings) or None, "warning", discount_id=discount_id,
-        job=job.id,
+        job=job.id, after=before,
     )  # fmt: skip
 
 

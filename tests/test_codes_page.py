@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from plugin.jobs import run_pending
 from tests.test_admin_ui_more import AdminPages, api
 
 
@@ -87,3 +88,18 @@ def test_a_dense_generation_warns_that_codes_are_easy_to_guess(client, pages, po
 def test_importing_updates_the_counts_on_the_page_it_answers(client, pages, pool):
     answered = _import(pages, pool, "code\nIMP-1\nIMP-2\nIMP-3\n").get_data(as_text=True)
     assert "All (3)" in answered and "Unassigned (3)" in answered
+
+
+def test_a_generation_left_to_a_job_lists_its_batch_as_it_is_made(app, client, pages, pool):
+    _import(pages, pool, "code\nOLD-1\n")
+    started = pages.post(
+        f"/admin/discounts/{pool}/codes/generate", {"count": "10001", "length": "10"}
+    )
+    assert started.status_code == 303
+    location = started.headers["Location"]
+    assert "job=" in location and "after=" in location
+    assert run_pending(app) == 1
+    page = client.get(location).get_data(as_text=True)
+    assert "Done: 10,001 codes generated." in page
+    assert "The new codes" in page and "10,001 codes added since" in page
+    assert "OLD-1" not in _codes(page)

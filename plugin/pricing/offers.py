@@ -112,8 +112,8 @@ def _order(
 
 def _get_units(
     offer: Offer, cart: _CartIndex, unit_prices: Sequence[int], left: list[int]
-) -> list[int]:
-    """Apply one offer as often as it can; return the get units it took per line.
+) -> dict[int, int]:
+    """Apply one offer as often as it can; return the get units it took, by line.
 
     One application takes ``buy.quantity`` units most expensive first, then
     ``get.quantity`` other units cheapest first (ties: earlier line). When an
@@ -121,7 +121,7 @@ def _get_units(
     the next ones would take the same until one of them runs short: those are taken
     at once, so a line of a million units costs no more than one of two.
     """
-    got = [0] * len(left)
+    got: dict[int, int] = {}
     buy_order = [i for i in _order(cart, unit_prices, offer.buy, dearest=True) if left[i]]
     if sum(left[i] for i in buy_order) < offer.buy.quantity:
         return got  # not one application: the get side is not even looked at
@@ -138,7 +138,7 @@ def _get_units(
                 left[i] += part
             break
         for i, part in given:
-            got[i] += part
+            got[i] = got.get(i, 0) + part
         done += 1
         if len(bought) == 1 and len(given) == 1:
             (b, bq), (g, gq) = bought[0], given[0]
@@ -147,7 +147,8 @@ def _get_units(
                 more = min(more, limit - done)
             left[b] -= more * bq
             left[g] -= more * gq
-            got[g] += more * gq
+            if more:
+                got[g] = got.get(g, 0) + more * gq
             done += more
     return got
 
@@ -175,8 +176,8 @@ def apply_offers(
         ):
             continue
         got = _get_units(offer, cart, unit_prices, units_left)
-        for i, units in enumerate(got):
-            amount = units * offer.discount.per_unit(unit_prices[i]) if units else 0
+        for i, units in sorted(got.items()):
+            amount = units * offer.discount.per_unit(unit_prices[i])
             if amount:
                 discounts[i] += amount
                 adjustments[i].append(Adjustment("offer", offer.name, -amount, offer_id=offer.id))

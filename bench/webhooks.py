@@ -18,7 +18,9 @@ Two mixes, each signed before the clock starts (the host's work is not ours):
 The floor is an endpoint registered only in this script: it checks the signature with
 ``hmac`` (its own code, none of ours), then inserts one row per event (event id, topic and
 body) in its own transaction through the same engine. Each figure is events per second
-over the run, the ratio ours/floor, and the SQL statements (plus commits) per event. After
+over the run, the ratio ours/floor, and the SQL statements (plus commits) per event; then
+the CPU milliseconds per event of this process and of our PostgreSQL backends, which a
+busy machine sways much less than wall time. After
 each mix, every customer's figures and every segment's members are checked against a
 recompute from the orders: a fast path that counted wrong fails the run.
 """
@@ -73,6 +75,8 @@ SEGMENTS = [
 
 
 def make_app(url: str) -> Any:
+    if url.startswith("postgresql"):  # to find our server processes (server_cpu)
+        url += ("&" if "?" in url else "?") + f"application_name={APP_NAME}"
     app = create_app(
         {"TESTING": True, "CUSTOMER_GROUPS_APP_SECRET": SECRET, "CUSTOMER_GROUPS_DATABASE_URL": url}
     )
@@ -114,6 +118,40 @@ def make_app(url: str) -> Any:
             )
         db.create_all()
     return app
+
+
+APP_NAME = "bench-webhooks"
+
+
+def server_cpu(app: Any) -> float:
+    """CPU seconds used so far by the PostgreSQL backends of our connections (0 on SQLite,
+    NaN when the server runs elsewhere): steadier than wall time on a busy machine."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            return 0.0
+        with db.engine.connect() as connection:
+            pids = connection.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": APP_NAME},
+            ).scalars()
+            total = 0.0
+            try:
+                for pid in pids:
+                    with open(f"/proc/{pid}/stat") as stat:
+                        fields = stat.read().rsplit(")", 1)[1].split()
+                    total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except OSError:
+                return float("nan")
+    return total
+
+
+def timed_run(
+    app: Any, path: str, requests: list[tuple], threads: int
+) -> tuple[float, float, float]:
+    """:func:`run`, with the CPU seconds of this process and of our server backends."""
+    server, client = server_cpu(app), time.process_time()
+    elapsed = run(app, path, requests, threads)
+    return elapsed, time.process_time() - client, server_cpu(app) - server
 
 
 class Counter:
@@ -310,17 +348,25 @@ def bench(url: str, label: str, args: argparse.Namespace) -> None:
         run(app, FLOOR_PATH, floor[: args.threads * 5], args.threads)
         ours, floor = ours[args.threads * 5 :], floor[args.threads * 5 :]
         counted = counter.statements
-        t_ours = run(app, "/webhooks", ours, args.threads)
+        t_ours, client, server = timed_run(app, "/webhooks", ours, args.threads)
         statements = (counter.statements - counted) / len(ours)
         counted = counter.statements
-        t_floor = run(app, FLOOR_PATH, floor, args.threads)
+        t_floor, floor_client, floor_server = timed_run(app, FLOOR_PATH, floor, args.threads)
         floor_statements = (counter.statements - counted) / len(floor)
         check(app)
         rate, floor_rate = len(ours) / t_ours, len(floor) / t_floor
+        per = 1000 / len(ours)
         print(
             f"  {mix_name:<10} ours {rate:7.0f} events/s ({statements:4.1f} statements/event)"
             f"   floor {floor_rate:7.0f} events/s ({floor_statements:3.1f})"
-            f"   ratio {floor_rate / rate:5.2f}x"
+            f"   ratio {floor_rate / rate:5.2f}x",
+            flush=True,
+        )
+        print(
+            f"  {'':<10} CPU ms/event: ours client {client * per:5.2f} server {server * per:5.2f}"
+            f"   floor client {floor_client * per:5.2f} server {floor_server * per:5.2f}"
+            f"   ratio {(client + server) / (floor_client + floor_server):5.2f}x",
+            flush=True,
         )
     with app.app_context():
         db.engine.dispose()

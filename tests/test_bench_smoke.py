@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ["bench/jobs.py", "--jobs", "5", "--samples", "2"],
         ["bench/webhooks.py", "--only", "sqlite", "--events", "40", "--customers", "10"],
         ["bench/audiences.py", "--members", "200"],
+        ["bench/reports.py", "--sqlite", "--orders", "300", "--days", "10", "--runs", "1"],
     ],
     ids=lambda args: args[0],
 )

@@ -2,10 +2,11 @@
 
 Choices the contract left open:
 
-- An order counts on the day it was placed (``placed_at``), in the shop's time zone. Days
-  are the shop's midnights converted to UTC in Python (daylight saving included), sent as
-  one ``VALUES`` table, and orders are joined to the day whose bounds hold them: one set-based
-  query per report, the same on SQLite and PostgreSQL, with no time-zone arithmetic in SQL.
+- An order counts on the day it was placed (``placed_at``), in the shop's time zone
+  (daylight saving included): one set-based query per report. PostgreSQL converts each
+  ``placed_at`` itself (``timezone(zone, placed_at)::date``); SQLite, which has no time
+  zones, shifts it by the zone's offset, a ``CASE`` over the offset's changes inside the
+  range found here in Python (``_offsets``: a few per year).
 - Refunds and cancellations are netted by leaving the order out: a refunded or cancelled
   order counts on no day (the contract's reversals are whole orders). A report of a past
   range can therefore shrink when an order of it is refunded later.
@@ -27,11 +28,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, column, func, select, values
+from sqlalchemy import Date, and_, bindparam, case, cast, func, select
 
 from plugin.codes.models import CONFIRMED, Discount, Redemption
 from plugin.customers.models import ORDER_PAID, Customer, Order
-from plugin.db import UtcDateTime, db, for_shop
+from plugin.db import db, for_shop
 from plugin.groups.models import Group
 from plugin.shops.models import Shop
 
@@ -64,27 +65,51 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
-def _day_table(shop: Shop, days: list[date]) -> Any:
-    """``days(day, starts_at, ends_at)``: each day of the shop and its bounds in UTC."""
-    zone = ZoneInfo(shop.timezone)
-    rows = [
-        (n, _midnight(day, zone), _midnight(day + timedelta(days=1), zone))
-        for n, day in enumerate(days)
-    ]
-    return (
-        values(
-            column("day", Integer),
-            column("starts_at", UtcDateTime),
-            column("ends_at", UtcDateTime),
-            name="days",
-        )
-        .data(rows)
-        .cte("days")
+def _offset(moment: datetime, zone: ZoneInfo) -> int:
+    offset = moment.astimezone(zone).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
+def _offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+    """The zone's offset from UTC over ``[start, end)``, as ``(from, seconds)`` pieces: an
+    hourly walk finds each change, then the minute it happens (zones change on the minute)."""
+    pieces = [(start, _offset(start, zone))]
+    moment = start
+    while moment < end:
+        later = min(moment + timedelta(hours=1), end)
+        if _offset(later, zone) != pieces[-1][1]:
+            change = moment
+            while _offset(change, zone) == pieces[-1][1]:
+                change += timedelta(minutes=1)
+            pieces.append((change, _offset(change, zone)))
+        moment = later
+    return pieces
+
+
+def _on_days(shop: Shop, days: list[date]) -> tuple[Any, Any]:
+    """The day of an order's row (a column to select and group by), and how to read it
+    back as the day's number in ``days``. PostgreSQL converts each ``placed_at`` to the shop's day
+    itself (``timezone(zone, placed_at)::date``: daylight saving included); SQLite, which
+    has no time zones, shifts it by the zone's offset at that moment (``_offsets``)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        number = {day: n for n, day in enumerate(days)}
+        zone = bindparam("zone", shop.timezone)
+        return cast(func.timezone(zone, Order.placed_at), Date), number.get
+    zone_info = ZoneInfo(shop.timezone)
+    pieces = _offsets(
+        zone_info, _midnight(days[0], zone_info), _midnight(days[-1] + timedelta(days=1), zone_info)
     )
-
-
-def _in_day(days: Any) -> Any:
-    return and_(Order.placed_at >= days.c.starts_at, Order.placed_at < days.c.ends_at)
+    shift: Any = f"{pieces[-1][1]:+d} seconds"
+    if len(pieces) > 1:
+        shift = case(
+            *[
+                (Order.placed_at < pieces[n + 1][0], f"{offset:+d} seconds")
+                for n, (_, offset) in enumerate(pieces[:-1])
+            ],
+            else_=shift,
+        )
+    number = {day.isoformat(): n for n, day in enumerate(days)}
+    return func.date(Order.placed_at, shift), number.get
 
 
 def _within(shop: Shop, days: list[date]) -> Any:
@@ -111,11 +136,11 @@ GROUP_FIGURES = ("customers", "orders", "revenue", "discount_total")
 def discounts_report(shop: Shop, start: date, end: date) -> dict[str, Any]:
     """Per discount: ``redemptions``, ``discount_total``, ``orders_total`` and their series."""
     days = _days(start, end)
-    table = _day_table(shop, days)
-    rows = db.session.execute(
+    day, number = _on_days(shop, days)
+    query = (
         select(
             Redemption.discount_id,
-            table.c.day,
+            day,
             func.count(Redemption.id),
             func.coalesce(func.sum(Redemption.amount), 0),
             func.coalesce(func.sum(Order.total), 0),
@@ -128,18 +153,18 @@ def discounts_report(shop: Shop, start: date, end: date) -> dict[str, Any]:
                 Order.external_id == Redemption.order_external_id,
             ),
         )
-        .join(table, _in_day(table))
         .where(
             Redemption.shop_id == shop.id,
             Redemption.status == CONFIRMED,
             Order.status == ORDER_PAID,
             _within(shop, days),
         )
-        .group_by(Redemption.discount_id, table.c.day)
-    ).all()
+        .group_by(Redemption.discount_id, day)
+    )
+    rows = db.session.execute(query).all()
     per_discount: dict[int, dict[int, dict[str, int]]] = {}
-    for discount_id, day, redemptions, discount_total, orders_total in rows:
-        per_discount.setdefault(discount_id, {})[day] = {
+    for discount_id, on, redemptions, discount_total, orders_total in rows:
+        per_discount.setdefault(discount_id, {})[number(on)] = {
             "redemptions": int(redemptions),
             "discount_total": int(discount_total),
             "orders_total": int(orders_total),
@@ -177,7 +202,7 @@ def groups_report(shop: Shop, start: date, end: date) -> dict[str, Any]:
     """Per group: ``customers``, ``orders``, ``revenue``, ``discount_total`` and their
     series, and ``members`` (the group's size today)."""
     days = _days(start, end)
-    table = _day_table(shop, days)
+    day, number = _on_days(shop, days)
     amounts = _code_amounts(shop)
     paid = (
         Order.shop_id == shop.id,
@@ -185,24 +210,24 @@ def groups_report(shop: Shop, start: date, end: date) -> dict[str, Any]:
         Order.group_id.is_not(None),
         _within(shop, days),
     )
-    rows = db.session.execute(
+    query = (
         select(
             Order.group_id,
-            table.c.day,
+            day,
             func.count(Order.customer_id.distinct()),
             func.count(Order.id),
             func.coalesce(func.sum(Order.total), 0),
             func.coalesce(func.sum(amounts.c.amount), 0),
         )
         .select_from(Order)
-        .join(table, _in_day(table))
         .outerjoin(amounts, amounts.c.order_id == Order.external_id)
         .where(*paid)
-        .group_by(Order.group_id, table.c.day)
-    ).all()
+        .group_by(Order.group_id, day)
+    )
+    rows = db.session.execute(query).all()
     per_group: dict[int, dict[int, dict[str, int]]] = {}
-    for group_id, day, customers, orders, revenue, discount_total in rows:
-        per_group.setdefault(group_id, {})[day] = {
+    for group_id, on, customers, orders, revenue, discount_total in rows:
+        per_group.setdefault(group_id, {})[number(on)] = {
             "customers": int(customers),
             "orders": int(orders),
             "revenue": int(revenue),

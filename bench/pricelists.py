@@ -12,6 +12,8 @@
    offers, against the floor of ``bench/floor.py`` (verify the signature with ``hmac``,
    ``json.loads``, dump a same-sized answer: none of our code); calls interleaved, median of
    ``--calls``. Goal: at most 2x.
+3. The pure engine alone (no database, no HTTP) on the same kind of cart, with and without
+   10 price lists and 1,000 offers: what the two steps add to a call.
 
 Run: ``.venv/bin/python bench/pricelists.py --database-url postgresql+psycopg://...``
 (without it: SQLite, and the import part is skipped).
@@ -26,6 +28,8 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,18 @@ from pricing import SECRET, SHOP, call, install, make_app, signed_environ  # noq
 from sqlalchemy import insert, select, update  # noqa: E402
 
 from plugin.db import copying, db  # noqa: E402
+from plugin.pricing import (  # noqa: E402
+    Audience,
+    Cart,
+    CustomerContext,
+    Line,
+    OfferDiscount,
+    OfferTarget,
+    RuleSet,
+    price_cart,
+)
+from plugin.pricing import Offer as EngineOffer  # noqa: E402
+from plugin.pricing import PriceList as EnginePriceList  # noqa: E402
 from plugin.rules.models import Offer, PriceList, PriceListEntry  # noqa: E402
 from plugin.rules.pricelists import import_entries  # noqa: E402
 from plugin.shops.models import Shop  # noqa: E402
@@ -258,6 +274,65 @@ def hook_vs_floor(app: Any, lists: int, per_list: int, offers: int, calls: int) 
     )
 
 
+def engine_ms(lists: int, per_list: int, offers: int, calls: int) -> None:
+    rng = random.Random(11)
+    products = [f"p{i}" for i in range(per_list)]
+    made = []
+    for n in range(offers):
+        by_category = rng.random() < 0.3
+        ids = frozenset(rng.sample(CATEGORIES, 2) if by_category else rng.sample(products, 3))
+
+        def target(quantity: int, ids: frozenset[str] = ids, by: bool = by_category) -> Any:
+            if by:
+                return OfferTarget(quantity, category_ids=ids)
+            return OfferTarget(quantity, product_ids=ids)
+
+        percent = rng.random() < 0.5
+        discount = (
+            OfferDiscount("percent", Decimal(rng.randint(5, 50)))
+            if percent
+            else OfferDiscount("free")
+        )
+        made.append(
+            EngineOffer(
+                n + 1, f"Offer {n}", Audience(), target(rng.randint(1, 3)), target(1), discount,
+                rng.choice((None, 1, 2)), rng.randint(0, 100),
+            )
+        )  # fmt: skip
+    heads = [EnginePriceList(i + 1, f"List {i}", Audience(), i) for i in range(lists)]
+    lines = tuple(
+        Line(f"l{i}", rng.choice(products), "product", tuple(rng.sample(CATEGORIES, 2)),
+             rng.randint(1, 4), rng.randint(100, 20_000))
+        for i in range(50)
+    )  # fmt: skip
+    entries = {
+        head.id: {ln.product_id: ((1, rng.randint(100, 20_000)),) for ln in lines} for head in heads
+    }
+    cart = Cart("k_1", "EUR", "c_1", "web", None, None, lines)
+    customer = CustomerContext("c_1")
+    now = datetime.now(UTC)
+    figures = []
+    for rules, given in (
+        (RuleSet.build(), None),
+        (RuleSet.build(price_lists=heads, offers=made), entries),
+    ):
+        for _ in range(50):
+            price_cart(cart, customer, rules, {}, now, given)
+        samples = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            price_cart(cart, customer, rules, {}, now, given)
+            samples.append(time.perf_counter() - started)
+        figures.append(statistics.median(samples) * 1000)
+    candidates = len(made and RuleSet.build(offers=made).offers_for(
+        (ln.product_id, ln.category_ids) for ln in lines
+    ))  # fmt: skip
+    print(
+        f"engine alone, 50-line cart: {figures[0]:.2f} ms without, {figures[1]:.2f} ms with "
+        f"{lists} price lists and {offers:,} offers ({candidates} offers the cart can apply)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--database-url", default=None)
@@ -280,6 +355,7 @@ def main() -> None:
     elif not postgresql:
         print("import against COPY: skipped (PostgreSQL only; pass --database-url)")
     hook_vs_floor(app, args.lists, args.list_entries, args.offers, args.calls)
+    engine_ms(args.lists, args.list_entries, args.offers, args.calls)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

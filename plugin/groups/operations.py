@@ -108,6 +108,8 @@ def create_group(shop: Shop, data: dict[str, Any]) -> Group:
         name_key=name_key(data["name"]),
         colour=data.get("colour") or DEFAULT_GROUP_COLOUR,
         is_default=False,
+        auto_segment_id=data.get("auto_segment_id"),
+        auto_priority=data.get("auto_priority") or 0,
     )
     with unique_name("group"):
         db.session.add(group)
@@ -128,6 +130,10 @@ def update_group(shop: Shop, group_id: int, data: dict[str, Any]) -> Group:
             db.session.flush()
     if "colour" in data:
         group.colour = data["colour"]
+    if "auto_segment_id" in data:
+        group.auto_segment_id = data["auto_segment_id"]
+    if "auto_priority" in data:
+        group.auto_priority = data["auto_priority"]
     if "is_default" in data:
         if data["is_default"]:
             _make_default(shop, group)
@@ -192,11 +198,18 @@ def move_customers(shop: Shop, group_id: int, external_ids: list[str]) -> dict[s
             422,
             {"customer_ids": [f"Unknown customer: {external_id}." for external_id in unknown]},
         )
+    # Moved by hand: locked in the group, automatic groups leave them there (contract §8).
+    db.session.execute(
+        update(Customer)
+        .where(Customer.id.in_([cid for cid, _, _ in rows]))
+        .values(group_locked=True)
+        .execution_options(synchronize_session=False)
+    )
     movers = [(cid, external_id, old) for cid, external_id, old in rows if old != group.id]
     if movers:
         db.session.execute(
             update(Customer)
-            .where(Customer.shop_id == shop.id, Customer.id.in_([cid for cid, _, _ in movers]))
+            .where(Customer.id.in_([cid for cid, _, _ in movers]))
             .values(group_id=group.id)
             .execution_options(synchronize_session=False)
         )

@@ -8,10 +8,12 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from plugin.customers.schemas import CustomerSummary
-from plugin.fields import HostId, Strict, Timestamp
+from plugin.fields import HostId, SerialId, Strict, StrictInteger, Timestamp
 from plugin.paging import page_of
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+#: An automatic group's priority: the lowest number takes a customer first.
+PRIORITY = validate.Range(min=-1_000_000, max=1_000_000)
 
 
 class Colour(fields.String):
@@ -38,6 +40,9 @@ class GroupIn(Strict):
     name = Name(required=True)
     colour = Colour(load_default=None)
     is_default = fields.Boolean(load_default=False)
+    # Automatic groups (contract §8): customers in this segment are placed here.
+    auto_segment_id = SerialId(allow_none=True, load_default=None)
+    auto_priority = StrictInteger(load_default=0, validate=PRIORITY)
 
     @post_load
     def _drop_missing_colour(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -50,6 +55,8 @@ class GroupPatch(Strict):
     name = Name()
     colour = Colour()
     is_default = fields.Boolean()
+    auto_segment_id = SerialId(allow_none=True)
+    auto_priority = StrictInteger(validate=PRIORITY)
 
 
 class GroupOut(Schema):
@@ -57,6 +64,8 @@ class GroupOut(Schema):
     name = fields.String()
     colour = fields.String()
     is_default = fields.Boolean()
+    auto_segment_id = fields.Integer(allow_none=True)
+    auto_priority = fields.Integer()
     member_count = fields.Integer()
     created_at = Timestamp()
 
@@ -73,6 +82,15 @@ class MoveCustomersOut(Schema):
     group = fields.Nested(GroupOut)
 
 
+class ReleaseLocksIn(Strict):
+    customer_ids = fields.List(HostId(), required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class ReleaseLocksOut(Schema):
+    released = fields.Integer(metadata={"description": "Customers unlocked."})
+    moved = fields.Integer(metadata={"description": "Of those, customers placed elsewhere."})
+
+
 __all__ = [
     "CustomerSummary",
     "GroupIn",
@@ -81,4 +99,6 @@ __all__ = [
     "GroupPatch",
     "MoveCustomersIn",
     "MoveCustomersOut",
+    "ReleaseLocksIn",
+    "ReleaseLocksOut",
 ]

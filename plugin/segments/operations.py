@@ -37,6 +37,7 @@ from plugin.events import publish, publish_many, publish_selected
 from plugin.jobs.models import ACTIVE_JOB_STATUSES, Job
 from plugin.jobs.registry import enqueue
 from plugin.paging import Page, paginate
+from plugin.segments import placement
 from plugin.segments.compiler import segment_customer_ids, segment_predicate
 from plugin.segments.conditions import (
     Condition,
@@ -223,9 +224,10 @@ def delete_segment(shop: Shop, segment_id: int) -> None:
     """Delete a segment; its members leave it (and hear so), and the database takes it out
     of every rule's and discount's audience (foreign keys)."""
     segment = get_for_shop(Segment, shop.id, segment_id)
+    placement.check_segment_unused(shop, segment.id)
     left = db.session.execute(
         delete(SegmentMember)
-        .where(SegmentMember.shop_id == shop.id, SegmentMember.segment_id == segment.id)
+        .where(SegmentMember.segment_id == segment.id)
         .returning(SegmentMember.customer_id)
     ).scalars()
     changes: dict[int, tuple[list[int], list[int]]] = {cid: ([], [segment.id]) for cid in left}
@@ -240,9 +242,11 @@ def recompute_segment(shop: Shop, segment: Segment) -> tuple[int, int]:
     conditions = parse_conditions(segment.conditions)
     today = shop_today(shop.timezone)
     if db.session.get_bind().dialect.name == "postgresql":
-        return _recompute_in_sql(shop, segment, conditions, today)
+        changed = _recompute_in_sql(shop, segment, conditions, today)
+        placement.after_segment_recomputed(shop, segment.id)
+        return changed
     qualifying = segment_customer_ids(shop.id, segment.match, conditions, today, shop.timezone)
-    mine = (SegmentMember.shop_id == shop.id, SegmentMember.segment_id == segment.id)
+    mine = (SegmentMember.segment_id == segment.id,)
     left = list(
         db.session.execute(
             delete(SegmentMember)
@@ -280,6 +284,7 @@ def recompute_segment(shop: Shop, segment: Segment) -> tuple[int, int]:
         ],
     )
     _publish_changes(shop, {customer_id: ([], [segment.id]) for customer_id in left})
+    placement.after_segment_recomputed(shop, segment.id)
     return len(joined), len(left)
 
 
@@ -556,6 +561,7 @@ def refresh_customer(
             SEGMENTS_CHANGED,
             {"customer_id": customer.external_id, "joined": joined, "left": left},
         )
+        placement.after_memberships_changed(shop, customer.id, joined + left)
     return joined, left
 
 

@@ -1029,6 +1029,26 @@ def test_the_customer_page_and_its_lists(server):
     assert [(u["code"], u["order_id"]) for u in used] == [(code, "cp_o2")]
 
 
+def test_automatic_groups_and_released_locks(server):
+    customer(server, "ag_1", tags=["served-auto"])
+    customer(server, "ag_2")
+    conditions = [{"field": "customer_tag", "op": "has", "value": "served-auto"}]
+    made = server.api("POST", "/segments", json={"name": "Served auto", "conditions": conditions})
+    segment = ok(made, 201)
+    body = {"name": "Served auto", "auto_segment_id": segment["id"]}
+    auto = ok(server.api("POST", "/groups", json=body), 201)
+    assert auto["auto_segment_id"] == segment["id"] and auto["auto_priority"] == 0
+    assert ok(server.api("GET", "/customers/ag_1"))["group"]["name"] == "Served auto"
+    ok(server.api("POST", f"/groups/{auto['id']}/customers", json={"customer_ids": ["ag_2"]}))
+    released = server.api("POST", "/groups/locks/release", json={"customer_ids": ["ag_2"]})
+    assert ok(released) == {"released": 1, "moved": 1}
+    assert ok(server.api("GET", "/customers/ag_2"))["group"]["name"] == "Standard"
+    refused = server.api("DELETE", f"/segments/{segment['id']}")
+    assert ok(refused, 409)["error"]["code"] == "conflict"
+    assert server.api("DELETE", f"/groups/{auto['id']}").status_code == 204
+    assert ok(server.api("GET", "/customers/ag_1"))["group"]["name"] == "Standard"
+
+
 # -- Every documented route was sent a request ------------------------------------------------
 
 

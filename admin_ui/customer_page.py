@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from admin_ui.blueprint import admin_blueprint, render_page, run_form
 from admin_ui.session import current_admin_shop, redirect_to
 from plugin.codes import operations as codes
+from plugin.customers.operations import find_customer
 from plugin.db import db
 from plugin.errors import ApiError
 from plugin.groups import operations as groups
@@ -46,6 +47,9 @@ def _serial(text: str) -> int | None:
 def _page(customer_id: str, status: int = 200, **context: Any) -> ResponseReturnValue:
     shop = current_admin_shop()
     customer = customer_view(shop, customer_id)
+    row = find_customer(shop, customer_id)
+    # Automatic groups (contract §8): moved by hand, a customer stays where they were put.
+    customer["locked"] = bool(row is not None and row.group_locked)
     return render_page(
         "customer.html",
         status,

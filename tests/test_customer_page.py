@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 
+from plugin.customers.models import Customer
+from plugin.db import db
 from tests.conftest import auth, customer_payload, order_payload
 from tests.test_admin_ui import Admin, text
 
@@ -121,6 +124,7 @@ def test_the_page_shows_the_customer_and_moves_and_gives_from_there(client, host
 
     page = text(admin.get("/admin/customers/c_1"))
     assert "<h1>Ada" in page
+    assert "Placed by the automatic groups" in page
     assert "€1,234.56" in page
     assert "Buyers" in page and "o_1" in page
     assert "Joined the segment Buyers" in page
@@ -130,6 +134,13 @@ def test_the_page_shows_the_customer_and_moves_and_gives_from_there(client, host
     page = text(client.get(moved.headers["Location"]))
     assert "Moved to “VIP”." in page
     assert "Moved from Standard to VIP" in page
+    # The lock shown is the one stored (moving by hand locks once automatic groups exist).
+    with client.application.app_context():
+        locked = db.session.execute(
+            select(Customer.group_locked).where(Customer.external_id == "c_1")
+        ).scalar_one()
+    assert ("Locked in this group" in page) == locked
+    assert ("Placed by the automatic groups" in page) != locked
 
     given = admin.post("/admin/customers/c_1/give-code", {"discount_id": str(pool["id"])})
     assert given.status_code == 303

@@ -303,3 +303,38 @@ def test_a_refund_takes_them_out_of_the_ever_used_a_code_segment_and_the_vendors
     assert attentive.attributes[compact("c_2")] == {"ever_used_discount_code": ""}
     assert attentive.attributes[compact("c_1")] == {"ever_used_discount_code": "true"}
     assert meta.problems == attentive.problems == []
+
+
+def test_only_update_existing_adds_no_one_new_and_still_removes_leavers(
+    app, client, shop, httpserver
+):
+    add_customers(
+        app,
+        [{"external_id": key, "email": email(key)} for key in ("c_1", "c_2", "c_3")],
+    )
+    klaviyo = FakeKlaviyo(httpserver, "LIST1", KLAVIYO_KEY)
+    # c_1 and c_2 are Klaviyo profiles already; c_3 is not.
+    klaviyo.profiles.update({email("c_1"): "01EXIST1", email("c_2"): "01EXIST2"})
+    audience = create_audience(
+        client,
+        audience_body(
+            app,
+            {
+                "type": "klaviyo",
+                "credentials": {"api_key": KLAVIYO_KEY},
+                "list_id": "LIST1",
+                "base_url": httpserver.url_for("/"),
+            },
+            only_update_existing=True,
+        ),
+    )
+    first = run(client, audience["id"]).get_json()
+    assert (first["synced"], first["skipped"]) == (2, 1)
+    assert klaviyo.emails() == {email("c_1"), email("c_2")}
+
+    other = client.post("/api/groups", json={"name": "Elsewhere"}, headers=auth()).get_json()
+    move(client, other["id"], "c_2")
+    second = run(client, audience["id"]).get_json()
+    assert (second["synced"], second["removed"], second["skipped"]) == (1, 1, 1)
+    assert klaviyo.emails() == {email("c_1")}
+    assert klaviyo.problems == []

@@ -62,6 +62,9 @@ class FakeKlaviyo:
         httpserver.expect_request(relationships, method="DELETE").respond_with_handler(
             self.relationships
         )
+        httpserver.expect_request("/api/profiles", method="GET").respond_with_handler(
+            self.get_profiles
+        )
 
     def emails(self) -> set[str]:
         """The emails of the list's members."""
@@ -102,6 +105,36 @@ class FakeKlaviyo:
             status=201 if created else 200,
             content_type="application/vnd.api+json",
         )
+
+    def get_profiles(self, request: Request) -> Response:
+        """``only_update_existing``: is there a profile with this email?"""
+        query = {key: request.args.get(key) for key in request.args}
+        sdk_method, sdk_url, *_ = ProfilesApi(_SDK_CLIENT)._get_profiles_serialize(
+            None,
+            None,
+            [query.get("fields[profile]")],
+            None,
+            query.get("filter"),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            0,
+        )
+        sdk_path, _, sdk_query = sdk_url.partition("?")
+        if (request.method, request.path) != (sdk_method, sdk_path) or set(query) != {
+            key.split("=")[0].replace("%5B", "[").replace("%5D", "]")
+            for key in sdk_query.split("&")
+        }:
+            self.problems.append(f"GET {request.full_path} is not the SDK's {sdk_url}")
+        if request.headers.get("revision") != KLAVIYO_SDK_REVISION:
+            self.problems.append(f"revision {request.headers.get('revision')}")
+        email = str(query.get("filter", "")).removeprefix('equals(email,"').removesuffix('")')
+        found = [{"type": "profile", "id": self.profiles[email]}] if email in self.profiles else []
+        return Response(json.dumps({"data": found}), content_type="application/vnd.api+json")
 
     def relationships(self, request: Request) -> Response:
         body = json.loads(request.get_data())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, String, insert, literal
+from sqlalchemy import ARRAY, Integer, String, any_, bindparam, insert, literal
 
 from plugin.customers.models import (
     CHANGE_GROUP,
@@ -84,11 +84,20 @@ def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> No
             literal(segment if segment in segments else None, Integer),
             literal(now, UtcDateTime()),
         ]
-        for start in range(0, len(external_ids), CHUNK):
+        postgres = db.session.get_bind().dialect.name == "postgresql"
+        step = len(external_ids) or 1 if postgres else CHUNK
+        for start in range(0, len(external_ids), step):
+            chunk = external_ids[start : start + step]
+            # PostgreSQL takes the ids as one array parameter; others as an IN list.
+            matches = (
+                Customer.external_id == any_(bindparam("ids", chunk, type_=ARRAY(String)))
+                if postgres
+                else Customer.external_id.in_(chunk)
+            )
             chosen = (
                 for_shop(Customer, shop.id)
                 .with_only_columns(Customer.shop_id, Customer.id, *values)
-                .where(Customer.external_id.in_(external_ids[start : start + CHUNK]))
+                .where(matches)
             )
             db.session.execute(insert(CustomerChange).from_select(columns, chosen))
 

@@ -85,7 +85,7 @@ def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> No
             literal(now, UtcDateTime()),
         ]
         postgres = db.session.get_bind().dialect.name == "postgresql"
-        step = len(external_ids) or 1 if postgres else CHUNK
+        step = (len(external_ids) or 1) if postgres else CHUNK
         for start in range(0, len(external_ids), step):
             chunk = external_ids[start : start + step]
             # PostgreSQL takes the ids as one array parameter; others as an IN list.

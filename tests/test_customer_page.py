@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from plugin.customers.models import Customer
 from plugin.db import db
+from plugin.intake import changes
 from tests.conftest import auth, customer_payload, order_payload
 from tests.test_admin_ui import Admin, text
 
@@ -159,3 +160,24 @@ def test_the_page_refuses_a_move_without_a_group_and_changes_nothing(client, hos
     assert "Choose the group to move them to." in text(refused)
     assert _ok(client.get("/api/customers/c_1", headers=auth()))["group"]["name"] == "Standard"
     assert admin.get("/admin/customers/nobody").status_code == 404
+
+
+def test_a_segment_joined_by_many_records_a_change_for_each(client, host, shop, monkeypatch):
+    """Chunked host-id lists (one per 5,000 on SQLite) lose no customer: chunks of 1 here."""
+    monkeypatch.setattr(changes, "CHUNK", 1)
+    for customer_id in ("m_1", "m_2", "m_3"):
+        host.webhook("customer/created", {"customer": customer_payload(customer_id)})
+    _ok(
+        client.post(
+            "/api/segments",
+            json={"name": "Everyone", "conditions": [
+                {"field": "total_order_count", "op": "gte", "value": 0}]},
+            headers=auth(),
+        ),
+        201,
+    )
+    for customer_id in ("m_1", "m_2", "m_3"):
+        found = _ok(client.get(f"/api/customers/{customer_id}/changes", headers=auth()))
+        assert [(c["kind"], c["segment"]["name"]) for c in found["items"]] == [
+            ("joined_segment", "Everyone")
+        ]

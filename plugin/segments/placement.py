@@ -139,7 +139,7 @@ def _place_all_in_sql(shop: Shop, planned: Any) -> int:
             "customer_id", moved.c.external_id, "from_group", moved.c.old,
             "to_group", moved.c.group_id,
         )
-    ).order_by(moved.c.external_id)  # fmt: skip
+    )  # fmt: skip
     return publish_selected(shop, GROUP_CHANGED, payloads, ctes=[moved])
 
 

@@ -169,29 +169,44 @@ def test_migrating_keeps_codes_and_redemptions_on_sqlite(tmp_path):
     counted = (Discount, Code, Redemption)
     with app.app_context():
         upgrade(revision="0003")
-        shop = Shop(domain="a.example", currency="EUR")
-        db.session.add(shop)
-        db.session.flush()
-        # The table as it is at 0003 (no name_key yet, audience ids as a JSON list).
-        discounts = Table("discounts", MetaData(), autoload_with=db.session.connection())
+        # The tables as they are at 0003 (no name_key yet, audience ids as a JSON list; the
+        # models have columns added since).
+        def table(name):
+            return Table(name, MetaData(), autoload_with=db.session.connection())
+
+        shops = table("shops")
+        shop_id = db.session.execute(
+            insert(shops)
+            .values(domain="a.example", name="", currency="EUR", timezone="UTC",
+                    installed=True, installed_at=utcnow(), rules_version=0)
+            .returning(shops.c.id)
+        ).scalar_one()  # fmt: skip
+        discounts = table("discounts")
         discount_id = db.session.execute(
             insert(discounts)
             .values(
-                shop_id=shop.id, name="D", applies_to="products", type="percent", value=100,
+                shop_id=shop_id, name="D", applies_to="products", type="percent", value=100,
                 carriers=[], once_per_customer=False, audience_type="all", audience_ids=[],
                 minimum_type="none", minimum_value=0, payment_methods=[], channels=[],
                 active=True, created_at=utcnow(), updated_at=utcnow(),
             )
             .returning(discounts.c.id)
         ).scalar_one()
-        code = Code(shop_id=shop.id, discount_id=discount_id, code="ABC", code_key="abc")
-        db.session.add(code)
-        db.session.flush()
-        db.session.add(
-            Redemption(
-                shop_id=shop.id, code_id=code.id, discount_id=discount_id, order_external_id="o1"
+        codes = table("codes")
+        code_id = db.session.execute(
+            insert(codes)
+            .values(shop_id=shop_id, discount_id=discount_id, code="ABC", code_key="abc",
+                    shared=False, status="unassigned", times_used=0)
+            .returning(codes.c.id)
+        ).scalar_one()  # fmt: skip
+        redemptions = table("redemptions")
+        db.session.execute(
+            insert(redemptions).values(
+                shop_id=shop_id, code_id=code_id, discount_id=discount_id,
+                order_external_id="o1", once_per_customer=False, status="held", flagged=False,
+                created_at=utcnow(),
             )
-        )
+        )  # fmt: skip
         db.session.commit()
         db.session.close()
         for step in ("head", "0003", "head"):

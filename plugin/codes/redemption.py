@@ -324,7 +324,7 @@ def confirm_for_order(
         customer_row_id,
         CONFIRMED,
         now,
-        _existing(shop, order_external_id),
+        _existing(shop, order_external_id, discount.id),
         flagged=True,
     )
 

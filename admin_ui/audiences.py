@@ -32,7 +32,6 @@ from plugin.audiences.schemas import (
     AudienceSchema,
 )
 from plugin.audiences.sync import FIELDS
-from plugin.db import db
 from plugin.errors import ApiError
 from plugin.groups.operations import list_groups
 from plugin.paging import MAX_PER_PAGE
@@ -228,7 +227,6 @@ def _save(shop: Shop, audience_id: int | None) -> ResponseReturnValue:
     if errors:
         return _form_page(shop, raw, current, 422, errors=_on_form_fields(errors, raw))
     assert saved is not None
-    db.session.commit()
     verb = "Created" if audience_id is None else "Saved"
     return redirect_to(".audiences", f"{verb} the audience “{saved.name}”.")
 
@@ -283,7 +281,6 @@ def audience_delete(audience_id: int) -> ResponseReturnValue:
     shop = current_admin_shop()
     name = operations.get_audience(shop, audience_id).name
     operations.delete_audience(shop, audience_id)
-    db.session.commit()
     return redirect_to(".audiences", f"Deleted the audience “{name}” and its runs.")
 
 

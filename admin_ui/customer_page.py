@@ -82,7 +82,6 @@ def customer_detail_move(customer_id: str) -> ResponseReturnValue:
     result, errors = run_form(lambda: groups.move_customers(shop, target, [customer_id]))
     if result is None:
         return _page(customer_id, 422, errors=errors)
-    db.session.commit()
     name = result["group"].name
     message = f"Moved to “{name}”." if result["moved"] else f"Already in “{name}”."
     return redirect_to(".customer_detail", message, customer_id=customer_id)
@@ -104,5 +103,4 @@ def customer_detail_give_code(customer_id: str) -> ResponseReturnValue:
         return _page(customer_id, 409, errors={"discount_id": [error.message]})
     if code is None:
         return _page(customer_id, 422, errors=errors)
-    db.session.commit()
     return redirect_to(".customer_detail", f"Gave the code {code.code}.", customer_id=customer_id)

@@ -17,7 +17,17 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, current_app, g, has_request_context
 from flask.globals import app_ctx
-from sqlalchemy import Column, DateTime, Integer, MetaData, Select, create_engine, event, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Select,
+    bindparam,
+    create_engine,
+    event,
+    select,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import (
@@ -312,14 +322,29 @@ def scoped_shop_id() -> int | None:
     return shop_id
 
 
-def in_shop(model: Any) -> Any:
-    """``model.shop_id = <the scope's shop>`` for Core statements (an ``INSERT … SELECT``, a
-    statement over a ``Table``), which the ORM's automatic criteria do not reach. Outside a
-    shop scope it refuses rather than match every shop."""
-    shop_id = scoped_shop_id()
+def in_shop(model: Any, shop_id: int | None = None) -> Any:
+    """``model.shop_id = <the shop>`` for Core statements (an ``INSERT … SELECT``, a statement
+    over a ``Table``), which the ORM's automatic criteria do not reach: the scope's shop, or
+    ``shop_id`` for a statement built for a shop named by its caller (it must agree with the
+    scope, if one is entered). With neither it refuses rather than match every shop."""
+    scoped = scoped_shop_id()
+    if shop_id is not None and scoped is not None and shop_id != scoped:
+        raise RuntimeError(f"This work is scoped to shop {scoped}, not {shop_id}.")
+    shop_id = shop_id if shop_id is not None else scoped
     if shop_id is None:
         raise RuntimeError("in_shop() needs a shop scope (enter_shop or shop_scope).")
     return model.shop_id == shop_id
+
+
+#: The parameter that :func:`shop_param` binds.
+SHOP_PARAM = "b_shop"
+
+
+def shop_param(model: Any) -> Any:
+    """``model.shop_id = :b_shop`` for a statement built once and run for many shops (the
+    ingest path's prepared statements): the shop is bound at execution, as
+    ``{"b_shop": shop.id}`` (:data:`SHOP_PARAM`), with the statement's other parameters."""
+    return model.shop_id == bindparam(SHOP_PARAM)
 
 
 _AFTER_COMMIT = "customer_groups.after_commit"

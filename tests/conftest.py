@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 
 from plugin.auth import HOOK_TOPICS, WEBHOOKS_PATH, issue_session_token, signed_headers
-from plugin.db import db
+from plugin.db import SHOP_SCOPE, ShopScoped, db
 from plugin.extension import create_app
 
 SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -23,6 +25,63 @@ SHOP = "lumen.example"
 PG_URL = os.environ.get("CUSTOMER_GROUPS_TEST_DATABASE_URL")
 
 _pg_schema_ready = False
+
+
+def _shop_tables() -> set[str]:
+    found: set[str] = set()
+    pending = list(ShopScoped.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if getattr(model, "__tablename__", None):
+            found.add(model.__tablename__)
+    return found
+
+
+_TABLE_NAMED = re.compile(r'\b(?:FROM|JOIN|UPDATE)\s+"?(\w+)"?', re.IGNORECASE)
+# One row by its primary key (a flush of a row read in the scope, a read by an id taken
+# from one): keys are the database's own, never another shop's by accident.
+_WHERE = re.compile(r"\bWHERE\s+(.*?)\s*(?:RETURNING\b.*)?$", re.IGNORECASE | re.DOTALL)
+# A bound value as each driver writes it: ``?`` (SQLite), ``%(name)s`` (psycopg), the latter
+# with a cast PostgreSQL's dialect may add (``%(id_1)s::INTEGER``).
+_VALUE = r"(?:\?|%\(\w+\)s)(?:::\w+(?:\[\])?)?"
+_KEY_TERM = re.compile(
+    rf'^"?(\w+)"?\."?(\w+)"?\s*(?:=|IN)\s*'
+    rf"(?:{_VALUE}|\(__\[POSTCOMPILE_\w+\]\)|\(\s*{_VALUE}(?:\s*,\s*{_VALUE})*\s*\))$",
+    re.IGNORECASE,
+)
+
+
+def _primary_keys() -> dict[str, set[str]]:
+    return {t.name: {c.name for c in t.primary_key.columns} for t in db.metadata.tables.values()}
+
+
+def _by_primary_key(statement: str) -> bool:
+    where = _WHERE.search(statement)
+    if where is None:
+        return False
+    named: dict[str, set[str]] = {}
+    for term in re.split(r"\s+AND\s+", where.group(1).strip(), flags=re.IGNORECASE):
+        match = _KEY_TERM.match(term.strip())
+        if match is not None:
+            named.setdefault(match.group(1), set()).add(match.group(2))
+    # Every column of some table's primary key is pinned: one row (or a list of rows) by key.
+    return any(key and key <= named.get(table, set()) for table, key in _primary_keys().items())
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _every_statement_names_its_shop(conn, cursor, statement, parameters, context, many):
+    """In every test: inside a shop scope, a statement that reads, changes or deletes rows of a
+    shop table names a shop (the ORM's automatic criteria, or ``in_shop`` in a Core
+    statement), so that no statement of ours can reach another shop's rows unnoticed."""
+    if not has_app_context() or g.get(SHOP_SCOPE) is None:
+        return
+    head = statement.lstrip()[:6].upper()
+    if head not in ("SELECT", "UPDATE", "DELETE", "WITH "):
+        return
+    touched = {name for name in _TABLE_NAMED.findall(statement)} & _shop_tables()
+    if touched and "shop_id" not in statement and not _by_primary_key(statement.strip()):
+        raise AssertionError(f"A statement over {sorted(touched)} names no shop: {statement}")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -7,6 +7,9 @@ subqueries, relationship loads, aggregates, ORM UPDATE and DELETE.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from sqlalchemy import delete, func, select, update
 
@@ -95,3 +98,22 @@ def test_a_block_scope_ends_with_its_block(app, two_shops):
         with pytest.raises(RuntimeError):
             in_shop(Customer)
         assert db.session.execute(select(func.count()).select_from(Customer)).scalar() == 4
+
+
+def test_no_query_names_its_shop_by_hand():
+    """The scope is the one way a query is limited to a shop: no hand-written
+    ``shop_id == shop.id`` (or ``== shop_id``, or ``== bindparam(...)`` where ``shop_param``
+    serves) outside plugin/db.py. A comparison with another
+    row's shop (``OutboxEvent.shop_id == event.shop_id``, a join on ``Shop.id``) is a join, not
+    a filter, and stays."""
+    root = Path(__file__).resolve().parents[1]
+    by_hand = re.compile(r"shop_id\s*==\s*(shop\.id\b|shop_id\b|bindparam\()")
+    offenders = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for package in ("plugin", "hooks", "admin_ui")
+        for path in sorted((root / package).rglob("*.py"))
+        if path.relative_to(root).as_posix() != "plugin/db.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if by_hand.search(line)
+    ]
+    assert offenders == [], "shop filters written by hand:\n" + "\n".join(offenders)

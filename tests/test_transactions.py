@@ -42,7 +42,9 @@ def test_operations_never_commit():
             if _may_commit(relative):
                 continue
             for number, line in enumerate(path.read_text().splitlines(), 1):
-                if re.search(r"\.commit\(\)", line) and not line.lstrip().startswith("#"):
+                # A savepoint's commit releases it inside the boundary's transaction.
+                committed = re.search(r"(?<!savepoint)\.commit\(\)", line)
+                if committed and not line.lstrip().startswith("#"):
                     offenders.append(f"{relative}:{number}: {line.strip()}")
     assert offenders == [], "commit outside a boundary:\n" + "\n".join(offenders)
 

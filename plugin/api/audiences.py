@@ -17,7 +17,6 @@ from plugin.audiences.schemas import (
     AudienceRunPage,
     AudienceSchema,
 )
-from plugin.db import db
 from plugin.errors import ApiError, ErrorCode
 from plugin.paging import PageQuery
 from plugin.sessions import current_shop
@@ -40,7 +39,6 @@ def list_audiences() -> ResponseReturnValue:
 def create_audience() -> ResponseReturnValue:
     data = load_body(AudienceSchema())
     audience = operations.create_audience(current_shop(), data)
-    db.session.commit()
     return jsonify(AudienceOut().dump(audience)), 201
 
 
@@ -67,7 +65,6 @@ def update_audience(audience_id: int) -> ResponseReturnValue:
             {"_schema": ["Send a JSON object with Content-Type: application/json."]},
         )
     audience = operations.update_audience(current_shop(), audience_id, patch)
-    db.session.commit()
     return jsonify(AudienceOut().dump(audience))
 
 
@@ -75,7 +72,6 @@ def update_audience(audience_id: int) -> ResponseReturnValue:
 @document("Delete an audience and its runs.", status=204)
 def delete_audience(audience_id: int) -> ResponseReturnValue:
     operations.delete_audience(current_shop(), audience_id)
-    db.session.commit()
     return "", 204
 
 

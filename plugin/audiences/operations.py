@@ -31,7 +31,7 @@ def _invalid(field: str, message: str) -> ApiError:
 
 def _check(shop: Shop, data: dict[str, Any], exclude_id: int | None = None) -> None:
     query = select(Audience.id).where(
-        Audience.shop_id == shop.id, Audience.name_key == name_key(data["name"])
+        Audience.name_key == name_key(data["name"])
     )
     if exclude_id is not None:
         query = query.where(Audience.id != exclude_id)
@@ -190,7 +190,7 @@ def forget_customer(shop: Shop, external_id: str) -> list[int]:
     recorded by runs that name them are dropped. The runs' ids.
     """
     customer_id = db.session.execute(
-        select(Customer.id).where(Customer.shop_id == shop.id, Customer.external_id == external_id)
+        select(Customer.id).where(Customer.external_id == external_id)
     ).scalar_one_or_none()
     run_ids: list[int] = []
     if customer_id is not None:
@@ -198,7 +198,6 @@ def forget_customer(shop: Shop, external_id: str) -> list[int]:
             db.session.execute(
                 select(AudienceMember.audience_id)
                 .where(
-                    AudienceMember.shop_id == shop.id,
                     AudienceMember.customer_id == customer_id,
                 )
                 .distinct()
@@ -206,7 +205,7 @@ def forget_customer(shop: Shop, external_id: str) -> list[int]:
         )
         db.session.execute(
             update(AudienceMember)
-            .where(AudienceMember.shop_id == shop.id, AudienceMember.customer_id == customer_id)
+            .where(AudienceMember.customer_id == customer_id)
             .values(customer_id=None)
             .execution_options(synchronize_session=False)
         )

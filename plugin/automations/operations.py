@@ -10,7 +10,16 @@ from plugin.automations.models import RUN_FAILED, RUN_SUCCEEDED, Automation, Aut
 from plugin.automations.schemas import READ_ONLY, AutomationIn, AutomationOut
 from plugin.codes.models import Code, Discount
 from plugin.customers.models import Customer
-from plugin.db import check_name_free, db, for_shop, get_for_shop, name_key, unique_name, utcnow
+from plugin.db import (
+    check_name_free,
+    db,
+    for_shop,
+    get_for_shop,
+    in_shop,
+    name_key,
+    unique_name,
+    utcnow,
+)
 from plugin.errors import ApiError, ErrorCode
 from plugin.groups.models import Group
 from plugin.paging import Page, paginate
@@ -29,7 +38,7 @@ def _invalid(errors: dict[str, list[str]]) -> ApiError:
 
 def _exists(model: Any, shop: Shop, object_id: int) -> bool:
     found = db.session.execute(
-        select(model.id).where(model.shop_id == shop.id, model.id == object_id)
+        select(model.id).where(model.id == object_id)
     ).first()
     return found is not None
 
@@ -88,7 +97,7 @@ def _with_counts(shop: Shop, automations: list[Automation]) -> list[Automation]:
     if ids:
         rows = db.session.execute(
             select(AutomationRun.automation_id, AutomationRun.status, func.count())
-            .where(AutomationRun.shop_id == shop.id, AutomationRun.automation_id.in_(ids))
+            .where(AutomationRun.automation_id.in_(ids))
             .group_by(AutomationRun.automation_id, AutomationRun.status)
         ).all()
         for automation_id, status, count in rows:
@@ -137,7 +146,9 @@ def delete_automation(shop: Shop, automation_id: int) -> None:
     """Delete an automation and its history; codes it gave stay with their customers."""
     automation = get_for_shop(Automation, shop.id, automation_id)
     db.session.execute(
-        AutomationRun.__table__.delete().where(AutomationRun.automation_id == automation.id)
+        AutomationRun.__table__.delete().where(
+            in_shop(AutomationRun, shop.id), AutomationRun.automation_id == automation.id
+        )
     )
     db.session.delete(automation)
 
@@ -147,7 +158,7 @@ def list_runs(
 ) -> Page[AutomationRun]:
     """The automation's runs, newest first, with each customer's host id."""
     automation = get_for_shop(Automation, shop.id, automation_id)
-    where = [AutomationRun.shop_id == shop.id, AutomationRun.automation_id == automation.id]
+    where = [AutomationRun.automation_id == automation.id]
     if status:
         where.append(AutomationRun.status == status)
     query = (

@@ -88,7 +88,6 @@ def queue_automation_runs(shop: Shop, topic: str, payloads: list[dict[str, Any]]
             Automation.trigger_segment_id,
             Automation.trigger_discount_id,
         ).where(
-            Automation.shop_id == shop.id,
             Automation.active.is_(True),
             Automation.trigger_type.in_(types),
         )

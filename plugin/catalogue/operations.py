@@ -31,12 +31,12 @@ def _upsert(model: Any, shop: Shop, external_id: str, values: dict[str, Any]) ->
     ):
         db.session.execute(
             update(model)
-            .where(model.shop_id == shop.id, model.external_id == external_id)
+            .where(model.external_id == external_id)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
     row_id: int = db.session.execute(
-        select(model.id).where(model.shop_id == shop.id, model.external_id == external_id)
+        select(model.id).where(model.external_id == external_id)
     ).scalar_one()
     return row_id
 
@@ -58,7 +58,7 @@ def upsert_product(shop: Shop, data: dict[str, Any]) -> int:
     )
     db.session.execute(
         delete(ProductCategory)
-        .where(ProductCategory.shop_id == shop.id, ProductCategory.product_id == product_id)
+        .where(ProductCategory.product_id == product_id)
         .execution_options(synchronize_session=False)
     )
     if data["category_ids"]:
@@ -81,7 +81,7 @@ def delete_product(shop: Shop, external_id: str) -> bool:
     """``product/deleted``: forget the product (rules naming it keep its id)."""
     deleted = db.session.execute(
         delete(Product)
-        .where(Product.shop_id == shop.id, Product.external_id == external_id)
+        .where(Product.external_id == external_id)
         .execution_options(synchronize_session=False)
     ).rowcount
     return bool(deleted)
@@ -106,7 +106,7 @@ def delete_category(shop: Shop, external_id: str) -> bool:
     """``category/deleted``: forget the category (products keep naming it by id)."""
     deleted = db.session.execute(
         delete(Category)
-        .where(Category.shop_id == shop.id, Category.external_id == external_id)
+        .where(Category.external_id == external_id)
         .execution_options(synchronize_session=False)
     ).rowcount
     return bool(deleted)
@@ -160,7 +160,7 @@ def _titles(model: Any, shop: Shop, ids: Iterable[str]) -> dict[str, str]:
         titles.update(
             db.session.execute(
                 select(model.external_id, model.title).where(
-                    model.shop_id == shop.id, model.external_id.in_(chunk)
+                    model.external_id.in_(chunk)
                 )
             ).all()
         )

@@ -36,7 +36,7 @@ from plugin.codes.lookup import attempt_subjects, code_candidates, unknown_codes
 from plugin.codes.models import CheckoutAnswer
 from plugin.codes.redemption import record_unknown_attempts, redeem_code
 from plugin.customers.operations import ensure_customer
-from plugin.db import after_commit, db, enter_shop, insert_ignoring_conflict, utcnow
+from plugin.db import after_commit, db, enter_shop, in_shop, insert_ignoring_conflict, utcnow
 from plugin.errors import ApiError, ErrorCode, validation_error
 from plugin.fields import HostId, Payload
 from plugin.groups.operations import default_group_id
@@ -136,7 +136,7 @@ def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed
     ):
         stored = db.session.execute(
             select(CheckoutAnswer.answer).where(
-                CheckoutAnswer.shop_id == shop.id, CheckoutAnswer.order_external_id == order_id
+                CheckoutAnswer.order_external_id == order_id
             )
         ).scalar_one()
         return Redeemed(dict(stored or {}))
@@ -172,7 +172,7 @@ def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed
             code["message"] = rejection_message(code["reason"])
     db.session.execute(
         CheckoutAnswer.__table__.update()
-        .where(CheckoutAnswer.shop_id == shop.id, CheckoutAnswer.order_external_id == order_id)
+        .where(in_shop(CheckoutAnswer, shop.id), CheckoutAnswer.order_external_id == order_id)
         .values(answer=answer)
     )
     return Redeemed(answer, verdict.slow_down)

@@ -228,7 +228,7 @@ def export_rows(shop: Shop, discount: Discount, page_size: int = 5000) -> Iterat
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     yield buffer.getvalue()
-    shop_id, discount_id = shop.id, discount.id
+    discount_id = discount.id
     last_id = 0
     while True:
         rows = db.session.execute(
@@ -242,7 +242,6 @@ def export_rows(shop: Shop, discount: Discount, page_size: int = 5000) -> Iterat
             )
             .outerjoin(Customer, Customer.id == Code.assigned_customer_id)
             .where(
-                Code.shop_id == shop_id,
                 Code.discount_id == discount_id,
                 Code.shared.is_(False),
                 Code.id > last_id,

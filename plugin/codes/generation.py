@@ -90,7 +90,6 @@ def existing_in_pattern(shop: Shop, prefix: str, suffix: str, length: int) -> in
     pattern = _like_escape(prefix.lower()) + "%" + _like_escape(suffix.lower())
     return db.session.execute(
         select(func.count()).where(
-            Code.shop_id == shop.id,
             Code.code_key.like(pattern, escape="\\"),
             func.length(Code.code_key) == len(prefix) + length + len(suffix),
         )

@@ -123,7 +123,6 @@ def blocked_until(shop: Shop, subjects: Iterable[str], now: datetime) -> datetim
         return None
     until = db.session.execute(
         select(func.max(CodeBlock.blocked_until)).where(
-            CodeBlock.shop_id == shop.id,
             CodeBlock.subject.in_(subjects),
             CodeBlock.blocked_until > now,
         )

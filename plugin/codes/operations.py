@@ -80,7 +80,7 @@ def _shared_code(discount: Discount) -> Code | None:
 
 
 def _code_taken(shop: Shop, key: str, except_code_id: int | None = None) -> bool:
-    query = select(Code.id).where(Code.shop_id == shop.id, Code.code_key == key)
+    query = select(Code.id).where(Code.code_key == key)
     if except_code_id is not None:
         query = query.where(Code.id != except_code_id)
     return db.session.execute(query).first() is not None
@@ -243,7 +243,7 @@ def list_redemptions(
         select(Redemption, Code.code, Customer.external_id)
         .join(Code, Code.id == Redemption.code_id)
         .outerjoin(Customer, Customer.id == Redemption.customer_id)
-        .where(Redemption.shop_id == shop.id, Redemption.discount_id == discount.id)
+        .where(Redemption.discount_id == discount.id)
         .order_by(Redemption.id.desc())
     )
     if status:

@@ -70,7 +70,7 @@ def _customer_row_id(shop: Shop, customer_id: int | str | None) -> int | None:
     if customer_id is None or isinstance(customer_id, int):
         return customer_id
     return db.session.execute(
-        select(Customer.id).where(Customer.shop_id == shop.id, Customer.external_id == customer_id)
+        select(Customer.id).where(Customer.external_id == customer_id)
     ).scalar_one_or_none()
 
 
@@ -294,7 +294,7 @@ def confirm_for_order(
             known = dict(
                 db.session.execute(
                     select(Code.code_key, Code.code).where(
-                        Code.shop_id == shop.id, Code.code_key.in_(keys)
+                        Code.code_key.in_(keys)
                     )
                 ).all()
             )
@@ -334,7 +334,6 @@ def release_for_order(shop: Shop, order_external_id: str) -> bool:
     released = db.session.execute(
         update(Redemption)
         .where(
-            Redemption.shop_id == shop.id,
             Redemption.order_external_id == order_external_id,
             Redemption.status.in_(COUNTING),
         )
@@ -393,7 +392,6 @@ def record_unknown_attempts(
     block_for = timedelta(seconds=config["CUSTOMER_GROUPS_CODE_BLOCK_SECONDS"])
     slow_after = config["CUSTOMER_GROUPS_CODE_SLOW_AFTER"]
     in_window = (
-        CodeAttempt.shop_id == shop.id,
         CodeAttempt.subject.in_(subjects),
         CodeAttempt.attempted_at > now - window,
     )
@@ -432,7 +430,7 @@ def record_unknown_attempts(
         ):
             db.session.execute(
                 update(CodeBlock)
-                .where(CodeBlock.shop_id == shop.id, CodeBlock.subject == subject)
+                .where(CodeBlock.subject == subject)
                 .values(blocked_until=until)
             )
     if blocked or most < slow_after:

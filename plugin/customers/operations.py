@@ -37,7 +37,7 @@ from plugin.customers.models import (
     Order,
     OrderLine,
 )
-from plugin.db import UtcDateTime, db, for_shop, insert_ignoring_conflict, utcnow
+from plugin.db import UtcDateTime, db, for_shop, insert_ignoring_conflict, shop_param, utcnow
 from plugin.errors import ApiError, ErrorCode
 from plugin.limits import MAX_INTEGER, saturate
 from plugin.shops.models import Shop
@@ -195,7 +195,7 @@ def _add_figures(dialect: str) -> Any:
     low, high = least(dialect), greatest(dialect)
     return (
         update(_CUSTOMERS)
-        .where(c.id == bindparam("b_customer"), c.shop_id == bindparam("b_shop"))
+        .where(c.id == bindparam("b_customer"), shop_param(c))
         .values(
             order_count=low(c.order_count + 1, MAX_INTEGER),
             total_spent=low(c.total_spent + bindparam("b_total", type_=BigInteger()), MAX_INTEGER),
@@ -254,7 +254,7 @@ def add_order(shop: Shop, customer_id: int, order: OrderFigures) -> None:
 
 def _paid_orders(customer: Any) -> ColumnElement[bool]:
     o = _ORDERS.c
-    return and_(o.shop_id == bindparam("b_shop"), o.customer_id == customer, o.status == ORDER_PAID)
+    return and_(shop_param(o), o.customer_id == customer, o.status == ORDER_PAID)
 
 
 def _subtract_figures(dialect: str, used_code: bool) -> Any:
@@ -292,7 +292,7 @@ def _subtract_figures(dialect: str, used_code: bool) -> Any:
         )
     return (
         update(_CUSTOMERS)
-        .where(c.id == bindparam("b_customer"), c.shop_id == bindparam("b_shop"))
+        .where(c.id == bindparam("b_customer"), shop_param(c))
         .values(values)
     )
 
@@ -311,7 +311,7 @@ def _subtract_products(dialect: str) -> Any:
         .where(
             p.customer_id == bindparam("b_customer"),
             p.product_id == bindparam("b_product"),
-            p.shop_id == bindparam("b_shop"),
+            shop_param(p),
         )
         .values(
             quantity=case(
@@ -348,7 +348,7 @@ def _subtract_products(dialect: str) -> Any:
 def _drop_unbought(dialect: str) -> Any:
     p = _PRODUCTS.c
     return delete(_PRODUCTS).where(
-        p.customer_id == bindparam("b_customer"), p.shop_id == bindparam("b_shop"), p.quantity <= 0
+        p.customer_id == bindparam("b_customer"), shop_param(p), p.quantity <= 0
     )
 
 

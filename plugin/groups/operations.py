@@ -21,7 +21,7 @@ GROUP_CHANGED = "customer/group_changed"
 def default_group_id(shop: Shop) -> int:
     """The id of the shop's default group (where new customers land)."""
     group_id = db.session.execute(
-        select(Group.id).where(Group.shop_id == shop.id, Group.is_default.is_(True))
+        select(Group.id).where(Group.is_default.is_(True))
     ).scalar_one()
     return group_id
 
@@ -53,7 +53,7 @@ def _invalid(field: str, message: str) -> ApiError:
 
 
 def _check_name_free(shop: Shop, name: str, exclude_id: int | None = None) -> None:
-    query = select(Group.id).where(Group.shop_id == shop.id, Group.name_key == name_key(name))
+    query = select(Group.id).where(Group.name_key == name_key(name))
     if exclude_id is not None:
         query = query.where(Group.id != exclude_id)
     if db.session.execute(query).first() is not None:
@@ -65,7 +65,7 @@ def _member_counts(shop: Shop, group_ids: list[int]) -> dict[int, int]:
         return {}
     rows = db.session.execute(
         select(Customer.group_id, func.count())
-        .where(Customer.shop_id == shop.id, Customer.group_id.in_(group_ids))
+        .where(Customer.group_id.in_(group_ids))
         .group_by(Customer.group_id)
     ).all()
     return {group_id: count for group_id, count in rows}
@@ -92,7 +92,7 @@ def _make_default(shop: Shop, group: Group) -> None:
     """Move the default flag: clear the old one first (one default per shop is a unique index)."""
     db.session.execute(
         update(Group)
-        .where(Group.shop_id == shop.id, Group.is_default.is_(True), Group.id != group.id)
+        .where(Group.is_default.is_(True), Group.id != group.id)
         .values(is_default=False)
         .execution_options(synchronize_session="fetch")
     )
@@ -162,7 +162,7 @@ def delete_group(shop: Shop, group_id: int) -> None:
     ).scalar_one()
     moved = db.session.execute(
         update(Customer)
-        .where(Customer.shop_id == shop.id, Customer.group_id == group.id)
+        .where(Customer.group_id == group.id)
         .values(group_id=default.id)
         .returning(Customer.external_id)
         .execution_options(synchronize_session=False)
@@ -186,7 +186,7 @@ def move_customers(shop: Shop, group_id: int, external_ids: list[str]) -> dict[s
     wanted = list(dict.fromkeys(external_ids))
     rows = db.session.execute(
         select(Customer.id, Customer.external_id, Customer.group_id)
-        .where(Customer.shop_id == shop.id, Customer.external_id.in_(wanted))
+        .where(Customer.external_id.in_(wanted))
         .with_for_update()
     ).all()
     found = {external_id for _, external_id, _ in rows}

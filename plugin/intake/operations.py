@@ -36,7 +36,16 @@ from plugin.customers.schemas import (
     CustomerRecordSchema,
     CustomerRedemptionOut,
 )
-from plugin.db import UtcDateTime, db, for_shop, insert_ignoring_conflict, utcnow
+from plugin.db import (
+    SHOP_PARAM,
+    UtcDateTime,
+    db,
+    for_shop,
+    in_shop,
+    insert_ignoring_conflict,
+    shop_param,
+    utcnow,
+)
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import CUSTOMER_SUBSCRIBED, notify
 from plugin.events import ORDER_PAID as ORDER_PAID_TOPIC
@@ -83,14 +92,13 @@ def delete_customer(shop: Shop, external_id: str) -> bool:
         return False
     db.session.execute(
         update(Order)
-        .where(Order.shop_id == shop.id, Order.customer_id == customer.id)
+        .where(Order.customer_id == customer.id)
         .values(customer_id=None, shipping_address=None)
     )
     # Codes handed to them and never used go with them: nobody else may use them. Used
     # ones stay (redemptions count toward limits), no longer pointing at anyone.
     db.session.execute(
         delete(Code).where(
-            Code.shop_id == shop.id,
             Code.assigned_customer_id == customer.id,
             Code.status == CODE_ASSIGNED,
             Code.times_used == 0,
@@ -98,7 +106,6 @@ def delete_customer(shop: Shop, external_id: str) -> bool:
     )
     db.session.execute(
         delete(CodeAttempt).where(
-            CodeAttempt.shop_id == shop.id,
             CodeAttempt.subject.in_(attempt_subjects(external_id, None)),
         )
     )
@@ -140,7 +147,7 @@ def customer_data(shop: Shop, external_id: str) -> dict[str, Any]:
     used = db.session.execute(
         select(Redemption.order_external_id, Code.code, Redemption.status, Redemption.created_at)
         .join(Code, Code.id == Redemption.code_id)
-        .where(Redemption.shop_id == shop.id, Redemption.customer_id == customer.id)
+        .where(Redemption.customer_id == customer.id)
         .order_by(Redemption.id)
     ).all()
     return {
@@ -166,10 +173,10 @@ def _customer_upsert(dialect: str) -> Any:
     locked either way (the conflict's update takes the row lock): one statement."""
     groups = Group.__table__.c
     statement = upsert(dialect, Customer.__table__).values(
-        shop_id=bindparam("b_shop"),
+        shop_id=bindparam(SHOP_PARAM),
         external_id=bindparam("b_external"),
         group_id=select(groups.id)
-        .where(groups.shop_id == bindparam("b_shop"), groups.is_default.is_(True))
+        .where(shop_param(groups), groups.is_default.is_(True))
         .scalar_subquery(),
         points=0,
         accepts_marketing=False,
@@ -276,7 +283,7 @@ def reverse_order(shop: Shop, external_id: str, status: str) -> bool:
     orders = Order.__table__.c
     order = db.session.execute(
         select(orders.id, orders.customer_id).where(
-            orders.shop_id == shop.id, orders.external_id == external_id
+            in_shop(orders, shop.id), orders.external_id == external_id
         )
     ).one()
     customer: Any = None
@@ -286,13 +293,13 @@ def reverse_order(shop: Shop, external_id: str, status: str) -> bool:
             select(Customer.__table__.c.id, Customer.__table__.c.external_id)
             .where(
                 Customer.__table__.c.id == order.customer_id,
-                Customer.__table__.c.shop_id == shop.id,
+                in_shop(Customer.__table__.c, shop.id),
             )
             .with_for_update()
         ).one_or_none()
     reversed_order = db.session.execute(
         update(Order.__table__)
-        .where(orders.id == order.id, orders.shop_id == shop.id, orders.status == ORDER_PAID)
+        .where(orders.id == order.id, in_shop(orders, shop.id), orders.status == ORDER_PAID)
         .values(status=status, reversed_at=now)
         .returning(orders.total, orders.placed_at, orders.discount_codes)
     ).one_or_none()
@@ -303,7 +310,7 @@ def reverse_order(shop: Shop, external_id: str, status: str) -> bool:
         lines = db.session.execute(
             select(OrderLine.__table__.c.product_id, OrderLine.__table__.c.quantity).where(
                 OrderLine.__table__.c.order_id == order.id,
-                OrderLine.__table__.c.shop_id == shop.id,
+                in_shop(OrderLine.__table__.c, shop.id),
             )
         ).all()
         total, placed_at, codes = reversed_order
@@ -341,7 +348,7 @@ def customer_codes(shop: Shop, customer_id: int) -> list[dict[str, Any]]:
             Code.code, Code.status, Code.assigned_at, Code.expires_at, Discount.id, Discount.name
         )
         .join(Discount, Discount.id == Code.discount_id)
-        .where(Code.shop_id == shop.id, Code.assigned_customer_id == customer_id)
+        .where(Code.assigned_customer_id == customer_id)
         .order_by(Code.assigned_at.desc(), Code.id.desc())
     ).all()
     codes: list[dict[str, Any]] = CustomerCodeOut(many=True).dump(

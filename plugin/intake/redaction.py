@@ -49,20 +49,19 @@ def redact_customer(shop: Shop, external_id: str) -> bool:
     known = delete_customer(shop, external_id)
     db.session.execute(
         delete(CodeBlock).where(
-            CodeBlock.shop_id == shop.id,
             CodeBlock.subject.in_(attempt_subjects(external_id, None)),
         )
     )
     events = db.session.execute(
         select(OutboxEvent.id, OutboxEvent.payload).where(
-            OutboxEvent.shop_id == shop.id, _names(OutboxEvent.payload, external_id)
+            _names(OutboxEvent.payload, external_id)
         )
     ).all()
     gone = [event_id for event_id, payload in events if without(payload, external_id) != payload]
     if gone:
         db.session.execute(
             delete(OutboxEvent)
-            .where(OutboxEvent.shop_id == shop.id, OutboxEvent.id.in_(gone))
+            .where(OutboxEvent.id.in_(gone))
             .execution_options(synchronize_session=False)
         )
     jobs = db.session.execute(

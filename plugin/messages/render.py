@@ -37,7 +37,7 @@ from sqlalchemy import or_, select
 from plugin.codes.lookup import code_key
 from plugin.codes.models import CODE_ASSIGNED, Code, Discount
 from plugin.customers.models import Customer
-from plugin.db import db, name_key, reading, utcnow
+from plugin.db import db, name_key, reading, shop_scope, utcnow
 from plugin.errors import ApiError, ErrorCode
 from plugin.groups.models import Group
 from plugin.messages import sandbox
@@ -65,7 +65,7 @@ def _problem(message: str) -> ApiError:
 
 def customer_context(shop_id: int, customer: Customer) -> dict[str, Any]:
     group = db.session.execute(
-        select(Group.name).where(Group.shop_id == shop_id, Group.id == customer.group_id)
+        select(Group.name).where(Group.id == customer.group_id)
     ).scalar_one_or_none()
     return {
         "id": customer.external_id,
@@ -86,7 +86,6 @@ def find_discount(shop_id: int, ref: str | int) -> Discount | None:
         select(Discount)
         .join(Code, Code.discount_id == Discount.id)
         .where(
-            Code.shop_id == shop_id,
             Code.shared.is_(True),
             Code.code_key == code_key(text),
         )
@@ -94,13 +93,13 @@ def find_discount(shop_id: int, ref: str | int) -> Discount | None:
     if by_code is not None:
         return by_code
     by_name = db.session.execute(
-        select(Discount).where(Discount.shop_id == shop_id, Discount.name_key == name_key(text))
+        select(Discount).where(Discount.name_key == name_key(text))
     ).scalar_one_or_none()  # names are unique per shop (ignoring case)
     if by_name is not None:
         return by_name
     if text.isascii() and text.isdigit() and len(text) < 19:  # ids are 64-bit
         return db.session.execute(
-            select(Discount).where(Discount.shop_id == shop_id, Discount.id == int(text))
+            select(Discount).where(Discount.id == int(text))
         ).scalar_one_or_none()
     return None
 
@@ -144,14 +143,14 @@ def render_message(shop_id: int, template: str, customer_id: str, fmt: str = "ht
     if db.session.new or db.session.dirty or db.session.deleted:
         raise RuntimeError("Commit the unit of work before rendering: it would be lost.")
     db.session.rollback()
-    with _render_slot(shop_id):
+    with _render_slot(shop_id), shop_scope(shop_id):
         return _render_message(shop_id, template, customer_id, fmt)
 
 
 def _render_message(shop_id: int, template: str, customer_id: str, fmt: str) -> Rendered:
     reading()
     customer = db.session.execute(
-        select(Customer).where(Customer.shop_id == shop_id, Customer.external_id == customer_id)
+        select(Customer).where(Customer.external_id == customer_id)
     ).scalar_one_or_none()
     if customer is None:
         db.session.rollback()

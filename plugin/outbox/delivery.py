@@ -50,7 +50,7 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 
 from plugin.auth import events_key, signature_header
 from plugin.config import app_secrets
-from plugin.db import db, utcnow
+from plugin.db import db, in_shop, utcnow
 from plugin.events.models import DEAD, DELIVERED, PENDING, SKIPPED, OutboxEvent
 from plugin.jobs.models import Job
 from plugin.jobs.registry import enqueue, job_kind, periodic
@@ -238,7 +238,7 @@ def claim_batch(now: datetime, size: int, shop_id: int | None = None) -> list[Cl
         .limit(size)
     )
     if shop_id is not None:
-        due = due.where(OutboxEvent.shop_id == shop_id)
+        due = due.where(in_shop(OutboxEvent, shop_id))  # the claim runs as a Core subquery
     if db.session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     lease = now + timedelta(seconds=current_app.config["CUSTOMER_GROUPS_OUTBOX_LEASE"])

@@ -50,7 +50,7 @@ def _send_again(shop: Shop, *where: Any) -> int:
     one UPDATE; how many."""
     return db.session.execute(
         update(OutboxEvent)
-        .where(OutboxEvent.shop_id == shop.id, *where)
+        .where(*where)
         .values(
             status=PENDING,
             attempts=0,

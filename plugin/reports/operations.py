@@ -154,7 +154,6 @@ def discounts_report(shop: Shop, start: date, end: date) -> dict[str, Any]:
             ),
         )
         .where(
-            Redemption.shop_id == shop.id,
             Redemption.status == CONFIRMED,
             Order.status == ORDER_PAID,
             _within(shop, days),
@@ -192,7 +191,7 @@ def _code_amounts(shop: Shop) -> Any:
             Redemption.order_external_id.label("order_id"),
             func.sum(Redemption.amount).label("amount"),
         )
-        .where(Redemption.shop_id == shop.id, Redemption.status == CONFIRMED)
+        .where(Redemption.status == CONFIRMED)
         .group_by(Redemption.order_external_id)
         .subquery("code_amounts")
     )
@@ -205,7 +204,6 @@ def groups_report(shop: Shop, start: date, end: date) -> dict[str, Any]:
     day, number = _on_days(shop, days)
     amounts = _code_amounts(shop)
     paid = (
-        Order.shop_id == shop.id,
         Order.status == ORDER_PAID,
         Order.group_id.is_not(None),
         _within(shop, days),
@@ -244,7 +242,6 @@ def groups_report(shop: Shop, start: date, end: date) -> dict[str, Any]:
     members = dict(
         db.session.execute(
             select(Customer.group_id, func.count(Customer.id))
-            .where(Customer.shop_id == shop.id)
             .group_by(Customer.group_id)
         ).all()
     )

@@ -76,7 +76,7 @@ def check_audience(shop: Shop, audience: dict[str, Any], field: str = "audience.
     wanted = set(audience["ids"])
     found = set(
         db.session.execute(
-            select(model.id).where(model.shop_id == shop.id, model.id.in_(wanted))
+            select(model.id).where(model.id.in_(wanted))
         ).scalars()
     )
     missing = sorted(wanted - found)

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from flask import current_app
 from sqlalchemy import Select, and_, select
 
-from plugin.db import db
+from plugin.db import db, shop_scope
 from plugin.pricing import (
     Audience,
     BenefitProgramme,
@@ -193,15 +193,17 @@ def load_rule_set(shop_id: int) -> RuleSet:
     """Read the shop's active rules (one query per kind) and build the engine's snapshot.
 
     Price lists come without their entries (up to 1,000,000 each): the checkout reads the
-    entries a cart can use (:func:`plugin.rules.pricelists.entries_for`)."""
-    return RuleSet.build(
-        price_rules=_price_rules(shop_id),
-        bundles=_bundles(shop_id),
-        gift_rules=_gift_rules(shop_id),
-        programmes=_programmes(shop_id),
-        price_lists=_price_lists(shop_id),
-        offers=_offers(shop_id),
-    )
+    entries a cart can use (:func:`plugin.rules.pricelists.entries_for`). Read in the
+    shop's scope whatever the caller's: the snapshot is cached per shop."""
+    with shop_scope(shop_id):
+        return RuleSet.build(
+            price_rules=_price_rules(shop_id),
+            bundles=_bundles(shop_id),
+            gift_rules=_gift_rules(shop_id),
+            programmes=_programmes(shop_id),
+            price_lists=_price_lists(shop_id),
+            offers=_offers(shop_id),
+        )
 
 
 def _price_rules(shop_id: int) -> list[PriceRule]:
@@ -219,7 +221,7 @@ def _price_rules(shop_id: int) -> list[PriceRule]:
                 m.priority,
                 m.starts_at,
                 m.ends_at,
-            ).where(m.shop_id == shop_id, m.active.is_(True)),
+            ).where(m.active.is_(True)),
             m,
         )
     ).all()
@@ -255,7 +257,7 @@ def _bundles(shop_id: int) -> list[Bundle]:
         _with_audience(
             select(b, i.position, i.product_id, i.quantity)
             .join(i, i.bundle_id == b.id)
-            .where(b.shop_id == shop_id, b.active.is_(True))
+            .where(b.active.is_(True))
             .order_by(b.id, i.position),
             b,
         )
@@ -294,7 +296,7 @@ def _bundles(shop_id: int) -> list[Bundle]:
 def _gift_rules(shop_id: int) -> list[GiftRule]:
     g = models.GiftRule
     rows = db.session.execute(
-        _with_audience(select(g).where(g.shop_id == shop_id, g.active.is_(True)), g)
+        _with_audience(select(g).where(g.active.is_(True)), g)
     ).all()
     heads: dict[int, models.GiftRule] = {}
     audiences: dict[int, set[int]] = defaultdict(set)
@@ -345,7 +347,7 @@ def _programmes(shop_id: int) -> list[BenefitProgramme]:
         _with_audience(
             select(p, t.min_subtotal, t.actions)
             .join(t, t.programme_id == p.id)
-            .where(p.shop_id == shop_id, p.active.is_(True))
+            .where(p.active.is_(True))
             .order_by(p.id, t.min_subtotal),
             p,
         )
@@ -393,7 +395,7 @@ def _price_lists(shop_id: int) -> list[PriceList]:
                     m.audience_type == "customers",
                 ),
             )
-            .where(m.shop_id == shop_id, m.active.is_(True)),
+            .where(m.active.is_(True)),
             m,
         )
     ).all()
@@ -426,7 +428,7 @@ def _target(kind: str, ids: Any, quantity: int) -> OfferTarget:
 def _offers(shop_id: int) -> list[Offer]:
     o = models.Offer
     rows = db.session.execute(
-        _with_audience(select(o).where(o.shop_id == shop_id, o.active.is_(True)), o)
+        _with_audience(select(o).where(o.active.is_(True)), o)
     ).all()
     heads: dict[int, models.Offer] = {}
     audiences: dict[int, set[int]] = defaultdict(set)

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 from plugin.customers.models import ORDER_PAID, Customer, CustomerProduct, CustomerTag, Order
+from plugin.db import in_shop
 from plugin.segments.conditions import Condition, day_start, resolve_day
 from plugin.segments.models import MATCH_ALL
 
@@ -92,7 +93,6 @@ def compile_condition(
     if field == "customer_tag":
         has = exists().where(
             CustomerTag.customer_id == Customer.id,
-            CustomerTag.shop_id == shop_id,
             CustomerTag.tag_key == value,
         )
         return has if op == "has" else not_(has)
@@ -105,7 +105,6 @@ def compile_condition(
         if op == "after":  # some paid order after the day ⇔ the last one is
             return _day_range(Customer.last_order_at, "after", day, timezone)
         return exists().where(
-            Order.shop_id == shop_id,
             Order.customer_id == Customer.id,
             Order.status == ORDER_PAID,
             _day_range(Order.placed_at, "is", day, timezone),
@@ -116,7 +115,6 @@ def compile_condition(
 def _bought(shop_id: int, product_ids: tuple[str, ...]) -> ColumnElement[bool]:
     return exists().where(
         CustomerProduct.customer_id == Customer.id,
-        CustomerProduct.shop_id == shop_id,
         CustomerProduct.product_id.in_(product_ids)
         if len(product_ids) > 1
         else CustomerProduct.product_id == product_ids[0],
@@ -147,11 +145,12 @@ def segment_customer_ids(
 ) -> Select[Any]:
     """``SELECT customers.id`` of the members: the one query behind counts and recomputes."""
     predicate = segment_predicate(shop_id, match, conditions, today, timezone)
-    return select(Customer.id).where(Customer.shop_id == shop_id, predicate)
+    # An INSERT … SELECT embeds it: the shop is named here, not left to the ORM's criteria.
+    return select(Customer.id).where(in_shop(Customer, shop_id), predicate)
 
 
 def segment_count(
     shop_id: int, match: str, conditions: tuple[Condition, ...], today: date, timezone: str
 ) -> Select[Any]:
     predicate = segment_predicate(shop_id, match, conditions, today, timezone)
-    return select(func.count()).select_from(Customer).where(Customer.shop_id == shop_id, predicate)
+    return select(func.count()).select_from(Customer).where(in_shop(Customer, shop_id), predicate)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from plugin.customers.models import Customer
-from plugin.db import db
+from plugin.db import db, shop_scope
 from plugin.groups.models import Group
 from plugin.segments.models import Segment, SegmentMember
 
@@ -28,10 +28,15 @@ def customer_identity(shop_id: int, external_id: str | None) -> CustomerIdentity
     """The customer's group and segments as stored now; None for a guest or an unknown id."""
     if not external_id:
         return None
+    with shop_scope(shop_id):
+        return _identity(external_id)
+
+
+def _identity(external_id: str) -> CustomerIdentity | None:
     row = db.session.execute(
         select(Customer.id, Customer.group_id, Group.name, Group.colour)
         .join(Group, Group.id == Customer.group_id)
-        .where(Customer.shop_id == shop_id, Customer.external_id == external_id)
+        .where(Customer.external_id == external_id)
     ).first()
     if row is None:
         return None
@@ -39,7 +44,7 @@ def customer_identity(shop_id: int, external_id: str | None) -> CustomerIdentity
     segments = db.session.execute(
         select(Segment.id, Segment.name)
         .join(SegmentMember, SegmentMember.segment_id == Segment.id)
-        .where(SegmentMember.shop_id == shop_id, SegmentMember.customer_id == customer_id)
+        .where(SegmentMember.customer_id == customer_id)
         .order_by(Segment.id)
     ).all()
     return CustomerIdentity(

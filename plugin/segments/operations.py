@@ -31,7 +31,17 @@ from sqlalchemy import (
 
 from plugin.customers.models import ORDER_PAID, Customer, CustomerProduct, CustomerTag, Order
 from plugin.customers.operations import built
-from plugin.db import UtcDateTime, db, for_shop, get_for_shop, name_key, unique_name, utcnow
+from plugin.db import (
+    UtcDateTime,
+    db,
+    for_shop,
+    get_for_shop,
+    in_shop,
+    name_key,
+    shop_param,
+    unique_name,
+    utcnow,
+)
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import publish, publish_many, publish_selected
 from plugin.jobs.models import ACTIVE_JOB_STATUSES, Job
@@ -57,7 +67,7 @@ SEGMENTS_CHANGED = "customer/segments_changed"
 
 
 def _check_name_free(shop: Shop, name: str, exclude_id: int | None = None) -> None:
-    query = select(Segment.id).where(Segment.shop_id == shop.id, Segment.name_key == name_key(name))
+    query = select(Segment.id).where(Segment.name_key == name_key(name))
     if exclude_id is not None:
         query = query.where(Segment.id != exclude_id)
     if db.session.execute(query).first() is not None:
@@ -77,7 +87,7 @@ def member_counts(shop: Shop, segment_ids: list[int]) -> dict[int, int]:
         return {}
     rows = db.session.execute(
         select(SegmentMember.segment_id, func.count())
-        .where(SegmentMember.shop_id == shop.id, SegmentMember.segment_id.in_(segment_ids))
+        .where(SegmentMember.segment_id.in_(segment_ids))
         .group_by(SegmentMember.segment_id)
     ).all()
     return {segment_id: count for segment_id, count in rows}
@@ -109,7 +119,7 @@ def segment_members(shop: Shop, segment_id: int, page: int, per_page: int) -> Pa
     members = (
         for_shop(Customer, shop.id)
         .join(SegmentMember, SegmentMember.customer_id == Customer.id)
-        .where(SegmentMember.shop_id == shop.id, SegmentMember.segment_id == segment_id)
+        .where(SegmentMember.segment_id == segment_id)
     )
     return paginate(members.order_by(Customer.id), page, per_page)
 
@@ -119,7 +129,7 @@ def customer_segments(shop: Shop, customer_id: int) -> list[dict[str, Any]]:
     rows = db.session.execute(
         select(Segment.id, Segment.name)
         .join(SegmentMember, SegmentMember.segment_id == Segment.id)
-        .where(SegmentMember.shop_id == shop.id, SegmentMember.customer_id == customer_id)
+        .where(SegmentMember.customer_id == customer_id)
         .order_by(Segment.id)
     ).all()
     return [{"id": segment_id, "name": name} for segment_id, name in rows]
@@ -133,7 +143,7 @@ def preview(shop: Shop, match: str, raw_conditions: list[dict[str, Any]]) -> dic
     # One pass: count(*) OVER () is computed over every match before the LIMIT applies.
     rows = db.session.execute(
         select(Customer, func.count().over())
-        .where(Customer.shop_id == shop.id, predicate)
+        .where(predicate)
         .order_by(Customer.id)
         .limit(SAMPLE_SIZE)
     ).all()
@@ -196,7 +206,7 @@ def _recompute_now_or_later(shop: Shop, segment: Segment) -> None:
     limit = int(current_app.config["CUSTOMER_GROUPS_SEGMENT_SYNC_LIMIT"])
     customers = db.session.execute(
         select(func.count()).select_from(
-            select(Customer.id).where(Customer.shop_id == shop.id).limit(limit + 1).subquery()
+            select(Customer.id).limit(limit + 1).subquery()
         )
     ).scalar_one()
     if customers <= limit:
@@ -211,7 +221,6 @@ def recomputing(shop: Shop, segment_ids: list[int]) -> set[int]:
         return set()
     params = db.session.execute(
         select(Job.params).where(
-            Job.shop_id == shop.id,
             Job.kind == RECOMPUTE_SEGMENTS,
             Job.status.in_(ACTIVE_JOB_STATUSES),
         )
@@ -309,7 +318,7 @@ def _recompute_in_sql(
     one by one."""
     predicate = segment_predicate(shop.id, segment.match, conditions, today, shop.timezone)
     members = SegmentMember.__table__
-    mine = and_(members.c.shop_id == shop.id, members.c.segment_id == segment.id)
+    mine = and_(in_shop(members.c, shop.id), members.c.segment_id == segment.id)
     # Leavers: members whose customer no longer meets the conditions (NULL is not a match).
     gone = (
         delete(members)
@@ -317,7 +326,7 @@ def _recompute_in_sql(
             mine,
             exists().where(
                 Customer.id == members.c.customer_id,
-                Customer.shop_id == shop.id,
+                in_shop(Customer, shop.id),
                 predicate.is_not(true()),
             ),
         )
@@ -341,7 +350,7 @@ def _recompute_in_sql(
             select(
                 literal(shop.id), literal(segment.id), Customer.id, literal(utcnow(), UtcDateTime())
             ).where(
-                Customer.shop_id == shop.id,
+                in_shop(Customer, shop.id),
                 predicate,
                 ~exists().where(
                     member.c.segment_id == segment.id, member.c.customer_id == Customer.id
@@ -378,7 +387,7 @@ def customer_facts(
         products = frozenset(
             db.session.execute(
                 select(CustomerProduct.product_id).where(
-                    CustomerProduct.shop_id == shop.id, CustomerProduct.customer_id == customer.id
+                    CustomerProduct.customer_id == customer.id
                 )
             ).scalars()
         )
@@ -387,7 +396,6 @@ def customer_facts(
         order_times = tuple(
             db.session.execute(
                 select(Order.placed_at).where(
-                    Order.shop_id == shop.id,
                     Order.customer_id == customer.id,
                     Order.status == ORDER_PAID,
                 )
@@ -418,7 +426,7 @@ def _tag_keys(shop: Shop, customer: Customer) -> frozenset[str]:
     return frozenset(
         db.session.execute(
             select(CustomerTag.tag_key).where(
-                CustomerTag.shop_id == shop.id, CustomerTag.customer_id == customer.id
+                CustomerTag.customer_id == customer.id
             )
         ).scalars()
     )
@@ -437,7 +445,7 @@ def _segments_of_customer() -> Any:
                 ),
             )
         )
-        .where(segments.shop_id == bindparam("b_shop"))
+        .where(shop_param(segments))
         .order_by(segments.id)
     )
 
@@ -472,7 +480,7 @@ def _membership_test(shop: Shop, rows: Any, day: date) -> tuple[Any, Any]:
             for _, match, raw, *_ in rows
         ]
         test = select(*(case((t, 1), else_=0).label(f"t{n}") for n, t in enumerate(tests))).where(
-            Customer.shop_id == shop.id, Customer.id == bindparam("b_customer")
+            Customer.id == bindparam("b_customer")
         )
         joined = test.subquery()
         both = (
@@ -536,7 +544,6 @@ def refresh_customer(
     if left:
         db.session.execute(
             delete(SegmentMember).where(
-                SegmentMember.shop_id == shop.id,
                 SegmentMember.customer_id == customer.id,
                 SegmentMember.segment_id.in_(left),
             )
@@ -574,7 +581,7 @@ def _publish_changes(shop: Shop, changes: dict[int, tuple[list[int], list[int]]]
         chunk = ids[start : start + 10_000]
         rows = db.session.execute(
             select(Customer.id, Customer.external_id).where(
-                Customer.shop_id == shop.id, Customer.id.in_(chunk)
+                Customer.id.in_(chunk)
             )
         ).all()
         external.update({customer_id: external_id for customer_id, external_id in rows})

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from plugin.db import db, for_shop
+from plugin.db import db, for_shop, shop_scope
 from plugin.jobs.models import Job
 from plugin.jobs.registry import PermanentJobError, enqueue, job_kind, periodic
 from plugin.segments.conditions import DayValue, parse_conditions, shop_today
@@ -87,13 +87,16 @@ def recompute_relative_date_segments() -> None:
         shop = db.session.get(Shop, shop_id)
         assert shop is not None
         key = f"relative-dates:{shop_today(shop.timezone).isoformat()}"
-        done_today = db.session.execute(
-            select(Job.id).where(
-                Job.shop_id == shop_id, Job.kind == RECOMPUTE_SEGMENTS, Job.dedupe_key == key
-            )
-        ).first()
-        if done_today is None:
-            enqueue(
-                shop, RECOMPUTE_SEGMENTS, {"segment_ids": segment_ids}, len(segment_ids), key=key
-            )
+        with shop_scope(shop_id):
+            done_today = db.session.execute(
+                select(Job.id).where(Job.kind == RECOMPUTE_SEGMENTS, Job.dedupe_key == key)
+            ).first()
+            if done_today is None:
+                enqueue(
+                    shop,
+                    RECOMPUTE_SEGMENTS,
+                    {"segment_ids": segment_ids},
+                    len(segment_ids),
+                    key=key,
+                )
     db.session.commit()

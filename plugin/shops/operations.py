@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from plugin.db import db, utcnow
+from plugin.db import db, in_shop, shop_scope, utcnow
 from plugin.money import DEFAULT_LOCALE, parse_locale
 from plugin.shops.models import Shop
 
@@ -61,8 +61,9 @@ def uninstall_shop(shop: Shop) -> None:
 
 def redact_shop(shop: Shop) -> None:
     """Delete every row held for the shop, children before parents, then the shop itself."""
-    for table in reversed(db.metadata.sorted_tables):
-        if "shop_id" in table.c:
-            db.session.execute(delete(table).where(table.c.shop_id == shop.id))
+    with shop_scope(shop.id):
+        for table in reversed(db.metadata.sorted_tables):
+            if "shop_id" in table.c:  # Core statements: the shop named with in_shop
+                db.session.execute(delete(table).where(in_shop(table.c)))
     db.session.execute(delete(Shop).where(Shop.id == shop.id))
     db.session.expunge_all()

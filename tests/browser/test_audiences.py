@@ -47,7 +47,9 @@ def test_create_an_audience_run_it_and_read_its_history(admin, httpserver):
 
     row.get_by_role("button", name="Run the audience Newsletter now").click()
     expect(frame.get_by_role("heading", level=1)).to_have_text("Runs of “Newsletter”")
-    expect(frame.get_by_role("status")).to_contain_text("succeeded: 1 synced, 0 removed, 0 skipped, 0 failed")
+    expect(frame.get_by_role("status")).to_contain_text(
+        "succeeded: 1 synced, 0 removed, 0 skipped, 0 failed"
+    )
     history = frame.locator("table.runs tbody tr")
     expect(history).to_have_count(1)
     expect(history.first).to_contain_text("Succeeded")

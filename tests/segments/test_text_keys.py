@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from hooks import signals
 from plugin.customers.keys import KEY_LENGTH, text_key
 from plugin.customers.models import Customer, CustomerTag
-from plugin.db import db
+from plugin.db import db, utcnow
 from plugin.extension import create_app
 from plugin.groups.operations import ensure_default_group
 from plugin.schema import downgrade_schema as downgrade
@@ -279,6 +279,12 @@ def migration_url(tmp_path):
         admin.dispose()
 
 
+def _old_table(spec: str):
+    """A table as an old revision had it: ``"name column column ..."``."""
+    name, *columns = spec.split()
+    return table(name, *(column(each) for each in columns))
+
+
 def test_migration_fills_keys_and_merges_tags(migration_url):
     app = create_app(
         {
@@ -302,15 +308,29 @@ def test_migration_fills_keys_and_merges_tags(migration_url):
     )
     with app.app_context():
         upgrade(revision="0004")
-        shop = install_shop("old.example", {"currency": "EUR", "timezone": "UTC"})
-        ensure_default_group(shop)
-        group_id = db.session.execute(text("SELECT id FROM groups")).scalar_one()
-        now = shop.installed_at
+        # The shop and its default group written as the tables were at 0004 (the models
+        # have columns added since, such as shops.locale).
+        now = utcnow()
+        shops = _old_table("shops id domain name currency timezone installed installed_at "
+                           "rules_version")  # fmt: skip
+        shop_id = db.session.execute(
+            shops.insert()
+            .values(domain="old.example", name="", currency="EUR", timezone="UTC",
+                    installed=True, installed_at=now, rules_version=0)
+            .returning(shops.c.id)
+        ).scalar_one()  # fmt: skip
+        groups = _old_table("groups id shop_id name name_key colour is_default created_at")
+        group_id = db.session.execute(
+            groups.insert()
+            .values(shop_id=shop_id, name="Standard", name_key="standard", colour="#6b7280",
+                    is_default=True, created_at=now)
+            .returning(groups.c.id)
+        ).scalar_one()  # fmt: skip
         for number, (external_id, city, country, names) in enumerate(OLD_CUSTOMERS, start=1):
             db.session.execute(
                 customers.insert().values(
                     id=number,
-                    shop_id=shop.id,
+                    shop_id=shop_id,
                     external_id=external_id,
                     group_id=group_id,
                     city=city,
@@ -328,7 +348,7 @@ def test_migration_fills_keys_and_merges_tags(migration_url):
             for name in names:
                 db.session.execute(
                     tags.insert().values(
-                        customer_id=number, tag_key=name.casefold(), shop_id=shop.id, tag=name
+                        customer_id=number, tag_key=name.casefold(), shop_id=shop_id, tag=name
                     )
                 )
         db.session.commit()

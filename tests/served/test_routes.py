@@ -880,6 +880,83 @@ def test_admin_opens_and_every_linked_page_answers(server):
     assert "/admin/cart" in seen and "/admin/audiences/new" in seen
 
 
+def test_the_customer_page_and_its_lists(server):
+    """Issue 14: a customer's orders, redemptions and recorded changes, and the admin's
+    customer page moving them and giving them a code."""
+    customer(server, "cp_1", first_name="Hedy")
+    group = ok(server.api("POST", "/groups", json={"name": "Customer page"}), 201)
+    discount = pool(server, "Customer page pool")
+    ok(server.api("POST", f"/discounts/{discount['id']}/codes/generate", json={"count": 2}), 201)
+    ok(server.webhook("order/paid", {"order": order_payload("cp_o1", "cp_1", total=2500)}))
+
+    orders = ok(server.api("GET", "/customers/cp_1/orders"))
+    assert [(o["id"], o["total"], o["status"]) for o in orders["items"]] == [
+        ("cp_o1", 2500, "paid")
+    ]
+    assert ok(server.api("GET", "/customers/cp_1/redemptions"))["total"] == 0
+    assert server.api("GET", "/customers/nobody/changes").status_code == 404
+
+    tab = AdminTab(server)
+    listed = admin_ok(tab.visit("/admin/customers", q="cp_1"))
+    [link] = [link for link in listed.links if urlsplit(link).path == "/admin/customers/cp_1"]
+    page = admin_ok(tab.get(link))
+    assert "Hedy" in page.text and "cp_o1" in page.text
+    moved = tab.submit(page.form("/admin/customers/cp_1/move"), {"group_id": group["id"]})
+    assert "Moved to “Customer page”." in admin_ok(moved, "/admin/customers/cp_1").text
+    given = tab.submit(
+        moved.form("/admin/customers/cp_1/give-code"), {"discount_id": discount["id"]}
+    )
+    code = re.search(r"Gave the code (\w+)\.", admin_ok(given).text)[1]
+
+    changes = ok(server.api("GET", "/customers/cp_1/changes"))["items"]
+    assert [c["kind"] for c in changes] == ["group"]
+    assert changes[0]["to_group"]["name"] == "Customer page"
+    assert changes[0]["from_group"]["name"] == "Standard"
+    paid = order_payload("cp_o2", "cp_1", discount_codes=[code])
+    ok(server.webhook("order/paid", {"order": paid}))
+    used = ok(server.api("GET", "/customers/cp_1/redemptions"))["items"]
+    assert [(u["code"], u["order_id"]) for u in used] == [(code, "cp_o2")]
+
+
+# -- Reports (contract v2 §8) ----------------------------------------------------------------
+
+
+def test_reports_of_discounts_and_groups(server):
+    """Redeemed at the hook, paid, one refunded: the discount's and the group's figures, by
+    day, over real HTTP (the shop's time zone is UTC here)."""
+    discount = pool(server, "Report 10%", code="REPORT10")
+    group = ok(server.api("POST", "/groups", json={"name": "Reported"}), 201)
+    for customer_id in ("r_1", "r_2"):
+        customer(server, customer_id)
+    ok(server.api("POST", f"/groups/{group['id']}/customers", json={"customer_ids": ["r_1"]}))
+    body = cart("k_r1", "r_1", ("p1", 1, 5000), codes=["REPORT10"])
+    ok(server.signed("/hooks/checkout/redeem", {**body, "order_id": "o_r1"}))
+    for order_id, customer_id, placed_at, total, codes in (
+        ("o_r1", "r_1", "2026-04-01T10:00:00Z", 4500, ["REPORT10"]),
+        ("o_r2", "r_1", "2026-04-02T10:00:00Z", 1000, []),
+        ("o_r3", "r_1", "2026-04-02T11:00:00Z", 700, ["REPORT10"]),
+        ("o_r4", "r_2", "2026-04-02T12:00:00Z", 300, []),
+    ):
+        order = order_payload(order_id, customer_id, placed_at=placed_at, total=total,
+                              discount_codes=codes)  # fmt: skip
+        ok(server.webhook("order/paid", {"order": order}))
+    ok(server.webhook("order/refunded", {"order": {"id": "o_r3"}}))
+
+    span = {"from": "2026-04-01", "to": "2026-04-03"}
+    report = ok(server.api("GET", "/reports/discounts", params=span))
+    [item] = [i for i in report["items"] if i["discount"]["id"] == discount["id"]]
+    assert (item["redemptions"], item["discount_total"], item["orders_total"]) == (1, 500, 4500)
+    assert [d["redemptions"] for d in item["series"]] == [1, 0, 0]
+    report = ok(server.api("GET", "/reports/groups", params=span))
+    [item] = [i for i in report["items"] if i["group"]["id"] == group["id"]]
+    figures = (item["customers"], item["orders"], item["revenue"], item["discount_total"])
+    assert figures == (1, 2, 5500, 500)
+    assert [d["revenue"] for d in item["series"]] == [4500, 1000, 0]
+    backwards = {"from": "2026-04-03", "to": "2026-04-01"}
+    refused = server.api("GET", "/reports/groups", params=backwards)
+    assert refused.status_code == 422 and "to" in refused.json()["error"]["details"]
+
+
 # -- Price lists and offers (contract §8) -------------------------------------------------------
 
 
@@ -950,83 +1027,6 @@ def test_price_lists_and_offers(server):
     assert server.api("DELETE", f"/offers/{offer['id']}").status_code == 204
     assert server.api("DELETE", f"/price-lists/{made['id']}").status_code == 204
     assert server.api("GET", entries).status_code == 404
-
-
-# -- Reports (contract v2 §8) ----------------------------------------------------------------
-
-
-def test_reports_of_discounts_and_groups(server):
-    """Redeemed at the hook, paid, one refunded: the discount's and the group's figures, by
-    day, over real HTTP (the shop's time zone is UTC here)."""
-    discount = pool(server, "Report 10%", code="REPORT10")
-    group = ok(server.api("POST", "/groups", json={"name": "Reported"}), 201)
-    for customer_id in ("r_1", "r_2"):
-        customer(server, customer_id)
-    ok(server.api("POST", f"/groups/{group['id']}/customers", json={"customer_ids": ["r_1"]}))
-    body = cart("k_r1", "r_1", ("p1", 1, 5000), codes=["REPORT10"])
-    ok(server.signed("/hooks/checkout/redeem", {**body, "order_id": "o_r1"}))
-    for order_id, customer_id, placed_at, total, codes in (
-        ("o_r1", "r_1", "2026-04-01T10:00:00Z", 4500, ["REPORT10"]),
-        ("o_r2", "r_1", "2026-04-02T10:00:00Z", 1000, []),
-        ("o_r3", "r_1", "2026-04-02T11:00:00Z", 700, ["REPORT10"]),
-        ("o_r4", "r_2", "2026-04-02T12:00:00Z", 300, []),
-    ):
-        order = order_payload(order_id, customer_id, placed_at=placed_at, total=total,
-                              discount_codes=codes)  # fmt: skip
-        ok(server.webhook("order/paid", {"order": order}))
-    ok(server.webhook("order/refunded", {"order": {"id": "o_r3"}}))
-
-    span = {"from": "2026-04-01", "to": "2026-04-03"}
-    report = ok(server.api("GET", "/reports/discounts", params=span))
-    [item] = [i for i in report["items"] if i["discount"]["id"] == discount["id"]]
-    assert (item["redemptions"], item["discount_total"], item["orders_total"]) == (1, 500, 4500)
-    assert [d["redemptions"] for d in item["series"]] == [1, 0, 0]
-    report = ok(server.api("GET", "/reports/groups", params=span))
-    [item] = [i for i in report["items"] if i["group"]["id"] == group["id"]]
-    figures = (item["customers"], item["orders"], item["revenue"], item["discount_total"])
-    assert figures == (1, 2, 5500, 500)
-    assert [d["revenue"] for d in item["series"]] == [4500, 1000, 0]
-    backwards = {"from": "2026-04-03", "to": "2026-04-01"}
-    refused = server.api("GET", "/reports/groups", params=backwards)
-    assert refused.status_code == 422 and "to" in refused.json()["error"]["details"]
-
-
-def test_the_customer_page_and_its_lists(server):
-    """Issue 14: a customer's orders, redemptions and recorded changes, and the admin's
-    customer page moving them and giving them a code."""
-    customer(server, "cp_1", first_name="Hedy")
-    group = ok(server.api("POST", "/groups", json={"name": "Customer page"}), 201)
-    discount = pool(server, "Customer page pool")
-    ok(server.api("POST", f"/discounts/{discount['id']}/codes/generate", json={"count": 2}), 201)
-    ok(server.webhook("order/paid", {"order": order_payload("cp_o1", "cp_1", total=2500)}))
-
-    orders = ok(server.api("GET", "/customers/cp_1/orders"))
-    assert [(o["id"], o["total"], o["status"]) for o in orders["items"]] == [
-        ("cp_o1", 2500, "paid")
-    ]
-    assert ok(server.api("GET", "/customers/cp_1/redemptions"))["total"] == 0
-    assert server.api("GET", "/customers/nobody/changes").status_code == 404
-
-    tab = AdminTab(server)
-    listed = admin_ok(tab.visit("/admin/customers", q="cp_1"))
-    [link] = [link for link in listed.links if urlsplit(link).path == "/admin/customers/cp_1"]
-    page = admin_ok(tab.get(link))
-    assert "Hedy" in page.text and "cp_o1" in page.text
-    moved = tab.submit(page.form("/admin/customers/cp_1/move"), {"group_id": group["id"]})
-    assert "Moved to “Customer page”." in admin_ok(moved, "/admin/customers/cp_1").text
-    given = tab.submit(
-        moved.form("/admin/customers/cp_1/give-code"), {"discount_id": discount["id"]}
-    )
-    code = re.search(r"Gave the code (\w+)\.", admin_ok(given).text)[1]
-
-    changes = ok(server.api("GET", "/customers/cp_1/changes"))["items"]
-    assert [c["kind"] for c in changes] == ["group"]
-    assert changes[0]["to_group"]["name"] == "Customer page"
-    assert changes[0]["from_group"]["name"] == "Standard"
-    paid = order_payload("cp_o2", "cp_1", discount_codes=[code])
-    ok(server.webhook("order/paid", {"order": paid}))
-    used = ok(server.api("GET", "/customers/cp_1/redemptions"))["items"]
-    assert [(u["code"], u["order_id"]) for u in used] == [(code, "cp_o2")]
 
 
 def test_automatic_groups_and_released_locks(server):

@@ -15,7 +15,6 @@ from plugin.db import db, utcnow
 from plugin.extension import create_app
 from plugin.rules.models import PriceRule
 from plugin.schema import upgrade_schema as upgrade
-from plugin.shops.models import Shop
 from tests.conftest import PG_URL, SECRET, auth
 from tests.rules.helpers import Admin, error, price_rule
 
@@ -169,14 +168,19 @@ def _migrate_with_clashes(url: str) -> dict[str, list[tuple[str, str]]]:
     )
     with app.app_context():
         upgrade(revision="0007")
-        shops = []
-        for domain in ("a.example", "b.example"):
-            shop = Shop(domain=domain, currency="EUR")
-            db.session.add(shop)
-            db.session.flush()
-            shops.append(shop.id)
-        # The tables as they are at 0007: no name_key yet, audiences as JSON id lists.
+        # The tables as they are at 0007: no name_key yet, audiences as JSON id lists (and
+        # shops without the columns added since, such as locale).
         tables = MetaData()
+        shop_table = Table("shops", tables, autoload_with=db.session.connection())
+        shops = [
+            db.session.execute(
+                insert(shop_table)
+                .values(domain=domain, name="", currency="EUR", timezone="UTC",
+                        installed=True, installed_at=utcnow(), rules_version=0)
+                .returning(shop_table.c.id)
+            ).scalar_one()  # fmt: skip
+            for domain in ("a.example", "b.example")
+        ]
         discounts = Table("discounts", tables, autoload_with=db.session.connection())
         price_rules = Table("price_rules", tables, autoload_with=db.session.connection())
         common = {"audience_type": "all", "audience_ids": [], "active": True}

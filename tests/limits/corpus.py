@@ -409,6 +409,32 @@ WEBHOOK_PAYLOADS: dict[str, dict[str, Any]] = {
     "order/paid": {"order": order("lim_o2")},
     "order/cancelled": {"order": {"id": "lim_o_nobody"}},
     "order/refunded": {"order": {"id": "lim_o_nobody"}},
+    "product/created": {
+        "product": {
+            "id": "lim_p2",
+            "title": "Lantern",
+            "kind": "product",
+            "category_ids": ["lim_cat1"],
+            "price": 2500,
+            "active": True,
+        }
+    },
+    "product/updated": {
+        "product": {
+            "id": "lim_p2",
+            "title": "Lantern, brass",
+            "kind": "product",
+            "category_ids": [],
+            "price": 2700,
+            "active": False,
+        }
+    },
+    "product/deleted": {"product_id": "lim_p_nobody"},
+    "category/created": {"category": {"id": "lim_cat2", "title": "Lights", "parent_id": None}},
+    "category/updated": {
+        "category": {"id": "lim_cat2", "title": "Lamps", "parent_id": "lim_cat1"}
+    },
+    "category/deleted": {"category_id": "lim_cat_nobody"},
 }
 
 #: Topics whose ordinary unknown keys would be accepted and do harm (uninstall, redact).
@@ -479,9 +505,13 @@ def seed_admin(send: Send) -> dict[str, Any]:
     discount = {**ADMIN_BODIES[("post", "/api/discounts")], "name": "Limits seeded pool"}
     ids["discount_id"] = made("POST", "/discounts", discount)["id"]
     made("POST", f"/discounts/{ids['discount_id']}/codes/generate", {"count": 5})
-    for path in ("price-rules", "bundles", "gift-rules", "benefit-programmes"):
+    for path in ("price-rules", "bundles", "gift-rules", "benefit-programmes", "price-lists",
+                 "offers"):  # fmt: skip
         rule = {**ADMIN_BODIES[("post", f"/api/{path}")], "name": f"Limits seeded {path}"}
         ids[f"{path}:rule_id"] = made("POST", f"/{path}", rule)["id"]
+    ids["list_id"] = ids["price-lists:rule_id"]
+    entry = {"product_id": "p1", "min_quantity": 2, "price": 1900}
+    made("POST", f"/price-lists/{ids['list_id']}/entries", entry, status=200)
     automation = {**ADMIN_BODIES[("post", "/api/automations")], "name": "Limits seeded"}
     ids["automation_id"] = made("POST", "/automations", automation)["id"]
     audience = {**ADMIN_BODIES[("post", "/api/audiences")], "name": "Limits seeded"}
@@ -548,6 +578,24 @@ _SEGMENT = {
 
 #: A valid body per admin API route that takes one, ids as ``"{name}"`` (see :func:`fill`).
 #: Routes missing here get a body made from their OpenAPI schema.
+_PRICE_LIST = {
+    "name": "Limits trade",
+    "audience": {"type": "customers", "ids": ["lim_c1"]},
+    "priority": 1,
+    "active": True,
+    "starts_at": "2026-01-01",
+    "ends_at": "2026-12-31T23:00:00Z",
+}
+_OFFER = {
+    "name": "Limits 2+1",
+    "audience": {"type": "groups", "ids": ["{group_id}"]},
+    "buy": {"category_ids": ["shoes"], "quantity": 2},
+    "get": {"product_ids": ["p1"], "quantity": 1, "discount": {"type": "percent", "value": 50}},
+    "max_applications": 3,
+    "priority": 0,
+    "active": True,
+}
+
 ADMIN_BODIES: dict[tuple[str, str], Any] = {
     ("post", "/api/groups"): {"name": "Limits group", "colour": "#123456"},
     ("patch", "/api/groups/{group_id}"): {"name": "Limits group 2", "colour": "#654321"},
@@ -563,6 +611,15 @@ ADMIN_BODIES: dict[tuple[str, str], Any] = {
     ("patch", "/api/gift-rules/{rule_id}"): _GIFT_RULE,
     ("post", "/api/benefit-programmes"): {**_PROGRAMME, "name": "Limits tiers b"},
     ("patch", "/api/benefit-programmes/{rule_id}"): _PROGRAMME,
+    ("post", "/api/price-lists"): {**_PRICE_LIST, "name": "Limits trade b"},
+    ("patch", "/api/price-lists/{rule_id}"): _PRICE_LIST,
+    ("post", "/api/price-lists/{list_id}/entries"): {
+        "product_id": "p1",
+        "min_quantity": 10,
+        "price": 1800,
+    },
+    ("post", "/api/offers"): {**_OFFER, "name": "Limits 2+1 b"},
+    ("patch", "/api/offers/{rule_id}"): _OFFER,
     ("post", "/api/discounts"): {
         "name": "Limits pool",
         "type": "percent",

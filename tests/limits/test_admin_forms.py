@@ -70,7 +70,7 @@ class _Forms(HTMLParser):
             self._textarea = None
 
 
-KINDS = ("price-rules", "bundles", "gift-rules", "benefit-programmes")
+KINDS = ("price-rules", "bundles", "gift-rules", "benefit-programmes", "price-lists", "offers")
 
 
 def _fill(template: str, world: dict[str, Any]) -> list[str]:

@@ -1029,6 +1029,39 @@ def test_price_lists_and_offers(server):
     assert server.api("GET", entries).status_code == 404
 
 
+def test_price_list_pages_of_the_admin(server):
+    """The admin's price list from the rules page: an entry set by its form (the price typed
+    in major units), a CSV import with its report, an entry deleted, the export streamed."""
+    made = ok(server.api("POST", "/price-lists", json={"name": "Admin trade"}), 201)
+    tab = AdminTab(server)
+    rules = admin_ok(tab.visit("/admin/rules"))
+    path = f"/admin/rules/price-lists/{made['id']}/entries"
+    [link] = [link for link in rules.links if urlsplit(link).path == path]
+    page = admin_ok(tab.get(link))
+    assert "Admin trade" in page.text and "Entries (0)" in page.text
+
+    refused = tab.submit(page.form(path), {"product_id": "p_admin", "price": "abc"})
+    assert refused.status == 422 and "Entries (0)" in refused.text
+    added = tab.submit(page.form(path), {"product_id": "p_admin", "min_quantity": "5",
+                                         "price": "18.50"})  # fmt: skip
+    assert "p_admin from 5" in admin_ok(added, path).text and "Entries (1)" in added.text
+    assert ok(server.api("GET", f"/price-lists/{made['id']}/entries"))["items"] == [
+        {"product_id": "p_admin", "min_quantity": 5, "price": 1850}
+    ]
+
+    csv_body = b"product_id,min_quantity,price\np_a,1,900\np_b,2,800\np_c,0,1\n"
+    imported = tab.submit(
+        added.form(f"{path}/import"), files={"file": ("list.csv", csv_body, "text/csv")}
+    )
+    assert 'data-count="imported">2<' in admin_ok(imported).text
+    assert 'data-count="invalid">1<' in imported.text and "Entries (2)" in imported.text
+    deleted = tab.submit(imported.form(f"{path}/delete"))  # the first entry's form: p_a
+    assert "Deleted p_a from 1." in admin_ok(deleted, path).text
+    exported = server.request("GET", f"{path}/export?s={tab.session}")
+    assert exported.status_code == 200 and exported.headers["Content-Type"].startswith("text/csv")
+    assert exported.text.splitlines() == ["product_id,min_quantity,price", "p_b,2,800"]
+
+
 def test_automatic_groups_and_released_locks(server):
     customer(server, "ag_1", tags=["served-auto"])
     customer(server, "ag_2")
@@ -1042,6 +1075,13 @@ def test_automatic_groups_and_released_locks(server):
     ok(server.api("POST", f"/groups/{auto['id']}/customers", json={"customer_ids": ["ag_2"]}))
     released = server.api("POST", "/groups/locks/release", json={"customer_ids": ["ag_2"]})
     assert ok(released) == {"released": 1, "moved": 1}
+    assert ok(server.api("GET", "/customers/ag_2"))["group"]["name"] == "Standard"
+    # Moved by hand again, then released from the groups page of the admin.
+    ok(server.api("POST", f"/groups/{auto['id']}/customers", json={"customer_ids": ["ag_2"]}))
+    tab = AdminTab(server)
+    groups_page = admin_ok(tab.visit("/admin"))
+    freed = tab.submit(groups_page.form("/admin/groups/locks/release"), {"customer_ids": "ag_2"})
+    assert "1 customer(s) released; 1 placed in another group." in admin_ok(freed).text
     assert ok(server.api("GET", "/customers/ag_2"))["group"]["name"] == "Standard"
     refused = server.api("DELETE", f"/segments/{segment['id']}")
     assert ok(refused, 409)["error"]["code"] == "conflict"

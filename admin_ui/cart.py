@@ -53,15 +53,20 @@ NEW_CART = {
 }
 SOURCE_LABELS = {
     "price_rule": "Price rule",
+    "price_list": "Price list",
     "bundle": "Bundle",
+    "offer": "Offer",
     "benefit_programme": "Benefit programme",
     "code": "Discount code",
 }
-#: The rules page's section for each adjustment source (to link the rule that moved a price).
-RULE_PATHS = {
-    "price_rule": "price-rules",
-    "bundle": "bundles",
-    "benefit_programme": "benefit-programmes",
+#: For each adjustment source, the rules page's section of what moved the price and the
+#: adjustment's key of its id (contract §4 and §8: price lists and offers name their own).
+RULE_LINKS = {
+    "price_rule": ("price-rules", "rule_id"),
+    "price_list": ("price-lists", "price_list_id"),
+    "bundle": ("bundles", "rule_id"),
+    "offer": ("offers", "offer_id"),
+    "benefit_programme": ("benefit-programmes", "rule_id"),
 }
 CHANNEL_LABELS = {"web": "Web", "in_store": "In-store"}
 PAYMENT_LABELS = {
@@ -153,7 +158,7 @@ def _render(
         channels=[(c, CHANNEL_LABELS[c]) for c in CHANNELS],
         payments=[(m, PAYMENT_LABELS[m]) for m in ("", *PAYMENT_METHODS)],
         source_labels=SOURCE_LABELS,
-        rule_paths=RULE_PATHS,
+        rule_links=RULE_LINKS,
         money=lambda amount: money(amount, shop.currency),
         exponent=currency_exponent(shop.currency),
         names=names_for(shop, [i for i in product_ids if isinstance(i, str)]),

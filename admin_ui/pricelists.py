@@ -9,7 +9,7 @@ from flask import Response, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
 from admin_ui.blueprint import admin_blueprint, render_page, run_form
-from admin_ui.nested_forms import Converter, major, money
+from admin_ui.nested_forms import Converter, money
 from admin_ui.session import current_admin_shop, redirect_to
 from plugin.request_limits import streamed_upload
 from plugin.rules import pricelists
@@ -64,7 +64,7 @@ def price_list_entry_set(list_id: int) -> ResponseReturnValue:
     assert row is not None
     return redirect_to(
         ".price_list_entries",
-        f"{row.product_id} from {row.min_quantity}: {major(row.price, shop.currency)}.",
+        f"{row.product_id} from {row.min_quantity}: {money(row.price, shop.currency)}.",
         list_id=list_id,
     )
 

@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from tests.conftest import SHOP, session_token
@@ -34,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-results" / "screenshots"
 FRAME_NAME = "customer-groups"
 TIMEOUT_MS = 15_000
+# EmbeddedAdmin.follow: how long a click may take to start its navigation, and how many.
+FOLLOW_WAIT_MS = 5_000
+FOLLOW_CLICKS = 3
 
 
 @contextmanager
@@ -131,11 +136,41 @@ class EmbeddedAdmin:
         return self.frame
 
     def nav(self, label: str) -> Any:
-        self.frame.get_by_role("navigation", name="Customer Groups").get_by_role(
-            "link", name=label, exact=True
-        ).click()
-        self.frame.wait_for_load_state()
-        return self.frame
+        return self.follow(
+            self.frame.get_by_role("navigation", name="Customer Groups").get_by_role(
+                "link", name=label, exact=True
+            )
+        )
+
+    def follow(self, link: Any) -> Any:
+        """Click ``link``, which opens another page in the frame, and return the frame once
+        that page has loaded (stylesheets included), so that the test's next step acts on
+        it and not on the page it left.
+
+        A click that starts no navigation within a few seconds is made again, up to three
+        times in all (following a link is a GET, so a second request changes nothing):
+        Chromium can drop a click made on a framed page still waiting for its stylesheets
+        (CI saw it once: the next page was never asked for). A link that does not navigate
+        still fails the test, after the third click."""
+        frame = self.frame
+        frame.evaluate("() => { window.__cgLeft = true; }")
+        left = "() => window.__cgLeft !== true"
+        for attempt in range(1, FOLLOW_CLICKS + 1):
+            try:
+                link.click(timeout=FOLLOW_WAIT_MS if attempt > 1 else TIMEOUT_MS)
+            except PlaywrightError:
+                if attempt > 1 and frame.evaluate(left):
+                    break  # the previous click's page arrived as this one was made
+                raise
+            last = attempt == FOLLOW_CLICKS
+            try:
+                frame.wait_for_function(left, timeout=TIMEOUT_MS if last else FOLLOW_WAIT_MS)
+                break
+            except PlaywrightTimeoutError:
+                if last:
+                    raise
+        frame.wait_for_load_state("load")
+        return frame
 
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ def test_create_an_audience_run_it_and_read_its_history(admin, httpserver):
     )
     admin.open()
     frame = admin.nav("Audiences")
-    frame.get_by_role("link", name="New audience").click()
+    admin.follow(frame.get_by_role("link", name="New audience"))
     frame.get_by_label("Name").fill("Newsletter")
     frame.get_by_label("Segment", exact=True).select_option(label="Opted in")
     frame.get_by_label("Klaviyo list", exact=True).check()

@@ -33,7 +33,7 @@ def test_gift_rules_and_price_rules_pick_products_and_categories_by_title(admin)
     catalogue(admin)
     admin.open()
     frame = admin.nav("Rules")
-    frame.get_by_role("link", name="New gift rule").click()
+    admin.follow(frame.get_by_role("link", name="New gift rule"))
     frame.get_by_label("Name").fill("Torch and lamp: a tote")
     frame.get_by_label("Some products are bought").check()
 
@@ -65,7 +65,7 @@ def test_gift_rules_and_price_rules_pick_products_and_categories_by_title(admin)
     assert rule["gift"]["product_id"] == "p_tote"
 
     # Editing shows the chosen ones by title; one is removed with its button.
-    row.get_by_role("link", name="Edit the gift rule Torch and lamp: a tote").click()
+    admin.follow(row.get_by_role("link", name="Edit the gift rule Torch and lamp: a tote"))
     expect(chosen).to_contain_text(["Crème brûlée torch", "Lampe à poser"])
     frame.get_by_role("button", name="Remove Lampe à poser").click()
     expect(chosen).to_have_count(1)
@@ -74,7 +74,7 @@ def test_gift_rules_and_price_rules_pick_products_and_categories_by_title(admin)
     assert items(admin, "/api/gift-rules")[0]["trigger"]["product_ids"] == ["p_torch"]
 
     # A price rule on a category: the picker searches categories once they are chosen.
-    frame.get_by_role("link", name="New price rule").click()
+    admin.follow(frame.get_by_role("link", name="New price rule"))
     frame.get_by_label("Name").fill("Lights -10%")
     frame.get_by_label("Kind").select_option("discount_percent")
     frame.get_by_label("Value").fill("10")
@@ -106,7 +106,7 @@ def test_a_product_unknown_to_the_catalogue_is_shown_and_chosen_by_its_id(admin)
     frame = admin.nav("Rules")
     row = frame.locator("table[data-kind=bundles] tbody tr").first
     expect(row).to_contain_text("1 × Lampe à poser, 1 × p_gone")
-    row.get_by_role("link", name="Edit the bundle Pair").click()
+    admin.follow(row.get_by_role("link", name="Edit the bundle Pair"))
     second = frame.get_by_role("group", name="Item 2")
     expect(second.locator(".picker-chip")).to_have_text(["p_gone×"])
     second.get_by_role("combobox", name="Product (item 2)").fill("p_new")
@@ -121,7 +121,7 @@ def test_a_programme_condition_on_products_in_the_cart_becomes_a_picker(admin):
     catalogue(admin)
     admin.open()
     frame = admin.nav("Rules")
-    frame.get_by_role("link", name="New benefit programme").click()
+    admin.follow(frame.get_by_role("link", name="New benefit programme"))
     frame.get_by_label("Name").fill("Torch owners")
     frame.get_by_role("button", name="Add a condition").click()
     condition = frame.get_by_role("group", name="Condition 1")
@@ -156,7 +156,7 @@ def test_the_segment_builder_picks_bought_products(admin):
                                       "quantity": 1, "unit_price": 2500}])  # fmt: skip
     admin.open()
     frame = admin.nav("Segments")
-    frame.get_by_role("link", name="Create segment").click()
+    admin.follow(frame.get_by_role("link", name="Create segment"))
     frame.get_by_label("Segment name").fill("Torch buyers")
     condition = frame.locator("[data-row='0']")
     condition.get_by_label("Field").select_option("purchased_product")
@@ -197,19 +197,19 @@ def test_reports_pages_draw_their_charts(admin):
     expect(frame.locator(f"tr[data-group-id='{group['id']}']")).to_contain_text("€45.00")
     admin.screenshot("reports")
 
-    frame.get_by_role("link", name="Last 7 days").click()
+    admin.follow(frame.get_by_role("link", name="Last 7 days"))
     expect(frame.get_by_role("textbox", name="From")).to_have_value(
         (datetime.now(UTC).date() - timedelta(days=6)).isoformat()
     )
-    frame.get_by_role("link", name="Summer").click()
+    admin.follow(frame.get_by_role("link", name="Summer"))
     expect(frame.get_by_role("heading", level=1)).to_contain_text("Summer")
     expect(frame.locator("[data-figure=redemptions]")).to_have_text("1")
     expect(frame.locator("svg.chart")).to_have_count(3)
     frame.get_by_text("Summer: the figures per day").click()
     expect(frame.get_by_role("table").filter(has_text="Redemptions")).to_be_visible()
 
-    frame.get_by_role("link", name="← All reports").click()
-    frame.locator(f"tr[data-group-id='{group['id']}']").get_by_role("link").click()
+    admin.follow(frame.get_by_role("link", name="← All reports"))
+    admin.follow(frame.locator(f"tr[data-group-id='{group['id']}']").get_by_role("link"))
     expect(frame.get_by_role("heading", level=1)).to_contain_text("Wholesale")
     expect(frame.locator("[data-figure=revenue]")).to_have_text("€45.00")
     expect(frame.get_by_role("img", name="Revenue per day")).to_be_visible()

@@ -26,7 +26,7 @@ def test_create_a_group_make_it_default_and_be_refused_deleting_the_default(admi
         group_row(frame, "Standard").get_by_role("button", name="Delete Standard")
     ).to_have_count(0)
 
-    frame.get_by_role("link", name="Create group").click()
+    admin.follow(frame.get_by_role("link", name="Create group"))
     frame.get_by_label("Group name").fill("Wholesale")
     frame.get_by_label("Colour code (#rrggbb)").fill("#1E88E5")
     expect(frame.get_by_label("Colour picker")).to_have_value("#1e88e5")
@@ -37,16 +37,15 @@ def test_create_a_group_make_it_default_and_be_refused_deleting_the_default(admi
     expect(group_row(frame, "Wholesale")).to_contain_text("No")
 
     # A name that is taken is shown next to the field, and nothing is saved.
-    frame.get_by_role("link", name="Create group").click()
+    admin.follow(frame.get_by_role("link", name="Create group"))
     frame.get_by_label("Group name").fill("wholesale")
     frame.get_by_role("button", name="Save group").click()
     expect(frame.locator("#f-name-errors")).to_have_text("A group with this name already exists.")
     expect(frame.get_by_label("Group name")).to_have_attribute("aria-invalid", "true")
     assert len(api_groups(admin)) == 2
-    frame.get_by_role("link", name="Cancel").click()
-
+    admin.follow(frame.get_by_role("link", name="Cancel"))
     # Make Wholesale the default: Standard loses the flag and gains a Delete button.
-    frame.get_by_role("link", name="Modify Wholesale").click()
+    admin.follow(frame.get_by_role("link", name="Modify Wholesale"))
     frame.get_by_role("switch", name="Default group").check()
     frame.get_by_role("button", name="Save group").click()
     expect(frame.get_by_role("status")).to_contain_text("Group “Wholesale” saved.")

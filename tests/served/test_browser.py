@@ -78,7 +78,7 @@ def test_every_admin_page_opens_in_the_frame(admin, server):
         current = nav.get_by_role("link", name=label, exact=True)
         expect(current).to_have_attribute("aria-current", "page")
     frame = admin.nav("Discounts")
-    frame.get_by_role("link", name="Codes of the discount Browser pool").click()
+    admin.follow(frame.get_by_role("link", name="Codes of the discount Browser pool"))
     expect(frame.get_by_role("heading", level=1)).to_contain_text("Browser pool")
     # Everything the tab loaded came from the served app or the host page.
     assert {url.split("/")[2] for _, url in admin.responses} <= {
@@ -89,7 +89,7 @@ def test_every_admin_page_opens_in_the_frame(admin, server):
 
 def test_create_a_group_in_the_frame(admin, server):
     frame = admin.open()
-    frame.get_by_role("link", name="Create group").click()
+    admin.follow(frame.get_by_role("link", name="Create group"))
     frame.get_by_label("Group name").fill("Browser VIP")
     frame.get_by_label("Colour code (#rrggbb)").fill("#1E88E5")
     frame.get_by_role("button", name="Save group").click()
@@ -105,7 +105,7 @@ def test_the_segment_builder_counts_through_the_served_api(admin, server):
     ok(server.webhook("order/paid", {"order": order_payload("o_sb1", "sb_1", total=12000)}))
     admin.open()
     frame = admin.nav("Segments")
-    frame.get_by_role("link", name="Create segment").click()
+    admin.follow(frame.get_by_role("link", name="Create segment"))
     frame.get_by_label("Segment name").fill("Browser buyers")
     first = frame.get_by_role("group", name="Condition 1", exact=True)
     first.get_by_label("Operator").select_option(label="at least")
@@ -133,7 +133,7 @@ def test_pickers_and_report_pages_through_the_served_app(admin, server):
 
     admin.open()
     frame = admin.nav("Rules")
-    frame.get_by_role("link", name="New gift rule").click()
+    admin.follow(frame.get_by_role("link", name="New gift rule"))
     frame.get_by_label("Name").fill("Served gift")
     frame.get_by_label("Subtotal at least").fill("50")
     frame.get_by_role("combobox", name="Gift product").fill("MUG")
@@ -160,7 +160,7 @@ def test_pickers_and_report_pages_through_the_served_app(admin, server):
     expect(frame.get_by_role("img", name="Revenue per group, per day")).to_be_visible()
     standard = frame.locator("table.report-groups tbody tr").filter(has_text="Standard")
     expect(standard).to_contain_text("€49.00")
-    standard.get_by_role("link").click()
+    admin.follow(standard.get_by_role("link"))
     expect(frame.locator("[data-figure=orders]")).to_have_text("1")
     expect(frame.locator("svg.chart rect.bar[data-day='2026-02-10']").first).to_have_attribute(
         "data-value", "4900"
@@ -172,7 +172,7 @@ def test_codes_made_by_the_server_s_job_and_imported_from_a_file(admin, server, 
     discount = ok(server.api("POST", "/discounts", json=body), 201)
     admin.open()
     frame = admin.nav("Discounts")
-    frame.get_by_role("link", name="Codes of the discount Browser big pool").click()
+    admin.follow(frame.get_by_role("link", name="Codes of the discount Browser big pool"))
     frame.get_by_label("How many").fill("12000")
     frame.get_by_label("Random characters").fill("10")
     frame.get_by_role("button", name="Generate codes").click()
@@ -212,7 +212,7 @@ def test_a_customer_row_opens_the_customer_page_which_moves_and_gives_codes(admi
     frame = admin.nav("Customers")
     frame.get_by_label("Search by name or email").fill("Edith")
     frame.get_by_role("button", name="Search").click()
-    frame.get_by_role("link", name="Edith Clarke", exact=True).click()
+    admin.follow(frame.get_by_role("link", name="Edith Clarke", exact=True))
     expect(frame.get_by_role("heading", level=1)).to_contain_text("Edith Clarke")
     expect(frame.locator("[data-figure=total_spent]")).to_have_text("€123.45")
     orders = frame.get_by_role("table", name="The latest orders of Edith Clarke")
@@ -245,7 +245,7 @@ def test_codes_page_counts_follow_generation_and_show_the_new_batch(admin, serve
                   json={"count": 4, "prefix": "OLD-"}), 201)  # fmt: skip
     admin.open()
     frame = admin.nav("Discounts")
-    frame.get_by_role("link", name="Codes of the discount Browser batch").click()
+    admin.follow(frame.get_by_role("link", name="Codes of the discount Browser batch"))
     filters = frame.get_by_role("list", name="Show codes by status")
     expect(filters).to_contain_text("Unassigned (4)")
 
@@ -259,7 +259,7 @@ def test_codes_page_counts_follow_generation_and_show_the_new_batch(admin, serve
     # Without a reload, the counts have followed.
     expect(filters).to_contain_text("All (34)")
     expect(filters).to_contain_text("Unassigned (34)")
-    frame.get_by_role("link", name="Show the new codes").click()
+    admin.follow(frame.get_by_role("link", name="Show the new codes"))
     expect(frame.get_by_role("heading", name="The new codes")).to_be_visible()
     shown = frame.locator("table.codes tbody th code").all_inner_texts()
     assert len(shown) == 30 and all(code.startswith("NEW-") for code in shown), shown
@@ -272,7 +272,7 @@ def test_codes_page_counts_follow_generation_and_show_the_new_batch(admin, serve
 def test_every_input_has_the_height_of_the_others(admin, server):
     admin.open()
     frame = admin.nav("Audiences")
-    frame.get_by_role("link", name="New audience").click()
+    admin.follow(frame.get_by_role("link", name="New audience"))
     fields = {"Name": "#f-name", "API address": "#f-destination-base_url"}
     heights = {
         label: frame.locator(selector).bounding_box()["height"]
@@ -334,10 +334,10 @@ def test_every_admin_page_passes_axe(admin, server):
                 problems[f"{label} → {name}"] = _axe_problems(frame)
                 frame = admin.nav(label)
     frame = admin.nav("Customers")
-    frame.get_by_role("link", name="Axel Essen", exact=True).click()
+    admin.follow(frame.get_by_role("link", name="Axel Essen", exact=True))
     problems["Customer page"] = _axe_problems(frame)
     frame = admin.nav("Discounts")
-    frame.get_by_role("link", name="Codes of the discount Axe pool").click()
+    admin.follow(frame.get_by_role("link", name="Codes of the discount Axe pool"))
     problems["Codes page"] = _axe_problems(frame)
     frame = admin.nav("Rules")
     for link in frame.get_by_role("link").all():

@@ -168,6 +168,8 @@ class DemoShop:
     bundles: dict[str, int] = field(default_factory=dict)
     gift_rules: dict[str, int] = field(default_factory=dict)
     benefit_programmes: dict[str, int] = field(default_factory=dict)
+    price_lists: dict[str, int] = field(default_factory=dict)
+    offers: dict[str, int] = field(default_factory=dict)
     discounts: dict[str, int] = field(default_factory=dict)
 
 
@@ -602,6 +604,52 @@ def _make_rules(client: DemoClient, demo: DemoShop) -> None:
     demo.benefit_programmes["VIP tiers"] = client.api(
         "POST", "/api/benefit-programmes", programme, 201
     )["id"]
+    _make_price_lists_and_offers(client, demo)
+
+
+#: Wholesale's trade prices with quantity breaks (contract v2 §8): product, then (from
+#: quantity, unit price) pairs. A line the list prices takes no price rule.
+TRADE_PRICES = {
+    "p_notebook": [(1, 1300), (10, 1100), (50, 950)],
+    "p_planner": [(1, 1800), (10, 1600)],
+    "p_cards": [(1, 950), (20, 800)],
+    "p_stoneware_mug": [(1, 1450), (12, 1250)],
+    "p_bulb_warm": [(1, 700), (24, 600)],
+}
+
+
+def _make_price_lists_and_offers(client: DemoClient, demo: DemoShop) -> None:
+    trade = {
+        "name": "Trade prices",
+        "audience": {"type": "groups", "ids": [demo.groups["Wholesale"]]},
+        "priority": 10,
+        "active": True,
+    }
+    list_id = client.api("POST", "/api/price-lists", trade, 201)["id"]
+    demo.price_lists[trade["name"]] = list_id
+    for product_id, breaks in TRADE_PRICES.items():
+        for minimum, price in breaks:
+            entry = {"product_id": product_id, "min_quantity": minimum, "price": price}
+            client.api("POST", f"/api/price-lists/{list_id}/entries", entry)
+    offers = [
+        ("Greeting cards: 3 for 2", {"product_ids": ["p_cards"], "quantity": 2},
+         {"product_ids": ["p_cards"], "quantity": 1, "discount": {"type": "free"}}, 3),
+        ("Second candle half price",
+         {"category_ids": ["candles"], "quantity": 1},
+         {"category_ids": ["candles"], "quantity": 1,
+          "discount": {"type": "percent", "value": 50}}, 1),
+    ]  # fmt: skip
+    for priority, (name, buy, get, most) in enumerate(offers, start=1):
+        body = {
+            "name": name,
+            "audience": {"type": "all"},
+            "buy": buy,
+            "get": get,
+            "max_applications": most,
+            "priority": priority * 10,
+            "active": True,
+        }
+        demo.offers[name] = client.api("POST", "/api/offers", body, 201)["id"]
 
 
 def _make_discounts(client: DemoClient, demo: DemoShop) -> None:
@@ -775,6 +823,7 @@ Customer Groups demo: {SHOP["name"]} ({SHOP_DOMAIN}, {SHOP["currency"]}, {SHOP["
   segments: {", ".join(demo.segments)}
   {len(demo.price_rules)} price rules, {len(demo.bundles)} bundles, {len(demo.gift_rules)} gift \
 rules, {len(demo.benefit_programmes)} benefit programme, \
+{len(demo.price_lists)} price list, {len(demo.offers)} offers, \
 {len(demo.discounts)} discounts (codes {", ".join(CODES)}, FREESHIP, 50 BDAY-… codes)
   loaded in {elapsed:.1f} s into {os.path.relpath(path)}
 

@@ -16,6 +16,7 @@ from customer_groups_demo import (
     CATEGORIES,
     PRODUCTS,
     SHOP_DOMAIN,
+    TRADE_PRICES,
     load_demo,
     make_customers,
     make_orders,
@@ -123,12 +124,18 @@ def test_segments_rules_and_discounts_exist(client, loaded):
         ("/api/bundles", loaded.bundles),
         ("/api/gift-rules", loaded.gift_rules),
         ("/api/benefit-programmes", loaded.benefit_programmes),
+        ("/api/price-lists", loaded.price_lists),
+        ("/api/offers", loaded.offers),
         ("/api/discounts", loaded.discounts),
     ]:
         listed = _get(client, f"{path}?per_page=100")
         assert {item["name"] for item in listed["items"]} == set(made), path
     assert len(loaded.price_rules) == 4 and len(loaded.bundles) == 2
     assert len(loaded.gift_rules) == 2 and len(loaded.discounts) == 6
+    assert len(loaded.price_lists) == 1 and len(loaded.offers) == 2
+    [trade] = loaded.price_lists.values()
+    entries = _get(client, f"/api/price-lists/{trade}/entries?per_page=100")
+    assert entries["total"] == sum(len(breaks) for breaks in TRADE_PRICES.values())
 
 
 def test_run_demo_prints_an_admin_url_and_a_signed_curl_that_work(tmp_path, capsys, monkeypatch):

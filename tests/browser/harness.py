@@ -39,6 +39,7 @@ TIMEOUT_MS = 15_000
 # EmbeddedAdmin.follow: how long a click may take to start its navigation, and how many.
 FOLLOW_WAIT_MS = 5_000
 FOLLOW_CLICKS = 3
+PAINTED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
 
 @contextmanager
@@ -153,7 +154,7 @@ class EmbeddedAdmin:
         (CI saw it once: the next page was never asked for). A link that does not navigate
         still fails the test, after the third click."""
         frame = self.frame
-        frame.evaluate("() => { window.__cgLeft = true; }")
+        self._mark_page(frame)
         left = "() => window.__cgLeft !== true"
         for attempt in range(1, FOLLOW_CLICKS + 1):
             try:
@@ -170,7 +171,22 @@ class EmbeddedAdmin:
                 if last:
                     raise
         frame.wait_for_load_state("load")
+        # Two animation frames: the page has been painted and takes input.
+        frame.evaluate(PAINTED)
         return frame
+
+    @staticmethod
+    def _mark_page(frame: Any) -> None:
+        """Mark the frame's page, to see when it is left; a page that the previous step is
+        replacing (a form just sent) is waited for and the new one is marked."""
+        for attempt in range(1, 4):
+            frame.wait_for_load_state("load")
+            try:
+                frame.evaluate("() => { window.__cgLeft = true; }")
+                return
+            except PlaywrightError as error:
+                if "context was destroyed" not in str(error) or attempt == 3:
+                    raise
 
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

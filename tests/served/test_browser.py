@@ -212,6 +212,7 @@ def test_a_customer_row_opens_the_customer_page_which_moves_and_gives_codes(admi
     frame = admin.nav("Customers")
     frame.get_by_label("Search by name or email").fill("Edith")
     frame.get_by_role("button", name="Search").click()
+    expect(frame.get_by_role("link", name="Clear")).to_be_visible()  # the results' page
     admin.follow(frame.get_by_role("link", name="Edith Clarke", exact=True))
     expect(frame.get_by_role("heading", level=1)).to_contain_text("Edith Clarke")
     expect(frame.locator("[data-figure=total_spent]")).to_have_text("€123.45")
@@ -329,8 +330,7 @@ def test_every_admin_page_passes_axe(admin, server):
                      "New automation", "New audience"):  # fmt: skip
             create = frame.get_by_role("link", name=name)
             if create.count():
-                create.first.click()
-                frame.wait_for_load_state()
+                admin.follow(create.first)
                 problems[f"{label} → {name}"] = _axe_problems(frame)
                 frame = admin.nav(label)
     frame = admin.nav("Customers")
@@ -343,8 +343,7 @@ def test_every_admin_page_passes_axe(admin, server):
     for link in frame.get_by_role("link").all():
         if (link.inner_text() or "").startswith("New "):
             name = link.inner_text()
-            link.click()
-            frame.wait_for_load_state()
+            admin.follow(link)
             problems[f"Rules → {name}"] = _axe_problems(frame)
             frame = admin.nav("Rules")
             break

@@ -149,10 +149,11 @@ class EmbeddedAdmin:
         it and not on the page it left.
 
         A click that starts no navigation within a few seconds is made again, up to three
-        times in all (following a link is a GET, so a second request changes nothing):
-        Chromium can drop a click made on a framed page still waiting for its stylesheets
-        (CI saw it once: the next page was never asked for). A link that does not navigate
-        still fails the test, after the third click."""
+        times in all (following a link is a GET, so a second request changes nothing). CI
+        once saw a click on a framed page that had just loaded start nothing: the next page
+        was never asked for (clicks lost in a cross-site frame right after its navigation
+        are a known Chromium behaviour: Playwright's issue 28023). A link that does not
+        navigate still fails the test, after the third click."""
         frame = self.frame
         self._mark_page(frame)
         left = "() => window.__cgLeft !== true"

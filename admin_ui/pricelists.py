@@ -9,6 +9,7 @@ from flask import Response, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
 from admin_ui.blueprint import admin_blueprint, render_page, run_form
+from admin_ui.catalogue_names import names_for
 from admin_ui.nested_forms import Converter, money
 from admin_ui.session import current_admin_shop, redirect_to
 from plugin.request_limits import streamed_upload
@@ -23,11 +24,13 @@ def _page(shop: Shop, list_id: int, status: int = 200, **context: Any) -> Respon
     price_list = pricelists.get_list(shop, list_id)
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     found = pricelists.list_entries(shop, list_id, page, PER_PAGE)
+    entries = PriceListEntryOut(many=True).dump(found["items"])
     return render_page(
         "price_list_entries.html",
         status,
         price_list=PriceListOut().dump(price_list),
-        entries=PriceListEntryOut(many=True).dump(found["items"]),
+        entries=entries,
+        names=names_for(shop, [entry["product_id"] for entry in entries]),
         found={"total": found["total"], "page": found["page"], "per_page": found["per_page"]},
         currency=shop.currency,
         money=lambda amount: money(amount, shop.currency),
@@ -62,9 +65,10 @@ def price_list_entry_set(list_id: int) -> ResponseReturnValue:
     if errors:
         return _page(shop, list_id, 422, form=typed, errors=errors)
     assert row is not None
+    title = names_for(shop, [row.product_id]).product(row.product_id) or row.product_id
     return redirect_to(
         ".price_list_entries",
-        f"{row.product_id} from {row.min_quantity}: {money(row.price, shop.currency)}.",
+        f"{title} from {row.min_quantity}: {money(row.price, shop.currency)}.",
         list_id=list_id,
     )
 

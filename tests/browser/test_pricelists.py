@@ -66,7 +66,7 @@ def test_a_price_list_and_an_offer_made_in_the_admin_price_a_cart(admin):
     assert entries(admin, made["id"]) == {}
     frame.get_by_label("Price (EUR)").fill("18.50")
     frame.get_by_role("button", name="Set the price").click()
-    expect(frame.get_by_role("status")).to_contain_text("p_fig from 3: €18.50.")
+    expect(frame.get_by_role("status")).to_contain_text("Fig candle from 3: €18.50.")
     assert entries(admin, made["id"]) == {("p_fig", 3): 1850}
 
     csv = b"product_id,min_quantity,price\np_fig,1,2000\np_fig,3,1800\np_taper,1,700\np_x,0,5\n"
@@ -81,6 +81,11 @@ def test_a_price_list_and_an_offer_made_in_the_admin_price_a_cart(admin):
     replaced = {("p_fig", 1): 2000, ("p_fig", 3): 1800, ("p_taper", 1): 700}
     assert entries(admin, made["id"]) == replaced
     expect(frame.get_by_role("heading", name="Entries (3)")).to_be_visible()
+    table = frame.get_by_role("table", name="Entries")
+    expect(table.get_by_role("rowheader")).to_contain_text(
+        ["Fig candle p_fig", "Fig candle p_fig", "Taper candle p_taper"]
+    )
+    expect(table.get_by_role("button", name="Delete Taper candle from 1")).to_be_visible()
     admin.screenshot("price-list-entries")
 
     # An offer: buy two taper candles, the third is free.

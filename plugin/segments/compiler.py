@@ -105,6 +105,7 @@ def compile_condition(
         if op == "after":  # some paid order after the day ⇔ the last one is
             return _day_range(Customer.last_order_at, "after", day, timezone)
         return exists().where(
+            in_shop(Order, shop_id),  # inside an INSERT … SELECT too: the index leads with it
             Order.customer_id == Customer.id,
             Order.status == ORDER_PAID,
             _day_range(Order.placed_at, "is", day, timezone),

@@ -5,7 +5,8 @@ of lowest ``(auto_priority, id)`` among the groups whose ``auto_segment_id`` the
 member of, and to the shop's default group when none takes them. Placement is computed by
 the database, set-based: one ``SELECT`` finds every customer whose group is not the one
 the rule gives (a correlated subquery per customer over ``segment_members``; the shop is
-the session's scope, ``plugin.db.enter_shop``), then one
+named with ``plugin.db.in_shop``, since on PostgreSQL the whole-shop plan runs inside an
+``INSERT`` of its events, where the session's automatic criteria do not apply), then one
 ``UPDATE`` per target group moves them, and each real move publishes one
 ``customer/group_changed``. It runs
 
@@ -29,7 +30,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from plugin.customers.models import Customer
-from plugin.db import db, for_shop, get_for_shop
+from plugin.db import db, for_shop, get_for_shop, in_shop
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import publish_many, publish_selected
 from plugin.groups import operations as groups
@@ -58,7 +59,11 @@ def _target(shop: Shop, default_id: int) -> Any:
     automatic = (
         select(Group.id)
         .join(SegmentMember, SegmentMember.segment_id == Group.auto_segment_id)
-        .where(Group.auto_segment_id.is_not(None), SegmentMember.customer_id == Customer.id)
+        .where(
+            in_shop(Group, shop.id),
+            Group.auto_segment_id.is_not(None),
+            SegmentMember.customer_id == Customer.id,
+        )
         .order_by(Group.auto_priority, Group.id)
         .limit(1)
         .correlate(Customer)
@@ -75,8 +80,10 @@ def place(shop: Shop, customer_ids: Collection[int] | None = None) -> int:
         return 0
     default_id = default_group_id(shop)
     target = _target(shop, default_id).label("target")
+    # The shop is named here, not left to the session's criteria: on PostgreSQL the plan is
+    # embedded in an INSERT of the events (below), which the criteria do not reach.
     planned = select(Customer.id, Customer.external_id, Customer.group_id, target).where(
-        Customer.group_locked.is_(False)
+        in_shop(Customer, shop.id), Customer.group_locked.is_(False)
     )
     ids = None if customer_ids is None else sorted(set(customer_ids))
     if ids is None and db.session.get_bind().dialect.name == "postgresql":
@@ -129,7 +136,8 @@ def _place_all_in_sql(shop: Shop, planned: Any) -> int:
     plan = planned.subquery("plan")
     moved = (
         update(Customer)
-        .where(Customer.id == plan.c.id, plan.c.group_id != plan.c.target)
+        .where(in_shop(Customer, shop.id), Customer.id == plan.c.id)
+        .where(plan.c.group_id != plan.c.target)
         .values(group_id=plan.c.target)
         .returning(Customer.external_id, plan.c.group_id.label("old"), Customer.group_id)
         .cte("moved")

@@ -210,3 +210,33 @@ def test_the_pricing_hook_sees_the_placement(client, host, shop):
     answer = host.post("/hooks/cart/price", body)
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["customer"]["group"]["id"] == vip["id"]
+
+
+def test_placing_a_whole_shop_leaves_every_other_shop_alone(client, host, shop, moves):
+    """A whole-shop placement (on PostgreSQL one statement: the plan, the moves and their
+    events) touches only its shop: another shop's customers keep their group, and no event
+    of this shop names them."""
+    other = "other.example"
+    host.install(other)
+    answer = host.webhook(
+        "customer/created", {"customer": customer_payload("c_theirs", tags=["vip"])}, shop=other
+    )
+    assert answer.status_code == 200
+    theirs = client.get("/api/customers/c_theirs", headers=auth(other)).get_json()["group"]["id"]
+    add(host, "c_ours", tags=["vip"])
+    vip_segment = segment(client, "VIP", VIP_TAG)
+
+    vip = group(client, "VIP", auto_segment_id=vip_segment["id"], auto_priority=1)  # whole shop
+    assert group_of(client, "c_ours") == vip["id"]
+    standard = default_id(client)
+    assert moves == [{"customer_id": "c_ours", "from_group": standard, "to_group": vip["id"]}]
+    assert client.get("/api/customers/c_theirs", headers=auth(other)).get_json()["group"]["id"] == (
+        theirs
+    )
+    # A new default re-places the whole shop again: only ours, and nobody of theirs moves.
+    staff = group(client, "Staff")
+    moved = client.patch(f"/api/groups/{staff['id']}", json={"is_default": True}, headers=auth())
+    assert moved.status_code == 200, moved.get_json()
+    after = client.get("/api/customers/c_theirs", headers=auth(other)).get_json()
+    assert after["group"]["id"] == theirs
+    assert all(move["customer_id"] == "c_ours" for move in moves), moves

@@ -340,7 +340,13 @@ def test_sixteen_bombs_leave_another_shop_s_pricing_within_budget(tmp_path):
                                 "SELECT pid, state, now() - state_change AS held, query "
                                 "FROM pg_stat_activity WHERE datname = current_database() "
                                 "AND state LIKE 'idle in transaction%' "
-                                "AND state_change < now() - interval '300 milliseconds'"
+                                "AND state_change < now() - interval '300 milliseconds' "
+                                # psycopg sends BEGIN on its own just before the first
+                                # statement: a thread starved of CPU between the two (CI
+                                # saw 0.3-0.5 s on a loaded machine) holds no data yet, and
+                                # nothing renders in between. A transaction held across a
+                                # render has run its SELECT: that is what is caught.
+                                "AND query NOT LIKE 'BEGIN%'"
                             )
                         ).all()
                     )

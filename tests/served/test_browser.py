@@ -319,6 +319,9 @@ def test_every_admin_page_passes_axe(admin, server):
         201,
     )
     ok(server.api("POST", f"/discounts/{discount['id']}/codes/generate", json={"count": 2}), 201)
+    trade = ok(server.api("POST", "/price-lists", json={"name": "Axe trade"}), 201)
+    entry = {"product_id": "p_axe", "min_quantity": 2, "price": 900}
+    ok(server.api("POST", f"/price-lists/{trade['id']}/entries", json=entry))
     frame = admin.open()
     problems: dict[str, list[str]] = {}
     nav = frame.get_by_role("navigation", name="Customer Groups")
@@ -339,14 +342,17 @@ def test_every_admin_page_passes_axe(admin, server):
     frame = admin.nav("Discounts")
     admin.follow(frame.get_by_role("link", name="Codes of the discount Axe pool"))
     problems["Codes page"] = _axe_problems(frame)
+    # Every kind of rule's form, and a price list's entries page.
     frame = admin.nav("Rules")
-    for link in frame.get_by_role("link").all():
-        if (link.inner_text() or "").startswith("New "):
-            name = link.inner_text()
-            admin.follow(link)
-            problems[f"Rules → {name}"] = _axe_problems(frame)
-            frame = admin.nav("Rules")
-            break
+    links = frame.get_by_role("link").all_inner_texts()
+    forms = [text for text in links if text.startswith("New ")]
+    assert len(forms) == 6, forms
+    for name in forms:
+        admin.follow(frame.get_by_role("link", name=name, exact=True))
+        problems[f"Rules → {name}"] = _axe_problems(frame)
+        frame = admin.nav("Rules")
+    admin.follow(frame.get_by_role("link", name="Entries, import, export"))
+    problems["Price list entries"] = _axe_problems(frame)
     failing = {page: found for page, found in problems.items() if found}
     assert failing == {}, failing
-    assert len(problems) >= 10, sorted(problems)
+    assert len(problems) >= 20, sorted(problems)

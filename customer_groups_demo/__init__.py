@@ -608,12 +608,13 @@ def _make_rules(client: DemoClient, demo: DemoShop) -> None:
 
 
 #: Wholesale's trade prices with quantity breaks (contract v2 §8): product, then (from
-#: quantity, unit price) pairs. A line the list prices takes no price rule.
+#: quantity, unit price) pairs. A line the list prices takes no price rule, so each price
+#: here is below what "Wholesale -20%" would give (notebook 16.00 → 12.80 by the rule).
 TRADE_PRICES = {
-    "p_notebook": [(1, 1300), (10, 1100), (50, 950)],
-    "p_planner": [(1, 1800), (10, 1600)],
-    "p_cards": [(1, 950), (20, 800)],
-    "p_stoneware_mug": [(1, 1450), (12, 1250)],
+    "p_notebook": [(1, 1250), (10, 1100), (50, 950)],
+    "p_planner": [(1, 1700), (10, 1550)],
+    "p_cards": [(1, 900), (20, 750)],
+    "p_stoneware_mug": [(1, 1400), (12, 1200)],
     "p_bulb_warm": [(1, 700), (24, 600)],
 }
 

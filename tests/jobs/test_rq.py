@@ -1,7 +1,7 @@
 """Queue mode: job ids go to RQ on Redis; workers elsewhere run them from the job rows.
 
 Runs against the Redis named by ``CUSTOMER_GROUPS_TEST_REDIS_URL`` (CI: the local server,
-database 5, which these tests flush); skipped without it.
+database 5, or 5 + i for the xdist worker gw<i>, which these tests flush); skipped without it.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -116,6 +117,25 @@ def test_a_job_whose_worker_died_is_pushed_again_after_its_lease(app, shop_id, r
     run_worker(app, burst=True)
     row = job_row(app, job_id)
     assert (row["status"], row["attempts"]) == ("succeeded", 2)
+
+
+def test_a_worker_stops_at_once_when_its_pubsub_thread_has_gone_quiet(app):
+    """A worker joins its pubsub thread for at most 1 s as it stops (RQ 3). redis-py 8.2 made
+    ``PubSubWorkerThread.stop`` join it without a limit, and a thread that has already read
+    its unsubscribe reply waits 60 s (RQ's ``sleep_time``) for a subscription that never
+    comes: a burst worker, or any worker told to stop, then hung a minute, one stop in two
+    (a 62 s test, and a job row that looked lost to the sweep). pyproject.toml keeps redis
+    below 8.2 until RQ bounds the wait itself."""
+    from rq import SimpleWorker
+
+    queue = rq_queue(app)
+    worker = SimpleWorker([queue], connection=queue.connection)
+    worker.subscribe()
+    worker.pubsub.unsubscribe()
+    time.sleep(0.5)  # the thread reads the reply, then waits for a subscription
+    stopped = threading.Event()
+    threading.Thread(target=lambda: (worker.unsubscribe(), stopped.set()), daemon=True).start()
+    assert stopped.wait(10), "the worker waited on its pubsub thread"
 
 
 def test_the_scheduler_runs_periodic_tasks(app, register):

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from tests.conftest import SHOP, session_token
 
@@ -57,11 +57,22 @@ def chromium() -> Iterator[Any]:
             launched.close()
 
 
+class _Quiet(WSGIRequestHandler):
+    """No line per request: werkzeug writes them to the stderr of the test that started the
+    server, which pytest has closed by the time a later request (a favicon, a static file)
+    arrives ("--- Logging error ---" in the run's output). Errors are still logged."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 class ServerThread:
     """A WSGI app on a real socket, in a thread, until ``stop``."""
 
     def __init__(self, wsgi_app: Any, port: int = 0) -> None:
-        self.server: BaseWSGIServer = make_server("127.0.0.1", port, wsgi_app, threaded=True)
+        self.server: BaseWSGIServer = make_server(
+            "127.0.0.1", port, wsgi_app, threaded=True, request_handler=_Quiet
+        )
         self.port = self.server.server_port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

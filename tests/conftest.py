@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import re
@@ -76,7 +77,9 @@ _RESTART_SEQUENCES = text(
 _sqlite_template: str | None = None
 
 
-def _shop_tables() -> set[str]:
+# The models are all imported with plugin.extension: both maps are built once.
+@functools.cache
+def _shop_tables() -> frozenset[str]:
     found: set[str] = set()
     pending = list(ShopScoped.__subclasses__())
     while pending:
@@ -84,7 +87,7 @@ def _shop_tables() -> set[str]:
         pending.extend(model.__subclasses__())
         if getattr(model, "__tablename__", None):
             found.add(model.__tablename__)
-    return found
+    return frozenset(found)
 
 
 _TABLE_NAMED = re.compile(r'\b(?:FROM|JOIN|UPDATE)\s+"?(\w+)"?', re.IGNORECASE)
@@ -101,6 +104,7 @@ _KEY_TERM = re.compile(
 )
 
 
+@functools.cache
 def _primary_keys() -> dict[str, set[str]]:
     return {t.name: {c.name for c in t.primary_key.columns} for t in db.metadata.tables.values()}
 

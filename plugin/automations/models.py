@@ -90,7 +90,7 @@ class Automation(ShopScoped, db.Model):
     # A code given expires this many days later (or at the discount's end, if sooner).
     expires_after_days: Mapped[int | None] = mapped_column()
     active: Mapped[bool] = mapped_column(default=True)
-    # The latest failure the merchant should hear about; cleared by the next success.
+    # The latest failure the merchant should hear about; cleared by a success begun after it.
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -158,10 +158,12 @@ def _run(shop: Shop, automation_id: int, external_id: str, cause: str | None) ->
             "automation_id": automation.id,
         },
     )
-    # Clear the merchant's alert only when there is one (no row lock otherwise).
+    # Clear the merchant's alert only when there is one (no row lock otherwise), and only one
+    # raised before this run began: a run that failed while this one held its code (the
+    # pool is empty now) keeps its alert, whichever of the two commits last.
     db.session.execute(
         update(Automation)
-        .where(Automation.id == automation.id, Automation.last_error.is_not(None))
+        .where(Automation.id == automation.id, Automation.last_error_at < now)
         .values(last_error=None, last_error_at=None)
         .execution_options(synchronize_session=False)
     )

@@ -124,7 +124,8 @@ class ActionOut(Schema):
 
 class AutomationOut(Schema):
     """An automation. ``last_error`` is the latest failure the merchant should hear about
-    (e.g. the pool is empty), cleared by the next successful run; ``runs`` counts its runs."""
+    (e.g. the pool is empty), cleared by a successful run that began after it; ``runs``
+    counts its runs."""
 
     id = fields.Integer()
     name = fields.String()

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import select
 
 from plugin.automations import runs as automation_runs
 from plugin.db import db, unit_of_work
 from plugin.shops.models import Shop
-from tests.automations.conftest import assigned, create_customer, runs
+from tests.automations.conftest import add_codes, assigned, create_customer, runs
 from tests.conftest import PG_URL, SHOP, auth
 
 
-def _race(app, monkeypatch, automation_id, customers):
+def _race(app, monkeypatch, automation_id, customers, until_the_other_ended=False):
     """Run the automation for each customer in its own thread; the first to take a code
-    holds its transaction open until the other has tried to take one too."""
+    holds its transaction open until the other has tried to take one too (or, with
+    ``until_the_other_ended``, until the other's run has committed)."""
     real_take = automation_runs.take_pool_code
     lock = threading.Lock()
-    taken, attempted = threading.Event(), threading.Event()
+    taken, attempted, other_ended = threading.Event(), threading.Event(), threading.Event()
     order: list[str] = []
     # On SQLite the second run waits for the writer lock, so it cannot try while we wait.
     patience = 5 if PG_URL else 0.5
@@ -31,7 +33,7 @@ def _race(app, monkeypatch, automation_id, customers):
         if first:
             code = real_take(discount, customer, expires_at)
             taken.set()
-            attempted.wait(patience)
+            (other_ended if until_the_other_ended else attempted).wait(patience)
             return code
         taken.wait(patience)
         code = real_take(discount, customer, expires_at)
@@ -55,6 +57,8 @@ def _race(app, monkeypatch, automation_id, customers):
                 outcomes[external_id + str(len(outcomes))] = outcome
             finally:
                 db.session.remove()
+                if order and order[0] != external_id:
+                    other_ended.set()
 
     threads = [threading.Thread(target=run, args=(c,)) for c in customers]
     for thread in threads:
@@ -80,6 +84,31 @@ def test_one_code_left_two_runs_one_succeeds_one_fails(
     assert len(assigned(app, pool["id"])) == 1
     told = client.get(f"/api/automations/{automation['id']}", headers=auth()).get_json()
     assert told["last_error"].startswith("Pool empty")
+
+
+@pytest.mark.skipif(not PG_URL, reason="races need PostgreSQL row locks; SQLite serialises all")
+def test_a_run_that_failed_while_another_held_the_last_code_keeps_its_alert(
+    app, client, host, make_pool, make_automation, monkeypatch
+):
+    """The run that found the pool empty commits first, the run that took the last code
+    after it: the merchant's alert stays (the pool is empty), whichever commits last."""
+    pool = make_pool(codes=("ONLY",))
+    automation = make_automation({"type": "order_paid"}, pool["id"])
+    create_customer(host, "c_1")
+    create_customer(host, "c_2")
+    outcomes = _race(app, monkeypatch, automation["id"], ["c_1", "c_2"], until_the_other_ended=True)
+    assert outcomes == ["failed", "given"]
+    told = client.get(f"/api/automations/{automation['id']}", headers=auth()).get_json()
+    assert told["last_error"].startswith("Pool empty"), told
+    # A later success clears it.
+    add_codes(client, pool["id"], ["MORE"])
+    create_customer(host, "c_3")
+    with app.app_context():
+        shop = db.session.execute(select(Shop).where(Shop.domain == SHOP)).scalar_one()
+        with unit_of_work():
+            assert automation_runs.run_for_customer(shop, automation["id"], "c_3", "t") == "given"
+    told = client.get(f"/api/automations/{automation['id']}", headers=auth()).get_json()
+    assert told["last_error"] is None and told["last_error_at"] is None
 
 
 def test_two_runs_for_one_customer_give_one_code(

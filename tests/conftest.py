@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import functools
 import json
+import logging
 import os
 import re
 import shutil
@@ -209,6 +210,27 @@ def make_app(tmp_path: Any, **overrides: Any) -> Flask:
         elif not copied:
             db.create_all()
     return app
+
+
+_CONFIGURED_LOGGERS = ("", "customer_groups.requests", "alembic", "sqlalchemy", "werkzeug")
+
+
+@pytest.fixture(autouse=True)
+def _logging_put_back() -> Iterator[None]:
+    """A command or a migration run in-process configures logging (``basicConfig``,
+    alembic's ``fileConfig``) with handlers bound to this test's captured stderr, which
+    pytest then closes: every later test's log lines failed ("--- Logging error ---").
+    Remove the handlers a test added (pytest's own excepted), put levels and propagation
+    back."""
+    loggers = [logging.getLogger(name or None) for name in _CONFIGURED_LOGGERS]
+    before = [(logger, set(logger.handlers), logger.level, logger.propagate) for logger in loggers]
+    yield
+    for logger, handlers, level, propagate in before:
+        for handler in [h for h in logger.handlers if h not in handlers]:
+            if not type(handler).__module__.startswith("_pytest"):
+                logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @pytest.fixture

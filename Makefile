@@ -12,7 +12,7 @@ demo: $(STAMP)
 
 # SQLite by default; with CUSTOMER_GROUPS_TEST_DATABASE_URL set, the same run on PostgreSQL.
 test: $(STAMP)
-	$(VENV)/bin/pytest -q -n auto --dist loadfile
+	$(VENV)/bin/pytest -q -n auto --dist loadfile --no-loadscope-reorder
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

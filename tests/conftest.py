@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import Flask, g, has_app_context
@@ -54,8 +55,14 @@ def _own_database(url: str, worker: str) -> str:
 
 def _own_redis_database(url: str, worker: str) -> str:
     """Redis database ``n + i`` for worker ``gw<i>`` (the tests flush theirs)."""
-    head, _, number = url.rpartition("/")
-    return f"{head}/{int(number or 0) + int(worker.removeprefix('gw'))}"
+    parts = urlsplit(url)
+    given = parts.path.strip("/") or "0"
+    if not given.isdigit():
+        raise ValueError(f"CUSTOMER_GROUPS_TEST_REDIS_URL names no database number: {url!r}")
+    number = int(given) + int(worker.removeprefix("gw"))
+    if number > 15:  # Redis has databases 0-15 unless told otherwise
+        raise ValueError(f"no Redis database {number} for worker {worker} beside {url!r}")
+    return urlunsplit(parts._replace(path=f"/{number}"))
 
 
 if WORKER is not None:
@@ -141,7 +148,8 @@ def _every_statement_names_its_shop(conn, cursor, statement, parameters, context
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The modules that start a browser or a server first (they take seconds each), so that
-    under ``-n auto --dist loadfile`` no worker is handed one when the others are done."""
+    under ``-n auto --dist loadfile --no-loadscope-reorder`` (the Makefile's) no worker is
+    handed one when the others are done."""
     items.sort(
         key=lambda item: (
             item.get_closest_marker("browser") is None and item.get_closest_marker("served") is None
@@ -212,7 +220,14 @@ def make_app(tmp_path: Any, **overrides: Any) -> Flask:
     return app
 
 
-_CONFIGURED_LOGGERS = ("", "customer_groups.requests", "alembic", "sqlalchemy", "werkzeug")
+_CONFIGURED_LOGGERS = (
+    "",
+    "customer_groups.requests",
+    "alembic",
+    "sqlalchemy",
+    "sqlalchemy.engine",
+    "werkzeug",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from plugin.automations.models import (
@@ -163,7 +163,14 @@ def _run(shop: Shop, automation_id: int, external_id: str, cause: str | None) ->
     # pool is empty now) keeps its alert, whichever of the two commits last.
     db.session.execute(
         update(Automation)
-        .where(Automation.id == automation.id, Automation.last_error_at < now)
+        .where(
+            Automation.id == automation.id,
+            or_(
+                Automation.last_error_at < now,
+                # an alert without its time (never written so by us): cleared as before
+                and_(Automation.last_error.is_not(None), Automation.last_error_at.is_(None)),
+            ),
+        )
         .values(last_error=None, last_error_at=None)
         .execution_options(synchronize_session=False)
     )

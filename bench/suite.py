@@ -17,6 +17,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,7 +41,9 @@ def one_run(database_url: str | None) -> tuple[float, float, str]:
     found = SUMMARY.search(done.stdout)
     summary = found.group(1) if found else f"exit {done.returncode}: no summary line"
     if done.returncode != 0:
-        summary += " (FAILED: run the suite to see why)"
+        kept = Path(tempfile.mkstemp(prefix="bench-suite-", suffix=".log")[1])
+        kept.write_text(done.stdout + done.stderr)
+        summary += f" (FAILED: pytest's output is in {kept})"
     return wall, cpu, summary
 
 

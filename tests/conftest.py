@@ -19,7 +19,7 @@ import pytest
 from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 
 from plugin.auth import HOOK_TOPICS, WEBHOOKS_PATH, issue_session_token, signed_headers
 from plugin.db import SHOP_SCOPE, ShopScoped, db
@@ -33,13 +33,13 @@ PG_URL = os.environ.get("CUSTOMER_GROUPS_TEST_DATABASE_URL")
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 
 
-def _own_database(url: str, worker: str) -> str:
-    """The database of one xdist worker: ``<name>_<worker>`` beside the one given, created when
-    missing (the tests empty it; another worker's tests never see it)."""
+def database_beside(url: str, suffix: str) -> URL:
+    """The PostgreSQL database ``<name><suffix>`` on the server of ``url``, created when
+    missing (a worker's own, a served suite's own: the tests empty it)."""
     given = make_url(url)
-    name = f"{given.database}_{worker}"
+    name = f"{given.database}{suffix}"
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
-        raise ValueError(f"cannot derive a worker's database from {given.database!r}")
+        raise ValueError(f"cannot derive a database {suffix!r} from {given.database!r}")
     maintenance = create_engine(given.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with maintenance.connect() as connection:
@@ -50,7 +50,7 @@ def _own_database(url: str, worker: str) -> str:
                 connection.execute(text(f'CREATE DATABASE "{name}"'))
     finally:
         maintenance.dispose()
-    return given.set(database=name).render_as_string(hide_password=False)
+    return given.set(database=name)
 
 
 def _own_redis_database(url: str, worker: str) -> str:
@@ -69,7 +69,9 @@ if WORKER is not None:
     # Each worker its own database and Redis database, and the environment says so for the
     # servers and commands the tests start (they read the same variables).
     if PG_URL:
-        PG_URL = os.environ["CUSTOMER_GROUPS_TEST_DATABASE_URL"] = _own_database(PG_URL, WORKER)
+        PG_URL = os.environ["CUSTOMER_GROUPS_TEST_DATABASE_URL"] = database_beside(
+            PG_URL, f"_{WORKER}"
+        ).render_as_string(hide_password=False)
     if os.environ.get("CUSTOMER_GROUPS_TEST_REDIS_URL"):
         os.environ["CUSTOMER_GROUPS_TEST_REDIS_URL"] = _own_redis_database(
             os.environ["CUSTOMER_GROUPS_TEST_REDIS_URL"], WORKER

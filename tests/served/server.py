@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -34,11 +33,10 @@ from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from plugin.auth import signed_headers
-from tests.conftest import PG_URL, SECRET, SHOP, auth
+from tests.conftest import PG_URL, SECRET, SHOP, auth, database_beside
 
 SERVED_SUFFIX = "_served"
 
@@ -53,21 +51,8 @@ def served_database_url(directory: Path) -> str:
     """An empty database for a served app (see the module docstring)."""
     if not PG_URL:
         return f"sqlite:///{directory}/served.sqlite"
-    url = make_url(PG_URL)
-    name = f"{url.database}{SERVED_SUFFIX}"
-    if not re.fullmatch(r"[A-Za-z0-9_]+", name):
-        raise ValueError(f"cannot derive a served database from {url.database!r}")
-    served = url.set(database=name)
-    maintenance = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with maintenance.connect() as connection:
-            exists = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-            ).scalar()
-            if not exists:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        maintenance.dispose()
+    served = database_beside(PG_URL, SERVED_SUFFIX)
+    name = served.database
     # Emptied by dropping its schema (DROP DATABASE waits for a checkpoint: seconds on a busy
     # machine), after ending the sessions a server of an earlier module may have left.
     engine = create_engine(served, isolation_level="AUTOCOMMIT")

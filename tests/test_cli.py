@@ -116,8 +116,10 @@ def test_serve_answers_a_signed_webhook_and_logs_one_json_line(tmp_path, databas
             ).encode()
             event_id = f"cli-{uuid.uuid4()}"
             headers = signed_headers(SECRET, SHOP, body, topic="app/installed", event_id=event_id)
+            # The master listens before its workers have loaded the app: the first request
+            # waits for a worker's start, which a loaded machine makes slow.
             response = requests.post(
-                f"http://127.0.0.1:{port}/webhooks", data=body, headers=headers, timeout=10
+                f"http://127.0.0.1:{port}/webhooks", data=body, headers=headers, timeout=60
             )
             assert response.status_code == 200, response.text
             assert response.json() == {"status": "ok"}

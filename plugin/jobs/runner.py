@@ -132,7 +132,17 @@ class Runner:
                 self._idle.release()
                 return
             with self._lock:
-                self._held[claim.job_id] = claim
+                # stop() sets _stopping, then takes this lock to list what to hand back: a
+                # claim that committed after the check above is either listed there or,
+                # stop having begun, handed back here (its worker threads are leaving).
+                stopping = self._stopping.is_set()
+                if not stopping:
+                    self._held[claim.job_id] = claim
+            if stopping:
+                self._idle.release()
+                with self.app.app_context():
+                    release([claim])
+                return
             self._queue.put(claim)
 
     def _work(self) -> None:

@@ -108,7 +108,7 @@ def test_a_redirect_is_neither_followed_nor_retried(httpserver, sleeps):
 
 def test_a_read_timeout_is_retried_only_when_idempotent(httpserver, sleeps):
     def late(request):
-        time.sleep(0.2)  # past the client's read timeout
+        time.sleep(1.0)  # far past the client's read timeout, even on a loaded machine
         return Response("late")
 
     httpserver.expect_request("/slow").respond_with_handler(late)

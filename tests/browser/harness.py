@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from tests.conftest import SHOP, session_token
@@ -36,6 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-results" / "screenshots"
 FRAME_NAME = "customer-groups"
 TIMEOUT_MS = 15_000
+# expect() has its own default (5 s), which the context's set_default_timeout does not
+# change: an assertion waiting on a form's POST gets the same patience as an action.
+expect.set_options(timeout=TIMEOUT_MS)
 # EmbeddedAdmin.follow: how long a click may take to start its navigation, and how many.
 FOLLOW_WAIT_MS = 5_000
 FOLLOW_CLICKS = 3

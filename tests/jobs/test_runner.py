@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from plugin.db import db, utcnow
 from plugin.jobs import jobs_state, run_pending, start_runner, stop_runner, tick
+from plugin.jobs import runner as runner_module
 from plugin.jobs.claims import claim_next, execute, requeue_expired
 from plugin.jobs.models import Job, PeriodicRun
 from plugin.jobs.registry import PermanentJobError, enqueue
@@ -418,6 +419,42 @@ def test_the_embedded_runner_runs_jobs_and_the_schedule(live_app, register):
         lambda: all(job_row(live_app, job_id)["status"] == "succeeded" for job_id in job_ids)
     )
     assert _wait_for(lambda: len(ticks) >= 3)
+
+
+def test_a_job_claimed_as_the_runner_stops_is_handed_back(live_app, register, monkeypatch):
+    """The runner's dispatcher checks that it may go on, then claims: a stop that lists
+    the jobs to hand back between the two missed that claim, which then stayed running
+    with nobody to run it until its lease ran out."""
+    from tests.conftest import Host
+
+    Host(live_app.test_client()).install()
+    with live_app.app_context():
+        from plugin.shops.models import Shop
+
+        shop_id = db.session.execute(select(Shop.id)).scalar_one()
+    register.kind("test.echo", echo)
+    job_id = add_job(live_app, shop_id, "test.echo", {})
+    stopped = threading.Event()
+    real_claim_next = runner_module.claim_next
+
+    def claim_then_stop(lease_seconds):
+        claim = real_claim_next(lease_seconds)
+        if claim is not None and not stopped.is_set():
+            stopping = threading.Thread(target=stop_runner, args=(live_app,))
+            stopping.start()
+            stopping.join(10)
+            stopped.set()
+        return claim
+
+    monkeypatch.setattr(runner_module, "claim_next", claim_then_stop)
+    runner = start_runner(live_app)
+    assert stopped.wait(10)
+    for thread in runner._threads:
+        thread.join(10)
+    row = job_row(live_app, job_id)
+    assert (row["status"], row["attempts"], row["claim_token"]) == ("queued", 0, None)
+    assert run_pending(live_app) == 1
+    assert job_row(live_app, job_id)["status"] == "succeeded"
 
 
 def test_a_graceful_stop_hands_running_jobs_back(live_app, register):

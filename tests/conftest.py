@@ -20,6 +20,7 @@ from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
+from werkzeug.routing.rules import Rule
 
 from plugin.auth import HOOK_TOPICS, WEBHOOKS_PATH, issue_session_token, signed_headers
 from plugin.db import SHOP_SCOPE, ShopScoped, db
@@ -76,6 +77,31 @@ if WORKER is not None:
         os.environ["CUSTOMER_GROUPS_TEST_REDIS_URL"] = _own_redis_database(
             os.environ["CUSTOMER_GROUPS_TEST_REDIS_URL"], WORKER
         )
+
+
+# Every test makes its app: werkzeug compiles each of its ~150 URL rules into two builder
+# functions (an ast compiled per rule, 30 of create_app's 45 ms). What it compiles depends
+# only on the rule's text, its parsed parts and its defaults (the converters are reached
+# through the rule passed in), so one compilation serves every app of the process.
+_compile_builder = Rule._compile_builder
+_builders: dict[tuple[Any, ...], Any] = {}
+
+
+def _compiled_once(rule: Rule, append_unknown: bool = True) -> Any:
+    key = (
+        rule.rule,
+        rule.host if rule.map is not None and rule.map.host_matching else rule.subdomain,
+        tuple(rule._trace),
+        repr(sorted((rule.defaults or {}).items())),
+        append_unknown,
+    )
+    builder = _builders.get(key)
+    if builder is None:
+        builder = _builders[key] = _compile_builder(rule, append_unknown)
+    return builder
+
+
+Rule._compile_builder = _compiled_once  # type: ignore[method-assign]
 
 _pg_schema_ready = False
 _RESTART_SEQUENCES = text(

@@ -20,6 +20,7 @@ from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.util import LRUCache
 from werkzeug.routing.rules import Rule
 
 from plugin.auth import HOOK_TOPICS, WEBHOOKS_PATH, issue_session_token, signed_headers
@@ -102,6 +103,33 @@ def _compiled_once(rule: Rule, append_unknown: bool = True) -> Any:
 
 
 Rule._compile_builder = _compiled_once  # type: ignore[method-assign]
+
+
+class _CompiledAcrossApps:
+    """SQLAlchemy's compiled-statement cache, shared by the engines of this process's apps.
+
+    A served app has one engine, whose cache is soon warm; every test makes an app, and so
+    an engine whose cache is cold: a tenth of the suite's CPU went to compiling the same
+    statements again. The cache key begins with the engine's dialect object; here it is
+    the dialect's kind and server version instead, the same for every engine of a process
+    (all of them point at one database server, or are all SQLite)."""
+
+    def __init__(self) -> None:
+        self._cache: LRUCache[Any, Any] = LRUCache(5000)
+
+    @staticmethod
+    def _key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+        dialect = key[0]
+        return ((type(dialect), dialect.server_version_info), *key[1:])
+
+    def get(self, key: tuple[Any, ...], default: Any = None) -> Any:
+        return self._cache.get(self._key(key), default)
+
+    def __setitem__(self, key: tuple[Any, ...], value: Any) -> None:
+        self._cache[self._key(key)] = value
+
+
+_compiled = _CompiledAcrossApps()
 
 _pg_schema_ready = False
 _RESTART_SEQUENCES = text(
@@ -229,6 +257,7 @@ def make_app(tmp_path: Any, **overrides: Any) -> Flask:
     }
     app = create_app(config)
     with app.app_context():
+        db.engine.update_execution_options(compiled_cache=_compiled)
         if PG_URL and not _pg_schema_ready:
             db.drop_all()
             with db.engine.begin() as conn:

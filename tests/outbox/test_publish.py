@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
+import pytest
 from sqlalchemy import func, select
 
 from hooks import signals
-from plugin.db import db
-from plugin.events import publish, publish_many
+from plugin.customers.models import Customer
+from plugin.db import db, enter_shop
+from plugin.events import publish, publish_many, publish_selected
 from plugin.events.models import OutboxEvent
 from plugin.shops.models import Shop
-from tests.conftest import SHOP
+from tests.conftest import PG_URL, SHOP
 from tests.outbox.conftest import add_customers, install, make_group, move, outbox
 
 
@@ -109,6 +114,38 @@ def test_publish_many_inserts_every_event_set_based(app, events_shop):
         assert last.next_attempt_at is not None and last.created_at is not None
         assert last.last_error is None
     assert count == distinct == 12_000
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="the database makes the ids on PostgreSQL only")
+def test_events_published_set_based_have_time_ordered_ids(app, host, events_shop):
+    """PostgreSQL makes the ids of a set-based publish: UUIDs of version 7, unique, whose
+    time is the publish's and which grow in the order the rows went in."""
+    add_customers(host, 40)
+    with app.app_context():
+        shop = _shop()
+        enter_shop(shop.id)
+        before = time.time()
+        made = publish_selected(
+            shop,
+            "customer/segments_changed",
+            select(
+                func.json_build_object(
+                    "customer_id", Customer.external_id, "joined", func.json_build_array(1)
+                )
+            ).order_by(Customer.id),
+        )
+        db.session.commit()
+        after = time.time()
+    assert made == 40
+    rows = outbox(app)
+    ids = [uuid.UUID(row.event_id) for row in rows]
+    assert [str(i) for i in ids] == [row.event_id for row in rows]  # the canonical form
+    assert {i.version for i in ids} == {7} and {i.variant for i in ids} == {uuid.RFC_4122}
+    assert len(set(ids)) == 40
+    stamps = [int.from_bytes(i.bytes[:6], "big") / 1000 for i in ids]
+    assert stamps == sorted(stamps)
+    assert before - 1 <= stamps[0] and stamps[-1] <= after + 1
 
 
 def test_published_events_roll_back_with_their_cause(app, events_shop):

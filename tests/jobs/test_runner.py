@@ -258,10 +258,12 @@ def test_report_commits_work_with_progress_and_a_failure_keeps_it(app, shop_id, 
 
 
 def test_a_long_job_keeps_its_lease_without_reporting(app, shop_id, register):
-    register.kind("test.slow", lambda job, report: time.sleep(3) or {"slept": True})
+    # The job outlives its lease by half; the lease is long enough that a heartbeat thread
+    # starved of CPU for a while (a loaded machine) is not taken for a dead one.
+    register.kind("test.slow", lambda job, report: time.sleep(6) or {"slept": True})
     job_id = add_job(app, shop_id, "test.slow")
     with app.app_context():
-        claim = claim_next(lease_seconds=2)  # renewed every 0.5 s
+        claim = claim_next(lease_seconds=4)  # renewed every second
     worker = threading.Thread(target=execute, args=(app, claim))
     worker.start()
     while worker.is_alive():  # another runner keeps looking for dead processes' jobs

@@ -9,12 +9,15 @@ installs the extension beside them, each on its own database.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
+import orjson
 from flask import Blueprint, Flask, current_app, g, has_request_context
 from flask.globals import app_ctx
 from sqlalchemy import (
@@ -161,6 +164,30 @@ def _touches_shop_data(state: ORMExecuteState) -> bool:
     )
 
 
+# A run of 19 digits or more: an integer past 64 bits, which orjson would read as a float.
+_LONG_DIGITS = re.compile(r"\d{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+
+
+def json_loads(data: str | bytes) -> Any:
+    """A JSON column's value, exactly as :func:`json.loads` reads it, mostly by orjson.
+
+    orjson reads several times faster: a segment recompute that announces 667,000
+    customers spent most of its Python time reading back their event payloads through
+    ``json``. Where orjson would read differently (an integer past 64 bits, as a float) or
+    refuses what ``json`` takes (a lone surrogate, ``1e400``), ``json`` reads it."""
+    if isinstance(data, bytes):
+        plain = _LONG_DIGITS_BYTES.search(data) is None
+    else:
+        plain = _LONG_DIGITS.search(data) is None
+    if plain:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
+
 class Database:
     """Our models' metadata, an engine per app and a session per application context:
     the part of Flask-SQLAlchemy the extension needs, without registering anything that a
@@ -175,7 +202,7 @@ class Database:
     def init_app(self, app: Flask, url: str, options: dict[str, Any]) -> Engine:
         """Build ``app``'s engine (tuned by :func:`configure_engine`) and end each
         application context's session with it."""
-        engine = create_engine(url, **options)
+        engine = create_engine(url, **{"json_deserializer": json_loads, **options})
         configure_engine(engine)
         app.teardown_appcontext(self._remove_session)
         return engine

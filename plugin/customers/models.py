@@ -100,7 +100,8 @@ class Customer(ShopScoped, db.Model):
 
 class CustomerTag(ShopScoped, db.Model):
     __tablename__ = "customer_tags"
-    __table_args__ = (Index("ix_customer_tags_shop_tag", "shop_id", "tag_key"),)
+    # With customer_id: a tag condition reads its customers from the index (migration 0020).
+    __table_args__ = (Index("ix_customer_tags_shop_tag", "shop_id", "tag_key", "customer_id"),)
 
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
@@ -115,7 +116,10 @@ class CustomerProduct(ShopScoped, db.Model):
     """A product a customer bought in paid, not reversed orders, with when."""
 
     __tablename__ = "customer_products"
-    __table_args__ = (Index("ix_customer_products_shop_product", "shop_id", "product_id"),)
+    # With customer_id: a bought-product condition reads its customers from the index.
+    __table_args__ = (
+        Index("ix_customer_products_shop_product", "shop_id", "product_id", "customer_id"),
+    )
 
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True

@@ -43,6 +43,9 @@ from plugin.jobs.settings import QUEUE_EMBEDDED, QUEUE_RQ, JobSettings, JobsStat
 
 log = logging.getLogger(__name__)
 
+#: How long a stop waits for the dispatcher to finish the claim it may be committing.
+DISPATCHER_STOP_SECONDS = 5.0
+
 
 class Runner:
     """Threads of one process that run jobs and periodic tasks (see the module's doc)."""
@@ -58,6 +61,7 @@ class Runner:
         self._lock = threading.Lock()
         self._held: dict[int, Claim] = {}
         self._threads: list[threading.Thread] = []
+        self._release_on_stop = True
 
     def start(self) -> None:
         for number in range(self.settings.threads):
@@ -89,10 +93,17 @@ class Runner:
         """Stop taking work; hand the jobs in progress back so another process takes them
         at once instead of after their lease (they keep running here until the process ends,
         but nothing they record after this counts)."""
+        self._release_on_stop = release_jobs
         self._stopping.set()
         self._wake.set()
         for _ in range(self.settings.threads):
             self._queue.put(None)
+        # A claim the dispatcher is committing now is handed back by the dispatcher itself
+        # (see _fill): give it that moment, bounded, before a process that stops exits and
+        # takes the thread (a daemon) with it.
+        dispatcher = self._threads[-1] if self._threads else None
+        if dispatcher is not None and dispatcher is not threading.current_thread():
+            dispatcher.join(DISPATCHER_STOP_SECONDS)
         if release_jobs:
             with self._lock:
                 held = list(self._held.values())
@@ -140,8 +151,9 @@ class Runner:
                     self._held[claim.job_id] = claim
             if stopping:
                 self._idle.release()
-                with self.app.app_context():
-                    release([claim])
+                if self._release_on_stop:
+                    with self.app.app_context():
+                        release([claim])
                 return
             self._queue.put(claim)
 
@@ -150,6 +162,11 @@ class Runner:
             claim = self._queue.get()
             if claim is None:
                 return
+            if self._stopping.is_set():
+                # Queued before the stop: stop() hands it back (it is among the held jobs
+                # until then), so running it here too could run it twice.
+                self._idle.release()
+                continue
             try:
                 execute(self.app, claim)
             except Exception:

@@ -449,6 +449,8 @@ def test_a_job_claimed_as_the_runner_stops_is_handed_back(live_app, register, mo
         return claim
 
     monkeypatch.setattr(runner_module, "claim_next", claim_then_stop)
+    # The stop lists its jobs at once, as when the dispatcher is slower than stop() waits.
+    monkeypatch.setattr(runner_module, "DISPATCHER_STOP_SECONDS", 0.0)
     runner = start_runner(live_app)
     assert stopped.wait(10)
     for thread in runner._threads:
@@ -457,6 +459,38 @@ def test_a_job_claimed_as_the_runner_stops_is_handed_back(live_app, register, mo
     assert (row["status"], row["attempts"], row["claim_token"]) == ("queued", 0, None)
     assert run_pending(live_app) == 1
     assert job_row(live_app, job_id)["status"] == "succeeded"
+
+
+def test_a_stop_waits_for_the_claim_the_dispatcher_is_committing(live_app, register, monkeypatch):
+    """A process that stops (gunicorn's worker_exit: stop(), then exit) takes its daemon
+    threads with it: the claim the dispatcher is committing must be handed back before
+    stop() returns, not after."""
+    from tests.conftest import Host
+
+    Host(live_app.test_client()).install()
+    with live_app.app_context():
+        from plugin.shops.models import Shop
+
+        shop_id = db.session.execute(select(Shop.id)).scalar_one()
+    register.kind("test.echo", echo)
+    job_id = add_job(live_app, shop_id, "test.echo", {})
+    claiming = threading.Event()
+    real_claim_next = runner_module.claim_next
+
+    def slow_claim(lease_seconds):
+        claim = real_claim_next(lease_seconds)
+        if claim is not None:
+            claiming.set()
+            runner._stopping.wait(10)
+            time.sleep(0.3)  # still committing when stop() looks at what it holds
+        return claim
+
+    monkeypatch.setattr(runner_module, "claim_next", slow_claim)
+    runner = start_runner(live_app)
+    assert claiming.wait(10)
+    stop_runner(live_app)  # timeout 0, as worker_exit calls it
+    row = job_row(live_app, job_id)
+    assert (row["status"], row["attempts"], row["claim_token"]) == ("queued", 0, None)
 
 
 def test_a_graceful_stop_hands_running_jobs_back(live_app, register):

@@ -111,8 +111,10 @@ class _CompiledAcrossApps:
     A served app has one engine, whose cache is soon warm; every test makes an app, and so
     an engine whose cache is cold: a tenth of the suite's CPU went to compiling the same
     statements again. The cache key begins with the engine's dialect object; here it is
-    the dialect's kind and server version instead, the same for every engine of a process
-    (all of them point at one database server, or are all SQLite)."""
+    what a compiled statement takes from its dialect instead: the kind, the server's
+    version, the parameter style, the label length and the JSON functions (a compiled
+    statement keeps its dialect's converters). Engines that differ in any of them never
+    share an entry."""
 
     def __init__(self) -> None:
         self._cache: LRUCache[Any, Any] = LRUCache(5000)
@@ -120,7 +122,15 @@ class _CompiledAcrossApps:
     @staticmethod
     def _key(key: tuple[Any, ...]) -> tuple[Any, ...]:
         dialect = key[0]
-        return ((type(dialect), dialect.server_version_info), *key[1:])
+        kind = (
+            type(dialect),
+            dialect.server_version_info,
+            dialect.paramstyle,
+            dialect.label_length,
+            getattr(dialect, "_json_serializer", None),
+            getattr(dialect, "_json_deserializer", None),
+        )
+        return (kind, *key[1:])
 
     def get(self, key: tuple[Any, ...], default: Any = None) -> Any:
         return self._cache.get(self._key(key), default)

@@ -8,7 +8,8 @@ import pytest
 
 from plugin.api import openapi
 from plugin.errors import UNROUTED
-from tests.conftest import auth
+from plugin.segments import operations
+from tests.conftest import auth, customer_payload
 
 
 def post(client, body, path="/api/segments", headers=None):
@@ -221,3 +222,36 @@ def test_a_running_recompute_never_holds_up_the_admin(app, client, paris):
     finally:
         release.set()
         worker.join(10)
+
+
+@pytest.mark.parametrize("sparse_below", [2000, 1], ids=["sorted-from-matches", "id-walk"])
+def test_a_preview_counts_every_match_and_samples_the_first_ten(
+    client, host, shop, monkeypatch, sparse_below
+):
+    """The count and the sample are two statements; the sample is found either way (few
+    matches: sorted from them; many: a walk in id order), the same ten, of this shop."""
+    monkeypatch.setattr(operations, "SPARSE_MATCHES", sparse_below)
+    host.install(shop="other.example")
+    for number in range(14):
+        points = 0 if number in (3, 8) else 5
+        payload = customer_payload(f"c_{number:02}", points=points)
+        assert host.webhook("customer/created", {"customer": payload}).status_code == 200
+        assert (
+            host.webhook(
+                "customer/created", {"customer": payload}, shop="other.example"
+            ).status_code
+            == 200
+        )
+    answer = client.post(
+        "/api/segments/preview",
+        json={
+            "match": "all",
+            "conditions": [{"field": "available_points", "op": "gte", "value": 5}],
+        },
+        headers=auth(),
+    )
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert body["count"] == 12
+    expected = [f"c_{n:02}" for n in range(14) if n not in (3, 8)][:10]
+    assert [customer["id"] for customer in body["sample"]] == expected

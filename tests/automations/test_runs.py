@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from plugin.automations import triggers
 from plugin.automations.models import Automation
@@ -391,3 +391,40 @@ def test_the_job_runner_runs_automations(app, client, host, make_pool, make_auto
     [done] = [j for j in jobs if j["kind"] == "automations.run"]
     assert done["status"] == "succeeded"
     assert done["result"] == {"given": 1, "failed": 0, "skipped": 0}
+
+
+def test_a_commit_reads_the_shops_automations_once(app, client, host, make_pool, make_automation):
+    """An order/paid reacts twice (to the order, then to the segment the customer joins):
+    both reactions fire their automations from one read of the shop's automations."""
+    pool = make_pool(codes=("P1", "P2", "P3"))
+    segment = client.post(
+        "/api/segments",
+        json={
+            "name": "Buyers",
+            "match": "all",
+            "conditions": [{"field": "total_order_count", "op": "gte", "value": 1}],
+        },
+        headers=auth(),
+    ).get_json()["id"]
+    on_segment = make_automation({"type": "joined_segment", "segment_id": segment}, pool["id"])
+    on_order = make_automation({"type": "order_paid"}, pool["id"])
+    create_customer(host, "c_1")
+    reads: list[str] = []
+
+    def count_reads(conn, cursor, statement, parameters, context, many):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM automations" in statement:
+            reads.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count_reads)
+    try:
+        paid = host.webhook("order/paid", {"order": order_payload("o_1", "c_1")})
+    finally:
+        event.remove(engine, "before_cursor_execute", count_reads)
+    assert paid.status_code == 200, paid.get_json()
+    assert len(reads) == 1, reads
+    run_jobs(app)
+    for automation in (on_segment, on_order):
+        given = {r["customer_id"]: r["status"] for r in runs(client, automation["id"])["items"]}
+        assert given == {"c_1": "succeeded"}

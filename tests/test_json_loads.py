@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from plugin.db import db, json_loads
 from plugin.events.models import OutboxEvent
+from plugin.shops.models import Shop
 from tests.conftest import SHOP, Host
 
 SCALARS = (
@@ -65,8 +66,6 @@ def test_the_database_hands_back_exact_values(app, client) -> None:
     # One value per row: a row orjson refuses would go to json whole, hiding the others.
     payloads = [{"id": 2**70 + 1}, {"surrogate": "\ud800x"}, {"e": 1e300, "neg": -0.0}]
     with app.app_context():
-        from plugin.shops.models import Shop
-
         shop_id = db.session.execute(select(Shop.id).where(Shop.domain == SHOP)).scalar_one()
         for number, payload in enumerate(payloads):
             db.session.add(

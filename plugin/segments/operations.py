@@ -48,7 +48,7 @@ from plugin.jobs.models import ACTIVE_JOB_STATUSES, Job
 from plugin.jobs.registry import enqueue
 from plugin.paging import Page, paginate
 from plugin.segments import placement
-from plugin.segments.compiler import segment_customer_ids, segment_predicate
+from plugin.segments.compiler import segment_count, segment_customer_ids, segment_predicate
 from plugin.segments.conditions import (
     Condition,
     parse_conditions,
@@ -142,7 +142,6 @@ def preview(shop: Shop, match: str, raw_conditions: list[dict[str, Any]]) -> dic
     """How many customers meet the conditions now, and the first few: nothing is saved."""
     conditions = parse_conditions(raw_conditions)
     today = shop_today(shop.timezone)
-    predicate = segment_predicate(shop.id, match, conditions, today, shop.timezone)
     # Two statements, each with the plan that suits it: the count aggregates in parallel
     # over the matches; the sample walks customers in id order and stops at the tenth. One
     # statement (the sample with count(*) OVER ()) had to walk every customer in id order
@@ -150,7 +149,7 @@ def preview(shop: Shop, match: str, raw_conditions: list[dict[str, Any]]) -> dic
     # request's transaction: on PostgreSQL (READ COMMITTED) a customer changed between the
     # two may be in one and not the other, as after any later change.
     count = db.session.execute(
-        select(func.count()).select_from(Customer).where(predicate)
+        segment_count(shop.id, match, conditions, today, shop.timezone)
     ).scalar_one()
     if not count:
         return {"count": 0, "sample": []}
@@ -158,6 +157,7 @@ def preview(shop: Shop, match: str, raw_conditions: list[dict[str, Any]]) -> dic
     # matches are found as the count found them and sorted (``id + 0`` is not the index's
     # order). Many: the walk stops early.
     order = Customer.id + 0 if count < SPARSE_MATCHES else Customer.id
+    predicate = segment_predicate(shop.id, match, conditions, today, shop.timezone)
     sample = db.session.execute(
         select(Customer).where(predicate).order_by(order).limit(SAMPLE_SIZE)
     ).scalars()

@@ -116,3 +116,18 @@ def assigned(app, discount_id: int) -> dict[str, int | None]:
             )
         ).all()
         return dict(rows)
+
+
+def buyers_segment(client) -> int:
+    """A segment of the customers with at least one order; its id."""
+    answer = client.post(
+        "/api/segments",
+        json={
+            "name": "Buyers",
+            "match": "all",
+            "conditions": [{"field": "total_order_count", "op": "gte", "value": 1}],
+        },
+        headers=auth(),
+    )
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()["id"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.automations.conftest import add_codes
+from tests.automations.conftest import add_codes, buyers_segment
 from tests.conftest import Host, auth
 
 
@@ -23,20 +23,6 @@ def _body(discount_id, trigger=None, **fields):
 
 def _group(client, name="VIP"):
     return client.post("/api/groups", json={"name": name}, headers=auth()).get_json()["id"]
-
-
-def _segment(client):
-    answer = client.post(
-        "/api/segments",
-        json={
-            "name": "Buyers",
-            "match": "all",
-            "conditions": [{"field": "total_order_count", "op": "gte", "value": 1}],
-        },
-        headers=auth(),
-    )
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["id"]
 
 
 def test_create_read_list_change_delete(client, make_pool):
@@ -143,7 +129,7 @@ def test_a_discount_without_a_pool_is_refused(client, make_pool):
 
 def test_references_must_belong_to_the_shop(client, host, make_pool):
     pool = make_pool()
-    segment = _segment(client)
+    segment = buyers_segment(client)
     ok = _post(client, _body(pool["id"], {"type": "joined_segment", "segment_id": segment}))
     assert ok.status_code == 201 and ok.get_json()["trigger"]["segment_id"] == segment
     Host(client).install(shop="other.example")

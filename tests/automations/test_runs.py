@@ -18,6 +18,7 @@ from plugin.shops.models import Shop
 from tests.automations.conftest import (
     add_codes,
     assigned,
+    buyers_segment,
     create_customer,
     queued_jobs,
     run_jobs,
@@ -185,15 +186,7 @@ def test_joined_segment_incrementally_and_on_a_recompute(
     pool = make_pool(codes=("S1", "S2", "S3"))
     create_customer(host, "early")
     host.webhook("order/paid", {"order": order_payload("o_0", "early")})
-    segment = client.post(
-        "/api/segments",
-        json={
-            "name": "Buyers",
-            "match": "all",
-            "conditions": [{"field": "total_order_count", "op": "gte", "value": 1}],
-        },
-        headers=auth(),
-    ).get_json()["id"]
+    segment = buyers_segment(client)
     automation = make_automation({"type": "joined_segment", "segment_id": segment}, pool["id"])
     create_customer(host, "c_1")
     host.webhook("order/paid", {"order": order_payload("o_1", "c_1")})
@@ -397,15 +390,7 @@ def test_a_commit_reads_the_shops_automations_once(app, client, host, make_pool,
     """An order/paid reacts twice (to the order, then to the segment the customer joins):
     both reactions fire their automations from one read of the shop's automations."""
     pool = make_pool(codes=("P1", "P2", "P3"))
-    segment = client.post(
-        "/api/segments",
-        json={
-            "name": "Buyers",
-            "match": "all",
-            "conditions": [{"field": "total_order_count", "op": "gte", "value": 1}],
-        },
-        headers=auth(),
-    ).get_json()["id"]
+    segment = buyers_segment(client)
     on_segment = make_automation({"type": "joined_segment", "segment_id": segment}, pool["id"])
     on_order = make_automation({"type": "order_paid"}, pool["id"])
     create_customer(host, "c_1")

@@ -16,7 +16,8 @@ from plugin.jobs import runner as runner_module
 from plugin.jobs.claims import claim_next, execute, requeue_expired
 from plugin.jobs.models import Job, PeriodicRun
 from plugin.jobs.registry import PermanentJobError, enqueue
-from tests.conftest import PG_URL, make_app
+from plugin.shops.models import Shop
+from tests.conftest import PG_URL, Host, make_app
 from tests.jobs.conftest import add_job, job_row
 
 
@@ -238,7 +239,6 @@ def test_a_permanent_error_fails_at_once(app, shop_id, register):
 
 def test_report_commits_work_with_progress_and_a_failure_keeps_it(app, shop_id, register):
     """What ``work`` did before its last report stays; what came after is rolled back."""
-    from plugin.shops.models import Shop
 
     def rename(job, report):
         shop = db.session.get(Shop, job.shop_id)
@@ -393,6 +393,13 @@ def live_app(tmp_path):
         db.engine.dispose()
 
 
+@pytest.fixture
+def live_shop_id(live_app) -> int:
+    Host(live_app.test_client()).install()
+    with live_app.app_context():
+        return int(db.session.execute(select(Shop.id)).scalar_one())
+
+
 def _wait_for(predicate, seconds=20.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -402,40 +409,28 @@ def _wait_for(predicate, seconds=20.0):
     return False
 
 
-def test_the_embedded_runner_runs_jobs_and_the_schedule(live_app, register):
-    from tests.conftest import Host
-
-    Host(live_app.test_client()).install()
-    with live_app.app_context():
-        from plugin.shops.models import Shop
-
-        shop_id = db.session.execute(select(Shop.id)).scalar_one()
+def test_the_embedded_runner_runs_jobs_and_the_schedule(live_app, live_shop_id, register):
     ticks: list[int] = []
     register.periodic("test.often", 0.1, lambda: ticks.append(1))
     register.kind("test.echo", echo)
 
     runner = start_runner(live_app)
     assert runner is not None and start_runner(live_app) is runner  # one per process
-    job_ids = [add_job(live_app, shop_id, "test.echo", {"n": n}) for n in range(10)]
+    job_ids = [add_job(live_app, live_shop_id, "test.echo", {"n": n}) for n in range(10)]
     assert _wait_for(
         lambda: all(job_row(live_app, job_id)["status"] == "succeeded" for job_id in job_ids)
     )
     assert _wait_for(lambda: len(ticks) >= 3)
 
 
-def test_a_job_claimed_as_the_runner_stops_is_handed_back(live_app, register, monkeypatch):
+def test_a_job_claimed_as_the_runner_stops_is_handed_back(
+    live_app, live_shop_id, register, monkeypatch
+):
     """The runner's dispatcher checks that it may go on, then claims: a stop that lists
     the jobs to hand back between the two missed that claim, which then stayed running
     with nobody to run it until its lease ran out."""
-    from tests.conftest import Host
-
-    Host(live_app.test_client()).install()
-    with live_app.app_context():
-        from plugin.shops.models import Shop
-
-        shop_id = db.session.execute(select(Shop.id)).scalar_one()
     register.kind("test.echo", echo)
-    job_id = add_job(live_app, shop_id, "test.echo", {})
+    job_id = add_job(live_app, live_shop_id, "test.echo", {})
     stopped = threading.Event()
     real_claim_next = runner_module.claim_next
 
@@ -461,19 +456,14 @@ def test_a_job_claimed_as_the_runner_stops_is_handed_back(live_app, register, mo
     assert job_row(live_app, job_id)["status"] == "succeeded"
 
 
-def test_a_stop_waits_for_the_claim_the_dispatcher_is_committing(live_app, register, monkeypatch):
+def test_a_stop_waits_for_the_claim_the_dispatcher_is_committing(
+    live_app, live_shop_id, register, monkeypatch
+):
     """A process that stops (gunicorn's worker_exit: stop(), then exit) takes its daemon
     threads with it: the claim the dispatcher is committing must be handed back before
     stop() returns, not after."""
-    from tests.conftest import Host
-
-    Host(live_app.test_client()).install()
-    with live_app.app_context():
-        from plugin.shops.models import Shop
-
-        shop_id = db.session.execute(select(Shop.id)).scalar_one()
     register.kind("test.echo", echo)
-    job_id = add_job(live_app, shop_id, "test.echo", {})
+    job_id = add_job(live_app, live_shop_id, "test.echo", {})
     claiming = threading.Event()
     real_claim_next = runner_module.claim_next
 
@@ -493,14 +483,7 @@ def test_a_stop_waits_for_the_claim_the_dispatcher_is_committing(live_app, regis
     assert (row["status"], row["attempts"], row["claim_token"]) == ("queued", 0, None)
 
 
-def test_a_graceful_stop_hands_running_jobs_back(live_app, register):
-    from tests.conftest import Host
-
-    Host(live_app.test_client()).install()
-    with live_app.app_context():
-        from plugin.shops.models import Shop
-
-        shop_id = db.session.execute(select(Shop.id)).scalar_one()
+def test_a_graceful_stop_hands_running_jobs_back(live_app, live_shop_id, register):
     started, release = threading.Event(), threading.Event()
 
     def wait_for_release(job, report):
@@ -510,7 +493,7 @@ def test_a_graceful_stop_hands_running_jobs_back(live_app, register):
         return {}
 
     register.kind("test.blocked", wait_for_release)
-    job_id = add_job(live_app, shop_id, "test.blocked", total=1)
+    job_id = add_job(live_app, live_shop_id, "test.blocked", total=1)
     start_runner(live_app)
     assert started.wait(10)
     stop_runner(live_app)

@@ -191,6 +191,23 @@ class EmbeddedAdmin:
         frame.evaluate(PAINTED)
         return frame
 
+    def submit(self, control: Any, key: str | None = None) -> Any:
+        """Send a form that answers with another page (a POST, its 201 or its 422 page):
+        click ``control``, or press ``key`` in it, once, and return the frame once the new
+        page has loaded and run its scripts. The next step may rely on them: CI once saw a
+        "Generate codes" click land on a page whose script had not yet taken over its form,
+        so the form went the way it goes without scripts. A POST is never sent twice."""
+        frame = self.frame
+        self._mark_page(frame)
+        if key is None:
+            control.click()
+        else:
+            control.press(key)
+        frame.wait_for_function("() => window.__cgLeft !== true")
+        frame.wait_for_load_state("load")
+        frame.evaluate(PAINTED)
+        return frame
+
     @staticmethod
     def _mark_page(frame: Any) -> None:
         """Mark the frame's page, to see when it is left; a page that the previous step is

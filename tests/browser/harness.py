@@ -192,11 +192,18 @@ class EmbeddedAdmin:
         return frame
 
     def submit(self, control: Any, key: str | None = None) -> Any:
-        """Send a form that answers with another page (a POST, its 201 or its 422 page):
-        click ``control``, or press ``key`` in it, once, and return the frame once the new
-        page has loaded and run its scripts. The next step may rely on them: CI once saw a
-        "Generate codes" click land on a page whose script had not yet taken over its form,
-        so the form went the way it goes without scripts. A POST is never sent twice."""
+        """Send a form that answers with another page (a POST and the page it redirects to
+        or its 422 page, or a search form's GET): click ``control``, or press ``key`` in it,
+        once, and return the frame once the new page has loaded, run its scripts and been
+        painted. Use it whenever the test acts on the page that comes back; an ``expect``
+        that finds the new page's text does not wait for its deferred scripts. Acting
+        before them: CI once saw a "Generate codes" click land on a page whose script had
+        not yet taken over its form, so the form went the way it goes without scripts; a
+        ``data-confirm`` button posts without asking; "Select every customer" ticks
+        itself only; a ``fill()`` can lose its text to the focus that admin.js moves to a
+        422 page's error summary (Playwright focuses the field, then types in a second
+        step, into whatever has the focus by then); and a click can be lost in a frame that
+        has just been replaced (see ``follow``). A POST is never sent twice."""
         frame = self.frame
         self._mark_page(frame)
         if key is None:

@@ -34,12 +34,12 @@ def test_create_an_audience_run_it_and_read_its_history(admin, httpserver):
     expect(row.get_by_label("Property name in the destination")).to_be_focused()
     row.get_by_label("Property name in the destination").fill("first_name")
     row.get_by_label("Our field").select_option("first_name")
-    frame.get_by_role("button", name="Create audience").click()
+    admin.submit(frame.get_by_role("button", name="Create audience"))
 
     # The key is required: 422 next to its field, nothing saved.
     expect(frame.locator("#f-destination-credentials-api_key-errors")).to_contain_text("api_key")
     frame.get_by_label("API key").fill("pk_test_0123456789abcdef")
-    frame.get_by_role("button", name="Create audience").click()
+    admin.submit(frame.get_by_role("button", name="Create audience"))
     expect(frame.get_by_role("status")).to_contain_text("Created the audience “Newsletter”.")
     row = frame.locator("tbody tr", has=frame.get_by_role("rowheader", name="Newsletter"))
     expect(row).to_contain_text("Segment Opted in")

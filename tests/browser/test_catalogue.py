@@ -123,7 +123,8 @@ def test_a_programme_condition_on_products_in_the_cart_becomes_a_picker(admin):
     frame = admin.nav("Rules")
     admin.follow(frame.get_by_role("link", name="New benefit programme"))
     frame.get_by_label("Name").fill("Torch owners")
-    frame.get_by_role("button", name="Add a condition").click()
+    # The new page's picker.js must have run: before it, there is no picker to be hidden.
+    admin.submit(frame.get_by_role("button", name="Add a condition"))
     condition = frame.get_by_role("group", name="Condition 1")
     # A text field while the condition is on a city, a picker once it is on products.
     expect(condition.get_by_role("textbox", name="Value")).to_be_visible()

@@ -169,7 +169,7 @@ def test_import_a_csv_and_see_the_report(admin, tmp_path: Path):
     expect(frame.get_by_role("rowheader", name="Imported <pool>")).to_be_visible()
     admin.follow(frame.get_by_role("link", name="Codes of the discount Imported <pool>"))
     frame.get_by_label("CSV file").set_input_files(str(upload))
-    frame.get_by_role("button", name="Import codes").click()
+    admin.submit(frame.get_by_role("button", name="Import codes"))
 
     report = frame.locator(".report")
     expect(report).to_contain_text("Import report for codes.csv")

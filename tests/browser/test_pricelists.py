@@ -61,11 +61,11 @@ def test_a_price_list_and_an_offer_made_in_the_admin_price_a_cart(admin):
     frame.get_by_role("option", name="Fig candle").click()
     frame.get_by_label("From quantity").fill("3")
     frame.get_by_label("Price (EUR)").fill("abc")
-    frame.get_by_role("button", name="Set the price").click()
+    admin.submit(frame.get_by_role("button", name="Set the price"))
     expect(frame.get_by_label("Price (EUR)")).to_have_attribute("aria-invalid", "true")
     assert entries(admin, made["id"]) == {}
     frame.get_by_label("Price (EUR)").fill("18.50")
-    frame.get_by_role("button", name="Set the price").click()
+    admin.submit(frame.get_by_role("button", name="Set the price"))
     expect(frame.get_by_role("status")).to_contain_text("Fig candle from 3: €18.50.")
     assert entries(admin, made["id"]) == {("p_fig", 3): 1850}
 

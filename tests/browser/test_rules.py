@@ -31,7 +31,7 @@ def test_create_edit_and_delete_a_price_rule(admin):
     frame.get_by_role("option", name="Use “candles” as an id").click()
     frame.get_by_label("Specific groups").check()
     frame.get_by_role("group", name="Groups").get_by_label("Wholesale").check()
-    frame.get_by_role("button", name="Create price rule").click()
+    admin.submit(frame.get_by_role("button", name="Create price rule"))
 
     # 422: the message is next to the field, and the summary links to it.
     expect(frame.locator("#f-action-value-errors")).to_contain_text("at most 100")
@@ -54,7 +54,7 @@ def test_create_edit_and_delete_a_price_rule(admin):
 
     admin.follow(row.get_by_role("link", name="Edit the price rule Wholesale candles"))
     frame.get_by_role("switch", name="Active").uncheck()
-    frame.get_by_role("button", name="Save price rule").click()
+    admin.submit(frame.get_by_role("button", name="Save price rule"))
     expect(rule_row(frame, "price-rules", "Wholesale candles")).to_contain_text("Inactive")
 
     rule_row(frame, "price-rules", "Wholesale candles").get_by_role(
@@ -112,11 +112,11 @@ def test_a_benefit_programme_with_tiers_built_with_the_keyboard(admin):
         "free_shipping"
     )
     frame.get_by_role("group", name="Tier 2, benefit 1").get_by_label("Carriers").fill("colissimo")
-    frame.get_by_role("button", name="Add a benefit to tier 2").click()
+    admin.submit(frame.get_by_role("button", name="Add a benefit to tier 2"))
     benefit = frame.get_by_role("group", name="Tier 2, benefit 2")
     benefit.get_by_label("Benefit 2").select_option("percent_off_order")
     benefit.get_by_label("Percent or amount").fill("10")
-    frame.get_by_role("button", name="Add a condition").click()
+    admin.submit(frame.get_by_role("button", name="Add a condition"))
     frame.get_by_role("group", name="Condition 1").get_by_label("Field").select_option(
         "shipping_country"
     )

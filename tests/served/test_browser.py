@@ -156,7 +156,7 @@ def test_pickers_and_report_pages_through_the_served_app(admin, server):
     frame = admin.nav("Reports")
     frame.get_by_role("textbox", name="From").fill("2026-02-01")
     frame.get_by_role("textbox", name="To (included)").fill("2026-02-28")
-    frame.get_by_role("button", name="Show").click()
+    admin.submit(frame.get_by_role("button", name="Show"))  # the old page has a chart too
     expect(frame.get_by_role("img", name="Revenue per group, per day")).to_be_visible()
     standard = frame.locator("table.report-groups tbody tr").filter(has_text="Standard")
     expect(standard).to_contain_text("€49.00")
@@ -203,8 +203,9 @@ def test_a_customer_row_opens_the_customer_page_which_moves_and_gives_codes(admi
     ok(server.webhook("order/paid", {"order": order_payload("bc_o1", "bc_1", total=12345)}))
     ok(server.api("POST", "/groups", json={"name": "Browser page VIP"}), 201)
     discount = ok(
-        server.api("POST", "/discounts", json={"name": "Browser gift", "type": "percent",
-                                               "value": 5}),
+        server.api(
+            "POST", "/discounts", json={"name": "Browser gift", "type": "percent", "value": 5}
+        ),
         201,
     )
     ok(server.api("POST", f"/discounts/{discount['id']}/codes/generate", json={"count": 3}), 201)
@@ -220,7 +221,7 @@ def test_a_customer_row_opens_the_customer_page_which_moves_and_gives_codes(admi
     expect(orders).to_contain_text("bc_o1")
 
     frame.get_by_label("Move to the group").select_option(label="Browser page VIP")
-    frame.get_by_role("button", name="Move", exact=True).click()
+    admin.submit(frame.get_by_role("button", name="Move", exact=True))
     expect(frame.get_by_role("status").first).to_contain_text("Moved to “Browser page VIP”.")
     expect(frame.get_by_role("region", name="Recent changes")).to_contain_text(
         "Moved from Standard to Browser page VIP"
@@ -238,8 +239,9 @@ def test_a_customer_row_opens_the_customer_page_which_moves_and_gives_codes(admi
 
 def test_codes_page_counts_follow_generation_and_show_the_new_batch(admin, server):
     discount = ok(
-        server.api("POST", "/discounts", json={"name": "Browser batch", "type": "percent",
-                                               "value": 5}),
+        server.api(
+            "POST", "/discounts", json={"name": "Browser batch", "type": "percent", "value": 5}
+        ),
         201,
     )
     ok(server.api("POST", f"/discounts/{discount['id']}/codes/generate",

@@ -114,7 +114,27 @@ def test_a_deleted_group_leaves_the_change_with_no_group(client, host, shop):
     changes = _ok(client.get("/api/customers/c_1/changes", headers=auth()))["items"]
     # Moved back to the default when VIP went; the move to VIP keeps a null group.
     assert changes[0]["to_group"]["name"] == "Standard"
+    assert changes[0]["from_group"] is None  # VIP, gone
     assert changes[-1]["to_group"] is None
+
+
+def test_a_deleted_segment_leaves_the_change_with_no_segment(client, host, shop):
+    host.webhook("customer/created", {"customer": customer_payload("d_1")})
+    everyone = _ok(
+        client.post(
+            "/api/segments",
+            json={"name": "Everyone", "conditions": [
+                {"field": "total_order_count", "op": "gte", "value": 0}]},
+            headers=auth(),
+        ),
+        201,
+    )
+    assert client.delete(f"/api/segments/{everyone['id']}", headers=auth()).status_code == 204
+    found = _ok(client.get("/api/customers/d_1/changes", headers=auth()))["items"]
+    # The delete announces that the customer left; that change and the join before it
+    # keep no segment.
+    assert found and all(change["segment"] is None for change in found)
+    assert found[-1]["kind"] == "joined_segment"
 
 
 def test_the_page_shows_the_customer_and_moves_and_gives_from_there(client, host, admin):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, String, any_, bindparam, insert, literal
+from sqlalchemy import ARRAY, Integer, String, any_, bindparam, insert, literal, select
 
 from plugin.customers.models import (
     CHANGE_GROUP,
@@ -23,7 +23,7 @@ from plugin.customers.models import (
     Customer,
     CustomerChange,
 )
-from plugin.db import UtcDateTime, db, for_shop, utcnow
+from plugin.db import UtcDateTime, db, for_shop, in_shop, utcnow
 from plugin.events import Shop, reactor
 from plugin.groups.models import Group
 from plugin.segments.models import Segment
@@ -71,20 +71,18 @@ def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> No
             changes.setdefault(key, []).append(str(payload["customer_id"]))
     if not changes:
         return
-    groups = _existing(shop, Group, {ref for key in changes for ref in key[1:3]})
-    segments = _existing(shop, Segment, {key[3] for key in changes})
     now = utcnow()
+    postgres = db.session.get_bind().dialect.name == "postgresql"
     columns = ["shop_id", "customer_id", "kind", "from_group_id", "to_group_id", "segment_id",
                "happened_at"]  # fmt: skip
     for (kind, from_group, to_group, segment), external_ids in changes.items():
         values = [
             literal(kind, String),
-            literal(from_group if from_group in groups else None, Integer),
-            literal(to_group if to_group in groups else None, Integer),
-            literal(segment if segment in segments else None, Integer),
+            _if_still_there(shop, Group, from_group),
+            _if_still_there(shop, Group, to_group),
+            _if_still_there(shop, Segment, segment),
             literal(now, UtcDateTime()),
         ]
-        postgres = db.session.get_bind().dialect.name == "postgresql"
         step = (len(external_ids) or 1) if postgres else CHUNK
         for start in range(0, len(external_ids), step):
             chunk = external_ids[start : start + step]
@@ -102,15 +100,13 @@ def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> No
             db.session.execute(insert(CustomerChange).from_select(columns, chosen))
 
 
-def _existing(shop: Shop, model: Any, named: set[int | None]) -> set[int]:
-    """Which of the ``named`` groups or segments still exist: a change announced by a
-    delete (members move to the default group, or leave the segment) names the one being
-    deleted; the change is kept, without that reference."""
-    wanted = named - {None}
-    if not wanted:
-        return set()
-    return set(
-        db.session.execute(
-            for_shop(model, shop.id).with_only_columns(model.id).where(model.id.in_(wanted))
-        ).scalars()
+def _if_still_there(shop: Shop, model: Any, reference: int | None) -> Any:
+    """The group or segment ``reference`` names, or NULL if it is gone: a change announced
+    by a delete (members move to the default group, or leave the segment) names the one
+    being deleted, and the change is kept without that reference. A subquery of the
+    INSERT itself (the database runs it once per statement), not a read of its own."""
+    if reference is None:
+        return literal(None, Integer)
+    return (
+        select(model.id).where(in_shop(model, shop.id), model.id == reference).scalar_subquery()
     )

@@ -18,8 +18,10 @@ from plugin.schema import upgrade_schema as upgrade
 from tests.conftest import PG_URL, SECRET
 
 #: What Alembic's comparison does not see: triggers (and their functions' code), column
-#: collations and defaults.
+#: collations and defaults, and each index's definition (a partial one's WHERE included).
 _EXTRAS = """
+SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+UNION ALL
 SELECT 'trigger ' || tgname || ' on ' || tgrelid::regclass::text || ' '
     || md5(pg_get_triggerdef(t.oid)) || ' ' || md5(p.prosrc)
 FROM pg_trigger AS t JOIN pg_proc AS p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal

@@ -214,13 +214,15 @@ class CustomerChange(ShopScoped, db.Model):
             "kind IN ('group', 'joined_segment', 'left_segment')", name="kind_known"
         ),
         # A customer's changes, newest first (the customer page), and the rows a deleted
-        # customer takes with it. Each reference to a group or segment is indexed only where
-        # it is set (for the SET NULL of its delete): a segment's 600,000 joiners write no
-        # entry in the group indexes, a move none in the segment's (issue 13, goal 4).
+        # customer takes with it; a deleted shop's. Each reference to a group or segment is
+        # indexed only where it is set (for the SET NULL of its delete): a segment's 600,000
+        # joiners write no entry in the group indexes, a move none in the segment's (issue
+        # 13, goal 4).
         Index("ix_customer_changes_customer", "customer_id", "id"),
+        Index("ix_customer_changes_shop", "shop_id"),
         *(
             Index(
-                f"ix_customer_changes_{column}",
+                f"ix_customer_changes_set_{column}",
                 column,
                 sqlite_where=text(f"{column} IS NOT NULL"),
                 postgresql_where=text(f"{column} IS NOT NULL"),

@@ -3,7 +3,7 @@ goal 4)
 
 A segment recompute records one ``customer_changes`` row per customer who joined or left:
 667,479 rows for the bench's "Repeat" segment over 1M customers. Each row went into six
-indexes; now into four at most:
+indexes; now a segment change goes into four, a group change into four or five:
 
 - ``(customer_id, id)`` replaces ``(customer_id)`` and ``(shop_id, customer_id, id)``: it
   serves the customer page (a customer's changes, newest first; a customer's rows are all

@@ -118,9 +118,9 @@ def test_a_deleted_group_leaves_the_change_with_no_group(client, host, shop):
     assert changes[-1]["to_group"] is None
 
 
-def test_a_deleted_segment_leaves_the_change_with_no_segment(client, host, shop):
-    host.webhook("customer/created", {"customer": customer_payload("d_1")})
-    everyone = _ok(
+def _everyone(client):
+    """A segment every customer is in."""
+    return _ok(
         client.post(
             "/api/segments",
             json={"name": "Everyone", "conditions": [
@@ -129,6 +129,11 @@ def test_a_deleted_segment_leaves_the_change_with_no_segment(client, host, shop)
         ),
         201,
     )
+
+
+def test_a_deleted_segment_leaves_the_change_with_no_segment(client, host, shop):
+    host.webhook("customer/created", {"customer": customer_payload("d_1")})
+    everyone = _everyone(client)
     assert client.delete(f"/api/segments/{everyone['id']}", headers=auth()).status_code == 204
     found = _ok(client.get("/api/customers/d_1/changes", headers=auth()))["items"]
     # The delete announces that the customer left; that change and the join before it
@@ -187,15 +192,7 @@ def test_a_segment_joined_by_many_records_a_change_for_each(client, host, shop, 
     monkeypatch.setattr(changes, "CHUNK", 1)
     for customer_id in ("m_1", "m_2", "m_3"):
         host.webhook("customer/created", {"customer": customer_payload(customer_id)})
-    _ok(
-        client.post(
-            "/api/segments",
-            json={"name": "Everyone", "conditions": [
-                {"field": "total_order_count", "op": "gte", "value": 0}]},
-            headers=auth(),
-        ),
-        201,
-    )
+    _everyone(client)
     for customer_id in ("m_1", "m_2", "m_3"):
         found = _ok(client.get(f"/api/customers/{customer_id}/changes", headers=auth()))
         assert [(c["kind"], c["segment"]["name"]) for c in found["items"]] == [

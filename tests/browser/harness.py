@@ -44,6 +44,8 @@ expect.set_options(timeout=TIMEOUT_MS)
 FOLLOW_WAIT_MS = 5_000
 FOLLOW_CLICKS = 3
 PAINTED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+# True until the page that _mark_page marked has been left.
+LEFT = "() => window.__cgLeft !== true"
 
 
 @contextmanager
@@ -171,25 +173,21 @@ class EmbeddedAdmin:
         navigate still fails the test, after the third click."""
         frame = self.frame
         self._mark_page(frame)
-        left = "() => window.__cgLeft !== true"
         for attempt in range(1, FOLLOW_CLICKS + 1):
             try:
                 link.click(timeout=FOLLOW_WAIT_MS if attempt > 1 else TIMEOUT_MS)
             except PlaywrightError:
-                if attempt > 1 and frame.evaluate(left):
+                if attempt > 1 and frame.evaluate(LEFT):
                     break  # the previous click's page arrived as this one was made
                 raise
             last = attempt == FOLLOW_CLICKS
             try:
-                frame.wait_for_function(left, timeout=TIMEOUT_MS if last else FOLLOW_WAIT_MS)
+                frame.wait_for_function(LEFT, timeout=TIMEOUT_MS if last else FOLLOW_WAIT_MS)
                 break
             except PlaywrightTimeoutError:
                 if last:
                     raise
-        frame.wait_for_load_state("load")
-        # Two animation frames: the page has been painted and takes input.
-        frame.evaluate(PAINTED)
-        return frame
+        return self._settled(frame)
 
     def submit(self, control: Any, key: str | None = None) -> Any:
         """Send a form that answers with another page (a POST and the page it redirects to
@@ -210,7 +208,13 @@ class EmbeddedAdmin:
             control.click()
         else:
             control.press(key)
-        frame.wait_for_function("() => window.__cgLeft !== true")
+        frame.wait_for_function(LEFT)
+        return self._settled(frame)
+
+    @staticmethod
+    def _settled(frame: Any) -> Any:
+        """The frame once its new page has loaded (its deferred scripts have run) and two
+        animation frames have passed: the page has been painted and takes input."""
         frame.wait_for_load_state("load")
         frame.evaluate(PAINTED)
         return frame

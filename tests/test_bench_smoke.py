@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
     "args",
     [
         ["bench/pricing.py", "--calls", "2", "--sizes", "0,20"],
-        ["bench/pricing_engine.py"],
+        ["bench/pricing_engine.py", "--sizes", "0,20", "--calls", "5"],
         ["bench/jobs.py", "--jobs", "5", "--samples", "2"],
         ["bench/webhooks.py", "--only", "sqlite", "--events", "40", "--customers", "10"],
         ["bench/audiences.py", "--members", "200"],

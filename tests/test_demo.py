@@ -23,17 +23,34 @@ from customer_groups_demo import (
     run_demo,
 )
 from customer_groups_demo.host import HOST_PAGE_PATH, install_demo_host
+from plugin.db import db
 from plugin.extension import create_app
 from tests.browser.harness import ROOT, ServerThread
-from tests.conftest import auth
+from tests.conftest import auth, make_app
 from tests.served.server import free_port
 
 TODAY = datetime(2026, 6, 15, 12, tzinfo=UTC)
 
 
+@pytest.fixture(scope="module")
+def demo_app(tmp_path_factory):
+    app = make_app(tmp_path_factory.mktemp("demo"))
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def loaded(demo_app):
+    """One demo shop for the tests that only read it (GETs through the API): loading it
+    sends some 400 webhooks and requests, seconds that each test paid once before."""
+    return load_demo(demo_app, customers=40, orders=240, seed=11, today=TODAY)
+
+
 @pytest.fixture
-def loaded(app):
-    return load_demo(app, customers=40, orders=240, seed=11, today=TODAY)
+def client(demo_app):
+    return demo_app.test_client()
 
 
 def _get(client, path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import auth, customer_payload, order_payload
+from tests.conftest import Host, auth, customer_payload, order_payload
 
 TIMEZONE = "Europe/Paris"  # UTC+1 until 29 March 2026
 
@@ -93,8 +93,7 @@ ORDERS = [
 ]
 
 
-@pytest.fixture
-def paris(host):
+def load_paris(host: Host) -> Host:
     """Figures after every order and the refund of o5:
 
     a: 2 orders, 5000, p1 p2, 1 and 6 March, used a code; b: 1, 10000, p1 p3, 1 March;
@@ -107,6 +106,12 @@ def paris(host):
         assert host.webhook("order/paid", {"order": order}).status_code == 200
     assert host.webhook("order/refunded", {"order": {"id": "o5"}}).status_code == 200
     return host
+
+
+@pytest.fixture
+def paris(host):
+    """The Paris shop of :func:`load_paris`, in this test's app."""
+    return load_paris(host)
 
 
 def preview(client, conditions, match="all"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from plugin.automations.models import (
     COUPON_GIVEN,
@@ -26,7 +26,7 @@ from plugin.automations.models import (
 )
 from plugin.automations.runs import RUN_JOB
 from plugin.db import db
-from plugin.events import reactor
+from plugin.events import reactor, set_based
 from plugin.jobs.registry import enqueue
 from plugin.shops.models import Shop
 
@@ -104,21 +104,28 @@ def _active_automations(shop: Shop) -> list[Any]:
     return found
 
 
-@reactor
-def queue_automation_runs(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
-    """Enqueue the runs of every active automation that ``payloads`` of ``topic`` trigger."""
+def _listening(shop: Shop, topic: str) -> dict[Trigger, list[int]]:
+    """The active automations that events of ``topic`` can set off, by trigger."""
     types = TRIGGERS_OF_TOPIC.get(topic)
     if not types:
-        return
-    automations = [a for a in _active_automations(shop) if a.trigger_type in types]
-    if not automations:
-        return
+        return {}
     listening: dict[Trigger, list[int]] = {}
-    for automation in automations:
+    for automation in _active_automations(shop):
+        if automation.trigger_type not in types:
+            continue
         ref = _reference(automation)
         if automation.trigger_type in (JOINED_GROUP, JOINED_SEGMENT, COUPON_GIVEN) and ref is None:
             continue  # its group, segment or discount was deleted
         listening.setdefault((automation.trigger_type, ref), []).append(automation.id)
+    return listening
+
+
+@reactor
+def queue_automation_runs(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
+    """Enqueue the runs of every active automation that ``payloads`` of ``topic`` trigger."""
+    listening = _listening(shop, topic)
+    if not listening:
+        return
     customers: dict[int, dict[str, None]] = {}  # automation → host ids, in order, once
     for payload in payloads:
         external_id = payload.get("customer_id")
@@ -137,3 +144,12 @@ def queue_automation_runs(shop: Shop, topic: str, payloads: list[dict[str, Any]]
                 {"automation_id": automation_id, "customer_ids": chunk, "cause": topic},
                 total=len(chunk),
             )
+
+
+@set_based(queue_automation_runs)
+def queue_selected_automation_runs(shop: Shop, topic: str, payloads: Select[Any]) -> None:
+    """:func:`queue_automation_runs` for a set-based publish: the payloads are read only
+    when an automation listens to the topic (its jobs name the customers)."""
+    if _listening(shop, topic):
+        ordered = payloads.order_by(payloads.selected_columns.position)
+        queue_automation_runs(shop, topic, list(db.session.execute(ordered).scalars()))

@@ -16,10 +16,17 @@ of one shop and topic in one call (a group move of 5,000 customers is one call, 
 5,000), so that work they queue (automation jobs) commits or rolls back with its cause.
 A reactor that fails is logged and undone (in a savepoint); it never undoes the change
 that caused the event.
+
+A set-based publish (:func:`publish_selected`, a segment recompute announcing 600,000
+customers) keeps what it wrote in a temporary table until the transaction ends, and
+brings it into Python only for what needs it there: a reactor with a set-based form
+(:func:`set_based`) is handed a ``SELECT`` of the payloads instead of a list, and the
+in-process signal reads the events only if a receiver is connected to it.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import uuid
@@ -27,8 +34,23 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Select, String, Text, event, insert, literal, literal_column, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    MetaData,
+    Select,
+    String,
+    Table,
+    Text,
+    event,
+    insert,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.schema import CreateTable
 
 from plugin.db import UtcDateTime, copying, db, utcnow
 from plugin.events import signals
@@ -88,7 +110,46 @@ _COPY_FROM = 200
 
 #: ``react(shop, topic, payloads)``, called inside the publishing transaction.
 Reactor = Callable[[Shop, str, list[dict[str, Any]]], None]
+#: ``react(shop, topic, payloads)`` where ``payloads`` is a ``SELECT`` of the events of one
+#: set-based publish: columns ``payload`` (JSON) and ``position`` (their order).
+SetBasedReactor = Callable[[Shop, str, Select[Any]], None]
 _reactors: list[Reactor] = []
+_set_based: dict[Reactor, SetBasedReactor] = {}
+
+#: What a set-based publish wrote, until its transaction ends (PostgreSQL: a temporary
+#: table of the connection, emptied at every commit that touched it, never in
+#: ``db.metadata``). ``batch`` tells the publishes of one transaction apart.
+_published = Table(
+    "customer_groups_published",
+    MetaData(),
+    Column("batch", BigInteger, nullable=False),
+    Column("position", BigInteger, nullable=False),  # the outbox row's id
+    Column("event_id", String(36), nullable=False),
+    Column("payload", JSON, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+_batches = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """The events of one set-based publish, in ``_published``."""
+
+    number: int
+
+    def payloads(self) -> Select[Any]:
+        return select(_published.c.payload, _published.c.position).where(
+            _published.c.batch == self.number
+        )
+
+    def read(self) -> list[tuple[str, dict[str, Any]]]:
+        rows = db.session.execute(
+            select(_published.c.event_id, _published.c.payload)
+            .where(_published.c.batch == self.number)
+            .order_by(_published.c.position)
+        )
+        return [(event_id, payload) for event_id, payload in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +165,19 @@ def reactor(react: Reactor) -> Reactor:
     if react not in _reactors:
         _reactors.append(react)
     return react
+
+
+def set_based(of: Reactor) -> Callable[[SetBasedReactor], SetBasedReactor]:
+    """Register the set-based form of the reactor ``of``: what it does for a set-based
+    publish (PostgreSQL), given a ``SELECT`` of the payloads rather than a list, so that
+    600,000 events need not come into Python. It must do what ``of`` would do with the
+    same payloads. A reactor without one is handed the list, read from the database."""
+
+    def register(react: SetBasedReactor) -> SetBasedReactor:
+        _set_based[of] = react
+        return react
+
+    return register
 
 
 def publish(shop: Shop, topic: str, payload: dict[str, Any]) -> Event:
@@ -123,8 +197,10 @@ def publish_selected(
     """Record one event per row of ``payloads`` (a ``SELECT`` of one JSON object per row)
     and return how many: on PostgreSQL in one ``INSERT ... SELECT`` (the database makes
     the event ids), so that a segment recompute announcing 600,000 customers never builds
-    their events in Python. Reactors and in-process receivers hear the same payloads,
-    read back from that statement. ``ctes`` are put in front of the statement (a
+    their events in Python. The same statement keeps the events in a temporary table
+    (``_published``) for the reactors, which run on them before the commit, set-based
+    where they can (:func:`set_based`); in-process receivers hear the same events, read
+    back only if one is connected. ``ctes`` are put in front of the statement (a
     data-modifying ``WITH`` that ``payloads`` reads: the change and its events in one
     statement). Elsewhere, as :func:`publish_many` (``ctes`` then need PostgreSQL)."""
     if topic not in TOPICS:
@@ -136,11 +212,13 @@ def publish_selected(
     now = utcnow()
     status = PENDING if shop.events_url else SKIPPED
     source = payloads.subquery()
-    statement = insert(OutboxEvent)
-    if ctes:
-        statement = statement.add_cte(*ctes)
-    made = db.session.execute(
-        statement.from_select(
+    # ``ctes`` go on the outbox's INSERT (SQLAlchemy renders them at the top all the same):
+    # there, and not on the outer statement, the column defaults of their own DML
+    # (``updated_at``'s ``onupdate``) are filled in.
+    written = (
+        insert(OutboxEvent)
+        .add_cte(*ctes)
+        .from_select(
             [
                 "shop_id",
                 "topic",
@@ -163,14 +241,28 @@ def publish_selected(
                 literal(None if status == PENDING else "The shop has no events_url.", Text()),
                 literal(now, UtcDateTime()),
             ),
-        ).returning(OutboxEvent.event_id, OutboxEvent.payload)
-    ).all()
-    domain = shop.domain
-    events = [Event(domain, topic, payload, event_id) for event_id, payload in made]
+        )
+        .returning(OutboxEvent.id, OutboxEvent.event_id, OutboxEvent.payload)
+        .cte("written")
+    )
+    batch = _Batch(next(_batches))
+    statement = insert(_published).from_select(
+        ["batch", "position", "event_id", "payload"],
+        select(literal(batch.number), written.c.id, written.c.event_id, written.c.payload),
+    )
+    connection = db.session.connection()
+    connection.execute(CreateTable(_published, if_not_exists=True))
+    made = connection.execute(statement.execution_options(preserve_rowcount=True)).rowcount
     owner = _owner()
-    db.session.info.setdefault(_PENDING, []).extend((owner, queued) for queued in events)
-    _queue_reaction(shop, topic, [queued.payload for queued in events])
-    return len(events)
+    if TOPICS[topic].receivers:  # an in-process receiver: it hears each event after commit
+        domain = shop.domain
+        db.session.info.setdefault(_PENDING, []).extend(
+            (owner, Event(domain, topic, payload, event_id))
+            for event_id, payload in batch.read()
+        )
+    if _reactors and made:
+        db.session.info.setdefault(_REACTIONS, []).append((owner, (shop, topic, batch)))
+    return made
 
 
 def notify(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
@@ -250,10 +342,16 @@ def _react_before_commit(session: Session) -> None:
         return  # a savepoint is released, not the transaction committed
     while queued := session.info.pop(_REACTIONS, None):
         grouped: dict[tuple[int, str], tuple[Shop, list[dict[str, Any]]]] = {}
+        batches: list[tuple[Shop, str, _Batch]] = []
         for _, (shop, topic, payloads) in queued:
-            grouped.setdefault((shop.id, topic), (shop, []))[1].extend(payloads)
+            if isinstance(payloads, _Batch):
+                batches.append((shop, topic, payloads))
+            else:
+                grouped.setdefault((shop.id, topic), (shop, []))[1].extend(payloads)
         for (_, topic), (shop, payloads) in grouped.items():
             _react(shop, topic, payloads)
+        for shop, topic, batch in batches:
+            _react_to_batch(shop, topic, batch)
 
 
 def _react(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
@@ -261,6 +359,24 @@ def _react(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
         try:
             with db.session.begin_nested():
                 react(shop, topic, payloads)
+        except Exception:  # a reactor's failure must not undo the change that caused it
+            log.exception("A reactor to %s failed for shop %s", topic, shop.domain)
+
+
+def _react_to_batch(shop: Shop, topic: str, batch: _Batch) -> None:
+    """Run the reactors on a set-based publish: its ``SELECT`` to those with a set-based
+    form, its payloads read once into a list for the others."""
+    read: list[dict[str, Any]] | None = None
+    for react in _reactors:
+        try:
+            with db.session.begin_nested():
+                selected = _set_based.get(react)
+                if selected is not None:
+                    selected(shop, topic, batch.payloads())
+                    continue
+                if read is None:
+                    read = [payload for _, payload in batch.read()]
+                react(shop, topic, read)
         except Exception:  # a reactor's failure must not undo the change that caused it
             log.exception("A reactor to %s failed for shop %s", topic, shop.domain)
 

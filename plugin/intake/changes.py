@@ -6,15 +6,33 @@ has no ``events_url``. So a reactor (:func:`plugin.events.reactor`) hears every
 ``customer/group_changed`` and ``customer/segments_changed`` in the transaction that
 publishes them and writes one ``customer_changes`` row per change, set-based: one
 ``INSERT ... SELECT`` from ``customers`` per kind of change and chunk of customers,
-whether a move touched one customer or a segment recompute 100,000. The rows go with the
-customer (customers/redact deletes the customer, and its rows cascade) and with the shop.
+whether a move touched one customer or a segment recompute 100,000. A set-based publish
+(a recompute on PostgreSQL) is recorded by :func:`record_selected_changes` straight from
+the events it wrote, joined to ``customers``: no host id comes into Python. The rows go
+with the customer (customers/redact deletes the customer, and its rows cascade) and with
+the shop.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, String, any_, bindparam, insert, literal, select
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+)
+from sqlalchemy.orm import aliased
 
 from plugin.customers.models import (
     CHANGE_GROUP,
@@ -24,7 +42,7 @@ from plugin.customers.models import (
     CustomerChange,
 )
 from plugin.db import UtcDateTime, db, for_shop, in_shop, utcnow
-from plugin.events import Shop, reactor
+from plugin.events import Shop, reactor, set_based
 from plugin.groups.models import Group
 from plugin.segments.models import Segment
 
@@ -73,8 +91,6 @@ def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> No
         return
     now = utcnow()
     postgres = db.session.get_bind().dialect.name == "postgresql"
-    columns = ["shop_id", "customer_id", "kind", "from_group_id", "to_group_id", "segment_id",
-               "happened_at"]  # fmt: skip
     for (kind, from_group, to_group, segment), external_ids in changes.items():
         values = [
             literal(kind, String),
@@ -97,7 +113,78 @@ def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> No
                 .with_only_columns(Customer.shop_id, Customer.id, *values)
                 .where(matches)
             )
-            db.session.execute(insert(CustomerChange).from_select(columns, chosen))
+            db.session.execute(insert(CustomerChange).from_select(_COLUMNS, chosen))
+
+
+_COLUMNS = ["shop_id", "customer_id", "kind", "from_group_id", "to_group_id", "segment_id",
+            "happened_at"]  # fmt: skip
+
+
+@set_based(record_changes)
+def record_selected_changes(shop: Shop, topic: str, payloads: Select[Any]) -> None:
+    """:func:`record_changes` for the events of a set-based publish (PostgreSQL): one
+    ``INSERT ... SELECT`` per kind of change, the payloads joined to ``customers`` by host
+    id and to the group or segment they name (NULL when it is gone), in their order."""
+    if topic not in (GROUP_CHANGED, SEGMENTS_CHANGED):
+        return
+    events = payloads.subquery("events")
+    payload = events.c.payload
+    customer = and_(
+        in_shop(Customer, shop.id), Customer.external_id == payload["customer_id"].as_string()
+    )
+    now = literal(utcnow(), UtcDateTime())
+    chosen: list[Select[Any]] = []
+    if topic == GROUP_CHANGED:
+        before, after = aliased(Group), aliased(Group)
+        chosen.append(
+            select(
+                Customer.shop_id,
+                Customer.id,
+                literal(CHANGE_GROUP, String),
+                before.id,
+                after.id,
+                literal(None, Integer),
+                now,
+            )
+            .select_from(events)
+            .join(Customer, customer)
+            .outerjoin(
+                before,
+                and_(in_shop(before, shop.id), before.id == payload["from_group"].as_integer()),
+            )
+            .outerjoin(
+                after, and_(in_shop(after, shop.id), after.id == payload["to_group"].as_integer())
+            )
+            .order_by(events.c.position)
+        )
+    else:
+        for kind, key in ((CHANGE_JOINED_SEGMENT, "joined"), (CHANGE_LEFT_SEGMENT, "left")):
+            named = func.json_array_elements_text(payload[key]).table_valued("value").lateral()
+            chosen.append(
+                select(
+                    Customer.shop_id,
+                    Customer.id,
+                    literal(kind, String),
+                    literal(None, Integer),
+                    literal(None, Integer),
+                    Segment.id,
+                    now,
+                )
+                .select_from(events)
+                .where(func.json_array_length(payload[key]) > 0)
+                .join(Customer, customer)
+                .join(named, true())
+                .outerjoin(
+                    Segment,
+                    and_(
+                        in_shop(Segment, shop.id),
+                        Segment.id == cast(named.c.value, Integer),
+                    ),
+                )
+                .order_by(events.c.position)
+            )
+    for rows in chosen:
+        db.session.execute(insert(CustomerChange).from_select(_COLUMNS, rows))
 
 
 def _if_still_there(shop: Shop, model: Any, reference: int | None) -> Any:

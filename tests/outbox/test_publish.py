@@ -6,15 +6,19 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import JSON, Select, delete, func, literal, select
+from sqlalchemy.orm import aliased
 
 from hooks import signals
-from plugin.customers.models import Customer
+from plugin import events
+from plugin.customers.models import Customer, CustomerChange
 from plugin.db import db, enter_shop
 from plugin.events import publish, publish_many, publish_selected
 from plugin.events.models import OutboxEvent
+from plugin.groups.models import Group
+from plugin.segments.models import Segment
 from plugin.shops.models import Shop
-from tests.conftest import PG_URL, SHOP
+from tests.conftest import PG_URL, SHOP, auth
 from tests.outbox.conftest import add_customers, install, make_group, move, outbox
 
 
@@ -146,6 +150,148 @@ def test_events_published_set_based_have_time_ordered_ids(app, host, events_shop
     stamps = [int.from_bytes(i.bytes[:6], "big") / 1000 for i in ids]
     assert stamps == sorted(stamps)
     assert before - 1 <= stamps[0] and stamps[-1] <= after + 1
+
+
+def _as_rows(payloads: list[dict]) -> Select:
+    """A SELECT of ``payloads``, one JSON object per row, in their order."""
+    given = func.json_array_elements(literal(payloads, JSON)).table_valued("value")
+    return select(given.c.value)
+
+
+def _changes() -> list[tuple]:
+    source, target = aliased(Group), aliased(Group)
+    return [
+        tuple(row)
+        for row in db.session.execute(
+            select(
+                Customer.external_id,
+                CustomerChange.kind,
+                source.name,
+                target.name,
+                Segment.name,
+            )
+            .join(Customer, Customer.id == CustomerChange.customer_id)
+            .outerjoin(source, source.id == CustomerChange.from_group_id)
+            .outerjoin(target, target.id == CustomerChange.to_group_id)
+            .outerjoin(Segment, Segment.id == CustomerChange.segment_id)
+            .order_by(CustomerChange.id)
+        )
+    ]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="a set-based publish runs set-based on PostgreSQL only")
+def test_a_set_based_publish_records_what_a_list_of_the_same_events_records(
+    app, client, host, events_shop
+):
+    """The reactors' set-based forms (customer changes, automation runs) do what their
+    list forms do with the same payloads: a gone group or segment is kept as none, an
+    unknown customer is left out; and an in-process receiver hears each event after the
+    commit, with the outbox row's id, in order."""
+    add_customers(host, 3)
+    vip = make_group(client)
+    buyers = client.post(
+        "/api/segments",
+        json={"name": "Buyers", "conditions": [{"field": "total_order_count", "op": "gte",
+                                                "value": 1}]},  # fmt: skip
+        headers=auth(),
+    ).get_json()["id"]
+    with app.app_context():
+        standard = db.session.execute(
+            select(Group.id).where(Group.is_default.is_(True))
+        ).scalar_one()
+    moves = [
+        {"customer_id": "c_0", "from_group": standard, "to_group": vip},
+        {"customer_id": "c_1", "from_group": 999_999, "to_group": standard},
+        {"customer_id": "nobody", "from_group": standard, "to_group": vip},
+        {"customer_id": "c_2", "from_group": vip, "to_group": None},
+    ]
+    segments = [
+        {"customer_id": "c_2", "joined": [buyers], "left": []},
+        {"customer_id": "c_0", "joined": [], "left": [buyers, 999_999]},
+        {"customer_id": "c_1", "joined": [buyers, 999_998], "left": [buyers]},
+    ]
+    recorded = {}
+    for how in ("list", "set"):
+        heard = []
+        receiver = lambda sender, _heard=heard, **kw: _heard.append(kw)  # noqa: E731
+        signals.customer_segments_changed.connect(receiver)
+        try:
+            with app.app_context():
+                shop = _shop()
+                enter_shop(shop.id)
+                db.session.execute(delete(CustomerChange))
+                db.session.execute(delete(OutboxEvent))
+                if how == "list":
+                    publish_many(shop, "customer/group_changed", moves)
+                    publish_many(shop, "customer/segments_changed", segments)
+                else:
+                    assert publish_selected(shop, "customer/group_changed", _as_rows(moves)) == 4
+                    made = publish_selected(shop, "customer/segments_changed", _as_rows(segments))
+                    assert made == 3
+                assert heard == []  # not before the commit
+                db.session.commit()
+                recorded[how] = sorted(_changes(), key=repr)
+                ids = list(
+                    db.session.execute(
+                        select(OutboxEvent.event_id)
+                        .where(OutboxEvent.topic == "customer/segments_changed")
+                        .order_by(OutboxEvent.id)
+                    ).scalars()
+                )
+        finally:
+            signals.customer_segments_changed.disconnect(receiver)
+        assert [kw["payload"] for kw in heard] == segments
+        assert [kw["event_id"] for kw in heard] == ids
+    assert recorded["set"] == recorded["list"]
+    assert recorded["set"] == sorted(
+        [
+            ("c_0", "group", "Standard", "VIP", None),
+            ("c_1", "group", None, "Standard", None),
+            ("c_2", "group", "VIP", None, None),
+            ("c_2", "joined_segment", None, None, "Buyers"),
+            ("c_1", "joined_segment", None, None, "Buyers"),
+            ("c_1", "joined_segment", None, None, None),
+            ("c_0", "left_segment", None, None, "Buyers"),
+            ("c_0", "left_segment", None, None, None),
+            ("c_1", "left_segment", None, None, "Buyers"),
+        ],
+        key=repr,
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="a set-based publish runs set-based on PostgreSQL only")
+def test_a_failing_set_based_reactor_undoes_only_itself(app, host, events_shop):
+    add_customers(host, 2)
+    heard: list[list] = []
+
+    def listening(shop, topic, payloads):
+        heard.append(payloads)
+
+    @events.set_based(listening)
+    def broken(shop, topic, payloads):
+        db.session.execute(delete(OutboxEvent))  # undone with the savepoint
+        raise RuntimeError("the reactor is on fire")
+
+    def plain(shop, topic, payloads):  # no set-based form: hears the list
+        heard.append(payloads)
+
+    events.reactor(listening)
+    events.reactor(plain)
+    payloads = [{"customer_id": f"c_{i}", "joined": [], "left": []} for i in range(2)]
+    try:
+        with app.app_context():
+            shop = _shop()
+            enter_shop(shop.id)
+            publish_selected(shop, "customer/segments_changed", _as_rows(payloads))
+            db.session.commit()
+    finally:
+        for react in (listening, plain):
+            events._reactors.remove(react)
+        events._set_based.pop(listening)
+    assert heard == [payloads]
+    assert [row.payload for row in outbox(app)] == payloads
 
 
 def test_published_events_roll_back_with_their_cause(app, events_shop):

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import PG_URL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,3 +38,23 @@ def test_bench_script_runs(args, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="bench/segments.py runs on PostgreSQL only")
+def test_segments_bench_runs_with_its_recompute_floor(tmp_path):
+    """A tiny data set through every part of bench/segments.py, the recompute's
+    hand-written floor included (a database of its own beside the tests')."""
+    url = make_url(PG_URL)
+    url = url.set(database=f"{url.database}_bench_segments")
+    done = subprocess.run(
+        [sys.executable, "bench/segments.py", "--customers", "2000", "--repeat", "1",
+         "--database-url", url.render_as_string(hide_password=False)],  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "its floor (hand-written SQL" in done.stdout

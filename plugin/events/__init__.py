@@ -21,7 +21,8 @@ A set-based publish (:func:`publish_selected`, a segment recompute announcing 60
 customers) keeps what it wrote in a temporary table until the transaction ends, and
 brings it into Python only for what needs it there: a reactor with a set-based form
 (:func:`set_based`) is handed a ``SELECT`` of the payloads instead of a list, and the
-in-process signal reads the events only if a receiver is connected to it.
+in-process signal reads the events only if a receiver is connected to it when they are
+published (one connected later, before the commit, does not hear them).
 """
 
 from __future__ import annotations

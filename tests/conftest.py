@@ -20,7 +20,7 @@ import pytest
 from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 from jinja2.bccache import Bucket, BytecodeCache
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import JSON, create_engine, event, func, literal, select, text
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.util import LRUCache
 from werkzeug.routing.rules import Rule
@@ -480,3 +480,10 @@ def order_payload(order_id: str = "o_1", customer_id: str | None = "c_1", **fiel
     }
     base.update(fields)
     return base
+
+
+def json_rows(payloads: list[dict[str, Any]]) -> Any:
+    """A SELECT of ``payloads``, one JSON object per row, in their order (PostgreSQL): what
+    a set-based publish (``plugin.events.publish_selected``) takes."""
+    given = func.json_array_elements(literal(payloads, JSON)).table_valued("value")
+    return select(given.c.value)

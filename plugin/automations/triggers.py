@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Integer, Select, case, cast, exists, func, select, true
 
 from plugin.automations.models import (
     COUPON_GIVEN,
@@ -149,7 +149,22 @@ def queue_automation_runs(shop: Shop, topic: str, payloads: list[dict[str, Any]]
 @set_based(queue_automation_runs)
 def queue_selected_automation_runs(shop: Shop, topic: str, payloads: Select[Any]) -> None:
     """:func:`queue_automation_runs` for a set-based publish: the payloads are read only
-    when an automation listens to the topic (its jobs name the customers)."""
-    if _listening(shop, topic):
-        ordered = payloads.order_by(payloads.selected_columns.position)
-        queue_automation_runs(shop, topic, list(db.session.execute(ordered).scalars()))
+    when an automation listens to the topic, and only those that name its group or
+    segment (600,000 joiners of one segment are not read for an automation on another);
+    the list form then decides, as always."""
+    listening = _listening(shop, topic)
+    if not listening:
+        return
+    events = payloads.subquery("events")
+    payload = events.c.payload
+    named = sorted({ref for _, ref in listening if ref is not None})
+    wanted: Any = true()
+    if topic == "customer/group_changed":
+        wanted = payload["to_group"].as_integer().in_(named)
+    elif topic == "customer/segments_changed":
+        joined = payload["joined"]
+        listed = case((func.json_typeof(joined) == "array", joined))
+        value = func.json_array_elements_text(listed).table_valued("value")
+        wanted = exists(select(value.c.value).where(cast(value.c.value, Integer).in_(named)))
+    rows = select(payload).select_from(events).where(wanted).order_by(events.c.position)
+    queue_automation_runs(shop, topic, list(db.session.execute(rows).scalars()))

@@ -13,7 +13,8 @@ closing: they must not use ``db.session`` (open their own session, or queue work
 that are not sent out (:func:`notify`: a customer created, subscribed, an order paid),
 inside the same transaction, just before it commits, all of a transaction's payloads
 of one shop and topic in one call (a group move of 5,000 customers is one call, not
-5,000), so that work they queue (automation jobs) commits or rolls back with its cause.
+5,000; each set-based publish is a call of its own, after those), so that work they queue
+(automation jobs) commits or rolls back with its cause.
 A reactor that fails is logged and undone (in a savepoint); it never undoes the change
 that caused the event.
 
@@ -22,7 +23,9 @@ customers) keeps what it wrote in a temporary table until the transaction ends, 
 brings it into Python only for what needs it there: a reactor with a set-based form
 (:func:`set_based`) is handed a ``SELECT`` of the payloads instead of a list, and the
 in-process signal reads the events only if a receiver is connected to it when they are
-published (one connected later, before the commit, does not hear them).
+published (one connected later, before the commit, does not hear them). The temporary table
+needs the database role's ``TEMPORARY`` privilege (PostgreSQL grants it to every role
+unless revoked) and a transaction (an autocommit connection would empty it at once).
 """
 
 from __future__ import annotations
@@ -210,6 +213,9 @@ def publish_selected(
         rows = [row[0] for row in db.session.execute(payloads)]
         _publish(shop, topic, rows)
         return len(rows)
+    # The statement runs on the connection, which does not autoflush as the session does:
+    # pending ORM changes must be in the database before ``payloads`` reads it.
+    db.session.flush()
     now = utcnow()
     status = PENDING if shop.events_url else SKIPPED
     source = payloads.subquery()
@@ -249,7 +255,9 @@ def publish_selected(
     batch = _Batch(next(_batches))
     statement = insert(_published).from_select(
         ["batch", "position", "event_id", "payload"],
-        select(literal(batch.number), written.c.id, written.c.event_id, written.c.payload),
+        select(
+            literal(batch.number, BigInteger), written.c.id, written.c.event_id, written.c.payload
+        ),
     )
     connection = db.session.connection()
     connection.execute(CreateTable(_published, if_not_exists=True))

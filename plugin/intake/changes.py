@@ -25,6 +25,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     cast,
     func,
     insert,
@@ -159,7 +160,10 @@ def record_selected_changes(shop: Shop, topic: str, payloads: Select[Any]) -> No
         )
     else:
         for kind, key in ((CHANGE_JOINED_SEGMENT, "joined"), (CHANGE_LEFT_SEGMENT, "left")):
-            named = func.json_array_elements_text(payload[key]).table_valued("value").lateral()
+            # Only an array names segments (a missing key, or null, names none: as the list
+            # form's ``or ()``); JSON's functions on arrays raise on anything else.
+            listed = case((func.json_typeof(payload[key]) == "array", payload[key]))
+            named = func.json_array_elements_text(listed).table_valued("value").lateral()
             chosen.append(
                 select(
                     Customer.shop_id,
@@ -171,7 +175,7 @@ def record_selected_changes(shop: Shop, topic: str, payloads: Select[Any]) -> No
                     now,
                 )
                 .select_from(events)
-                .where(func.json_array_length(payload[key]) > 0)
+                .where(func.coalesce(func.json_array_length(listed), 0) > 0)
                 .join(Customer, customer)
                 .join(named, true())
                 .outerjoin(

@@ -12,7 +12,8 @@ from plugin.automations.models import Automation
 from plugin.automations.runs import run_for_customer
 from plugin.codes.models import Code
 from plugin.customers.models import Customer
-from plugin.db import db, utcnow
+from plugin.db import db, enter_shop, utcnow
+from plugin.events import publish_selected
 from plugin.events.models import OutboxEvent
 from plugin.shops.models import Shop
 from tests.automations.conftest import (
@@ -24,7 +25,7 @@ from tests.automations.conftest import (
     run_jobs,
     runs,
 )
-from tests.conftest import SHOP, auth, order_payload
+from tests.conftest import PG_URL, SHOP, auth, json_rows, order_payload
 
 
 def coupon_events(app):
@@ -413,3 +414,52 @@ def test_a_commit_reads_the_shops_automations_once(app, client, host, make_pool,
     for automation in (on_segment, on_order):
         given = {r["customer_id"]: r["status"] for r in runs(client, automation["id"])["items"]}
         assert given == {"c_1": "succeeded"}
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="a set-based publish runs set-based on PostgreSQL only")
+def test_a_set_based_publish_queues_runs_for_the_segments_and_groups_listened_to(
+    app, client, host, make_pool, make_automation
+):
+    """The set-based form reads only the events that name a group or segment an automation
+    listens to, and queues what the list form would: not a customer who joined another
+    segment, or whose event names none."""
+    pool = make_pool()
+    segment = buyers_segment(client)
+    vip = client.post("/api/groups", json={"name": "VIP"}, headers=auth()).get_json()["id"]
+    make_automation({"type": "joined_segment", "segment_id": segment}, pool["id"])
+    make_automation({"type": "joined_group", "group_id": vip}, pool["id"])
+    for customer_id in ("c_1", "c_2", "c_3", "c_4"):
+        create_customer(host, customer_id)
+    run_jobs(app)  # nothing listens to customer/created
+    with app.app_context():
+        shop = db.session.execute(select(Shop).where(Shop.domain == SHOP)).scalar_one()
+        enter_shop(shop.id)
+        publish_selected(
+            shop,
+            "customer/segments_changed",
+            json_rows(
+                [
+                    {"customer_id": "c_1", "joined": [segment + 1000], "left": []},
+                    {"customer_id": "c_2", "joined": [segment + 1000, segment], "left": []},
+                    {"customer_id": "c_3", "joined": None, "left": [segment]},
+                    {"customer_id": "c_4", "joined": [segment], "left": []},
+                ]
+            ),
+        )
+        publish_selected(
+            shop,
+            "customer/group_changed",
+            json_rows(
+                [
+                    {"customer_id": "c_1", "from_group": None, "to_group": vip},
+                    {"customer_id": "c_3", "from_group": vip, "to_group": None},
+                ]
+            ),
+        )
+        db.session.commit()
+    queued = {(job["cause"], tuple(job["customer_ids"])) for job in queued_jobs(app)}
+    assert queued == {
+        ("customer/segments_changed", ("c_2", "c_4")),
+        ("customer/group_changed", ("c_1",)),
+    }

@@ -6,7 +6,7 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import JSON, Select, delete, func, literal, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import aliased
 
 from hooks import signals
@@ -16,9 +16,10 @@ from plugin.db import db, enter_shop
 from plugin.events import publish, publish_many, publish_selected
 from plugin.events.models import OutboxEvent
 from plugin.groups.models import Group
+from plugin.intake import changes
 from plugin.segments.models import Segment
 from plugin.shops.models import Shop
-from tests.conftest import PG_URL, SHOP, auth
+from tests.conftest import PG_URL, SHOP, auth, json_rows
 from tests.outbox.conftest import add_customers, install, make_group, move, outbox
 
 
@@ -152,12 +153,6 @@ def test_events_published_set_based_have_time_ordered_ids(app, host, events_shop
     assert before - 1 <= stamps[0] and stamps[-1] <= after + 1
 
 
-def _as_rows(payloads: list[dict]) -> Select:
-    """A SELECT of ``payloads``, one JSON object per row, in their order."""
-    given = func.json_array_elements(literal(payloads, JSON)).table_valued("value")
-    return select(given.c.value)
-
-
 def _changes() -> list[tuple]:
     source, target = aliased(Group), aliased(Group)
     return [
@@ -182,7 +177,7 @@ def _changes() -> list[tuple]:
 @pytest.mark.postgres
 @pytest.mark.skipif(not PG_URL, reason="a set-based publish runs set-based on PostgreSQL only")
 def test_a_set_based_publish_records_what_a_list_of_the_same_events_records(
-    app, client, host, events_shop
+    app, client, host, events_shop, monkeypatch
 ):
     """The reactors' set-based forms (customer changes, automation runs) do what their
     list forms do with the same payloads: a gone group or segment is kept as none, an
@@ -210,9 +205,19 @@ def test_a_set_based_publish_records_what_a_list_of_the_same_events_records(
         {"customer_id": "c_2", "joined": [buyers], "left": []},
         {"customer_id": "c_0", "joined": [], "left": [buyers, 999_999]},
         {"customer_id": "c_1", "joined": [buyers, 999_998], "left": [buyers]},
+        {"customer_id": "c_2", "joined": None},  # no list, or null: no segment named
     ]
+    set_based_calls = []
+    record_selected = events._set_based[changes.record_changes]
+
+    def spy(shop, topic, payloads):
+        set_based_calls.append(topic)
+        record_selected(shop, topic, payloads)
+
     recorded = {}
     for how in ("list", "set"):
+        if how == "set":
+            monkeypatch.setitem(events._set_based, changes.record_changes, spy)
         heard = []
         receiver = lambda sender, _heard=heard, **kw: _heard.append(kw)  # noqa: E731
         signals.customer_segments_changed.connect(receiver)
@@ -226,9 +231,9 @@ def test_a_set_based_publish_records_what_a_list_of_the_same_events_records(
                     publish_many(shop, "customer/group_changed", moves)
                     publish_many(shop, "customer/segments_changed", segments)
                 else:
-                    assert publish_selected(shop, "customer/group_changed", _as_rows(moves)) == 4
-                    made = publish_selected(shop, "customer/segments_changed", _as_rows(segments))
-                    assert made == 3
+                    assert publish_selected(shop, "customer/group_changed", json_rows(moves)) == 4
+                    made = publish_selected(shop, "customer/segments_changed", json_rows(segments))
+                    assert made == 4
                 assert heard == []  # not before the commit
                 db.session.commit()
                 recorded[how] = sorted(_changes(), key=repr)
@@ -243,6 +248,7 @@ def test_a_set_based_publish_records_what_a_list_of_the_same_events_records(
             signals.customer_segments_changed.disconnect(receiver)
         assert [kw["payload"] for kw in heard] == segments
         assert [kw["event_id"] for kw in heard] == ids
+    assert set_based_calls == ["customer/group_changed", "customer/segments_changed"]
     assert recorded["set"] == recorded["list"]
     assert recorded["set"] == sorted(
         [
@@ -284,7 +290,7 @@ def test_a_failing_set_based_reactor_undoes_only_itself(app, host, events_shop):
         with app.app_context():
             shop = _shop()
             enter_shop(shop.id)
-            publish_selected(shop, "customer/segments_changed", _as_rows(payloads))
+            publish_selected(shop, "customer/segments_changed", json_rows(payloads))
             db.session.commit()
     finally:
         for react in (listening, plain):
@@ -310,3 +316,38 @@ def test_unknown_topics_are_refused(app, events_shop):
 
     with app.app_context(), pytest.raises(ValueError):
         publish(_shop(), "order/exploded", {})
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="a set-based publish runs set-based on PostgreSQL only")
+def test_a_set_based_publish_in_a_rolled_back_savepoint_leaves_nothing(app, host, events_shop):
+    """Its events, the changes its reactors would record and its signals go with the
+    savepoint; a set-based publish before it, and one in a released savepoint, stay."""
+    add_customers(host, 3)
+    heard = []
+    receiver = lambda sender, **kw: heard.append(kw["payload"]["customer_id"])  # noqa: E731
+    signals.customer_segments_changed.connect(receiver)
+
+    def joined(customer_id):
+        return json_rows([{"customer_id": customer_id, "joined": [], "left": [7]}])
+
+    try:
+        with app.app_context():
+            shop = _shop()
+            enter_shop(shop.id)
+            publish_selected(shop, "customer/segments_changed", joined("c_0"))
+            with db.session.begin_nested():
+                publish_selected(shop, "customer/segments_changed", joined("c_1"))
+            try:
+                with db.session.begin_nested():
+                    publish_selected(shop, "customer/segments_changed", joined("c_2"))
+                    raise RuntimeError
+            except RuntimeError:
+                pass
+            db.session.commit()
+            recorded = [row[0] for row in _changes()]
+    finally:
+        signals.customer_segments_changed.disconnect(receiver)
+    assert heard == ["c_0", "c_1"]
+    assert [row.payload["customer_id"] for row in outbox(app)] == ["c_0", "c_1"]
+    assert recorded == ["c_0", "c_1"]

@@ -223,9 +223,8 @@ def recompute_floor(shop_id: int) -> tuple[float, float, float, int]:
             text("EXPLAIN (ANALYZE, FORMAT JSON) " + FLOOR), params
         ).scalar_one()
         db.session.rollback()
-        triggers = plan.get("Triggers", [])
-        checks = sum(t["Calls"] for t in triggers if t["Trigger Name"].startswith("RI_"))
-        checked = sum(t["Time"] for t in triggers if t["Trigger Name"].startswith("RI_"))
+        keys = [t for t in plan.get("Triggers", []) if t["Trigger Name"].startswith("RI_")]
+        checks, checked = sum(t["Calls"] for t in keys), sum(t["Time"] for t in keys)
     finally:
         db.session.execute(text("DELETE FROM segments WHERE id = :id"), {"id": segment})
         db.session.commit()

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, database_beside
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
     ids=lambda args: args[0],
 )
 def test_bench_script_runs(args, tmp_path):
+    assert _run(args, tmp_path).strip()
+
+
+def _run(args: list[str], tmp_path: Path) -> str:
+    """Run a bench script as a user would, with a bare environment; its output."""
     done = subprocess.run(
         [sys.executable, *args],
         cwd=ROOT,
@@ -37,7 +41,7 @@ def test_bench_script_runs(args, tmp_path):
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)},
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip()
+    return done.stdout
 
 
 @pytest.mark.postgres
@@ -45,16 +49,10 @@ def test_bench_script_runs(args, tmp_path):
 def test_segments_bench_runs_with_its_recompute_floor(tmp_path):
     """A tiny data set through every part of bench/segments.py, the recompute's
     hand-written floor included (a database of its own beside the tests')."""
-    url = make_url(PG_URL)
-    url = url.set(database=f"{url.database}_bench_segments")
-    done = subprocess.run(
-        [sys.executable, "bench/segments.py", "--customers", "2000", "--repeat", "1",
+    url = database_beside(PG_URL, "_bench_segments")
+    printed = _run(
+        ["bench/segments.py", "--customers", "2000", "--repeat", "1",
          "--database-url", url.render_as_string(hide_password=False)],  # fmt: skip
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)},
+        tmp_path,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "its floor (hand-written SQL" in done.stdout
+    assert "its floor (hand-written SQL" in printed

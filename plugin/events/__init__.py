@@ -269,8 +269,8 @@ def publish_selected(
             (owner, Event(domain, topic, payload, event_id))
             for event_id, payload in batch.read()
         )
-    if _reactors and made:
-        db.session.info.setdefault(_REACTIONS, []).append((owner, (shop, topic, batch)))
+    if made:
+        _queue_reaction(shop, topic, batch)
     return made
 
 
@@ -339,7 +339,7 @@ def _owner() -> SessionTransaction | None:
     return session.get_nested_transaction() or session.get_transaction()
 
 
-def _queue_reaction(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
+def _queue_reaction(shop: Shop, topic: str, payloads: list[dict[str, Any]] | _Batch) -> None:
     if _reactors:
         db.session.info.setdefault(_REACTIONS, []).append((_owner(), (shop, topic, payloads)))
 

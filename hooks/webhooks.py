@@ -178,9 +178,7 @@ def _load(schema: type[Schema], payload: dict[str, Any]) -> dict[str, Any]:
 
 def _already_processed(shop_id: int, event_id: str) -> bool:
     found = db.session.execute(
-        select(ProcessedEvent.id).where(
-            ProcessedEvent.event_id == event_id
-        )
+        select(ProcessedEvent.id).where(ProcessedEvent.event_id == event_id)
     ).first()
     return found is not None
 

@@ -281,8 +281,7 @@ SETTINGS: tuple[Setting, ...] = (
         "CUSTOMER_GROUPS_ADMIN_SESSION_MAX_AGE",
         "int",
         3600,
-        "seconds the embedded admin page's session lives without a page view (each page "
-        "renews it)",
+        "seconds the embedded admin page's session lives without a page view (each page renews it)",
         minimum=1,
         maximum=7 * DAY,
     ),
@@ -291,7 +290,7 @@ SETTINGS: tuple[Setting, ...] = (
         "str",
         None,
         "the page of the host's admin that opens Customer Groups: the admin's \"open it "
-        "again\" page (a missing or expired session) links to it; the demo sets its own "
+        'again" page (a missing or expired session) links to it; the demo sets its own '
         "stand-in, `/demo/admin`",
         optional=True,
         shown_default="none: that page names the menu entry instead",
@@ -416,8 +415,7 @@ SETTINGS: tuple[Setting, ...] = (
         "CUSTOMER_GROUPS_OUTBOX_BACKOFF_MAX",
         "float",
         3600.0,
-        "the longest wait between two attempts of an event, in seconds; also caps "
-        "`Retry-After`",
+        "the longest wait between two attempts of an event, in seconds; also caps `Retry-After`",
         minimum=1,
         maximum=7 * DAY,
     ),

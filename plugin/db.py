@@ -31,6 +31,7 @@ from sqlalchemy import (
     event,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import (
@@ -303,15 +304,20 @@ def reading() -> None:
 
 def insert_ignoring_conflict(table: Any, values: dict[str, Any]) -> bool:
     """INSERT unless a unique key already holds the row; say whether a row was written."""
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    statement = built(
+        f"insert_ignoring_conflict {table.name} {sorted(values)}",
+        lambda dialect: _insert_ignoring_conflict(dialect, table),
+    )
+    if "shop_id" in values:
+        return run_built(statement, values).first() is not None
+    return db.session.execute(statement, values).first() is not None
+
+
+def _insert_ignoring_conflict(dialect: str, table: Any) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # RETURNING, not rowcount: some drivers report -1 for INSERT ... ON CONFLICT.
     key = list(table.primary_key.columns)[0]
-    statement = insert(table).values(**values).on_conflict_do_nothing().returning(key)
-    return db.session.execute(statement).first() is not None
+    return insert(table).on_conflict_do_nothing().returning(key)
 
 
 def enter_shop(shop_id: int) -> None:
@@ -372,6 +378,52 @@ def shop_param(model: Any) -> Any:
     ingest path's prepared statements): the shop is bound at execution, as
     ``{"b_shop": shop.id}`` (:data:`SHOP_PARAM`), with the statement's other parameters."""
     return model.shop_id == bindparam(SHOP_PARAM)
+
+
+_BUILT: dict[tuple[str, str], Any] = {}
+
+
+def built(name: str, build: Callable[[str], Any]) -> Any:
+    """The statement ``build(dialect)`` makes, made once per dialect: the hot paths run
+    the same statements with new parameters instead of building them again each time."""
+    key = (db.session.get_bind().dialect.name, name)
+    statement = _BUILT.get(key)
+    if statement is None:
+        statement = _BUILT[key] = build(key[0])
+    return statement
+
+
+#: Statements :func:`run_built` has checked: whether each binds :data:`SHOP_PARAM`.
+_BINDS_SHOP: dict[int, tuple[Any, bool]] = {}
+
+
+def run_built(statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> Any:
+    """Run a statement built once (:func:`built`) on the session's connection, past the
+    ORM's per-statement work (the shop criteria, the ORM's execution context): half the
+    client CPU of ``db.session.execute`` for the ingest path's statements.
+
+    The ORM's automatic shop criteria do not reach it, so the statement must name its shop
+    itself: it binds :data:`SHOP_PARAM` (``shop_param``, ``:b_shop``), or it is an
+    ``INSERT`` whose rows carry their ``shop_id``. Either must be the scope's shop, if one
+    is entered. Anything else is refused (checked once per statement). The session is
+    flushed first, as ``db.session.execute`` would (a connection does not autoflush)."""
+    rows = params if isinstance(params, list) else [params]
+    session = db.session()
+    connection = session.connection()
+    checked = _BINDS_SHOP.get(id(statement))
+    if checked is None or checked[0] is not statement:
+        binds = SHOP_PARAM in statement.compile(dialect=connection.dialect).binds
+        checked = _BINDS_SHOP[id(statement)] = (statement, binds)
+    key = SHOP_PARAM if checked[1] else "shop_id"
+    if key == "shop_id" and not getattr(statement, "is_insert", False):
+        raise RuntimeError(f"run_built() needs a statement that binds :{SHOP_PARAM}.")
+    scoped = g.get(SHOP_SCOPE)
+    for row in rows:
+        shop_id = row.get(key)
+        if shop_id is None or (scoped is not None and shop_id != scoped):
+            raise RuntimeError(f"run_built(): {key}={shop_id!r} is not the scope's shop.")
+    session.flush()
+    return connection.execute(statement, params)
 
 
 _AFTER_COMMIT = "customer_groups.after_commit"

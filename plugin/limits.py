@@ -210,9 +210,7 @@ def moment_flaw(moment: datetime) -> str | None:
     return None
 
 
-def parse_json_object(
-    body: bytes, tolerate: Callable[[str], bool] | None = None
-) -> dict[str, Any]:
+def parse_json_object(body: bytes, tolerate: Callable[[str], bool] | None = None) -> dict[str, Any]:
     """A host request's body as a JSON object within the input limits (depth, text,
     numbers), or 400 ``invalid_payload`` naming each place past them; ``tolerate`` names
     the places left to a schema that cleans them (see :func:`parse_json`)."""

@@ -30,9 +30,7 @@ def _invalid(field: str, message: str) -> ApiError:
 
 
 def _check(shop: Shop, data: dict[str, Any], exclude_id: int | None = None) -> None:
-    query = select(Audience.id).where(
-        Audience.name_key == name_key(data["name"])
-    )
+    query = select(Audience.id).where(Audience.name_key == name_key(data["name"]))
     if exclude_id is not None:
         query = query.where(Audience.id != exclude_id)
     if db.session.execute(query).first() is not None:

@@ -37,9 +37,7 @@ def _invalid(errors: dict[str, list[str]]) -> ApiError:
 
 
 def _exists(model: Any, shop: Shop, object_id: int) -> bool:
-    found = db.session.execute(
-        select(model.id).where(model.id == object_id)
-    ).first()
+    found = db.session.execute(select(model.id).where(model.id == object_id)).first()
     return found is not None
 
 

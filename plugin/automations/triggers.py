@@ -25,7 +25,7 @@ from plugin.automations.models import (
     Automation,
 )
 from plugin.automations.runs import RUN_JOB
-from plugin.db import db
+from plugin.db import SHOP_PARAM, built, db, run_built, shop_param
 from plugin.events import reactor, set_based
 from plugin.jobs.registry import enqueue
 from plugin.shops.models import Shop
@@ -91,17 +91,20 @@ def _active_automations(shop: Shop) -> list[Any]:
     found: list[Any] | None = cached[1].get(shop.id)
     if found is None:
         found = cached[1][shop.id] = list(
-            db.session.execute(
-                select(
-                    Automation.id,
-                    Automation.trigger_type,
-                    Automation.trigger_group_id,
-                    Automation.trigger_segment_id,
-                    Automation.trigger_discount_id,
-                ).where(Automation.active.is_(True))
-            ).all()
+            run_built(built("active_automations", _active), {SHOP_PARAM: shop.id}).all()
         )
     return found
+
+
+def _active(dialect: str) -> Any:
+    automations = Automation.__table__.c
+    return select(
+        automations.id,
+        automations.trigger_type,
+        automations.trigger_group_id,
+        automations.trigger_segment_id,
+        automations.trigger_discount_id,
+    ).where(shop_param(automations), automations.active.is_(True))
 
 
 def _listening(shop: Shop, topic: str) -> dict[Trigger, list[int]]:

@@ -159,9 +159,7 @@ def _titles(model: Any, shop: Shop, ids: Iterable[str]) -> dict[str, str]:
         chunk = wanted[start : start + MAX_IDS]
         titles.update(
             db.session.execute(
-                select(model.external_id, model.title).where(
-                    model.external_id.in_(chunk)
-                )
+                select(model.external_id, model.title).where(model.external_id.in_(chunk))
             ).all()
         )
     return titles

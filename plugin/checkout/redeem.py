@@ -17,7 +17,6 @@ cart, the customer and ``client_ip`` (contract §2, "Guessing codes"), here as a
 pricing hook, in the same transaction.
 """
 
-
 from __future__ import annotations
 
 import time
@@ -135,9 +134,7 @@ def redeem_checkout(shop: Shop, data: dict[str, Any], price: Pricer) -> Redeemed
         {"shop_id": shop.id, "order_external_id": order_id, "created_at": utcnow()},
     ):
         stored = db.session.execute(
-            select(CheckoutAnswer.answer).where(
-                CheckoutAnswer.order_external_id == order_id
-            )
+            select(CheckoutAnswer.answer).where(CheckoutAnswer.order_external_id == order_id)
         ).scalar_one()
         return Redeemed(dict(stored or {}))
     checked = _validated(data)  # a refusal rolls the claim back with everything else

@@ -195,9 +195,7 @@ def code_candidates(
 
     if customer_external_id is None and customer_row_id is not None:
         customer_external_id = db.session.execute(
-            select(Customer.external_id).where(
-                Customer.id == customer_row_id
-            )
+            select(Customer.external_id).where(Customer.id == customer_row_id)
         ).scalar_one_or_none()
     block = blocked_until(shop, attempt_subjects(customer_external_id, cart_id, client_ip), now)
     blocked_reason = TOO_MANY_ATTEMPTS if block is not None else None

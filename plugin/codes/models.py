@@ -92,9 +92,7 @@ class Discount(ShopScoped, Aimed, db.Model):
     # equal to ``uses_per_customer = 1`` (its alias, contract §8).
     uses_per_customer: Mapped[int | None] = mapped_column()
     once_per_customer: Mapped[bool] = mapped_column(default=False)
-    combinable_with_other_codes: Mapped[bool] = mapped_column(
-        default=False, server_default=false()
-    )
+    combinable_with_other_codes: Mapped[bool] = mapped_column(default=False, server_default=false())
     audience_type: Mapped[str] = mapped_column(String(16), default="all")
     minimum_type: Mapped[str] = mapped_column(String(16), default="none")
     minimum_value: Mapped[int] = mapped_column(BigInteger, default=0)

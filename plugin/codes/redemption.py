@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import bindparam, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from plugin.codes.lookup import code_key as key_of
@@ -37,7 +37,15 @@ from plugin.codes.models import (
     Redemption,
 )
 from plugin.customers.models import Customer
-from plugin.db import db, insert_ignoring_conflict, utcnow
+from plugin.db import (
+    SHOP_PARAM,
+    built,
+    db,
+    insert_ignoring_conflict,
+    run_built,
+    shop_param,
+    utcnow,
+)
 from plugin.pricing.codes import CodeReason
 from plugin.shops.models import Shop
 
@@ -261,6 +269,17 @@ def redeem(shop: Shop, code_key: str, order_id: str, customer_id: int | str | No
     return redeem_code(shop, code_key, order_id, customer_id) is None
 
 
+def _order_redemption(dialect: str) -> Any:
+    """The status and code of an order's first redemption (as :func:`_existing`)."""
+    redemptions = Redemption.__table__.c
+    return (
+        select(redemptions.status, redemptions.code_id)
+        .where(shop_param(redemptions), redemptions.order_external_id == bindparam("b_order"))
+        .order_by(redemptions.id)
+        .limit(1)
+    )
+
+
 def confirm_for_order(
     shop: Shop, order_external_id: str, codes: list[str], customer_row_id: int | None
 ) -> None:
@@ -271,7 +290,10 @@ def confirm_for_order(
     counted anyway and flagged for the merchant.
     """
     now = utcnow()
-    previous = _existing(shop, order_external_id)
+    previous = run_built(
+        built("order_redemption", _order_redemption),
+        {SHOP_PARAM: shop.id, "b_order": order_external_id},
+    ).first()
     if previous is not None and previous.status == HELD:
         db.session.execute(
             update(Redemption)
@@ -293,9 +315,7 @@ def confirm_for_order(
         if keys:
             known = dict(
                 db.session.execute(
-                    select(Code.code_key, Code.code).where(
-                        Code.code_key.in_(keys)
-                    )
+                    select(Code.code_key, Code.code).where(Code.code_key.in_(keys))
                 ).all()
             )
             code = next((known[k] for k in keys if k in known), None)
@@ -429,9 +449,7 @@ def record_unknown_attempts(
             CodeBlock.__table__, {"shop_id": shop.id, "subject": subject, "blocked_until": until}
         ):
             db.session.execute(
-                update(CodeBlock)
-                .where(CodeBlock.subject == subject)
-                .values(blocked_until=until)
+                update(CodeBlock).where(CodeBlock.subject == subject).values(blocked_until=until)
             )
     if blocked or most < slow_after:
         return AttemptVerdict(blocked=blocked)

@@ -210,9 +210,7 @@ class CustomerChange(ShopScoped, db.Model):
 
     __tablename__ = "customer_changes"
     __table_args__ = (
-        CheckConstraint(
-            "kind IN ('group', 'joined_segment', 'left_segment')", name="kind_known"
-        ),
+        CheckConstraint("kind IN ('group', 'joined_segment', 'left_segment')", name="kind_known"),
         # A customer's changes, newest first (the customer page), and the rows a deleted
         # customer takes with it; a deleted shop's. Each reference to a group or segment is
         # indexed only where it is set (for the SET NULL of its delete): a segment's 600,000

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -37,7 +37,16 @@ from plugin.customers.models import (
     Order,
     OrderLine,
 )
-from plugin.db import UtcDateTime, db, for_shop, insert_ignoring_conflict, shop_param, utcnow
+from plugin.db import (
+    UtcDateTime,
+    built,
+    db,
+    for_shop,
+    insert_ignoring_conflict,
+    run_built,
+    shop_param,
+    utcnow,
+)
 from plugin.errors import ApiError, ErrorCode
 from plugin.limits import MAX_INTEGER, saturate
 from plugin.shops.models import Shop
@@ -153,19 +162,6 @@ def order_figures(
     return OrderFigures(total, placed_at, any(bool(c) for c in codes), products)
 
 
-_BUILT: dict[tuple[str, str], Any] = {}
-
-
-def built(name: str, build: Callable[[str], Any]) -> Any:
-    """The statement ``build(dialect)`` makes, made once per dialect: the hot paths run
-    the same statements with new parameters instead of building them again each time."""
-    key = (db.session.get_bind().dialect.name, name)
-    statement = _BUILT.get(key)
-    if statement is None:
-        statement = _BUILT[key] = build(key[0])
-    return statement
-
-
 def least(dialect: str) -> Any:
     return func.least if dialect == "postgresql" else func.min
 
@@ -223,7 +219,7 @@ def _add_products(dialect: str) -> Any:
 
 def add_order(shop: Shop, customer_id: int, order: OrderFigures) -> None:
     """Add one paid order to the customer's figures and bought products (two statements)."""
-    db.session.execute(
+    run_built(
         built("add_figures", _add_figures),
         {
             "b_customer": customer_id,
@@ -236,7 +232,7 @@ def add_order(shop: Shop, customer_id: int, order: OrderFigures) -> None:
     )
     _expire(customer_id)
     if order.products:
-        db.session.execute(
+        run_built(
             built("add_products", _add_products),
             [
                 {
@@ -290,11 +286,7 @@ def _subtract_figures(dialect: str, used_code: bool) -> Any:
         values["used_discount_code"] = exists().where(
             paid, func.json_array_length(o.discount_codes) > 0
         )
-    return (
-        update(_CUSTOMERS)
-        .where(c.id == bindparam("b_customer"), shop_param(c))
-        .values(values)
-    )
+    return update(_CUSTOMERS).where(c.id == bindparam("b_customer"), shop_param(c)).values(values)
 
 
 def _subtract_products(dialect: str) -> Any:
@@ -366,11 +358,11 @@ def subtract_order(shop: Shop, customer_id: int, order: OrderFigures) -> None:
         statement = built("subtract_figures_code", lambda d: _subtract_figures(d, True))
     else:
         statement = built("subtract_figures", lambda d: _subtract_figures(d, False))
-    db.session.execute(statement, params)
+    run_built(statement, params)
     _expire(customer_id)
     if not order.products:
         return
-    db.session.execute(
+    run_built(
         built("subtract_products", _subtract_products),
         [
             {
@@ -384,7 +376,7 @@ def subtract_order(shop: Shop, customer_id: int, order: OrderFigures) -> None:
         ],
     )
     # A product no paid order holds any more is no longer bought.
-    db.session.execute(
+    run_built(
         built("drop_unbought", _drop_unbought), {"b_customer": customer_id, "b_shop": shop.id}
     )
 
@@ -397,7 +389,7 @@ WITH o AS (
   INSERT INTO orders (shop_id, external_id, customer_id, group_id, status, placed_at,
                       paid_at, currency, total, discount_codes, payment_method, channel,
                       carrier, shipping_address)
-  VALUES (:shop, :external_id, :customer, :group_id, :status, :placed_at, :paid_at,
+  VALUES (:b_shop, :external_id, :customer, :group_id, :status, :placed_at, :paid_at,
           :currency, :total,
           CAST(:discount_codes AS json), :payment_method, :channel, :carrier,
           CAST(:shipping_address AS json))
@@ -405,7 +397,7 @@ WITH o AS (
   RETURNING id
 ), l AS (
   INSERT INTO order_lines (order_id, shop_id, product_id, kind, quantity, unit_price)
-  SELECT o.id, :shop, v.product_id, v.kind, v.quantity, v.unit_price
+  SELECT o.id, :b_shop, v.product_id, v.kind, v.quantity, v.unit_price
   FROM o, unnest(CAST(:line_products AS text[]), CAST(:line_kinds AS text[]),
                  CAST(:line_quantities AS bigint[]), CAST(:line_prices AS bigint[]))
           WITH ORDINALITY AS v(product_id, kind, quantity, unit_price, n)
@@ -421,11 +413,11 @@ _PAID_ORDER_FIGURES_SQL = """, f AS (
     last_order_at = greatest(coalesce(last_order_at, :placed_at), :placed_at),
     used_discount_code = used_discount_code OR :used_code,
     updated_at = :paid_at
-  WHERE id = :customer AND shop_id = :shop AND EXISTS (SELECT FROM o)
+  WHERE id = :customer AND shop_id = :b_shop AND EXISTS (SELECT FROM o)
 ), p AS (
   INSERT INTO customer_products (customer_id, product_id, shop_id, quantity,
                                  first_purchased_at, last_purchased_at)
-  SELECT :customer, v.product_id, :shop, v.quantity, :placed_at, :placed_at
+  SELECT :customer, v.product_id, :b_shop, v.quantity, :placed_at, :placed_at
   FROM unnest(CAST(:products AS text[]), CAST(:quantities AS bigint[]))
        AS v(product_id, quantity)
   WHERE EXISTS (SELECT FROM o)
@@ -461,7 +453,7 @@ def insert_paid_order(
     None when the order id was already known, in which case nothing changed. One
     statement on PostgreSQL."""
     if db.session.get_bind().dialect.name != "postgresql":
-        order_id: int | None = db.session.execute(
+        order_id: int | None = run_built(
             built("order_insert", _order_insert), {"shop_id": shop.id, **row}
         ).scalar_one_or_none()
         if order_id is None:
@@ -477,7 +469,7 @@ def insert_paid_order(
     with_customer = customer_id is not None and figures is not None
     statement = built(f"paid_order_{with_customer}", lambda _: _paid_order_sql(with_customer))
     params = {
-        "shop": shop.id,
+        "b_shop": shop.id,
         "external_id": row["external_id"],
         "customer": customer_id,
         "group_id": row["group_id"],
@@ -506,7 +498,7 @@ def insert_paid_order(
             "products": [product_id for product_id, _ in products],
             "quantities": [quantity for _, quantity in products],
         }
-    order_id = db.session.execute(statement, params).scalar_one_or_none()
+    order_id = run_built(statement, params).scalar_one_or_none()
     if order_id is not None and customer_id is not None:
         _expire(customer_id)
     return order_id

@@ -56,7 +56,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.schema import CreateTable
 
-from plugin.db import UtcDateTime, copying, db, utcnow
+from plugin.db import UtcDateTime, built, copying, db, run_built, utcnow
 from plugin.events import signals
 from plugin.events.models import PENDING, SKIPPED, OutboxEvent
 
@@ -266,8 +266,7 @@ def publish_selected(
     if TOPICS[topic].receivers:  # an in-process receiver: it hears each event after commit
         domain = shop.domain
         db.session.info.setdefault(_PENDING, []).extend(
-            (owner, Event(domain, topic, payload, event_id))
-            for event_id, payload in batch.read()
+            (owner, Event(domain, topic, payload, event_id)) for event_id, payload in batch.read()
         )
     if made:
         _queue_reaction(shop, topic, batch)
@@ -320,7 +319,7 @@ def _insert(rows: list[dict[str, Any]]) -> None:
     connection = db.session.connection()
     if connection.dialect.name != "postgresql" or len(rows) < _COPY_FROM:
         for start in range(0, len(rows), _INSERT_CHUNK):
-            db.session.execute(insert(OutboxEvent), rows[start : start + _INSERT_CHUNK])
+            run_built(built("outbox_insert", _outbox_insert), rows[start : start + _INSERT_CHUNK])
         return
     columns = list(rows[0])
     with copying(connection, f"COPY outbox_events ({', '.join(columns)}) FROM STDIN") as copy:
@@ -331,6 +330,10 @@ def _insert(rows: list[dict[str, Any]]) -> None:
                     for column in columns
                 ]
             )
+
+
+def _outbox_insert(dialect: str) -> Any:
+    return insert(OutboxEvent.__table__)
 
 
 def _owner() -> SessionTransaction | None:

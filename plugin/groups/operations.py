@@ -20,9 +20,7 @@ GROUP_CHANGED = "customer/group_changed"
 
 def default_group_id(shop: Shop) -> int:
     """The id of the shop's default group (where new customers land)."""
-    group_id = db.session.execute(
-        select(Group.id).where(Group.is_default.is_(True))
-    ).scalar_one()
+    group_id = db.session.execute(select(Group.id).where(Group.is_default.is_(True))).scalar_one()
     return group_id
 
 

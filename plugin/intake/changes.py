@@ -5,8 +5,9 @@ rows after ``CUSTOMER_GROUPS_OUTBOX_RETENTION_DAYS`` and holds nothing for a sho
 has no ``events_url``. So a reactor (:func:`plugin.events.reactor`) hears every
 ``customer/group_changed`` and ``customer/segments_changed`` in the transaction that
 publishes them and writes one ``customer_changes`` row per change, set-based: one
-``INSERT ... SELECT`` from ``customers`` per kind of change and chunk of customers,
-whether a move touched one customer or a segment recompute 100,000. A set-based publish
+``INSERT ... SELECT`` from ``customers`` for all of them on PostgreSQL (per kind of
+change and chunk of customers elsewhere), whether a move touched one customer or a
+segment recompute 100,000. A set-based publish
 (a recompute on PostgreSQL) is recorded by :func:`record_selected_changes` straight from
 the events it wrote, joined to ``customers``: no host id comes into Python. The rows go
 with the customer (customers/redact deletes the customer, and its rows cascade) and with
@@ -18,12 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     Integer,
     Select,
     String,
     and_,
-    any_,
     bindparam,
     case,
     cast,
@@ -31,6 +30,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     true,
 )
 from sqlalchemy.orm import aliased
@@ -42,7 +42,7 @@ from plugin.customers.models import (
     Customer,
     CustomerChange,
 )
-from plugin.db import UtcDateTime, db, for_shop, in_shop, utcnow
+from plugin.db import SHOP_PARAM, UtcDateTime, built, db, for_shop, in_shop, run_built, utcnow
 from plugin.events import Shop, reactor, set_based
 from plugin.groups.models import Group
 from plugin.segments.models import Segment
@@ -92,6 +92,9 @@ def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> No
         return
     now = utcnow()
     postgres = db.session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        _record_all(shop, changes, now)
+        return
     for (kind, from_group, to_group, segment), external_ids in changes.items():
         values = [
             literal(kind, String),
@@ -100,21 +103,61 @@ def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> No
             _if_still_there(shop, Segment, segment),
             literal(now, UtcDateTime()),
         ]
-        step = (len(external_ids) or 1) if postgres else CHUNK
-        for start in range(0, len(external_ids), step):
-            chunk = external_ids[start : start + step]
-            # PostgreSQL takes the ids as one array parameter; others as an IN list.
-            matches = (
-                Customer.external_id == any_(bindparam("ids", chunk, type_=ARRAY(String)))
-                if postgres
-                else Customer.external_id.in_(chunk)
-            )
+        for start in range(0, len(external_ids), CHUNK):
+            chunk = external_ids[start : start + CHUNK]
             chosen = (
                 for_shop(Customer, shop.id)
                 .with_only_columns(Customer.shop_id, Customer.id, *values)
-                .where(matches)
+                .where(Customer.external_id.in_(chunk))
             )
             db.session.execute(insert(CustomerChange).from_select(_COLUMNS, chosen))
+
+
+#: Every change of a reaction in one statement (PostgreSQL): the changes as arrays, in the
+#: order the list form writes them, joined to ``customers`` by host id and to the groups
+#: and segment they name (NULL once gone: a change announced by a delete names the row
+#: being deleted, and is kept without it).
+_RECORD_ALL_SQL = """
+INSERT INTO customer_changes (shop_id, customer_id, kind, from_group_id, to_group_id,
+                              segment_id, happened_at)
+SELECT c.shop_id, c.id, v.kind, before.id, after.id, s.id, :b_now
+FROM unnest(CAST(:b_kinds AS text[]), CAST(:b_from AS integer[]), CAST(:b_to AS integer[]),
+            CAST(:b_segments AS integer[]), CAST(:b_customers AS text[]))
+     WITH ORDINALITY AS v(kind, from_group, to_group, segment, customer, n)
+JOIN customers c ON c.shop_id = :b_shop AND c.external_id = v.customer
+LEFT JOIN groups before ON before.shop_id = :b_shop AND before.id = v.from_group
+LEFT JOIN groups after ON after.shop_id = :b_shop AND after.id = v.to_group
+LEFT JOIN segments s ON s.shop_id = :b_shop AND s.id = v.segment
+ORDER BY v.n
+"""
+
+
+def _record_all(
+    shop: Shop,
+    changes: dict[tuple[str, int | None, int | None, int | None], list[str]],
+    now: Any,
+) -> None:
+    columns: tuple[list[Any], ...] = ([], [], [], [], [])
+    for key, external_ids in changes.items():
+        for external_id in external_ids:
+            for column, value in zip(columns, (*key, external_id), strict=True):
+                column.append(value)
+    kinds, froms, tos, segments, customers = columns
+    run_built(
+        built(
+            "record_all_changes",
+            lambda _: text(_RECORD_ALL_SQL).bindparams(bindparam("b_now", type_=UtcDateTime())),
+        ),
+        {
+            SHOP_PARAM: shop.id,
+            "b_now": now,
+            "b_kinds": kinds,
+            "b_from": froms,
+            "b_to": tos,
+            "b_segments": segments,
+            "b_customers": customers,
+        },
+    )
 
 
 _COLUMNS = ["shop_id", "customer_id", "kind", "from_group_id", "to_group_id", "segment_id",
@@ -198,6 +241,4 @@ def _if_still_there(shop: Shop, model: Any, reference: int | None) -> Any:
     INSERT itself (the database runs it once per statement), not a read of its own."""
     if reference is None:
         return literal(None, Integer)
-    return (
-        select(model.id).where(in_shop(model, shop.id), model.id == reference).scalar_subquery()
-    )
+    return select(model.id).where(in_shop(model, shop.id), model.id == reference).scalar_subquery()

@@ -99,9 +99,7 @@ def customer_orders(shop: Shop, external_id: str, page: int, per_page: int) -> d
     return dumped
 
 
-def customer_redemptions(
-    shop: Shop, external_id: str, page: int, per_page: int
-) -> dict[str, Any]:
+def customer_redemptions(shop: Shop, external_id: str, page: int, per_page: int) -> dict[str, Any]:
     customer = _customer(shop, external_id)
     query = (
         for_shop(Redemption, shop.id)
@@ -135,9 +133,7 @@ def customer_changes(shop: Shop, external_id: str, page: int, per_page: int) -> 
     source, target = aliased(Group), aliased(Group)
     query = (
         for_shop(CustomerChange, shop.id)
-        .add_columns(
-            source.name, source.colour, target.name, target.colour, Segment.name
-        )
+        .add_columns(source.name, source.colour, target.name, target.colour, Segment.name)
         .outerjoin(source, source.id == CustomerChange.from_group_id)
         .outerjoin(target, target.id == CustomerChange.to_group_id)
         .outerjoin(Segment, Segment.id == CustomerChange.segment_id)
@@ -157,4 +153,3 @@ def customer_changes(shop: Shop, external_id: str, page: int, per_page: int) -> 
     ]
     dumped: dict[str, Any] = CustomerChangePage().dump(found)
     return dumped
-

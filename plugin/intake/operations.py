@@ -19,7 +19,6 @@ from plugin.codes.lookup import attempt_subjects
 from plugin.codes.models import CODE_ASSIGNED, Code, CodeAttempt, Discount, Redemption
 from plugin.customers.models import ORDER_PAID, Customer, CustomerProduct, Order, OrderLine
 from plugin.customers.operations import (
-    built,
     check_currency,
     ensure_customer,
     find_customer,
@@ -39,10 +38,12 @@ from plugin.customers.schemas import (
 from plugin.db import (
     SHOP_PARAM,
     UtcDateTime,
+    built,
     db,
     for_shop,
     in_shop,
     insert_ignoring_conflict,
+    run_built,
     shop_param,
     utcnow,
 )
@@ -208,7 +209,7 @@ def record_paid_order(shop: Shop, data: dict[str, Any]) -> bool:
     external_customer = data.get("customer_id")
     if external_customer:
         # Locks the customer first, as reversals do, so their figures change in turn.
-        customer_id, group_id = db.session.execute(
+        customer_id, group_id = run_built(
             built("customer_upsert", _customer_upsert),
             {"b_shop": shop.id, "b_external": external_customer, "b_now": now},
         ).one()

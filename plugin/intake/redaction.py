@@ -53,9 +53,7 @@ def redact_customer(shop: Shop, external_id: str) -> bool:
         )
     )
     events = db.session.execute(
-        select(OutboxEvent.id, OutboxEvent.payload).where(
-            _names(OutboxEvent.payload, external_id)
-        )
+        select(OutboxEvent.id, OutboxEvent.payload).where(_names(OutboxEvent.payload, external_id))
     ).all()
     gone = [event_id for event_id, payload in events if without(payload, external_id) != payload]
     if gone:

@@ -241,8 +241,7 @@ def groups_report(shop: Shop, start: date, end: date) -> dict[str, Any]:
     )
     members = dict(
         db.session.execute(
-            select(Customer.group_id, func.count(Customer.id))
-            .group_by(Customer.group_id)
+            select(Customer.group_id, func.count(Customer.id)).group_by(Customer.group_id)
         ).all()
     )
     groups = db.session.execute(

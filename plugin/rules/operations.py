@@ -74,11 +74,7 @@ def check_audience(shop: Shop, audience: dict[str, Any], field: str = "audience.
     else:
         return
     wanted = set(audience["ids"])
-    found = set(
-        db.session.execute(
-            select(model.id).where(model.id.in_(wanted))
-        ).scalars()
-    )
+    found = set(db.session.execute(select(model.id).where(model.id.in_(wanted))).scalars())
     missing = sorted(wanted - found)
     if missing:
         kind = "group" if model is Group else "segment"

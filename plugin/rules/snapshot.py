@@ -295,9 +295,7 @@ def _bundles(shop_id: int) -> list[Bundle]:
 
 def _gift_rules(shop_id: int) -> list[GiftRule]:
     g = models.GiftRule
-    rows = db.session.execute(
-        _with_audience(select(g).where(g.active.is_(True)), g)
-    ).all()
+    rows = db.session.execute(_with_audience(select(g).where(g.active.is_(True)), g)).all()
     heads: dict[int, models.GiftRule] = {}
     audiences: dict[int, set[int]] = defaultdict(set)
     for row in rows:
@@ -427,9 +425,7 @@ def _target(kind: str, ids: Any, quantity: int) -> OfferTarget:
 
 def _offers(shop_id: int) -> list[Offer]:
     o = models.Offer
-    rows = db.session.execute(
-        _with_audience(select(o).where(o.active.is_(True)), o)
-    ).all()
+    rows = db.session.execute(_with_audience(select(o).where(o.active.is_(True)), o)).all()
     heads: dict[int, models.Offer] = {}
     audiences: dict[int, set[int]] = defaultdict(set)
     for row in rows:

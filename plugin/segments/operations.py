@@ -30,14 +30,15 @@ from sqlalchemy import (
 )
 
 from plugin.customers.models import ORDER_PAID, Customer, CustomerProduct, CustomerTag, Order
-from plugin.customers.operations import built
 from plugin.db import (
     UtcDateTime,
+    built,
     db,
     for_shop,
     get_for_shop,
     in_shop,
     name_key,
+    run_built,
     shop_param,
     unique_name,
     utcnow,
@@ -218,9 +219,7 @@ def _recompute_now_or_later(shop: Shop, segment: Segment) -> None:
     time."""
     limit = int(current_app.config["CUSTOMER_GROUPS_SEGMENT_SYNC_LIMIT"])
     customers = db.session.execute(
-        select(func.count()).select_from(
-            select(Customer.id).limit(limit + 1).subquery()
-        )
+        select(func.count()).select_from(select(Customer.id).limit(limit + 1).subquery())
     ).scalar_one()
     if customers <= limit:
         recompute_segment(shop, segment)
@@ -399,9 +398,7 @@ def customer_facts(
     if uses_products(conditions):
         products = frozenset(
             db.session.execute(
-                select(CustomerProduct.product_id).where(
-                    CustomerProduct.customer_id == customer.id
-                )
+                select(CustomerProduct.product_id).where(CustomerProduct.customer_id == customer.id)
             ).scalars()
         )
     order_times: tuple[Any, ...] = ()
@@ -438,9 +435,7 @@ def _tag_keys(shop: Shop, customer: Customer) -> frozenset[str]:
         return frozenset(tag.tag_key for tag in customer.tags)
     return frozenset(
         db.session.execute(
-            select(CustomerTag.tag_key).where(
-                CustomerTag.customer_id == customer.id
-            )
+            select(CustomerTag.tag_key).where(CustomerTag.customer_id == customer.id)
         ).scalars()
     )
 
@@ -493,7 +488,7 @@ def _membership_test(shop: Shop, rows: Any, day: date) -> tuple[Any, Any]:
             for _, match, raw, *_ in rows
         ]
         test = select(*(case((t, 1), else_=0).label(f"t{n}") for n, t in enumerate(tests))).where(
-            Customer.id == bindparam("b_customer")
+            Customer.id == bindparam("b_customer"), shop_param(Customer)
         )
         joined = test.subquery()
         both = (
@@ -506,6 +501,15 @@ def _membership_test(shop: Shop, rows: Any, day: date) -> tuple[Any, Any]:
         found = _TESTS[key] = (test, both)
     _LATEST[shop.id] = key
     return found
+
+
+def _leave_segments(dialect: str) -> Any:
+    members = SegmentMember.__table__.c
+    return delete(SegmentMember.__table__).where(
+        shop_param(members),
+        members.customer_id == bindparam("b_customer"),
+        members.segment_id.in_(bindparam("b_left", expanding=True)),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,10 +541,10 @@ def refresh_customer(
     latest = _LATEST.get(shop.id)
     if latest is not None and latest[2] == day and latest in _TESTS:
         # One statement when the segments are those of the shop's previous update.
-        rows = db.session.execute(_TESTS[latest][1], params).all()
+        rows = run_built(_TESTS[latest][1], params).all()
         fresh = _test_key(shop, rows, day) == latest
     else:
-        rows = db.session.execute(
+        rows = run_built(
             built("segments_of_customer", lambda _: _segments_of_customer()), params
         ).all()
         fresh = False
@@ -550,21 +554,19 @@ def refresh_customer(
     if fresh:
         hits: Any = rows[0][4:]
     else:
-        hits = db.session.execute(_membership_test(shop, rows, day)[0], params).first() or ()
+        hits = run_built(_membership_test(shop, rows, day)[0], params).first() or ()
     wanted = {row[0] for row, hit in zip(rows, hits, strict=False) if hit}
     joined = sorted(wanted - current)
     left = sorted(current - wanted)
     if left:
-        db.session.execute(
-            delete(SegmentMember).where(
-                SegmentMember.customer_id == customer.id,
-                SegmentMember.segment_id.in_(left),
-            )
+        run_built(
+            built("leave_segments", _leave_segments),
+            {"b_shop": shop.id, "b_customer": customer.id, "b_left": left},
         )
     if joined:
         now = utcnow()
-        db.session.execute(
-            insert(SegmentMember),
+        run_built(
+            built("join_segments", lambda _: insert(SegmentMember.__table__)),
             [
                 {
                     "shop_id": shop.id,
@@ -593,9 +595,7 @@ def _publish_changes(shop: Shop, changes: dict[int, tuple[list[int], list[int]]]
     for start in range(0, len(ids), 10_000):  # keep IN lists a size every driver takes
         chunk = ids[start : start + 10_000]
         rows = db.session.execute(
-            select(Customer.id, Customer.external_id).where(
-                Customer.id.in_(chunk)
-            )
+            select(Customer.id, Customer.external_id).where(Customer.id.in_(chunk))
         ).all()
         external.update({customer_id: external_id for customer_id, external_id in rows})
     publish_many(

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from plugin.customers.models import Customer
-from plugin.db import db, for_shop, get_for_shop, in_shop
+from plugin.db import SHOP_PARAM, built, db, for_shop, get_for_shop, in_shop, run_built, shop_param
 from plugin.errors import ApiError, ErrorCode
 from plugin.events import publish_many, publish_selected
 from plugin.groups import operations as groups
@@ -48,9 +48,14 @@ CHUNK = 10_000
 def automatic_segment_ids(shop: Shop) -> set[int]:
     """The segments some automatic group of the shop uses."""
     return set(
-        db.session.execute(
-            select(Group.auto_segment_id).where(Group.auto_segment_id.is_not(None))
-        ).scalars()
+        run_built(built("automatic_segments", _automatic_segments), {SHOP_PARAM: shop.id}).scalars()
+    )
+
+
+def _automatic_segments(dialect: str) -> Any:
+    groups = Group.__table__.c
+    return select(groups.auto_segment_id).where(
+        shop_param(groups), groups.auto_segment_id.is_not(None)
     )
 
 
@@ -170,9 +175,7 @@ def check_segment_unused(shop: Shop, segment_id: int) -> None:
     """409 ``segment_in_use`` when an automatic group uses the segment (deleting it would
     leave the group without its rule)."""
     used_by = list(
-        db.session.execute(
-            select(Group.id).where(Group.auto_segment_id == segment_id)
-        ).scalars()
+        db.session.execute(select(Group.id).where(Group.auto_segment_id == segment_id)).scalars()
     )
     if used_by:
         raise ApiError(

@@ -11,10 +11,19 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from plugin.customers.models import Customer, Order
-from plugin.db import db, enter_shop, in_shop, scoped_shop_id, shop_scope
+from plugin.db import (
+    SHOP_PARAM,
+    db,
+    enter_shop,
+    in_shop,
+    run_built,
+    scoped_shop_id,
+    shop_param,
+    shop_scope,
+)
 from plugin.groups.models import Group
 from plugin.shops.models import Shop
 from tests.conftest import customer_payload, order_payload
@@ -48,9 +57,13 @@ def test_an_unscoped_query_reads_only_the_scope_shop(app, two_shops):
         assert {c.external_id for c in customers} == {"a0", "a1"}
         assert db.session.execute(select(func.count()).select_from(Customer)).scalar() == 2
         # Joins and subqueries are limited too.
-        joined = db.session.execute(
-            select(Customer.external_id).join(Order, Order.customer_id == Customer.id)
-        ).scalars().all()
+        joined = (
+            db.session.execute(
+                select(Customer.external_id).join(Order, Order.customer_id == Customer.id)
+            )
+            .scalars()
+            .all()
+        )
         assert joined == ["a0"]
         inner = select(Group.id).scalar_subquery()
         assert db.session.execute(select(Group).where(Group.id.in_(select(Group.id)))).all()
@@ -91,9 +104,12 @@ def test_a_block_scope_ends_with_its_block(app, two_shops):
         with shop_scope(theirs):
             names = db.session.execute(select(Customer.external_id)).scalars().all()
             assert sorted(names) == ["b0", "b1"]
-            assert db.session.execute(
-                select(func.count()).select_from(Customer.__table__).where(in_shop(Customer))
-            ).scalar() == 2
+            assert (
+                db.session.execute(
+                    select(func.count()).select_from(Customer.__table__).where(in_shop(Customer))
+                ).scalar()
+                == 2
+            )
         assert scoped_shop_id() is None
         with pytest.raises(RuntimeError):
             in_shop(Customer)
@@ -117,3 +133,30 @@ def test_no_query_names_its_shop_by_hand():
         if by_hand.search(line)
     ]
     assert offenders == [], "shop filters written by hand:\n" + "\n".join(offenders)
+
+
+def test_a_statement_run_past_the_orm_must_name_the_scope_shop(app, two_shops):
+    """run_built skips the session's automatic criteria, so it takes only a statement that
+    binds :b_shop (or an INSERT whose rows carry shop_id), for the scope's shop."""
+    mine, theirs = two_shops
+    customers = Customer.__table__.c
+    by_shop = select(customers.external_id).where(shop_param(customers)).order_by(customers.id)
+    unnamed = select(customers.external_id).order_by(customers.id)
+    with app.app_context():
+        enter_shop(mine)
+        assert run_built(by_shop, {SHOP_PARAM: mine}).scalars().all() == ["a0", "a1"]
+        with pytest.raises(RuntimeError, match="binds :b_shop"):
+            run_built(unnamed, {})
+        with pytest.raises(RuntimeError, match="not the scope's shop"):
+            run_built(by_shop, {SHOP_PARAM: theirs})
+        with pytest.raises(RuntimeError, match="not the scope's shop"):
+            run_built(insert(Group.__table__), {"shop_id": theirs, "name": "x"})
+        with pytest.raises(RuntimeError, match="not the scope's shop"):
+            run_built(by_shop, {})
+        # It flushes first, as db.session.execute does: a pending change is seen.
+        customer = db.session.execute(select(Customer).filter_by(external_id="a1")).scalar_one()
+        customer.external_id = "a9"
+        assert run_built(by_shop, {SHOP_PARAM: mine}).scalars().all() == ["a0", "a9"]
+        db.session.rollback()
+    with app.app_context():  # no scope entered: the statement's own shop decides
+        assert run_built(by_shop, {SHOP_PARAM: theirs}).scalars().all() == ["b0", "b1"]

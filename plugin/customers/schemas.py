@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from plugin.fields import HostId, Payload, StrictInteger, Timestamp, iso_timestamp, parse_timestamp
-from plugin.limits import MAX_INTEGER, clean_text
+from plugin.limits import MAX_INTEGER, clean_text, scan
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +269,162 @@ class OrderRefSchema(Payload):
 
 class OrderReversedSchema(Payload):
     order = fields.Nested(OrderRefSchema, required=True)
+
+
+# The ingest path's order check: the same verdict as the schemas above at compiled speed --
+#
+# ``msgspec`` checks the types, ranges, lengths and choices of an order's fields in C; what
+# it cannot say (a host id already stripped, the currency's pattern as ``re.match`` reads
+# it, a timestamp within the limits) is checked after, in Python, by the same functions the
+# schemas use. ``accepted_order_paid`` and ``accepted_order_reversed`` answer exactly what
+# ``OrderPaidSchema().load`` and ``OrderReversedSchema().load`` answer for a body they
+# accept, and None for anything else: the caller then asks the schema itself, whose errors
+# (the 400 ``details``) stay the one source of truth, as for the pricing hook's cart
+# (``plugin.checkout.schemas.accepted_cart``). tests/hooks/test_order_check.py compares the
+# two on the input-limits corpus and on generated orders.
+
+_FastId = (
+    Annotated[int, msgspec.Meta(ge=-MAX_INTEGER, le=MAX_INTEGER)]
+    | Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+)
+_FastCount = Annotated[int, msgspec.Meta(ge=0, le=MAX_INTEGER)]
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")  # what OrderSchema's Regexp matches (``re.match``)
+
+
+class _FastLine(msgspec.Struct):
+    product_id: _FastId
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=MAX_INTEGER)]
+    unit_price: _FastCount
+    kind: Literal["product", "service"] = "product"
+
+
+class _FastShipping(msgspec.Struct):
+    carrier: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    address: dict[str, Any] | None = None
+
+
+class _FastOrder(msgspec.Struct):
+    id: _FastId
+    placed_at: str
+    currency: str
+    total: _FastCount
+    customer_id: _FastId | None = None
+    lines: list[_FastLine] = msgspec.field(default_factory=list)
+    discount_codes: list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]] = msgspec.field(
+        default_factory=list
+    )
+    shipping: _FastShipping | None = None
+    payment_method: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    channel: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+
+
+class _FastOrderPaid(msgspec.Struct):
+    order: _FastOrder
+
+
+class _FastOrderRef(msgspec.Struct):
+    id: _FastId
+
+
+class _FastOrderReversed(msgspec.Struct):
+    order: _FastOrderRef
+
+
+_ORDER_KEYS = frozenset(_FastOrder.__struct_fields__)
+_LINE_KEYS = frozenset(_FastLine.__struct_fields__)
+_SHIPPING_KEYS = frozenset(_FastShipping.__struct_fields__)
+
+
+class _Refused(Exception):
+    """The fast check cannot vouch for the body: the schema decides."""
+
+
+def _host_id(value: int | str) -> str:
+    """What ``HostId`` keeps of an id msgspec let through (text that needs stripping is
+    left to it)."""
+    if value.__class__ is int:
+        return str(value)
+    assert isinstance(value, str)
+    if value.strip() != value:
+        raise _Refused
+    return value
+
+
+def _typed_only(body: dict[str, Any]) -> bool:
+    """Whether every value of an ``order/paid`` body is held to the limits by its own type:
+    no field the schema does not know, and no shipping address (free JSON)."""
+    order = body.get("order")
+    if body.keys() != {"order"} or not isinstance(order, dict) or not order.keys() <= _ORDER_KEYS:
+        return False
+    shipping = order.get("shipping")
+    if shipping is not None and (
+        not isinstance(shipping, dict)
+        or not shipping.keys() <= _SHIPPING_KEYS
+        or shipping.get("address") is not None
+    ):
+        return False
+    lines = order.get("lines")
+    return not isinstance(lines, list) or all(
+        not isinstance(line, dict) or line.keys() <= _LINE_KEYS for line in lines
+    )
+
+
+def accepted_order_paid(body: dict[str, Any], text_checked: bool) -> dict[str, Any] | None:
+    """``OrderPaidSchema().load(body)`` for a body it accepts, None when it might not.
+
+    ``body`` is parsed JSON; ``text_checked`` says its text held no NUL and no lone
+    surrogate (the parser refused the latter, the caller looked for the escaped former).
+    Anything not held to the input limits by a type of its own (a field we do not know, a
+    shipping address) is scanned by ``plugin.limits.scan``, as the schema's ``Payload``
+    does."""
+    if not (text_checked and _typed_only(body)) and scan(body):
+        return None
+    try:
+        order = msgspec.convert(body, _FastOrderPaid).order
+        return {"order": _order_dict(order)}
+    except (msgspec.ValidationError, ValidationError, _Refused):
+        return None
+
+
+def _order_dict(order: _FastOrder) -> dict[str, Any]:
+    if not _CURRENCY.match(order.currency):
+        raise _Refused
+    shipping = order.shipping
+    return {
+        "id": _host_id(order.id),
+        "customer_id": None if order.customer_id is None else _host_id(order.customer_id),
+        "placed_at": parse_timestamp(order.placed_at),
+        "currency": order.currency,
+        "total": order.total,
+        "lines": [
+            {
+                "product_id": _host_id(line.product_id),
+                "kind": line.kind,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+            }
+            for line in order.lines
+        ],
+        "discount_codes": order.discount_codes,
+        "shipping": None
+        if shipping is None
+        else {"carrier": shipping.carrier, "address": shipping.address},
+        "payment_method": order.payment_method,
+        "channel": order.channel,
+    }
+
+
+def accepted_order_reversed(body: dict[str, Any], text_checked: bool) -> dict[str, Any] | None:
+    """``OrderReversedSchema().load(body)`` for a body it accepts, None when it might not
+    (as :func:`accepted_order_paid`)."""
+    order = body.get("order")
+    typed = body.keys() == {"order"} and isinstance(order, dict) and order.keys() == {"id"}
+    if not (text_checked and typed) and scan(body):
+        return None
+    try:
+        return {"order": {"id": _host_id(msgspec.convert(body, _FastOrderReversed).order.id)}}
+    except (msgspec.ValidationError, _Refused):
+        return None
 
 
 # What we answer: customers/data_request and the admin's view of a customer.

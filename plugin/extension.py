@@ -79,6 +79,7 @@ class ExtensionState:
         self.secret: str | None = config["CUSTOMER_GROUPS_APP_SECRET"]
         self.engine: Any = None  # the extension's own engine (plugin.db)
         self.pricing_cache: dict[Any, Any] = {}
+        self.shop_cache: dict[Any, Any] = {}  # plugin.shops.operations.per_version
         self.jobs: Any = None  # plugin.jobs.settings.JobsState, set by plugin.jobs.runner
 
 

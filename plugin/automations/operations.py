@@ -25,6 +25,7 @@ from plugin.groups.models import Group
 from plugin.paging import Page, paginate
 from plugin.segments.models import Segment
 from plugin.shops.models import Shop
+from plugin.shops.operations import bump_rules_version
 
 
 def _invalid(errors: dict[str, list[str]]) -> ApiError:
@@ -121,6 +122,7 @@ def create_automation(shop: Shop, data: dict[str, Any]) -> Automation:
     with unique_name("automation"):
         db.session.add(automation)
         db.session.flush()
+    bump_rules_version(shop)  # the ingest path keeps the active automations per version
     return get_automation(shop, automation.id)
 
 
@@ -137,6 +139,7 @@ def update_automation(shop: Shop, automation_id: int, changes: dict[str, Any]) -
     automation.updated_at = utcnow()
     with unique_name("automation"):
         db.session.flush()
+    bump_rules_version(shop)
     return get_automation(shop, automation.id)
 
 
@@ -149,6 +152,7 @@ def delete_automation(shop: Shop, automation_id: int) -> None:
         )
     )
     db.session.delete(automation)
+    bump_rules_version(shop)
 
 
 def list_runs(

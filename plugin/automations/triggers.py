@@ -29,6 +29,7 @@ from plugin.db import SHOP_PARAM, built, db, run_built, shop_param
 from plugin.events import reactor, set_based
 from plugin.jobs.registry import enqueue
 from plugin.shops.models import Shop
+from plugin.shops.operations import per_version
 
 #: Customers per ``automations.run`` job (a segment recompute may bring thousands).
 CHUNK = 500
@@ -78,11 +79,13 @@ _ACTIVE = "customer_groups_active_automations"
 
 
 def _active_automations(shop: Shop) -> list[Any]:
-    """The shop's active automations, read once per transaction: a commit reacts to each
-    topic it published in turn (an ``order/paid`` to itself, then to the segments the
-    customer joined), and a second read, in a savepoint of its own, was three more
-    statements per order. Reactions run as the transaction commits, after its own changes
-    (automations included) are flushed; reactors never change automations."""
+    """The shop's active automations, read once per version of the shop's settings
+    (:func:`plugin.shops.operations.per_version`: a change of an automation, or of the
+    group, segment or discount it names, bumps it), and at most once per transaction: a
+    commit reacts to each topic it published in turn (an ``order/paid`` to itself, then to
+    the segments the customer joined), and each read, in a savepoint of its own, was three
+    more statements per order. Reactions run as the transaction commits, after its own
+    changes (automations included) are flushed; reactors never change automations."""
     session = db.session()
     transaction = session.get_transaction()
     cached = session.info.get(_ACTIVE)
@@ -90,10 +93,14 @@ def _active_automations(shop: Shop) -> list[Any]:
         cached = session.info[_ACTIVE] = (transaction, {})
     found: list[Any] | None = cached[1].get(shop.id)
     if found is None:
-        found = cached[1][shop.id] = list(
-            run_built(built("active_automations", _active), {SHOP_PARAM: shop.id}).all()
+        found = cached[1][shop.id] = per_version(
+            shop, "active_automations", lambda: _read_active(shop)
         )
     return found
+
+
+def _read_active(shop: Shop) -> list[Any]:
+    return list(run_built(built("active_automations", _active), {SHOP_PARAM: shop.id}).all())
 
 
 def _active(dialect: str) -> Any:

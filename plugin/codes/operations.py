@@ -36,6 +36,7 @@ from plugin.paging import Page, paginate
 from plugin.rules.audience import audience_loaded
 from plugin.rules.operations import check_audience
 from plugin.shops.models import Shop
+from plugin.shops.operations import bump_rules_version
 
 
 def _invalid(field: str, message: str) -> ApiError:
@@ -167,6 +168,10 @@ def delete_discount(shop: Shop, discount_id: int) -> None:
     db.session.execute(delete(Redemption).where(Redemption.discount_id == discount.id))
     db.session.execute(delete(Code).where(Code.discount_id == discount.id))
     db.session.delete(discount)
+    # An automation that gives its codes or listens for them now names none (kept per
+    # version of the shop's settings on the ingest path).
+    db.session.flush()
+    bump_rules_version(shop)
 
 
 def get_discount(shop: Shop, discount_id: int) -> Discount:

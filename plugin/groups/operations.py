@@ -115,6 +115,7 @@ def create_group(shop: Shop, data: dict[str, Any]) -> Group:
     if data.get("is_default"):
         _make_default(shop, group)
         db.session.flush()
+    bump_rules_version(shop)  # the ingest path keeps the automatic groups per version
     return get_group(shop, group.id)
 
 
@@ -141,6 +142,7 @@ def update_group(shop: Shop, group_id: int, data: dict[str, Any]) -> Group:
                 "A shop always has a default group: set is_default on another group instead.",
             )
     db.session.flush()
+    bump_rules_version(shop)
     return get_group(shop, group.id)
 
 

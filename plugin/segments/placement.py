@@ -38,6 +38,7 @@ from plugin.groups.models import Group
 from plugin.groups.operations import GROUP_CHANGED, default_group_id
 from plugin.segments.models import Segment, SegmentMember
 from plugin.shops.models import Shop
+from plugin.shops.operations import per_version
 
 #: Fields of a group whose change re-places the shop's unlocked customers.
 PLACING_FIELDS = ("auto_segment_id", "auto_priority", "is_default")
@@ -45,11 +46,15 @@ PLACING_FIELDS = ("auto_segment_id", "auto_priority", "is_default")
 CHUNK = 10_000
 
 
-def automatic_segment_ids(shop: Shop) -> set[int]:
-    """The segments some automatic group of the shop uses."""
-    return set(
-        run_built(built("automatic_segments", _automatic_segments), {SHOP_PARAM: shop.id}).scalars()
-    )
+def automatic_segment_ids(shop: Shop) -> frozenset[int]:
+    """The segments some automatic group of the shop uses (kept per version of the shop's
+    settings: a group's create, change or delete bumps it)."""
+    return per_version(shop, "automatic_segments", lambda: _read_automatic_segments(shop))
+
+
+def _read_automatic_segments(shop: Shop) -> frozenset[int]:
+    statement = built("automatic_segments", _automatic_segments)
+    return frozenset(run_built(statement, {SHOP_PARAM: shop.id}).scalars())
 
 
 def _automatic_segments(dialect: str) -> Any:

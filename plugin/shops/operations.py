@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
+from flask import current_app
 from sqlalchemy import delete, select, update
 
 from plugin.db import db, in_shop, shop_scope, utcnow
 from plugin.money import DEFAULT_LOCALE, parse_locale
 from plugin.shops.models import Shop
 
+T = TypeVar("T")
+
 
 def bump_rules_version(shop: Shop) -> None:
-    """Tell every process that what the shop's pricing snapshot holds changed: a rule, or a
-    group or segment that rules are aimed at (set-based, never read-modify-write)."""
+    """Tell every process that the shop's settings changed: a rule (what its pricing
+    snapshot holds), a group, a segment or an automation (what :func:`per_version` keeps).
+    Set-based, never read-modify-write; remembered for the transaction, whose own reads of
+    those settings :func:`per_version` then never keeps."""
     db.session.execute(
         update(Shop)
         .where(Shop.id == shop.id)
@@ -21,6 +27,59 @@ def bump_rules_version(shop: Shop) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.expire(shop, ["rules_version"])
+    _bumped_here().add(shop.id)
+
+
+_BUMPED = "customer_groups_bumped_shops"
+
+
+def _bumped_here() -> set[int]:
+    """The shops whose version the session's current transaction bumped."""
+    session = db.session()
+    transaction = session.get_transaction()
+    held = session.info.get(_BUMPED)
+    if held is None or held[0] is not transaction:
+        held = session.info[_BUMPED] = (transaction, set())
+    bumped: set[int] = held[1]
+    return bumped
+
+
+class VersionedShop(Protocol):
+    """What :func:`per_version` needs of a shop (a ``Shop`` row, or what a reactor is given)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def rules_version(self) -> int: ...
+
+
+def per_version(shop: VersionedShop, name: str, load: Callable[[], T]) -> T:
+    """What ``load()`` reads of the shop's settings, kept in this process (per app) for as
+    long as ``shops.rules_version`` stays as this request read it: the ingest path's reads of
+    the shop's automations and automatic groups, which change far less often than orders
+    arrive. Whatever changes what is kept this way bumps the version in the same transaction
+    (:func:`bump_rules_version`), so the next request of any process reads it again.
+
+    ``load()`` reads after the shop row, so it sees at least what that version holds (a
+    newer change kept under the older version is only read a little early). A transaction
+    that bumped the version itself reads its own uncommitted settings: those are never
+    kept (it may yet roll back, and another change take the same version number)."""
+    if shop.id in _bumped_here():
+        return load()
+    version = shop.rules_version or 0
+    cache: dict[tuple[str, int], tuple[int, Any]] = current_app.extensions[
+        "customer_groups"
+    ].shop_cache
+    found = cache.get((name, shop.id))
+    if found is not None and found[0] == version:
+        value: T = found[1]
+        return value
+    value = load()
+    current = cache.get((name, shop.id))
+    if current is None or current[0] <= version:  # never older over newer
+        cache[(name, shop.id)] = (version, value)
+    return value
 
 
 def find_shop(domain: str) -> Shop | None:

@@ -9,12 +9,13 @@ from sqlalchemy import event, select, update
 
 from plugin.automations import triggers
 from plugin.automations.models import Automation
-from plugin.automations.runs import run_for_customer
+from plugin.automations.runs import RUN_JOB, run_for_customer
 from plugin.codes.models import Code
 from plugin.customers.models import Customer
 from plugin.db import db, enter_shop, utcnow
 from plugin.events import publish_selected
 from plugin.events.models import OutboxEvent
+from plugin.jobs.models import Job
 from plugin.shops.models import Shop
 from tests.automations.conftest import (
     add_codes,
@@ -389,12 +390,18 @@ def test_the_job_runner_runs_automations(app, client, host, make_pool, make_auto
 
 def test_a_commit_reads_the_shops_automations_once(app, client, host, make_pool, make_automation):
     """An order/paid reacts twice (to the order, then to the segment the customer joins):
-    both reactions fire their automations from one read of the shop's automations."""
-    pool = make_pool(codes=("P1", "P2", "P3"))
+    both reactions fire their automations from one read of the shop's automations, and
+    not even that one while the shop's settings keep their version (per_version)."""
+    pool = make_pool(codes=("P1", "P2", "P3", "P4"))
     segment = buyers_segment(client)
     on_segment = make_automation({"type": "joined_segment", "segment_id": segment}, pool["id"])
     on_order = make_automation({"type": "order_paid"}, pool["id"])
     create_customer(host, "c_1")
+    # A change of an automation bumps the version: the next webhook reads them again.
+    changed = client.patch(
+        f"/api/automations/{on_order['id']}", json={"name": "On order"}, headers=auth()
+    )
+    assert changed.status_code == 200, changed.get_json()
     reads: list[str] = []
 
     def count_reads(conn, cursor, statement, parameters, context, many):
@@ -410,10 +417,53 @@ def test_a_commit_reads_the_shops_automations_once(app, client, host, make_pool,
         event.remove(engine, "before_cursor_execute", count_reads)
     assert paid.status_code == 200, paid.get_json()
     assert len(reads) == 1, reads
+    create_customer(host, "c_2")
+    event.listen(engine, "before_cursor_execute", count_reads)
+    try:
+        paid = host.webhook("order/paid", {"order": order_payload("o_2", "c_2")})
+    finally:
+        event.remove(engine, "before_cursor_execute", count_reads)
+    assert paid.status_code == 200, paid.get_json()
+    assert len(reads) == 1, reads  # the same version: kept from the first order
     run_jobs(app)
     for automation in (on_segment, on_order):
         given = {r["customer_id"]: r["status"] for r in runs(client, automation["id"])["items"]}
-        assert given == {"c_1": "succeeded"}
+        assert given == {"c_1": "succeeded", "c_2": "succeeded"}
+
+
+def test_a_paused_or_deleted_automation_is_not_heard_by_the_next_webhook(
+    app, client, host, make_pool, make_automation
+):
+    """The ingest path keeps the active automations per version of the shop's settings:
+    pausing, resuming or deleting one is heard by the very next webhook."""
+    pool = make_pool(codes=("P1", "P2", "P3"))
+    on_order = make_automation({"type": "order_paid"}, pool["id"])
+    url = f"/api/automations/{on_order['id']}"
+    for number, active in ((1, True), (2, False), (3, True)):
+        if number > 1:
+            changed = client.patch(url, json={"active": active}, headers=auth())
+            assert changed.status_code == 200, changed.get_json()
+        create_customer(host, f"c_{number}")
+        paid = host.webhook("order/paid", {"order": order_payload(f"o_{number}", f"c_{number}")})
+        assert paid.status_code == 200, paid.get_json()
+    run_jobs(app)
+    given = {r["customer_id"] for r in runs(client, on_order["id"])["items"]}
+    assert given == {"c_1", "c_3"}
+    on_created = make_automation({"type": "customer_created"}, pool["id"])
+    create_customer(host, "c_4")
+    assert queued_runs(app) == 1
+    assert client.delete(f"/api/automations/{on_created['id']}", headers=auth()).status_code == 204
+    create_customer(host, "c_5")
+    assert queued_runs(app) == 1  # no run queued for the deleted automation
+
+
+def queued_runs(app) -> int:
+    with app.app_context():
+        return len(
+            db.session.execute(
+                select(Job.id).where(Job.kind == RUN_JOB, Job.status == "queued")
+            ).all()
+        )
 
 
 @pytest.mark.postgres

@@ -240,3 +240,22 @@ def test_placing_a_whole_shop_leaves_every_other_shop_alone(client, host, shop, 
     after = client.get("/api/customers/c_theirs", headers=auth(other)).get_json()
     assert after["group"]["id"] == theirs
     assert all(move["customer_id"] == "c_ours" for move in moves), moves
+
+
+def test_a_group_made_automatic_is_heard_by_the_next_webhook(client, host, shop):
+    """The ingest path keeps the segments automatic groups use per version of the shop's
+    settings: a group given a segment, or its segment taken away, is heard at once."""
+    standard = default_id(client)
+    buyers_segment = segment(client, "Buyers", BUYERS)
+    buyers = group(client, "Buyers")
+    add(host, "c_1")
+    assert host.webhook("order/paid", {"order": order_payload("o_1")}).status_code == 200
+    assert group_of(client, "c_1") == standard  # no automatic group yet
+    patched = client.patch(
+        f"/api/groups/{buyers['id']}", json={"auto_segment_id": buyers_segment["id"]},
+        headers=auth(),
+    )  # fmt: skip
+    assert patched.status_code == 200, patched.get_json()
+    add(host, "c_2")
+    assert host.webhook("order/paid", {"order": order_payload("o_2", "c_2")}).status_code == 200
+    assert group_of(client, "c_2") == buyers["id"]

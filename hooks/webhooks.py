@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from flask import Response, jsonify
 from marshmallow import Schema, ValidationError
-from sqlalchemy import exists, literal, select
+from sqlalchemy import select
 
 from hooks.signing import parse_json_object, read_signed_request
 from plugin.apidoc import SIGNED_HEADERS, DocumentedBlueprint, document
@@ -214,17 +214,6 @@ def _already_processed(shop_id: int, event_id: str) -> bool:
     return found is not None
 
 
-def _shop_and_seen(domain: str, event_id: str | None) -> tuple[Shop | None, bool]:
-    """The shop, and whether it already processed ``event_id``: one query for both (the
-    answer is used in the contract's order all the same)."""
-    processed = ProcessedEvent.__table__.c
-    seen: Any = literal(False)
-    if event_id is not None:
-        seen = exists().where(processed.shop_id == Shop.id, processed.event_id == event_id)
-    row = db.session.execute(select(Shop, seen).where(Shop.domain == domain)).first()
-    return (None, False) if row is None else (row[0], bool(row[1]))
-
-
 def _claim_event(shop_id: int, event_id: str | None, topic: str) -> bool:
     """Record the event id in this transaction; False if another delivery holds it."""
     if event_id is None:
@@ -253,7 +242,7 @@ def handle_event(
         if topic == INSTALL_TOPIC:
             return _install(domain, event_id, payload, require_event_id)
         spec = TOPICS.get(topic)
-        shop, seen = _shop_and_seen(domain, event_id)
+        shop, seen = shops.find_shop_and_event(domain, event_id)
         if shop is None or not (shop.installed or (spec is not None and spec.after_uninstall)):
             raise ApiError(
                 ErrorCode.SHOP_NOT_INSTALLED, f"The shop {domain} has not installed the app.", 403

@@ -1,0 +1,66 @@
+"""What the webhook path reads of the shop (plugin.shops.operations): the shop and its
+event in one statement, and per_version, what it keeps of the shop's settings per version
+of them (shops.rules_version), never what a transaction that bumped the version read."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from plugin.db import db, enter_shop
+from plugin.shops.models import Shop
+from plugin.shops.operations import bump_rules_version, per_version
+
+
+def test_kept_per_version_and_never_from_a_transaction_that_bumped_it(app, shop):
+    loads: list[int] = []
+
+    def load() -> int:
+        loads.append(1)
+        return len(loads)
+
+    with app.app_context():
+        row = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
+        enter_shop(row.id)
+        assert per_version(row, "x", load) == 1
+        assert per_version(row, "x", load) == 1  # kept
+        assert per_version(row, "y", load) == 2  # another name, its own entry
+        bump_rules_version(row)
+        # This transaction bumped it: what it reads is its own, not yet committed.
+        assert per_version(row, "x", load) == 3
+        assert per_version(row, "x", load) == 4
+        db.session.rollback()
+        # Rolled back: the old version, and what was kept for it, stand.
+        assert per_version(row, "x", load) == 1
+        bump_rules_version(row)
+        db.session.commit()
+    with app.app_context():  # the next request reads the new version, and keeps it
+        row = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
+        enter_shop(row.id)
+        assert per_version(row, "x", load) == 5
+        assert per_version(row, "x", load) == 5
+
+
+def test_the_webhook_path_reads_the_shop_and_its_event_in_one_statement(app, host, shop):
+    from plugin.shops.models import ProcessedEvent
+    from plugin.shops.operations import find_shop_and_event
+
+    created = host.webhook("customer/created", {"customer": {"id": "c1"}}, event_id="e-1")
+    assert created.status_code == 200
+    with app.app_context():
+        found, seen = find_shop_and_event(shop, "e-1")
+        assert found is not None and seen is True
+        assert found in db.session and not db.session.is_modified(found)
+        assert (found.domain, found.installed, found.rules_version) == (shop, True, 0)
+        assert find_shop_and_event(shop, "e-2") == (found, False)  # the instance held
+        assert find_shop_and_event(shop, None) == (found, False)
+        assert find_shop_and_event("nobody.example", "e-1") == (None, False)
+        # An instance the session already holds is the one kept, as a query would.
+        db.session.expunge_all()
+        held = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
+        assert find_shop_and_event(shop, "e-1")[0] is held
+        # It is a row like any other: a change is written by the commit.
+        held.name = "Renamed"
+        db.session.commit()
+        assert "e-1" in db.session.execute(select(ProcessedEvent.event_id)).scalars().all()
+    with app.app_context():
+        assert find_shop_and_event(shop, None)[0].name == "Renamed"

@@ -242,7 +242,12 @@ def handle_event(
         if topic == INSTALL_TOPIC:
             return _install(domain, event_id, payload, require_event_id)
         spec = TOPICS.get(topic)
-        shop, seen = shops.find_shop_and_event(domain, event_id)
+        # The event is claimed by the same statement where it can be (PostgreSQL, a topic we
+        # handle, an event id we keep): a bad payload rolls the claim back with the rest.
+        claimable = spec is not None and event_id is not None and len(event_id) <= 255
+        shop, seen, claimed = shops.find_shop_and_event(
+            domain, event_id, topic if claimable else None
+        )
         if shop is None or not (shop.installed or (spec is not None and spec.after_uninstall)):
             raise ApiError(
                 ErrorCode.SHOP_NOT_INSTALLED, f"The shop {domain} has not installed the app.", 403
@@ -260,7 +265,7 @@ def handle_event(
                 {"X-Topic": [f"Must be one of: {', '.join(ALL_TOPICS)}."]},
             )
         data = _read(spec, payload)
-        if not _claim_event(shop.id, event_id, topic):
+        if claimed is False or (claimed is None and not _claim_event(shop.id, event_id, topic)):
             db.session.rollback()
             return DUPLICATE
         return spec.run(shop, data) or OK

@@ -4,11 +4,13 @@ of them (shops.rules_version), never what a transaction that bumped the version 
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from plugin.db import db, enter_shop
 from plugin.shops.models import Shop
 from plugin.shops.operations import bump_rules_version, per_version
+from tests.conftest import PG_URL
 
 
 def test_kept_per_version_and_never_from_a_transaction_that_bumped_it(app, shop):
@@ -47,13 +49,13 @@ def test_the_webhook_path_reads_the_shop_and_its_event_in_one_statement(app, hos
     created = host.webhook("customer/created", {"customer": {"id": "c1"}}, event_id="e-1")
     assert created.status_code == 200
     with app.app_context():
-        found, seen = find_shop_and_event(shop, "e-1")
+        found, seen, _ = find_shop_and_event(shop, "e-1")
         assert found is not None and seen is True
         assert found in db.session and not db.session.is_modified(found)
         assert (found.domain, found.installed, found.rules_version) == (shop, True, 0)
-        assert find_shop_and_event(shop, "e-2") == (found, False)  # the instance held
-        assert find_shop_and_event(shop, None) == (found, False)
-        assert find_shop_and_event("nobody.example", "e-1") == (None, False)
+        assert find_shop_and_event(shop, "e-2") == (found, False, None)  # the instance held
+        assert find_shop_and_event(shop, None) == (found, False, None)
+        assert find_shop_and_event("nobody.example", "e-1") == (None, False, None)
         # An instance the session already holds is the one kept, as a query would.
         db.session.expunge_all()
         held = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
@@ -64,3 +66,32 @@ def test_the_webhook_path_reads_the_shop_and_its_event_in_one_statement(app, hos
         assert "e-1" in db.session.execute(select(ProcessedEvent.event_id)).scalars().all()
     with app.app_context():
         assert find_shop_and_event(shop, None)[0].name == "Renamed"
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="the claim rides on the read on PostgreSQL only")
+def test_the_read_claims_the_event_on_postgresql(app, host, shop):
+    from plugin.shops.models import ProcessedEvent
+    from plugin.shops.operations import find_shop_and_event
+
+    def claims() -> list[str]:
+        return db.session.execute(
+            select(ProcessedEvent.event_id).where(ProcessedEvent.topic == "order/paid")
+        ).scalars().all()
+
+    with app.app_context():
+        found, seen, claimed = find_shop_and_event(shop, "e-9", "order/paid")
+        assert (found.domain, seen, claimed) == (shop, False, True)
+        assert claims() == ["e-9"]
+        db.session.rollback()  # a refused payload: the claim goes with the rest
+        assert claims() == []
+        assert find_shop_and_event(shop, "e-9", "order/paid")[2] is True
+        db.session.commit()
+    with app.app_context():
+        # Seen: no claim tried; and nothing is claimed for a shop that is not installed.
+        assert find_shop_and_event(shop, "e-9", "order/paid")[1:] == (True, None)
+        db.session.rollback()
+        db.session.execute(update(Shop).where(Shop.domain == shop).values(installed=False))
+        assert find_shop_and_event(shop, "e-10", "order/paid")[1:] == (False, None)
+        assert claims() == ["e-9"]
+        db.session.rollback()

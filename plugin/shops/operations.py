@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, exists, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
-from plugin.db import built, db, in_shop, shop_scope, utcnow
+from plugin.db import UtcDateTime, built, db, in_shop, shop_scope, utcnow
 from plugin.money import DEFAULT_LOCALE, parse_locale
 from plugin.shops.models import ProcessedEvent, Shop
 
@@ -88,18 +89,44 @@ def find_shop(domain: str) -> Shop | None:
     return db.session.execute(select(Shop).where(Shop.domain == domain)).scalar_one_or_none()
 
 
-def find_shop_and_event(domain: str, event_id: str | None) -> tuple[Shop | None, bool]:
+class ShopRead(NamedTuple):
+    """What the webhook path's first statement tells: the shop (None when unknown), whether
+    it already processed the event, and whether the event is now claimed for this
+    transaction (None when no claim was tried: the caller claims it itself)."""
+
+    shop: Shop | None
+    seen: bool
+    claimed: bool | None
+
+
+def find_shop_and_event(
+    domain: str, event_id: str | None, claim_topic: str | None = None
+) -> ShopRead:
     """The shop, and whether it already processed ``event_id``: one statement for both,
     built once and read as columns (a third of the ORM's cost of loading the row), the
     shop then put in the session as if the ORM had loaded it. The webhook path's first
-    read, on every webhook."""
+    read, on every webhook.
+
+    With ``claim_topic`` (an event id of at most 255 characters, a topic we handle), the
+    same statement on PostgreSQL also claims the event for this transaction when the shop
+    is installed and has not processed it (``processed_events``, ON CONFLICT DO NOTHING):
+    a delivery racing for it waits, then finds it claimed (``claimed`` False). Rolled
+    back, the claim goes too. Elsewhere, and for a shop not installed or an event already
+    seen, no claim is tried (``claimed`` is None)."""
     session = db.session()
     connection = session.connection()
-    statement = built("shop_and_event", _shop_and_event)
-    found = connection.execute(statement, {"b_domain": domain, "b_event": event_id}).first()
+    params: dict[str, Any] = {"b_domain": domain, "b_event": event_id}
+    claiming = claim_topic is not None and event_id is not None
+    if claiming and connection.dialect.name == "postgresql":
+        statement = built("shop_and_event_claimed", _shop_and_event_claimed)
+        params |= {"b_topic": claim_topic, "b_now": utcnow()}
+    else:
+        claiming = False
+        statement = built("shop_and_event", lambda _: _shop_and_event())
+    found = connection.execute(statement, params).first()
     if found is None:
-        return None, False
-    *values, seen = found
+        return ShopRead(None, False, None)
+    values = found[: len(_COLUMNS)]
     key = identity_key(Shop, values[_ID])
     shop = session.identity_map.get(key)
     if shop is None:  # as a query would, an instance the session holds is the one kept
@@ -107,14 +134,16 @@ def find_shop_and_event(domain: str, event_id: str | None) -> tuple[Shop | None,
         make_transient_to_detached(shop)  # persistent as loaded, no change pending
         session.add(shop)
     assert isinstance(shop, Shop)
-    return shop, bool(seen)
+    # Only an installed shop's unseen event is claimed: anything else was not tried.
+    tried = claiming and found.installed and not found.seen
+    return ShopRead(shop, bool(found.seen), bool(found.claimed) if tried else None)
 
 
 _COLUMNS = [column.key for column in Shop.__table__.columns]
 _ID = _COLUMNS.index("id")
 
 
-def _shop_and_event(dialect: str) -> Any:
+def _shop_and_event() -> Any:
     shops, processed = Shop.__table__.c, ProcessedEvent.__table__.c
     seen = exists().where(
         processed.shop_id == shops.id, processed.event_id == bindparam("b_event")
@@ -122,6 +151,27 @@ def _shop_and_event(dialect: str) -> Any:
     return select(*Shop.__table__.columns, seen.label("seen")).where(
         shops.domain == bindparam("b_domain")
     )
+
+
+def _shop_and_event_claimed(dialect: str) -> Any:
+    found = _shop_and_event().cte("found")
+    claim = (
+        postgresql.insert(ProcessedEvent.__table__)
+        .from_select(
+            ["shop_id", "event_id", "topic", "received_at"],
+            select(
+                found.c.id,
+                bindparam("b_event"),
+                bindparam("b_topic"),
+                bindparam("b_now", type_=UtcDateTime()),
+            ).where(found.c.installed.is_(True), found.c.seen.is_(False)),
+        )
+        .on_conflict_do_nothing()
+        .returning(ProcessedEvent.__table__.c.id)
+        .cte("claim")
+    )
+    claimed = exists(select(claim.c.id)).label("claimed")
+    return select(*(found.c[name] for name in _COLUMNS), found.c.seen, claimed)
 
 
 def install_shop(domain: str, data: dict[str, Any]) -> Shop:

@@ -395,6 +395,7 @@ def built(name: str, build: Callable[[str], Any]) -> Any:
 
 #: Statements :func:`run_built` has checked: whether each binds :data:`SHOP_PARAM`.
 _BINDS_SHOP: dict[int, tuple[Any, bool]] = {}
+_BINDS_SHOP_KEPT = 1024
 
 
 def run_built(statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> Any:
@@ -413,6 +414,8 @@ def run_built(statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> 
     checked = _BINDS_SHOP.get(id(statement))
     if checked is None or checked[0] is not statement:
         binds = SHOP_PARAM in statement.compile(dialect=connection.dialect).binds
+        if len(_BINDS_SHOP) >= _BINDS_SHOP_KEPT:  # statements made per shop come and go
+            _BINDS_SHOP.clear()
         checked = _BINDS_SHOP[id(statement)] = (statement, binds)
     key = SHOP_PARAM if checked[1] else "shop_id"
     if key == "shop_id" and not getattr(statement, "is_insert", False):

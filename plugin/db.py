@@ -406,8 +406,11 @@ def run_built(statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> 
     The ORM's automatic shop criteria do not reach it, so the statement must name its shop
     itself: it binds :data:`SHOP_PARAM` (``shop_param``, ``:b_shop``), or it is an
     ``INSERT`` whose rows carry their ``shop_id``. Either must be the scope's shop, if one
-    is entered. Anything else is refused (checked once per statement). The session is
-    flushed first, as ``db.session.execute`` would (a connection does not autoflush)."""
+    is entered; inside our routes a scope must be entered (as for the session's criteria).
+    Anything else is refused. What the guard cannot see is whether every table the
+    statement reads is limited to that shop: each statement built for ``run_built`` says
+    so itself, in its ``WHERE`` or ``JOIN`` clauses. The session is flushed first, as
+    ``db.session.execute`` would (a connection does not autoflush)."""
     rows = params if isinstance(params, list) else [params]
     session = db.session()
     connection = session.connection()
@@ -421,10 +424,15 @@ def run_built(statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> 
     if key == "shop_id" and not getattr(statement, "is_insert", False):
         raise RuntimeError(f"run_built() needs a statement that binds :{SHOP_PARAM}.")
     scoped = g.get(SHOP_SCOPE)
+    if scoped is None and has_request_context() and g.get(_SCOPE_REQUIRED):
+        # Fail closed inside our own routes, as the session's criteria do.
+        raise ShopScopeMissing(f"Unscoped statement over shop data: {statement}")
     for row in rows:
         shop_id = row.get(key)
         if shop_id is None or (scoped is not None and shop_id != scoped):
             raise RuntimeError(f"run_built(): {key}={shop_id!r} is not the scope's shop.")
+        if key == SHOP_PARAM and row.get("shop_id", shop_id) != shop_id:
+            raise RuntimeError("run_built(): a row's shop_id is not the statement's shop.")
     session.flush()
     return connection.execute(statement, params)
 

@@ -5,11 +5,11 @@ of them (shops.rules_version), never what a transaction that bumped the version 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 
 from plugin.db import db, enter_shop
 from plugin.shops.models import Shop
-from plugin.shops.operations import bump_rules_version, per_version
+from plugin.shops.operations import bump_rules_version, per_version, uninstall_shop
 from tests.conftest import PG_URL
 
 
@@ -60,12 +60,22 @@ def test_the_webhook_path_reads_the_shop_and_its_event_in_one_statement(app, hos
         db.session.expunge_all()
         held = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
         assert find_shop_and_event(shop, "e-1")[0] is held
-        # It is a row like any other: a change is written by the commit.
-        held.name = "Renamed"
-        db.session.commit()
+        # What it had expired is refilled from the row, as a query would.
+        db.session.expire(held)
+        assert find_shop_and_event(shop, "e-1")[0] is held
+        assert "name" not in inspect(held).unloaded
+        db.session.rollback()
         assert "e-1" in db.session.execute(select(ProcessedEvent.event_id)).scalars().all()
     with app.app_context():
-        assert find_shop_and_event(shop, None)[0].name == "Renamed"
+        # The instance it made is a row like any other: a change is written by the commit.
+        made = find_shop_and_event(shop, None)[0]
+        made.name = "Renamed"
+        bump_rules_version(made)
+        uninstall_shop(made)
+        db.session.commit()
+    with app.app_context():
+        row = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
+        assert (row.name, row.rules_version, row.installed) == ("Renamed", 1, False)
 
 
 @pytest.mark.postgres
@@ -75,9 +85,13 @@ def test_the_read_claims_the_event_on_postgresql(app, host, shop):
     from plugin.shops.operations import find_shop_and_event
 
     def claims() -> list[str]:
-        return db.session.execute(
-            select(ProcessedEvent.event_id).where(ProcessedEvent.topic == "order/paid")
-        ).scalars().all()
+        return (
+            db.session.execute(
+                select(ProcessedEvent.event_id).where(ProcessedEvent.topic == "order/paid")
+            )
+            .scalars()
+            .all()
+        )
 
     with app.app_context():
         found, seen, claimed = find_shop_and_event(shop, "e-9", "order/paid")

@@ -139,7 +139,8 @@ def _record_all(
 ) -> None:
     columns: tuple[list[Any], ...] = ([], [], [], [], [])
     for key, external_ids in changes.items():
-        for external_id in external_ids:
+        # A customer named twice for the same change is one row, as the list form's IN.
+        for external_id in dict.fromkeys(external_ids):
             for column, value in zip(columns, (*key, external_id), strict=True):
                 column.append(value)
     kinds, froms, tos, segments, customers = columns

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from flask import current_app
-from sqlalchemy import bindparam, delete, exists, select, update
+from sqlalchemy import bindparam, delete, exists, inspect, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from plugin.db import UtcDateTime, built, db, in_shop, shop_scope, utcnow
@@ -67,7 +68,8 @@ def per_version(shop: VersionedShop, name: str, load: Callable[[], T]) -> T:
     ``load()`` reads after the shop row, so it sees at least what that version holds (a
     newer change kept under the older version is only read a little early). A transaction
     that bumped the version itself reads its own uncommitted settings: those are never
-    kept (it may yet roll back, and another change take the same version number)."""
+    kept (it may yet roll back, and another change take the same version number). So a
+    change bumps the version before anything in its transaction reads through here."""
     if shop.id in _bumped_here():
         return load()
     version = shop.rules_version or 0
@@ -114,6 +116,7 @@ def find_shop_and_event(
     back, the claim goes too. Elsewhere, and for a shop not installed or an event already
     seen, no claim is tried (``claimed`` is None)."""
     session = db.session()
+    session.flush()  # as a query autoflushes
     connection = session.connection()
     params: dict[str, Any] = {"b_domain": domain, "b_event": event_id}
     claiming = claim_topic is not None and event_id is not None
@@ -129,10 +132,15 @@ def find_shop_and_event(
     values = found[: len(_COLUMNS)]
     key = identity_key(Shop, values[_ID])
     shop = session.identity_map.get(key)
-    if shop is None:  # as a query would, an instance the session holds is the one kept
+    if shop is None:
         shop = Shop(**dict(zip(_COLUMNS, values, strict=True)))
         make_transient_to_detached(shop)  # persistent as loaded, no change pending
         session.add(shop)
+    else:  # as a query would: the instance held is kept, what it had expired is refilled
+        unloaded = inspect(shop).unloaded
+        for name, value in zip(_COLUMNS, values, strict=True):
+            if name in unloaded:
+                set_committed_value(shop, name, value)
     assert isinstance(shop, Shop)
     # Only an installed shop's unseen event is claimed: anything else was not tried.
     tried = claiming and found.installed and not found.seen

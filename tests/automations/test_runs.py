@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import event, select, update
@@ -513,3 +514,34 @@ def test_a_set_based_publish_queues_runs_for_the_segments_and_groups_listened_to
         ("customer/segments_changed", ("c_2", "c_4")),
         ("customer/group_changed", ("c_1",)),
     }
+
+
+def test_every_change_of_what_is_kept_per_version_bumps_it(app, client, make_pool):
+    """Groups (automatic ones), automations and discounts (automations name them) are read
+    by the webhooks per version of the shop's settings: each change bumps it."""
+
+    def version() -> int:
+        with app.app_context():
+            return db.session.execute(
+                select(Shop.rules_version).where(Shop.domain == SHOP)
+            ).scalar_one()
+
+    def bumps(method: str, url: str, body: Any = None, status: int = 200) -> Any:
+        before = version()
+        answer = client.open(url, method=method, json=body, headers=auth())
+        assert answer.status_code == status, answer.get_json()
+        assert version() == before + 1, (method, url)
+        return answer.get_json()
+
+    group = bumps("POST", "/api/groups", {"name": "VIP"}, 201)
+    bumps("PATCH", f"/api/groups/{group['id']}", {"auto_priority": 2})
+    discount = make_pool(codes=("K1",))
+    body = {
+        "name": "A",
+        "trigger": {"type": "customer_created"},
+        "action": {"type": "give_coupon", "discount_id": discount["id"]},
+    }
+    automation = bumps("POST", "/api/automations", body, 201)
+    bumps("PATCH", f"/api/automations/{automation['id']}", {"active": False})
+    bumps("DELETE", f"/api/automations/{automation['id']}", status=204)
+    bumps("DELETE", f"/api/discounts/{discount['id']}", status=204)

@@ -121,6 +121,32 @@ def test_publish_many_inserts_every_event_set_based(app, events_shop):
     assert count == distinct == 12_000
 
 
+def test_a_change_published_twice_for_a_customer_is_recorded_once(app, client, host, events_shop):
+    """The changes of a reaction are one statement on PostgreSQL, one per change elsewhere:
+    either way a customer named twice for the same change gets one row."""
+    add_customers(host, 2)
+    group = make_group(client)
+    with app.app_context():
+        shop = _shop()
+        enter_shop(shop.id)
+        move = {"from_group": None, "to_group": group}
+        publish_many(
+            shop,
+            "customer/group_changed",
+            [{"customer_id": c, **move} for c in ("c_1", "c_0", "c_1")]
+            + [{"customer_id": "c_0", "joined": [], "left": []}],
+        )
+        publish(shop, "customer/segments_changed", {"customer_id": "c_1", "joined": [], "left": []})
+        db.session.commit()
+        rows = db.session.execute(
+            select(Customer.external_id, CustomerChange.kind, CustomerChange.to_group_id)
+            .join(Customer, Customer.id == CustomerChange.customer_id)
+            .where(CustomerChange.to_group_id == group)
+            .order_by(CustomerChange.id)
+        ).all()
+    assert sorted(rows) == [("c_0", "group", group), ("c_1", "group", group)]
+
+
 @pytest.mark.postgres
 @pytest.mark.skipif(not PG_URL, reason="the database makes the ids on PostgreSQL only")
 def test_events_published_set_based_have_time_ordered_ids(app, host, events_shop):
@@ -187,8 +213,10 @@ def test_a_set_based_publish_records_what_a_list_of_the_same_events_records(
     vip = make_group(client)
     buyers = client.post(
         "/api/segments",
-        json={"name": "Buyers", "conditions": [{"field": "total_order_count", "op": "gte",
-                                                "value": 1}]},  # fmt: skip
+        json={
+            "name": "Buyers",
+            "conditions": [{"field": "total_order_count", "op": "gte", "value": 1}],
+        },  # fmt: skip
         headers=auth(),
     ).get_json()["id"]
     with app.app_context():

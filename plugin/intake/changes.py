@@ -113,10 +113,10 @@ def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> No
             db.session.execute(insert(CustomerChange).from_select(_COLUMNS, chosen))
 
 
-#: Every change of a reaction in one statement (PostgreSQL): the changes as arrays, in the
-#: order the list form writes them, joined to ``customers`` by host id and to the groups
-#: and segment they name (NULL once gone: a change announced by a delete names the row
-#: being deleted, and is kept without it).
+#: Every change of a reaction in one statement (PostgreSQL): the changes as arrays, grouped
+#: by change as the list form writes them, each change's customers in publish order, joined
+#: to ``customers`` by host id and to the groups and segment they name (NULL once gone: a
+#: change announced by a delete names the row being deleted, and is kept without it).
 _RECORD_ALL_SQL = """
 INSERT INTO customer_changes (shop_id, customer_id, kind, from_group_id, to_group_id,
                               segment_id, happened_at)

@@ -9,7 +9,6 @@ from typing import Any
 import orjson
 from flask import Response, jsonify
 from marshmallow import Schema, ValidationError
-from sqlalchemy import select
 
 from hooks.signing import parse_json_object, read_signed_request
 from plugin.apidoc import SIGNED_HEADERS, DocumentedBlueprint, document
@@ -207,13 +206,6 @@ def _load(schema: type[Schema], payload: dict[str, Any]) -> dict[str, Any]:
         raise validation_error(err, ErrorCode.INVALID_PAYLOAD, 400) from None
 
 
-def _already_processed(shop_id: int, event_id: str) -> bool:
-    found = db.session.execute(
-        select(ProcessedEvent.id).where(ProcessedEvent.event_id == event_id)
-    ).first()
-    return found is not None
-
-
 def _claim_event(shop_id: int, event_id: str | None, topic: str) -> bool:
     """Record the event id in this transaction; False if another delivery holds it."""
     if event_id is None:
@@ -277,11 +269,11 @@ def handle_event(
 def _install(
     domain: str, event_id: str | None, payload: dict[str, Any] | bytes, require_event_id: bool
 ) -> dict[str, Any]:
-    shop = shops.find_shop(domain)
+    shop, seen, _ = shops.find_shop_and_event(domain, event_id)
     if shop is not None:
         enter_shop(shop.id)
     _check_event_id(event_id, require_event_id)
-    if shop is not None and event_id is not None and _already_processed(shop.id, event_id):
+    if seen:
         db.session.rollback()
         return DUPLICATE
     data = _load(AppInstalledSchema, _as_object(payload))

@@ -8,8 +8,13 @@ import pytest
 from sqlalchemy import inspect, select, update
 
 from plugin.db import db, enter_shop
-from plugin.shops.models import Shop
-from plugin.shops.operations import bump_rules_version, per_version, uninstall_shop
+from plugin.shops.models import ProcessedEvent, Shop
+from plugin.shops.operations import (
+    bump_rules_version,
+    find_shop_and_event,
+    per_version,
+    uninstall_shop,
+)
 from tests.conftest import PG_URL
 
 
@@ -43,9 +48,6 @@ def test_kept_per_version_and_never_from_a_transaction_that_bumped_it(app, shop)
 
 
 def test_the_webhook_path_reads_the_shop_and_its_event_in_one_statement(app, host, shop):
-    from plugin.shops.models import ProcessedEvent
-    from plugin.shops.operations import find_shop_and_event
-
     created = host.webhook("customer/created", {"customer": {"id": "c1"}}, event_id="e-1")
     assert created.status_code == 200
     with app.app_context():
@@ -81,9 +83,6 @@ def test_the_webhook_path_reads_the_shop_and_its_event_in_one_statement(app, hos
 @pytest.mark.postgres
 @pytest.mark.skipif(not PG_URL, reason="the claim rides on the read on PostgreSQL only")
 def test_the_read_claims_the_event_on_postgresql(app, host, shop):
-    from plugin.shops.models import ProcessedEvent
-    from plugin.shops.operations import find_shop_and_event
-
     def claims() -> list[str]:
         return (
             db.session.execute(

@@ -409,21 +409,20 @@ def test_a_commit_reads_the_shops_automations_once(app, client, host, make_pool,
         if statement.lstrip().upper().startswith("SELECT") and "FROM automations" in statement:
             reads.append(statement)
 
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count_reads)
-    try:
-        paid = host.webhook("order/paid", {"order": order_payload("o_1", "c_1")})
-    finally:
-        event.remove(engine, "before_cursor_execute", count_reads)
+    def paid_counting_reads(order_id: str, customer_id: str) -> Any:
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", count_reads)
+        try:
+            return host.webhook("order/paid", {"order": order_payload(order_id, customer_id)})
+        finally:
+            event.remove(engine, "before_cursor_execute", count_reads)
+
+    paid = paid_counting_reads("o_1", "c_1")
     assert paid.status_code == 200, paid.get_json()
     assert len(reads) == 1, reads
     create_customer(host, "c_2")
-    event.listen(engine, "before_cursor_execute", count_reads)
-    try:
-        paid = host.webhook("order/paid", {"order": order_payload("o_2", "c_2")})
-    finally:
-        event.remove(engine, "before_cursor_execute", count_reads)
+    paid = paid_counting_reads("o_2", "c_2")
     assert paid.status_code == 200, paid.get_json()
     assert len(reads) == 1, reads  # the same version: kept from the first order
     run_jobs(app)

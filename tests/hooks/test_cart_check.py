@@ -17,7 +17,16 @@ from plugin.checkout.pricing import read_cart, validate_cart
 from plugin.checkout.schemas import accepted_cart
 from plugin.errors import ApiError
 from plugin.limits import parse_json_object
-from tests.limits.corpus import EDGE_VALUES, LIMIT_VALUES, ODD_VALUES, body_cases, cart, dumps
+from tests.limits.corpus import (
+    EDGE_VALUES,
+    LIMIT_VALUES,
+    ODD_VALUES,
+    body_cases,
+    cart,
+    drop_in_place,
+    dumps,
+    put_in_place,
+)
 
 
 def verdict(read: Any, body: bytes) -> tuple[Any, ...]:
@@ -162,39 +171,13 @@ _FIELDS = st.sampled_from(
 )
 
 
-def _parent(body: dict[str, Any], parents: list[str]) -> Any:
-    """The object or list at ``parents`` in ``body``, or None when it is not there."""
-    node: Any = body
-    for part in parents:
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, dict):
-            node = node.get(part)
-        else:
-            return None
-    return node if isinstance(node, dict | list) else None
-
-
-def _put(body: dict[str, Any], path: str, value: Any) -> None:
-    # A copy: the corpus's values ({}, []) are shared by every test of the process; put in
-    # place, a later change or drop of this example wrote into them (once a dict holding
-    # itself, which failed this and the next corpus test of the process).
-    value = copy.deepcopy(value)
-    *parents, leaf = path.split(".")
-    node = _parent(body, parents)
-    if isinstance(node, list) and leaf.isdigit() and int(leaf) < len(node):
-        node[int(leaf)] = value
-    elif isinstance(node, dict):
-        node[leaf] = value
-
-
 def test_a_value_put_in_a_cart_is_never_written_into_afterwards():
     """The generated changes below put the corpus's own values in a cart and may then change
     a key under one: the value must stay as it was for every later example and test."""
     shared: dict[str, Any] = {}
     body = cart(lines=[line(0), line(1)], codes=["SAVE10"])
-    _put(body, "shipping", shared)
-    _put(body, "shipping.price", shared)
+    put_in_place(body, "shipping", shared)
+    put_in_place(body, "shipping.price", shared)
     assert shared == {}
     assert body["shipping"] == {"price": {}}
 
@@ -207,11 +190,8 @@ def test_a_value_put_in_a_cart_is_never_written_into_afterwards():
 def test_generated_carts_get_the_same_answer(changes, dropped):
     body = cart(lines=[line(0), line(1)], codes=["SAVE10"])
     for path, value in changes:
-        _put(body, path, value)
+        put_in_place(body, path, value)
     for path in dropped:
-        *parents, leaf = path.split(".")
-        node = _parent(body, parents)
-        if isinstance(node, dict):
-            node.pop(leaf, None)
+        drop_in_place(body, path)
     assert_same(dumps(body))
     assert _VALUE_LIST == _PRISTINE  # no example wrote into the values other tests share

@@ -19,7 +19,16 @@ from hooks.signing import parse_json_object
 from hooks.webhooks import TOPICS, _load, _read
 from plugin.customers.schemas import accepted_order_paid, accepted_order_reversed
 from plugin.errors import ApiError
-from tests.limits.corpus import EDGE_VALUES, LIMIT_VALUES, ODD_VALUES, body_cases, dumps, order
+from tests.limits.corpus import (
+    EDGE_VALUES,
+    LIMIT_VALUES,
+    ODD_VALUES,
+    body_cases,
+    drop_in_place,
+    dumps,
+    order,
+    put_in_place,
+)
 
 FAST = {"order/paid": accepted_order_paid, "order/refunded": accepted_order_reversed}
 
@@ -169,28 +178,6 @@ _FIELDS = st.sampled_from(
 )
 
 
-def _parent(body: dict[str, Any], parents: list[str]) -> Any:
-    node: Any = body
-    for part in parents:
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, dict):
-            node = node.get(part)
-        else:
-            return None
-    return node if isinstance(node, dict | list) else None
-
-
-def _put(body: dict[str, Any], path: str, value: Any) -> None:
-    value = copy.deepcopy(value)  # the values are shared by every example
-    *parents, leaf = path.split(".")
-    node = _parent(body, parents)
-    if isinstance(node, list) and leaf.isdigit() and int(leaf) < len(node):
-        node[int(leaf)] = value
-    elif isinstance(node, dict):
-        node[leaf] = value
-
-
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     changes=st.lists(st.tuples(_FIELDS, _VALUES), max_size=4),
@@ -201,11 +188,8 @@ def test_generated_orders_get_the_same_answer(changes, dropped, topic):
     line = {"product_id": "p2", "kind": "service", "quantity": 1, "unit_price": 5}
     body = {"order": order("o1", lines=[*order("o1")["lines"], line])}
     for path, value in changes:
-        _put(body, path, value)
+        put_in_place(body, path, value)
     for path in dropped:
-        *parents, leaf = path.split(".")
-        node = _parent(body, parents)
-        if isinstance(node, dict):
-            node.pop(leaf, None)
+        drop_in_place(body, path)
     assert_same(topic, dumps(body))
     assert _VALUE_LIST == _PRISTINE

@@ -183,6 +183,43 @@ def set_path(body: Any, path: str, value: Any) -> Any:
     return copied
 
 
+def node_at(body: Any, parents: list[str]) -> Any:
+    """The object or list at ``parents`` in ``body``, or None when it is not there (a
+    generated change may have replaced a container by a scalar)."""
+    node: Any = body
+    for part in parents:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return None
+    return node if isinstance(node, dict | list) else None
+
+
+def put_in_place(body: Any, path: str, value: Any) -> None:
+    """Put a copy of ``value`` at ``path`` of ``body`` when its parent is there.
+
+    A copy: the corpus's values ({}, []) are shared by every test of the process; put in
+    place, a later change or drop of the example wrote into them (once a dict holding
+    itself, which failed this and the next corpus test of the process)."""
+    value = copy.deepcopy(value)
+    *parents, leaf = path.split(".")
+    node = node_at(body, parents)
+    if isinstance(node, list) and leaf.isdigit() and int(leaf) < len(node):
+        node[int(leaf)] = value
+    elif isinstance(node, dict):
+        node[leaf] = value
+
+
+def drop_in_place(body: Any, path: str) -> None:
+    """Remove the key at ``path`` of ``body`` when its object is there."""
+    *parents, leaf = path.split(".")
+    node = node_at(body, parents)
+    if isinstance(node, dict):
+        node.pop(leaf, None)
+
+
 def _nested(depth: int) -> Any:
     value: Any = 1
     for _ in range(depth):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,6 +14,7 @@ from flask import current_app, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
+from werkzeug.security import safe_join
 from werkzeug.wrappers import Response
 
 from admin_ui.session import (
@@ -40,6 +43,45 @@ admin_blueprint = BoundaryBlueprint(
     static_folder="static",
 )
 STATIC_ENDPOINT = "customer_groups_admin.static"
+#: The query parameter that carries a static file's version in the pages' links to it.
+ASSET_VERSION_PARAM = "v"
+#: How long a browser keeps a static file asked for at its current version: a year, since
+#: its URL changes whenever the file does.
+ASSET_MAX_AGE = 365 * 24 * 3600
+_asset_versions: dict[tuple[str, int, int], str] = {}
+
+
+def asset_version(filename: str) -> str | None:
+    """A digest of the admin's static file ``filename`` (None when there is no such file):
+    the pages link to ``admin.css?v=<digest>``, so a browser keeps each file until it
+    changes instead of asking again on every page of the frame. Read once per version of
+    the file (its path, size and modification time)."""
+    folder = admin_blueprint.static_folder
+    path = safe_join(folder, filename) if folder and filename else None
+    try:
+        stat = os.stat(path) if path else None
+    except OSError:
+        return None
+    if path is None or stat is None or not os.path.isfile(path):
+        return None
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    version = _asset_versions.get(key)
+    if version is None:
+        with open(path, "rb") as handle:
+            version = hashlib.sha256(handle.read()).hexdigest()[:16]
+        if len(_asset_versions) >= 256:  # files edited again and again (a developer's)
+            _asset_versions.clear()
+        _asset_versions[key] = version
+    return version
+
+
+@admin_blueprint.url_defaults
+def _versioned_asset(endpoint: str, values: dict[str, Any]) -> None:
+    """Every link to a static file carries the file's version (see :func:`asset_version`)."""
+    if endpoint == STATIC_ENDPOINT and ASSET_VERSION_PARAM not in values:
+        version = asset_version(values.get("filename") or "")
+        if version is not None:
+            values[ASSET_VERSION_PARAM] = version
 
 
 @dataclass(frozen=True)
@@ -113,7 +155,17 @@ def _security_headers(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.endpoint != STATIC_ENDPOINT:
         response.headers["Cache-Control"] = "no-store"
+    elif response.status_code in (200, 304) and _current_version_asked():
+        # The URL names this very content: kept without asking again (an older or missing
+        # version keeps Flask's no-cache: revalidated on each use).
+        response.headers["Cache-Control"] = f"public, max-age={ASSET_MAX_AGE}, immutable"
     return response
+
+
+def _current_version_asked() -> bool:
+    asked = request.args.get(ASSET_VERSION_PARAM)
+    filename = (request.view_args or {}).get("filename")
+    return bool(asked) and isinstance(filename, str) and asked == asset_version(filename)
 
 
 @admin_blueprint.context_processor

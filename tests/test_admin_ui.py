@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from admin_ui.blueprint import NAV, to_minor_units
+from admin_ui.blueprint import ASSET_MAX_AGE, NAV, admin_blueprint, asset_version, to_minor_units
 from tests.conftest import SHOP, auth, customer_payload, order_payload, session_token
 
 OTHER = "other.example"
@@ -118,6 +118,47 @@ def test_no_cookie_is_set_and_headers_protect_the_frame(app, client, shop):
         assert "script-src 'self'" in csp and "style-src 'self'" in csp
         assert response.headers["Referrer-Policy"] == "no-referrer"
     assert admin.get("/admin").headers["Cache-Control"] == "no-store"
+
+
+IMMUTABLE = f"public, max-age={ASSET_MAX_AGE}, immutable"
+
+
+def test_static_files_are_linked_by_version_and_kept_until_they_change(client, admin):
+    page = text(admin.get("/admin/rules"))
+    links = [unescape(link) for link in re.findall(r'(?:href|src)="(/admin/static/[^"]+)"', page)]
+    assert {"admin.css", "admin.js", "picker.js", "more.css"} <= {
+        urlsplit(link).path.rsplit("/", 1)[1] for link in links
+    }
+    for link in links:
+        parts = urlsplit(link)
+        filename = parts.path.removeprefix("/admin/static/")
+        assert parse_qs(parts.query) == {"v": [asset_version(filename)]}, link
+        kept = client.get(link)
+        assert kept.status_code == 200
+        assert kept.headers["Cache-Control"] == IMMUTABLE
+        # Without its version, or with another one (a page from before a deploy), the file
+        # is revalidated on each use, as before.
+        for other in (parts.path, f"{parts.path}?v=0123456789abcdef"):
+            response = client.get(other)
+            assert response.status_code == 200
+            assert response.headers["Cache-Control"] == "no-cache"
+            assert response.data == kept.data
+    missing = client.get(f"/admin/static/nothing.css?v={asset_version('admin.css')}")
+    assert missing.status_code == 404
+    assert missing.headers.get("Cache-Control") != IMMUTABLE
+
+
+def test_a_static_file_s_version_changes_with_its_content(tmp_path, monkeypatch):
+    monkeypatch.setattr(admin_blueprint, "static_folder", str(tmp_path))
+    asset = tmp_path / "admin.css"
+    asset.write_text("a { color: red }")
+    first = asset_version("admin.css")
+    assert first == asset_version("admin.css")
+    asset.write_text("a { color: blue }")
+    assert asset_version("admin.css") not in (None, first)
+    assert asset_version("missing.css") is None
+    assert asset_version("../admin.css") is None  # outside the folder: no file of ours
+    assert asset_version("") is None
 
 
 def test_pages_have_no_inline_script_style_or_handlers(admin, client, host):

@@ -860,6 +860,13 @@ def test_admin_opens_and_every_linked_page_answers(server):
     tab = AdminTab(server)
     opened = tab.page
     assert "Linked" in opened.text
+    # Its stylesheet and script, by version: kept by the browser until they change.
+    for name in ("admin.css", "admin.js"):
+        found = re.search(rf'"(/admin/static/{re.escape(name)}\?v=[0-9a-f]+)"', opened.text)
+        assert found, name
+        asset = server.request("GET", found[1])
+        assert asset.status_code == 200
+        assert asset.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     nav = {urlsplit(link).path for link in opened.links}
     assert {"/admin", "/admin/customers", "/admin/segments", "/admin/rules"} <= nav
     seen: dict[str, int] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from enum import StrEnum
 from typing import Any
 
@@ -155,16 +156,30 @@ def _unrouted(**_: object) -> Response:
     raise NotFound(f"There is no {request.path}.")
 
 
+#: Per app's URL map: how many rules it had, and the map of its real routes built then.
+_real_maps: weakref.WeakKeyDictionary[Map, tuple[int, Map]] = weakref.WeakKeyDictionary()
+
+
 def _routed_methods(path: str) -> set[str]:
     """The methods that the app's real routes (not the catch-alls) take at ``path``."""
-    url_map = current_app.url_map
+    return set(_real_routes(current_app.url_map).bind("localhost").allowed_methods(path))
+
+
+def _real_routes(url_map: Map) -> Map:
+    """A map of ``url_map``'s rules but the catch-alls: built once per app (its rules are
+    all added before it serves), again only if its rules changed since."""
+    rules = list(url_map.iter_rules())
+    kept = _real_maps.get(url_map)
+    if kept is not None and kept[0] == len(rules):
+        return kept[1]
     real = Map(
         [
             Rule(rule.rule, endpoint=rule.endpoint, methods=rule.methods)
-            for rule in url_map.iter_rules()
+            for rule in rules
             if not rule.endpoint.rsplit(".", 1)[-1].startswith(UNROUTED)
         ],
         converters=dict(url_map.converters),
         strict_slashes=url_map.strict_slashes,
     )
-    return set(real.bind("localhost").allowed_methods(path))
+    _real_maps[url_map] = (len(rules), real)
+    return real

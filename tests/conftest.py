@@ -107,6 +107,62 @@ def _compiled_once(rule: Rule, append_unknown: bool = True) -> Any:
 Rule._compile_builder = _compiled_once  # type: ignore[method-assign]
 
 
+# Binding each of those rules to its app's map compiles it (Rule.compile): the rule's text
+# parsed into its parts, a regular expression each, and its converters made. That took a
+# fifth of the CPU of the tests that make an app. The parts and the trace depend only on
+# the rule's text, its host or subdomain, whether slashes merge, and the map's converter
+# classes; they are kept per process. The converters are made again for every map, from
+# the names and arguments the first compilation asked for, and the builders come from
+# _compiled_once. tests/test_routing_cache.py holds every rule of an app to what werkzeug
+# compiles itself.
+_compile_rule = Rule.compile
+_rule_parts: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+def _rule_key(rule: Rule) -> tuple[Any, ...]:
+    url_map = rule.map
+    assert url_map is not None
+    return (
+        rule.rule,
+        url_map.host_matching,
+        rule.host if url_map.host_matching else rule.subdomain,
+        rule.merge_slashes,
+        tuple(sorted(url_map.converters.items())),
+    )
+
+
+def _compile_once(rule: Rule) -> None:
+    key = _rule_key(rule)
+    kept = _rule_parts.get(key)
+    if kept is None:
+        asked: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = []
+        make = rule.get_converter
+
+        def recorded(variable: str, name: str, args: Any, kwargs: Any) -> Any:
+            asked.append((variable, name, tuple(args), dict(kwargs)))
+            return make(variable, name, args, kwargs)
+
+        rule.get_converter = recorded  # type: ignore[method-assign]
+        try:
+            _compile_rule(rule)
+        finally:
+            del rule.get_converter
+        _rule_parts[key] = (tuple(rule._parts), tuple(rule._trace), tuple(asked))
+        return
+    parts, trace, asked = kept
+    rule._parts = list(parts)
+    rule._trace = list(trace)
+    rule._converters = {}
+    for variable, name, args, kwargs in asked:
+        rule._converters[variable] = rule.get_converter(variable, name, args, kwargs)
+        rule.arguments.add(variable)
+    rule._build = rule._compile_builder(False).__get__(rule, None)
+    rule._build_unknown = rule._compile_builder(True).__get__(rule, None)
+
+
+Rule.compile = _compile_once  # type: ignore[method-assign]
+
+
 class _CompiledAcrossApps:
     """SQLAlchemy's compiled-statement cache, shared by the engines of this process's apps.
 

@@ -4,7 +4,9 @@ the host app's own routes and errors are left as they are."""
 from __future__ import annotations
 
 import pytest
+from werkzeug.routing import Rule
 
+from plugin.errors import _real_routes
 from tests.conftest import auth
 
 
@@ -41,3 +43,14 @@ def test_routes_still_answer_and_an_api_path_needs_a_token(client, shop):
 def test_the_host_apps_own_unknown_paths_are_untouched(client):
     answer = client.get("/not-ours")
     assert answer.status_code == 404 and not answer.is_json
+
+
+def test_the_map_of_real_routes_is_built_once_per_app_and_again_when_routes_change(app):
+    first = _real_routes(app.url_map)
+    assert _real_routes(app.url_map) is first
+    assert {"GET", "POST"} <= set(first.bind("localhost").allowed_methods("/api/groups"))
+    app.url_map.add(Rule("/api/added-later", endpoint="added", methods=["PUT"]))
+    again = _real_routes(app.url_map)
+    assert again is not first
+    assert "PUT" in again.bind("localhost").allowed_methods("/api/added-later")
+    assert first.bind("localhost").allowed_methods("/api/added-later") == []

@@ -1,5 +1,6 @@
 """What the webhook path reads of the shop (plugin.shops.operations): the shop and its
-event in one statement, and per_version, what it keeps of the shop's settings per version
+event in one statement, the shop alone as every API call reads it (find_shop), and
+per_version, what it keeps of the shop's settings per version
 of them (shops.rules_version), never what a transaction that bumped the version read."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from plugin.db import db, enter_shop
 from plugin.shops.models import ProcessedEvent, Shop
 from plugin.shops.operations import (
     bump_rules_version,
+    find_shop,
     find_shop_and_event,
     per_version,
     uninstall_shop,
@@ -78,6 +80,31 @@ def test_the_webhook_path_reads_the_shop_and_its_event_in_one_statement(app, hos
     with app.app_context():
         row = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
         assert (row.name, row.rules_version, row.installed) == ("Renamed", 1, False)
+
+
+def test_every_api_call_reads_its_shop_as_columns_into_the_session(app, shop):
+    with app.app_context():
+        found = find_shop(shop)
+        assert found is not None and found in db.session and not db.session.is_modified(found)
+        assert (found.domain, found.installed, found.rules_version) == (shop, True, 0)
+        assert find_shop(shop) is found
+        assert find_shop("nobody.example") is None
+        db.session.expunge_all()
+        held = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
+        db.session.expire(held)
+        assert find_shop(shop) is held
+        assert "name" not in inspect(held).unloaded
+        # A change not yet flushed is flushed first, as a query autoflushes, and kept.
+        held.name = "Pending"
+        assert find_shop(shop) is held and held.name == "Pending"
+        db.session.rollback()
+    with app.app_context():
+        made = find_shop(shop)
+        made.name = "Renamed by the API"
+        db.session.commit()
+    with app.app_context():
+        row = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
+        assert row.name == "Renamed by the API"
 
 
 @pytest.mark.postgres

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from flask import current_app
@@ -88,7 +88,14 @@ def per_version(shop: VersionedShop, name: str, load: Callable[[], T]) -> T:
 
 
 def find_shop(domain: str) -> Shop | None:
-    return db.session.execute(select(Shop).where(Shop.domain == domain)).scalar_one_or_none()
+    """The shop of ``domain``, or None: one statement built once and read as columns, the
+    shop put in the session as :func:`find_shop_and_event` puts it (every admin API call
+    and admin page reads its shop so)."""
+    session = db.session()
+    session.flush()  # as a query autoflushes
+    found = session.connection().execute(built("shop", _shop_by_domain), {"b_domain": domain})
+    values = found.first()
+    return None if values is None else _held_shop(session, values)
 
 
 class ShopRead(NamedTuple):
@@ -129,19 +136,7 @@ def find_shop_and_event(
     found = connection.execute(statement, params).first()
     if found is None:
         return ShopRead(None, False, None)
-    values = found[: len(_COLUMNS)]
-    key = identity_key(Shop, values[_ID])
-    shop = session.identity_map.get(key)
-    if shop is None:
-        shop = Shop(**dict(zip(_COLUMNS, values, strict=True)))
-        make_transient_to_detached(shop)  # persistent as loaded, no change pending
-        session.add(shop)
-    else:  # as a query would: the instance held is kept, what it had expired is refilled
-        unloaded = inspect(shop).unloaded
-        for name, value in zip(_COLUMNS, values, strict=True):
-            if name in unloaded:
-                set_committed_value(shop, name, value)
-    assert isinstance(shop, Shop)
+    shop = _held_shop(session, found[: len(_COLUMNS)])
     # Only an installed shop's unseen event is claimed: anything else was not tried.
     tried = claiming and found.installed and not found.seen
     return ShopRead(shop, bool(found.seen), bool(found.claimed) if tried else None)
@@ -149,6 +144,30 @@ def find_shop_and_event(
 
 _COLUMNS = [column.key for column in Shop.__table__.columns]
 _ID = _COLUMNS.index("id")
+
+
+def _held_shop(session: Any, values: Sequence[Any]) -> Shop:
+    """The Shop of a row of ``_COLUMNS``, in ``session`` as if the ORM had loaded it: the
+    instance the session holds is kept (what it had expired is refilled), as a query
+    keeps it; otherwise one is made, persistent with no change pending."""
+    key = identity_key(Shop, values[_ID])
+    shop = session.identity_map.get(key)
+    if shop is None:
+        shop = Shop(**dict(zip(_COLUMNS, values, strict=True)))
+        make_transient_to_detached(shop)  # persistent as loaded, no change pending
+        session.add(shop)
+    else:
+        unloaded = inspect(shop).unloaded
+        for name, value in zip(_COLUMNS, values, strict=True):
+            if name in unloaded:
+                set_committed_value(shop, name, value)
+    assert isinstance(shop, Shop)
+    return shop
+
+
+def _shop_by_domain(dialect: str) -> Any:
+    shops = Shop.__table__.c
+    return select(*Shop.__table__.columns).where(shops.domain == bindparam("b_domain"))
 
 
 def _shop_and_event() -> Any:

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+import plugin.checkout.redeem
 from plugin.checkout.redeem import PRICER_KEY
 from plugin.codes.models import Code, Redemption
 from plugin.codes.redemption import expire_holds
@@ -106,12 +107,18 @@ def test_pool_code_assigned_to_another_customer(app, client, host, make_discount
     assert code_row(app, "VIP-1").status == "assigned"
 
 
-def test_unknown_codes_block_the_cart(app, host, make_discount):
+def test_unknown_codes_block_the_cart(app, host, make_discount, monkeypatch):
+    # The answers are held back after the commit (time.sleep): recorded here, not waited.
+    waits: list[float] = []
+    monkeypatch.setattr(plugin.checkout.redeem.time, "sleep", waits.append)
     make_discount(code="REAL")
     for i in range(10):
         body = redeem_body(f"o_{i}", [f"GUESS{i}"], None)
         body["cart_id"] = "k_same"
         host.post("/hooks/checkout/redeem", body)
+    # From the 5th unknown code on (CODE_SLOW_AFTER), doubling up to CODE_SLOW_DOWN_MAX; the
+    # 10th reaches the limit and blocks instead.
+    assert waits == [0.25, 0.5, 1.0, 1.0, 1.0]
     body = redeem_body("o_last", ["REAL"], None)
     body["cart_id"] = "k_same"
     blocked = host.post("/hooks/checkout/redeem", body).get_json()

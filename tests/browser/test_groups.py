@@ -90,13 +90,17 @@ def test_keyboard_reaches_every_action_with_a_visible_focus(admin):
     page = admin.page
     seen = []
     frame.locator("body").focus()
-    for _ in range(12):
+    # Twelve stops reach the first group's "Modify"; a few more are allowed, since the first
+    # Tab sometimes only moves the focus from the host's page into the frame (seen once).
+    for _ in range(16):
         page.keyboard.press("Tab")
         focused = frame.evaluate(
             "() => [document.activeElement.textContent.trim(),"
             " getComputedStyle(document.activeElement).outlineStyle]"
         )
         seen.append(focused)
+        if focused[0] == "Modify":
+            break
     labels = [text for text, _ in seen]
     assert "Groups" in labels and "Create group" in labels and "Modify" in labels
     assert all(style != "none" for text, style in seen if text in {"Create group", "Modify"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -58,13 +59,15 @@ def asset_version(filename: str) -> str | None:
     the file (its path, size and modification time)."""
     folder = admin_blueprint.static_folder
     path = safe_join(folder, filename) if folder and filename else None
+    if path is None:
+        return None
     try:
-        stat = os.stat(path) if path else None
+        found = os.stat(path)
     except OSError:
         return None
-    if path is None or stat is None or not os.path.isfile(path):
+    if not stat.S_ISREG(found.st_mode):
         return None
-    key = (path, stat.st_mtime_ns, stat.st_size)
+    key = (path, found.st_mtime_ns, found.st_size)
     version = _asset_versions.get(key)
     if version is None:
         with open(path, "rb") as handle:

@@ -159,6 +159,8 @@ def test_a_static_file_s_version_changes_with_its_content(tmp_path, monkeypatch)
     assert asset_version("missing.css") is None
     assert asset_version("../admin.css") is None  # outside the folder: no file of ours
     assert asset_version("") is None
+    (tmp_path / "folder").mkdir()
+    assert asset_version("folder") is None  # a folder is no file
 
 
 def test_pages_have_no_inline_script_style_or_handlers(admin, client, host):

@@ -237,11 +237,15 @@ def copying(connection: Connection, statement: str) -> Iterator[Any]:
         with cursor.copy(statement) as copy:
             yield copy
     except dbapi.Error as error:
-        raise DBAPIError.instance(
-            statement, None, error, dbapi.Error, dialect=connection.dialect
-        ) from error
+        raise driver_error(connection.dialect, statement, None, error) from error
     finally:
         cursor.close()
+
+
+def driver_error(dialect: Any, statement: str, params: Any, error: Exception) -> DBAPIError:
+    """A driver's error as SQLAlchemy raises it (``IntegrityError``, ``OperationalError``
+    and the rest), for work done on the driver's connection past SQLAlchemy."""
+    return DBAPIError.instance(statement, params, error, dialect.dbapi.Error, dialect=dialect)
 
 
 def created_on(dialect: str) -> Any:
@@ -290,16 +294,101 @@ def configure_engine(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def reading() -> None:
-    """Make the current session's next transaction a read that takes no lock and no
-    ``BEGIN``/``ROLLBACK`` round trips: each statement sees the latest committed state.
+def _reading_engine() -> Engine:
+    """The app's engine with ``AUTOCOMMIT`` connections (the same pool), made once per app
+    (making one costs more than a pricing hook's read)."""
+    state = current_app.extensions[EXTENSION_KEY]
+    found: Engine | None = state.reading_engine
+    if found is None:
+        found = state.reading_engine = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+    return found
 
-    End with ``db.session.rollback()``. Inside a transaction already begun it changes
-    nothing. For the hot read paths only (the pricing hook): anything that writes, or needs
-    several statements to agree, keeps a real transaction.
+
+@contextmanager
+def reading() -> Iterator[None]:
+    """Within the block, the current session reads without a lock and without
+    ``BEGIN``/``ROLLBACK`` round trips: each statement sees the latest committed state.
+    Ended by a rollback (nothing read is kept), and the session is as before.
+
+    A connection is taken only when the block's first statement runs: a block that finds
+    everything it needs in memory costs no round trip and no pool checkout. Inside a
+    transaction already begun it changes nothing (not even the rollback). For the hot read
+    paths only (the pricing hook, the rendering of messages): anything that writes, or
+    needs several statements to agree, keeps a real transaction.
     """
-    if not db.session().in_transaction():
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    session = db.session()
+    if session.in_transaction():
+        yield
+        return
+    bind = session.bind
+    session.bind = _reading_engine()
+    try:
+        yield
+    finally:
+        try:
+            session.rollback()
+        finally:
+            session.bind = bind
+
+
+def read_rows(statement: Any, params: dict[str, Any]) -> list[Any]:
+    """The rows of a ``SELECT`` that finds its own shop (:data:`SHOP_BY_JOIN`), read on a
+    pooled connection of its own, past the session and any transaction: the pricing
+    hook's one query for shop and customer. Each statement is compiled once per dialect;
+    the rows hold the driver's values (SQLite gives a boolean as 0 or 1).
+
+    A driver error comes out as SQLAlchemy's (``OperationalError`` and the rest), as if
+    the statement had gone through SQLAlchemy. The session's own work is untouched: its
+    pending changes are not flushed, so this is for reads before the unit of work writes.
+    """
+    engine = db.engine
+    sql, names, fixed = _read_sql(engine, statement)
+    dbapi = engine.dialect.dbapi
+    assert dbapi is not None
+    values = {**fixed, **params} if fixed else params
+    arguments: Any = [values[name] for name in names] if names is not None else values
+    try:
+        connection = engine.raw_connection()  # the pool's errors are the driver's own
+    except dbapi.Error as error:
+        raise driver_error(engine.dialect, sql, arguments, error) from error
+    try:
+        driver: Any = connection.driver_connection
+        postgres = engine.dialect.name == "postgresql"
+        if postgres:
+            driver.autocommit = True  # no BEGIN, no ROLLBACK
+        try:
+            cursor = driver.cursor()
+            try:
+                cursor.execute(sql, arguments)
+                rows: list[Any] = cursor.fetchall()
+                return rows
+            finally:
+                cursor.close()
+        except dbapi.Error as error:
+            raise driver_error(engine.dialect, sql, arguments, error) from error
+        finally:
+            if postgres:
+                driver.autocommit = False
+    finally:
+        connection.close()  # back to the pool
+
+
+#: What :func:`read_rows` ran: per (dialect, statement), its SQL, for a driver with
+#: positional parameters the order of their names, and the values the statement holds.
+_READ_SQL: dict[tuple[str, int], tuple[Any, str, list[str] | None, dict[str, Any]]] = {}
+
+
+def _read_sql(engine: Engine, statement: Any) -> tuple[str, list[str] | None, dict[str, Any]]:
+    key = (engine.dialect.name, id(statement))
+    found = _READ_SQL.get(key)
+    if found is None or found[0] is not statement:
+        if not statement.is_select or not statement.get_execution_options().get(SHOP_BY_JOIN):
+            raise RuntimeError("read_rows() runs a SELECT that finds its shop (SHOP_BY_JOIN).")
+        compiled = statement.compile(dialect=engine.dialect)
+        names = list(compiled.positiontup or ()) if compiled.positional else None
+        fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+        found = _READ_SQL[key] = (statement, str(compiled), names, fixed)
+    return found[1], found[2], found[3]
 
 
 def insert_ignoring_conflict(table: Any, values: dict[str, Any]) -> bool:
@@ -451,7 +540,10 @@ def commit() -> None:
     """Commit the unit of work, then run what waited for it (:func:`after_commit`).
     For boundaries only: operations never commit."""
     session = db.session()
-    session.commit()
+    # A unit of work that began no transaction and holds no change has nothing to commit
+    # (the pricing hook's usual request): skip the session's own empty commit.
+    if session.in_transaction() or session.new or session.dirty or session.deleted:
+        session.commit()
     for action in session.info.pop(_AFTER_COMMIT, []):
         action()
 

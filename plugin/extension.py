@@ -78,6 +78,7 @@ class ExtensionState:
         self.app_id: str = config["CUSTOMER_GROUPS_APP_ID"]
         self.secret: str | None = config["CUSTOMER_GROUPS_APP_SECRET"]
         self.engine: Any = None  # the extension's own engine (plugin.db)
+        self.reading_engine: Any = None  # the same with AUTOCOMMIT (plugin.db.reading)
         self.pricing_cache: dict[Any, Any] = {}
         self.shop_cache: dict[Any, Any] = {}  # plugin.shops.operations.per_version
         self.jobs: Any = None  # plugin.jobs.settings.JobsState, set by plugin.jobs.runner

@@ -30,7 +30,7 @@ from plugin.checkout.schemas import CartIn, PricingAnswer, accepted_cart
 from plugin.codes.lookup import attempt_subjects, code_candidates, unknown_codes
 from plugin.codes.redemption import record_unknown_attempts
 from plugin.customers.models import Customer
-from plugin.db import SHOP_BY_JOIN, after_commit, db, enter_shop, reading, utcnow
+from plugin.db import SHOP_BY_JOIN, after_commit, db, enter_shop, read_rows, reading, utcnow
 from plugin.errors import ApiError, ErrorCode, validation_error
 from plugin.groups.models import Group as GroupRow
 from plugin.groups.operations import default_group_id
@@ -192,9 +192,11 @@ class ShopFacts:
 
 
 # Built once: the hook's hot path only binds the values.
-_SHOP = select(
-    Shop.id, Shop.domain, Shop.currency, Shop.timezone, Shop.installed, Shop.rules_version
-).where(Shop.domain == bindparam("domain"))
+_SHOP = (
+    select(Shop.id, Shop.domain, Shop.currency, Shop.timezone, Shop.installed, Shop.rules_version)
+    .where(Shop.domain == bindparam("domain"))
+    .execution_options(**{SHOP_BY_JOIN: True})  # the shop is not known before this query
+)
 _SHOP_AND_CUSTOMER = (
     _SHOP.add_columns(
         Customer.id, GroupRow.id, GroupRow.name, GroupRow.colour, SegmentRow.id, SegmentRow.name
@@ -214,8 +216,12 @@ _SHOP_AND_CUSTOMER = (
     )
     .outerjoin(SegmentMember, SegmentMember.customer_id == Customer.id)
     .outerjoin(SegmentRow, SegmentRow.id == SegmentMember.segment_id)
-    .execution_options(**{SHOP_BY_JOIN: True})  # the shop is not known before this query
 )
+
+
+def _shop_facts(row: Any) -> ShopFacts:
+    shop_id, domain, currency, timezone, installed, rules_version = row[:6]
+    return ShopFacts(shop_id, domain, currency, timezone, bool(installed), rules_version)
 
 
 def shop_and_customer(
@@ -226,28 +232,26 @@ def shop_and_customer(
     The same facts as :func:`installed_shop` then :func:`customer_context` (the group, the
     segments of ``segment_members``), one row per segment of the customer: one round trip
     instead of three; for a customer we have not heard of yet, the same row brings the
-    shop's default group. The query runs as SQL on the session's connection (in the reading
-    mode of :func:`plugin.db.reading` when the caller asked for it): its columns need no
-    ORM loading, and it finds its shop by joining the shop's row.
+    shop's default group. The query runs as SQL on a pooled connection of its own, outside
+    the session and any transaction (:func:`plugin.db.read_rows`): its columns need no ORM
+    loading, and it finds its shop by joining the shop's row.
     """
     domain = domain.strip().lower()
-    connection = db.session.connection()
     if external_id is None:
-        head = connection.execute(_SHOP, {"domain": domain}).first()
-        return (None if head is None else ShopFacts(*head)), CustomerContext.guest(), None
-    rows = connection.execute(
-        _SHOP_AND_CUSTOMER, {"domain": domain, "external_id": external_id}
-    ).all()
+        rows = read_rows(_SHOP, {"domain": domain})
+        return (None if not rows else _shop_facts(rows[0])), CustomerContext.guest(), None
+    rows = read_rows(_SHOP_AND_CUSTOMER, {"domain": domain, "external_id": external_id})
     if not rows:
         return None, CustomerContext.guest(), None
-    shop = ShopFacts(*rows[0][:6])
+    shop = _shop_facts(rows[0])
     customer_id, group_id, group_name, group_colour, _, _ = rows[0][6:]
     enter_shop(shop.id)
     if customer_id is None:
         if not shop.installed:
             return shop, CustomerContext.guest(), None
         if group_id is None:  # a shop without its default group: as customer_context says
-            customer, _ = customer_context(shop, external_id)
+            with reading():
+                customer, _ = customer_context(shop, external_id)
             return shop, customer, None
         group = Group(group_id, group_name, group_colour)
         return shop, CustomerContext(external_id, group, ()), None
@@ -395,7 +399,6 @@ def price_for_domain(
     except ApiError as err:
         fault = err
     try:
-        reading()
         shop, customer, customer_row_id = shop_and_customer(
             domain, None if data is None else data["customer_id"]
         )
@@ -405,13 +408,13 @@ def price_for_domain(
         if fault is not None or data is None:
             raise fault or ApiError(ErrorCode.INVALID_PAYLOAD, "The cart is missing.", 400)
         cart = to_cart(shop, data)
-        codes = code_facts(shop, cart, customer_row_id, now, data["client_ip"])
-        inputs = with_rules(shop, cart, customer, codes, now)
+        # Ended (nothing to keep) before computing; no round trip when the codes are none
+        # and the rule snapshot is current.
+        with reading():
+            codes = code_facts(shop, cart, customer_row_id, now, data["client_ip"])
+            inputs = with_rules(shop, cart, customer, codes, now)
     except (OperationalError, SQLAlchemyTimeoutError):
         raise _unavailable(domain) from None
-    finally:
-        # Nothing to keep: end the read transaction before computing.
-        db.session.rollback()
     answer = compute(inputs, now).to_dict()
     unknown = unknown_codes(codes)
     if unknown:

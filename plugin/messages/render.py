@@ -148,31 +148,27 @@ def render_message(shop_id: int, template: str, customer_id: str, fmt: str = "ht
 
 
 def _render_message(shop_id: int, template: str, customer_id: str, fmt: str) -> Rendered:
-    reading()
-    customer = db.session.execute(
-        select(Customer).where(Customer.external_id == customer_id)
-    ).scalar_one_or_none()
-    if customer is None:
-        db.session.rollback()
-        raise ApiError(
-            ErrorCode.VALIDATION_FAILED,
-            "Some fields are not valid: customer_id.",
-            422,
-            {"customer_id": [f"Unknown customer {customer_id}."]},
-        )
-    context = customer_context(shop_id, customer)
-    customer_pk = customer.id
-    db.session.rollback()  # a read without a lock: nothing to keep, nothing held from here
+    # Reads without a lock: nothing to keep, nothing held once each block ends.
+    with reading():
+        customer = db.session.execute(
+            select(Customer).where(Customer.external_id == customer_id)
+        ).scalar_one_or_none()
+        if customer is None:
+            raise ApiError(
+                ErrorCode.VALIDATION_FAILED,
+                "Some fields are not valid: customer_id.",
+                422,
+                {"customer_id": [f"Unknown customer {customer_id}."]},
+            )
+        context = customer_context(shop_id, customer)
+        customer_pk = customer.id
 
     def lookup(ref: str | int) -> dict[str, Any]:
-        reading()
-        try:
+        with reading():
             discount = find_discount(shop_id, ref)
             if discount is None:
                 return {"unknown": f"No discount has the code, name or id {str(ref).strip()!r}."}
             code = customer_code(discount, customer_pk)
-        finally:
-            db.session.rollback()
         return {"code": code} if code is not None else {"missing": True}
 
     outcome = sandbox.render(template, fmt, context, lookup)

@@ -1,0 +1,222 @@
+"""The hot read paths of plugin.db: ``read_rows`` (one statement on a pooled connection of
+its own, past the session) and ``reading`` (the session reads without a lock, and takes a
+connection only when a statement runs); and the pricing hook built on them."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import bindparam, column, event, select, table
+from sqlalchemy.exc import DBAPIError
+
+from plugin.checkout import pricing as checkout
+from plugin.db import SHOP_BY_JOIN, commit, db, read_rows, reading
+from plugin.groups.models import Group
+from plugin.shops.models import Shop
+from tests.conftest import PG_URL, SHOP, customer_payload
+
+HOOK = "/hooks/cart/price"
+
+BY_DOMAIN = (
+    select(Shop.domain, Shop.currency, Shop.installed)
+    .where(Shop.domain == bindparam("domain"))
+    .execution_options(**{SHOP_BY_JOIN: True})
+)
+
+
+def _statements(engine, into: list[str]):
+    def record(conn, cursor, statement, parameters, context, executemany):
+        into.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    return lambda: event.remove(engine, "before_cursor_execute", record)
+
+
+def test_read_rows_reads_committed_rows_outside_the_session(app, shop):
+    with app.app_context():
+        pool = db.engine.pool
+        row = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
+        row.currency = "USD"  # pending in the session's transaction, never flushed
+        held = pool.checkedout()
+        assert [tuple(r) for r in read_rows(BY_DOMAIN, {"domain": shop})] == [
+            (shop, "EUR", 1 if not PG_URL else True)
+        ]
+        assert pool.checkedout() == held  # its connection went back to the pool
+        assert db.session.is_modified(row)  # the session's work is untouched
+        assert read_rows(BY_DOMAIN, {"domain": "nobody.example"}) == []
+        db.session.rollback()
+
+
+def test_read_rows_keeps_the_values_a_statement_holds(app, shop):
+    with app.app_context():
+        euro = BY_DOMAIN.where(Shop.currency == "EUR", Shop.installed.is_(True))
+        dollar = BY_DOMAIN.where(Shop.currency == "USD")
+        assert len(read_rows(euro, {"domain": shop})) == 1
+        assert read_rows(dollar, {"domain": shop}) == []
+        # Parameters given win over nothing: a value the caller binds is the one used.
+        named = BY_DOMAIN.where(Shop.currency == bindparam("currency"))
+        assert len(read_rows(named, {"domain": shop, "currency": "EUR"})) == 1
+        assert read_rows(named, {"domain": shop, "currency": "GBP"}) == []
+
+
+def test_read_rows_refuses_what_does_not_find_its_shop(app, shop):
+    with app.app_context():
+        with pytest.raises(RuntimeError, match="SHOP_BY_JOIN"):
+            read_rows(select(Shop.domain).where(Shop.domain == bindparam("domain")), {})
+        with pytest.raises(RuntimeError, match="SHOP_BY_JOIN"):
+            update = Shop.__table__.update().values(name="x")
+            read_rows(update.execution_options(**{SHOP_BY_JOIN: True}), {})
+
+
+def test_a_driver_error_comes_out_as_sqlalchemys_and_the_connection_goes_back(app, shop):
+    missing = (
+        select(column("x"))
+        .select_from(table("no_such_table"))
+        .execution_options(**{SHOP_BY_JOIN: True})
+    )
+    with app.app_context():
+        held = db.engine.pool.checkedout()
+        with pytest.raises(DBAPIError) as raised:
+            read_rows(missing, {})
+        assert "no_such_table" in str(raised.value)
+        assert db.engine.pool.checkedout() == held
+        assert len(read_rows(BY_DOMAIN, {"domain": shop})) == 1  # the pool still serves
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="the driver's autocommit switch is PostgreSQL's")
+def test_read_rows_gives_its_connection_back_outside_autocommit(app, shop):
+    seen: list[tuple[bool, int]] = []
+
+    def checkin(dbapi_connection, record):
+        seen.append((dbapi_connection.autocommit, dbapi_connection.info.transaction_status))
+
+    with app.app_context():
+        engine = db.engine
+        event.listen(engine, "checkin", checkin)
+        try:
+            read_rows(BY_DOMAIN, {"domain": shop})
+        finally:
+            event.remove(engine, "checkin", checkin)
+    assert seen == [(False, 0)]  # as the pool gave it: not autocommit, idle (no transaction)
+
+
+def test_reading_takes_a_connection_only_when_a_statement_runs(app, shop):
+    with app.app_context():
+        session = db.session()
+        bind = session.bind
+        pool = db.engine.pool
+        held = pool.checkedout()
+        statements: list[str] = []
+        stop = _statements(db.engine, statements)
+        try:
+            with reading():
+                assert pool.checkedout() == held and not session.in_transaction()
+            assert statements == []
+            with reading():
+                assert db.session.execute(select(Group.name)).scalars().all() == ["Standard"]
+                assert pool.checkedout() == held + 1
+        finally:
+            stop()
+        assert statements and not any(s.lstrip().upper().startswith("BEGIN") for s in statements)
+        # Ended: the connection is back, the session bound to its engine as before.
+        assert pool.checkedout() == held and not session.in_transaction()
+        assert session.bind is bind
+
+
+def test_reading_inside_a_transaction_changes_nothing(app, shop):
+    with app.app_context():
+        row = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
+        row.name = "Pending"
+        with reading():
+            db.session.execute(select(Group.name)).all()
+        assert db.session().in_transaction() and row.name == "Pending"
+        commit()
+    with app.app_context():
+        assert db.session.execute(select(Shop.name)).scalar_one() == "Pending"
+
+
+def test_reading_ends_with_a_rollback_when_the_block_raises(app, shop):
+    with app.app_context():
+        bind = db.session().bind
+        with pytest.raises(ZeroDivisionError), reading():
+            db.session.execute(select(Group.name)).all()
+            1 / 0  # noqa: B018
+        assert not db.session().in_transaction() and db.session().bind is bind
+
+
+def test_a_commit_with_nothing_begun_or_changed_runs_what_waited_for_it(app, shop):
+    ran: list[int] = []
+    with app.app_context():
+        from plugin.db import after_commit
+
+        after_commit(lambda: ran.append(1))
+        commit()
+        assert ran == [1]
+        # A change made to a row read before a commit (no transaction begun since) is still
+        # written by the next one.
+        row = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
+        commit()
+        row.name = "Changed after a commit"
+        commit()
+    with app.app_context():
+        assert db.session.execute(select(Shop.name)).scalar_one() == "Changed after a commit"
+
+
+def test_a_cart_without_codes_is_priced_from_one_read(app, host, shop, monkeypatch):
+    host.webhook("customer/created", {"customer": customer_payload("c_1")})
+    cart = {
+        "cart_id": "k1",
+        "currency": "EUR",
+        "customer_id": "c_1",
+        "channel": "web",
+        "lines": [
+            {"id": "l1", "product_id": "p1", "kind": "product", "quantity": 1, "unit_price": 1000}
+        ],
+    }
+    assert host.post(HOOK, cart).status_code == 200  # the rule snapshot is built
+    reads: list[object] = []
+    real = checkout.read_rows
+
+    def counted(statement, params):
+        reads.append(statement)
+        return real(statement, params)
+
+    monkeypatch.setattr(checkout, "read_rows", counted)
+    statements: list[str] = []
+    with app.app_context():
+        stop = _statements(db.engine, statements)
+    try:
+        answer = host.post(HOOK, cart)
+        guest = host.post(HOOK, {**cart, "customer_id": None})
+    finally:
+        stop()
+    assert (answer.status_code, guest.status_code) == (200, 200)
+    assert answer.get_json()["customer"]["group"]["name"] == "Standard"
+    assert reads == [checkout._SHOP_AND_CUSTOMER, checkout._SHOP]
+    assert statements == []  # nothing through the session: no other read, no BEGIN
+    # A typed code is looked up, in the reading mode: no BEGIN.
+    typed = host.post(HOOK, {**cart, "codes": ["NOPE"]})
+    assert typed.status_code == 200 and typed.get_json()["codes"][0]["status"] == "rejected"
+
+
+def test_a_database_that_cannot_answer_is_a_503(tmp_path):
+    from plugin.extension import create_app
+    from tests.conftest import SECRET, Host
+
+    unreachable = (
+        "postgresql+psycopg://postgres@127.0.0.1:1/none"
+        if PG_URL
+        else f"sqlite:///{tmp_path}/no/such/folder/db.sqlite"
+    )
+    app = create_app(
+        {
+            "TESTING": True,
+            "CUSTOMER_GROUPS_APP_SECRET": SECRET,
+            "CUSTOMER_GROUPS_DATABASE_URL": unreachable,
+        }
+    )
+    response = Host(app.test_client()).post(
+        HOOK, {"cart_id": "k1", "currency": "EUR", "channel": "web", "lines": []}, shop=SHOP
+    )
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "unavailable"

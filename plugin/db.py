@@ -338,8 +338,10 @@ def read_rows(statement: Any, params: dict[str, Any]) -> list[Any]:
     the rows hold the driver's values (SQLite gives a boolean as 0 or 1).
 
     A driver error comes out as SQLAlchemy's (``OperationalError`` and the rest), as if
-    the statement had gone through SQLAlchemy. The session's own work is untouched: its
-    pending changes are not flushed, so this is for reads before the unit of work writes.
+    the statement had gone through SQLAlchemy; the engine's statement events
+    (``before_cursor_execute``, ``echo``) do not see it. The session's own work is
+    untouched: its pending changes are not flushed, so this is for reads before the unit of
+    work writes.
     """
     engine = db.engine
     sql, names, fixed = _read_sql(engine, statement)

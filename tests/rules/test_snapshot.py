@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import event, insert, select, update
 
+from plugin.checkout import pricing as checkout
 from plugin.db import db
 from plugin.pricing import RuleSet
 from plugin.rules import snapshot
@@ -22,7 +23,8 @@ HOOK = "/hooks/cart/price"
 
 
 class Statements:
-    """Counts the SELECTs an engine runs while active."""
+    """Counts the SELECTs an engine runs while active: through SQLAlchemy, and the hook's
+    read past it (``plugin.db.read_rows``, which no engine event sees)."""
 
     def __init__(self, engine):
         self.engine = engine
@@ -32,11 +34,18 @@ class Statements:
         if statement.lstrip().upper().startswith("SELECT"):
             self.selects.append(statement)
 
+    def _read_rows(self, statement, params):
+        self.selects.append(str(statement))
+        return self._real_read_rows(statement, params)
+
     def __enter__(self):
         event.listen(self.engine, "before_cursor_execute", self._record)
+        self._real_read_rows = checkout.read_rows
+        checkout.read_rows = self._read_rows
         return self
 
     def __exit__(self, *exc):
+        checkout.read_rows = self._real_read_rows
         event.remove(self.engine, "before_cursor_execute", self._record)
 
 

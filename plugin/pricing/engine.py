@@ -88,7 +88,7 @@ from .codes import (
     normalise_code,
     rejection_message,
 )
-from .money import HUNDRED, percent_of, round_half_up, scale
+from .money import apply_factor, percent_of
 from .offers import apply_offers, price_list_units
 from .result import (
     Adjustment,
@@ -249,10 +249,8 @@ def price_cart(
 
 def rule_unit_price(unit_price: int, action: PriceAction) -> int:
     """Return the unit price after a price rule's action, rounded half-up, never below 0."""
-    if action.type == "discount_percent":
-        price = round_half_up(scale(unit_price, HUNDRED - action.percent))
-    elif action.type == "increase_percent":
-        price = round_half_up(scale(unit_price, HUNDRED + action.percent))
+    if action.factor is not None:  # discount_percent, increase_percent
+        price = apply_factor(unit_price, action.factor)
     elif action.type == "discount_fixed":
         price = unit_price - action.amount
     elif action.type == "increase_fixed":

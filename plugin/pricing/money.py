@@ -46,3 +46,22 @@ def scale(amount: int, percent: Decimal) -> Decimal:
 def percent_of(amount: int, percent: Decimal) -> int:
     """Return ``percent`` % of ``amount`` minor units, rounded half-up."""
     return round_half_up(scale(amount, percent))
+
+
+def price_factor(percent: Decimal, increase: bool) -> tuple[int, int]:
+    """``(100 ± percent) / 100`` (+ for an increase) as an exact fraction of integers
+    (numerator, positive denominator): what :func:`apply_factor` multiplies by."""
+    moved = _CONTEXT.add(HUNDRED, percent) if increase else _CONTEXT.subtract(HUNDRED, percent)
+    numerator, denominator = _CONTEXT.divide(moved, HUNDRED).as_integer_ratio()
+    return numerator, denominator
+
+
+def apply_factor(amount: int, fraction: tuple[int, int]) -> int:
+    """``amount × fraction`` rounded half-up (halves away from zero), in integers only:
+    ``round_half_up(scale(amount, 100 ± percent))`` for ``price_factor(percent, ...)``,
+    without building a Decimal (the pricing hook does this once per cart line)."""
+    numerator, denominator = fraction
+    product = amount * numerator
+    if product >= 0:
+        return (2 * product + denominator) // (2 * denominator)
+    return -((denominator - 2 * product) // (2 * denominator))

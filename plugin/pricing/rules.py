@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Literal
 
 from .cart import CustomerContext
-from .money import percent_of, to_percent
+from .money import percent_of, price_factor, to_percent
 from .text import text_key
 
 AudienceType = Literal["all", "guests", "groups", "segments", "customers"]
@@ -128,10 +128,18 @@ class PriceAction:
 
     type: PriceActionType
     value: int | Decimal
+    #: For a percent action, ``(100 ∓ value) / 100`` as an exact fraction of integers
+    #: (``money.price_factor``): the unit price is multiplied by it without a Decimal.
+    factor: tuple[int, int] | None = dataclass_field(
+        default=None, init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.type in PERCENT_ACTIONS:
-            object.__setattr__(self, "value", to_percent(self.value))
+            percent = to_percent(self.value)
+            object.__setattr__(self, "value", percent)
+            increase = self.type == "increase_percent"
+            object.__setattr__(self, "factor", price_factor(percent, increase))
         elif self.type in FIXED_ACTIONS:
             object.__setattr__(self, "value", _as_amount(self.value, f"{self.type} value"))
         else:

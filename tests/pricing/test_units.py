@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 import pytest
@@ -156,3 +156,44 @@ def test_the_engine_is_pure() -> None:
                 continue
             for name in names:
                 assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+
+
+# A percent as the admin may set one (up to 4 decimals), or any Decimal the engine accepts.
+any_percent = st.one_of(
+    st.decimals(min_value=-1000, max_value=1000, places=4),
+    st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**6), max_value=10**6),
+)
+
+
+@given(
+    amount=st.integers(min_value=0, max_value=10**12),
+    percent=any_percent,
+    kind=st.sampled_from(["discount_percent", "increase_percent"]),
+)
+@settings(max_examples=400, deadline=None)
+def test_a_percent_rule_prices_in_integers_as_the_decimal_formula_does(amount, percent, kind):
+    from plugin.pricing.engine import rule_unit_price
+    from plugin.pricing.money import scale
+
+    with localcontext(prec=100):  # exact, as the engine's own context is
+        moved = Decimal(100) - percent if kind == "discount_percent" else Decimal(100) + percent
+    expected = max(0, round_half_up(scale(amount, moved)))
+    assert rule_unit_price(amount, PriceAction(kind, percent)) == expected
+
+
+@pytest.mark.parametrize(
+    ("amount", "kind", "percent", "unit"),
+    [
+        (1999, "discount_percent", "10", 1799),  # 1799.1
+        (5, "discount_percent", "50", 3),  # 2.5: half up
+        (3, "discount_percent", "50", 2),  # 1.5
+        (1, "increase_percent", "50", 2),  # 1.5
+        (1000, "discount_percent", "12.345", 877),  # 876.55
+        (1000, "discount_percent", "150", 0),  # never below 0
+        (7, "increase_percent", "-250", 0),  # -10.5 rounds away from zero, then 0
+    ],
+)
+def test_percent_rules_round_half_up(amount, kind, percent, unit):
+    from plugin.pricing.engine import rule_unit_price
+
+    assert rule_unit_price(amount, PriceAction(kind, Decimal(percent))) == unit

@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,7 +52,10 @@ def derive_key(secret: str, label: str) -> bytes:
     return hmac.new(secret.encode(), label.encode(), hashlib.sha256).digest()
 
 
+@lru_cache(maxsize=8)
 def host_key(secret: str) -> bytes:
+    """The key every host request is signed with (kept per secret: the app has one or two,
+    and every signed request needs it)."""
     return derive_key(secret, HOST_KEY_LABEL)
 
 

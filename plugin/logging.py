@@ -18,6 +18,8 @@ def install_request_logging(app: Flask) -> None:
 
     @app.after_request
     def _log_request(response: Response) -> Response:
+        if not log.isEnabledFor(logging.INFO):
+            return response  # nothing to build
         started = g.get("customer_groups_started")
         elapsed = (time.perf_counter() - started) * 1000 if started else None
         log.info(

@@ -228,8 +228,8 @@ def per_call_ms(app: Any, floor: Any, body: bytes, calls: int) -> dict[str, Any]
     return {"wall": median_ms(wall), "cpu": median_ms(cpu), "steps": median_ms(steps)}
 
 
-def read_cart(body: bytes) -> dict[str, Any]:
-    """The hook's first step: the body parsed and the cart checked."""
+def read_cart(body: bytes) -> Any:
+    """The hook's first step: the body parsed and checked, as the engine's cart."""
     return checkout.read_cart(body)
 
 
@@ -244,13 +244,13 @@ def phases(app: Any, body: bytes) -> dict[str, float]:
     with app.app_context():
         now = utcnow()
         t0 = time.thread_time()
-        data = read_cart(body)
+        checked = read_cart(body)
         t1 = time.thread_time()
-        shop, customer, row_id = checkout.shop_and_customer(SHOP, data["customer_id"])
+        shop, customer, row_id = checkout.shop_and_customer(SHOP, checked.cart.customer_id)
         enter_shop(shop.id)
-        cart = checkout.to_cart(shop, data)
+        cart = checkout.to_cart(shop, checked)
         with reading():
-            codes = checkout.code_facts(shop, cart, row_id, now, data["client_ip"])
+            codes = checkout.code_facts(shop, cart, row_id, now, checked.client_ip)
             inputs = checkout.with_rules(shop, cart, customer, codes, now)
         t2 = time.thread_time()
         result = checkout.compute(inputs, now)

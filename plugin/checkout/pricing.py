@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -26,7 +26,7 @@ from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
-from plugin.checkout.schemas import CartIn, PricingAnswer, accepted_cart
+from plugin.checkout.schemas import CartIn, CheckedCart, PricingAnswer, accepted_cart, checked_cart
 from plugin.codes.lookup import attempt_subjects, code_candidates, unknown_codes
 from plugin.codes.redemption import record_unknown_attempts
 from plugin.customers.models import Customer
@@ -36,17 +36,14 @@ from plugin.groups.models import Group as GroupRow
 from plugin.groups.operations import default_group_id
 from plugin.limits import parse_json_object
 from plugin.pricing import (
-    Address,
     Cart,
     CodeCandidate,
     CustomerContext,
     Group,
-    Line,
     PriceEntries,
     PricingResult,
     RuleSet,
     Segment,
-    Shipping,
     price_cart,
 )
 from plugin.rules.snapshot import price_entries, rule_set
@@ -83,14 +80,15 @@ def validate_cart(payload: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def read_cart(payload: dict[str, Any] | bytes) -> dict[str, Any]:
-    """A body (raw bytes, or a dict from an in-process host) as a checked cart, or 400
-    ``invalid_payload``: what ``validate_cart(parse_json_object(body))`` answers.
+def read_cart(payload: dict[str, Any] | bytes) -> CheckedCart:
+    """A body (raw bytes, or a dict from an in-process host) as the engine's cart, or 400
+    ``invalid_payload``: what ``checked_cart(validate_cart(parse_json_object(body)))``
+    answers.
 
     The hook's hot path: bytes are parsed by orjson and checked by the compiled check of
-    ``schemas.accepted_cart``; anything it does not vouch for (not JSON, past the input
-    limits, a bad field, a NUL escaped in the text) takes the path of marshmallow, so a
-    refusal and its ``details`` are exactly ``CartIn``'s.
+    ``schemas.accepted_cart``, which makes the engine's lines itself; anything it does not
+    vouch for (not JSON, past the input limits, a bad field, a NUL escaped in the text)
+    takes the path of marshmallow, so a refusal and its ``details`` are exactly ``CartIn``'s.
     """
     if isinstance(payload, bytes):
         try:
@@ -102,52 +100,28 @@ def read_cart(payload: dict[str, Any] | bytes) -> dict[str, Any]:
             cart = accepted_cart(data, text_checked=b"\\u0000" not in payload)
             if cart is not None:
                 return cart
-        return validate_cart(parse_json_object(payload))
-    return validate_cart(payload)
+        return checked_cart(validate_cart(parse_json_object(payload)))
+    return checked_cart(validate_cart(payload))
 
 
 def load_cart(shop: Shop, payload: dict[str, Any]) -> Cart:
     """The request body as the engine's :class:`Cart`, or 400 ``invalid_payload``."""
-    return to_cart(shop, validate_cart(payload))
+    return to_cart(shop, read_cart(payload))
 
 
-def to_cart(shop: Shop | ShopFacts, data: dict[str, Any]) -> Cart:
-    """A validated body as the engine's :class:`Cart`; 400 unless in the shop's currency."""
-    if data["currency"].upper() != shop.currency.upper():
+def to_cart(shop: Shop | ShopFacts, checked: CheckedCart) -> Cart:
+    """A checked body as the engine's :class:`Cart`; 400 unless in the shop's currency."""
+    cart = checked.cart
+    if cart.currency == shop.currency:
+        return cart
+    if cart.currency.upper() != shop.currency.upper():
         raise ApiError(
             ErrorCode.INVALID_PAYLOAD,
             "Some fields are not valid: currency.",
             400,
             {"currency": [f"Must be {shop.currency}, the shop's currency."]},
         )
-    shipping = data["shipping"]
-    address = shipping and shipping["address"]
-    return Cart(
-        cart_id=data["cart_id"],
-        currency=shop.currency,
-        customer_id=data["customer_id"],
-        channel=data["channel"],
-        payment_method=data["payment_method"],
-        shipping=None
-        if shipping is None
-        else Shipping(
-            carrier=shipping["carrier"],
-            price=shipping["price"],
-            address=None if not address else Address(address["city"], address["country"]),
-        ),
-        lines=tuple(
-            Line(
-                id=line["id"],
-                product_id=line["product_id"],
-                kind=line["kind"],
-                category_ids=tuple(line["category_ids"]),
-                quantity=line["quantity"],
-                unit_price=line["unit_price"],
-            )
-            for line in data["lines"]
-        ),
-        codes=tuple(data["codes"]),
-    )
+    return replace(cart, currency=shop.currency)
 
 
 def customer_context(
@@ -342,9 +316,9 @@ def price_result(
     ``codes`` (normalised code → candidate) replaces the lookup of the cart's codes: the
     redeem hook passes what it knows after a lost race.
     """
-    data = validate_cart(payload)
-    cart = to_cart(shop, data)
-    return compute(read_inputs(shop, cart, now, codes, data["client_ip"]), now)
+    checked = read_cart(payload)
+    cart = to_cart(shop, checked)
+    return compute(read_inputs(shop, cart, now, codes, checked.client_ip), now)
 
 
 def price_with_codes(
@@ -392,33 +366,33 @@ def price_for_domain(
     its timeout, unreachable) is a 503 ``unavailable``: never a half-computed price.
     """
     now = now or utcnow()
-    data: dict[str, Any] | None = None
+    checked: CheckedCart | None = None
     fault: ApiError | None = None
     try:
-        data = read_cart(payload)
+        checked = read_cart(payload)
     except ApiError as err:
         fault = err
     try:
         shop, customer, customer_row_id = shop_and_customer(
-            domain, None if data is None else data["customer_id"]
+            domain, None if checked is None else checked.cart.customer_id
         )
         if shop is None or not shop.installed:
             raise _not_installed(domain)
         enter_shop(shop.id)
-        if fault is not None or data is None:
+        if fault is not None or checked is None:
             raise fault or ApiError(ErrorCode.INVALID_PAYLOAD, "The cart is missing.", 400)
-        cart = to_cart(shop, data)
+        cart = to_cart(shop, checked)
         # Ended (nothing to keep) before computing; no round trip when the codes are none
         # and the rule snapshot is current.
         with reading():
-            codes = code_facts(shop, cart, customer_row_id, now, data["client_ip"])
+            codes = code_facts(shop, cart, customer_row_id, now, checked.client_ip)
             inputs = with_rules(shop, cart, customer, codes, now)
     except (OperationalError, SQLAlchemyTimeoutError):
         raise _unavailable(domain) from None
     answer = compute(inputs, now).to_dict()
     unknown = unknown_codes(codes)
     if unknown:
-        subjects = attempt_subjects(cart.customer_id, cart.cart_id, data["client_ip"])
+        subjects = attempt_subjects(cart.customer_id, cart.cart_id, checked.client_ip)
         count_unknown_codes(shop, subjects, unknown, now, domain)
     return answer
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -19,6 +20,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from plugin.fields import HostId, Payload, StrictInteger
 from plugin.limits import MAX_INTEGER, scan
+from plugin.pricing import Address, Cart, Line, Shipping
 
 MAX_LINES = 500
 #: Codes one request may type (contract §2): more is a 400 on ``codes``, not a guess.
@@ -200,24 +202,71 @@ def _known_fields_only(data: dict[str, Any]) -> bool:
     return True
 
 
-def accepted_cart(data: dict[str, Any], text_checked: bool) -> dict[str, Any] | None:
-    """``CartIn().load(data)`` for a cart it accepts, None when it might not.
+@dataclass(frozen=True, slots=True)
+class CheckedCart:
+    """A pricing body the checks accepted: the engine's cart (its currency as sent; the
+    service compares it with the shop's) and the shopper's address, for the guard on codes."""
+
+    cart: Cart
+    client_ip: str | None
+
+
+def checked_cart(data: dict[str, Any]) -> CheckedCart:
+    """What ``CartIn().load`` gave, as a :class:`CheckedCart`."""
+    shipping = data["shipping"]
+    address = shipping and shipping["address"]
+    cart = Cart(
+        cart_id=data["cart_id"],
+        currency=data["currency"],
+        customer_id=data["customer_id"],
+        channel=data["channel"],
+        payment_method=data["payment_method"],
+        shipping=None
+        if shipping is None
+        else Shipping(
+            carrier=shipping["carrier"],
+            price=shipping["price"],
+            address=None if not address else Address(address["city"], address["country"]),
+        ),
+        lines=tuple(
+            Line(
+                id=line["id"],
+                product_id=line["product_id"],
+                kind=line["kind"],
+                category_ids=tuple(line["category_ids"]),
+                quantity=line["quantity"],
+                unit_price=line["unit_price"],
+            )
+            for line in data["lines"]
+        ),
+        codes=tuple(data["codes"]),
+    )
+    return CheckedCart(cart, data["client_ip"])
+
+
+def accepted_cart(data: dict[str, Any], text_checked: bool) -> CheckedCart | None:
+    """``checked_cart(CartIn().load(data))`` for a cart it accepts, None when it might not.
 
     ``data`` is parsed JSON; ``text_checked`` says its text held no NUL and no lone
     surrogate (the parser refused the latter, the caller looked for the escaped former),
     which leaves numbers, depth and key names to the input limits: the known fields are held
     to them by their own types, anything else by ``plugin.limits.scan`` as ``CartIn`` would.
+    The engine's lines are made here, from the checked fields, with no dict between.
     """
     if not (text_checked and _known_fields_only(data)) and scan(data):
         return None
     try:
         cart = msgspec.convert(data, _FastCart)
-        return _cart_dict(cart)
+        return _checked(cart)
     except (msgspec.ValidationError, _Refused):
         return None
 
 
-def _cart_dict(cart: _FastCart) -> dict[str, Any]:
+def _text(value: str | int) -> str:
+    return value if value.__class__ is str else str(value)  # type: ignore[return-value]
+
+
+def _checked(cart: _FastCart) -> CheckedCart:
     if not _CURRENCY.match(cart.currency):
         raise _Refused
     if cart.client_ip is not None:
@@ -229,50 +278,44 @@ def _cart_dict(cart: _FastCart) -> dict[str, Any]:
     seen: set[str] = set()
     texts: list[str] = []  # every id given as text, checked for stripping at the end
     for line in cart.lines:
-        line_id = line.id if line.id.__class__ is str else str(line.id)
+        line_id = _text(line.id)
         if line_id in seen:
             raise _Refused
         seen.add(line_id)
-        product_id = line.product_id
+        product_id = _text(line.product_id)
+        categories = tuple(map(_text, line.category_ids))
         texts.append(line_id)
-        texts.append(str(product_id))
-        texts.extend(str(c) for c in line.category_ids)
+        texts.append(product_id)
+        texts.extend(categories)
         lines.append(
-            {
-                "id": line_id,
-                "product_id": product_id if product_id.__class__ is str else str(product_id),
-                "kind": line.kind,
-                "category_ids": [c if c.__class__ is str else str(c) for c in line.category_ids],
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-            }
+            Line(line_id, product_id, line.kind, categories, line.quantity, line.unit_price)
         )
-    texts.append(str(cart.cart_id))
-    if cart.customer_id is not None:
-        texts.append(str(cart.customer_id))
+    cart_id = _text(cart.cart_id)
+    customer_id = None if cart.customer_id is None else _text(cart.customer_id)
+    texts.append(cart_id)
+    if customer_id is not None:
+        texts.append(customer_id)
     if _UNSTRIPPED.search("\x00".join(texts)):
         raise _Refused
     shipping = cart.shipping
     address = None if shipping is None else shipping.address
-    return {
-        "cart_id": str(cart.cart_id),
-        "currency": cart.currency,
-        "customer_id": None if cart.customer_id is None else str(cart.customer_id),
-        "channel": cart.channel,
-        "payment_method": cart.payment_method,
-        "shipping": None
+    checked = Cart(
+        cart_id=cart_id,
+        currency=cart.currency,
+        customer_id=customer_id,
+        channel=cart.channel,
+        payment_method=cart.payment_method,
+        shipping=None
         if shipping is None
-        else {
-            "carrier": shipping.carrier,
-            "price": shipping.price,
-            "address": None
-            if address is None
-            else {"city": address.city, "country": address.country},
-        },
-        "lines": lines,
-        "codes": cart.codes,
-        "client_ip": cart.client_ip,
-    }
+        else Shipping(
+            carrier=shipping.carrier,
+            price=shipping.price,
+            address=None if address is None else Address(address.city, address.country),
+        ),
+        lines=tuple(lines),
+        codes=tuple(cart.codes),
+    )
+    return CheckedCart(checked, cart.client_ip)
 
 
 # The answer (documentation of what ``PricingResult.to_dict()`` gives) ---------------------

@@ -1,7 +1,7 @@
 """The pricing hook's compiled cart check (``plugin.checkout.schemas.accepted_cart``, used by
 ``read_cart``) gives exactly the verdict of the marshmallow path it replaces on the hot
-path: the same cart for a cart both accept, the same 400 (message and ``details``) for
-anything else, over the input-limits corpus and over generated carts."""
+path: the same engine cart for a cart both accept, the same 400 (message and ``details``)
+for anything else, over the input-limits corpus and over generated carts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plugin.checkout.pricing import read_cart, validate_cart
-from plugin.checkout.schemas import accepted_cart
+from plugin.checkout.schemas import CheckedCart, accepted_cart, checked_cart
 from plugin.errors import ApiError
 from plugin.limits import parse_json_object
 from tests.limits.corpus import (
@@ -36,9 +36,10 @@ def verdict(read: Any, body: bytes) -> tuple[Any, ...]:
         return ("refused", err.code, err.status, err.message, err.details)
 
 
-def marshmallow_path(body: bytes) -> dict[str, Any]:
-    """What the hook ran before: the body within the limits, then ``CartIn``."""
-    return validate_cart(parse_json_object(body))
+def marshmallow_path(body: bytes) -> CheckedCart:
+    """What the hook ran before: the body within the limits, then ``CartIn``, then the
+    engine's cart made from what it gave."""
+    return checked_cart(validate_cart(parse_json_object(body)))
 
 
 def assert_same(body: bytes) -> bool:
@@ -80,7 +81,13 @@ def test_valid_carts_take_the_compiled_check():
     }
     for body in (cart(), full, bare, cart(shipping=None, customer_id=None, client_ip="::1")):
         assert assert_same(json.dumps(body).encode())
-    assert read_cart(json.dumps(bare).encode())["lines"][0]["id"] == "1"
+    checked = read_cart(json.dumps(bare).encode())
+    assert (checked.cart.cart_id, checked.cart.lines[0].id, checked.cart.lines[0].product_id) == (
+        "7",
+        "1",
+        "2",
+    )
+    assert checked.cart.currency == "eur"  # as sent: the service compares it with the shop's
 
 
 def test_the_input_limits_corpus_gets_the_same_answer():

@@ -94,7 +94,12 @@ class AppSession(Session):
 
     def __init__(self, **kwargs: Any) -> None:
         if kwargs.get("bind") is None:  # sessionmaker passes bind=None
-            kwargs["bind"] = app_engine(current_app._get_current_object())  # type: ignore[attr-defined]
+            # Made inside a reading() block: it reads as the block says.
+            kwargs["bind"] = (
+                _reading_engine()
+                if g.get(_READING)
+                else app_engine(current_app._get_current_object())  # type: ignore[attr-defined]
+            )
         super().__init__(**kwargs)
 
 
@@ -304,31 +309,43 @@ def _reading_engine() -> Engine:
     return found
 
 
+#: Set on ``g`` inside a :func:`reading` block: a session made then reads as the block says.
+_READING = "customer_groups_reading"
+
+
 @contextmanager
 def reading() -> Iterator[None]:
     """Within the block, the current session reads without a lock and without
     ``BEGIN``/``ROLLBACK`` round trips: each statement sees the latest committed state.
     Ended by a rollback (nothing read is kept), and the session is as before.
 
-    A connection is taken only when the block's first statement runs: a block that finds
-    everything it needs in memory costs no round trip and no pool checkout. Inside a
-    transaction already begun it changes nothing (not even the rollback). For the hot read
-    paths only (the pricing hook, the rendering of messages): anything that writes, or
-    needs several statements to agree, keeps a real transaction.
+    A connection is taken only when the block's first statement runs, and a session made
+    only when the block uses one: a block that finds everything it needs in memory costs
+    no round trip, no pool checkout and no session. Inside a transaction already begun it
+    changes nothing (not even the rollback). For the hot read paths only (the pricing hook,
+    the rendering of messages): anything that writes, or needs several statements to
+    agree, keeps a real transaction.
     """
-    session = db.session()
-    if session.in_transaction():
+    registry = db.session.registry
+    held = registry() if registry.has() else None
+    if held is not None and held.in_transaction():
         yield
         return
-    bind = session.bind
-    session.bind = _reading_engine()
+    outer = g.get(_READING)  # a block inside another one gives it back as it was
+    setattr(g, _READING, True)
+    if held is not None:
+        held.bind = _reading_engine()
     try:
         yield
     finally:
-        try:
-            session.rollback()
-        finally:
-            session.bind = bind
+        if not outer:
+            g.pop(_READING, None)
+        if registry.has():
+            session = registry()
+            try:
+                session.rollback()
+            finally:
+                session.bind = _reading_engine() if outer else db.engine
 
 
 def read_rows(statement: Any, params: dict[str, Any]) -> list[Any]:
@@ -541,6 +558,8 @@ def after_commit(action: Callable[[], None]) -> None:
 def commit() -> None:
     """Commit the unit of work, then run what waited for it (:func:`after_commit`).
     For boundaries only: operations never commit."""
+    if not db.session.registry.has():
+        return  # no session was made: nothing begun, changed or waiting for a commit
     session = db.session()
     # A unit of work that began no transaction and holds no change has nothing to commit
     # (the pricing hook's usual request): skip the session's own empty commit.
@@ -552,6 +571,8 @@ def commit() -> None:
 
 def rollback() -> None:
     """Roll the unit of work back, with what waited for its commit."""
+    if not db.session.registry.has():
+        return  # no session was made: nothing to roll back
     session = db.session()
     session.info.pop(_AFTER_COMMIT, None)
     session.rollback()

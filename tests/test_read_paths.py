@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, column, event, select, table
 from sqlalchemy.exc import DBAPIError
 
 from plugin.checkout import pricing as checkout
-from plugin.db import SHOP_BY_JOIN, commit, db, read_rows, reading
+from plugin.db import SHOP_BY_JOIN, AppSession, commit, db, read_rows, reading
 from plugin.groups.models import Group
 from plugin.shops.models import Shop
 from tests.conftest import PG_URL, SHOP, customer_payload
@@ -123,6 +123,46 @@ def test_reading_takes_a_connection_only_when_a_statement_runs(app, shop):
         assert session.bind is bind
 
 
+def test_reading_makes_no_session_until_one_is_used_and_that_one_reads_without_begin(app, shop):
+    with app.app_context():
+        registry = db.session.registry
+        statements: list[str] = []
+        stop = _statements(db.engine, statements)
+        try:
+            with reading():
+                pass
+            assert not registry.has()  # nothing used: no session made
+            with reading():
+                names = db.session.execute(select(Group.name)).scalars().all()
+                assert registry.has() and db.session().bind is not db.engine
+        finally:
+            stop()
+        assert names == ["Standard"]
+        assert statements and not any(s.lstrip().upper().startswith("BEGIN") for s in statements)
+        # After the block, the session it made is an ordinary one again: a write begins.
+        session = db.session()
+        assert session.bind is db.engine and not session.in_transaction()
+        commit()  # nothing begun or changed: nothing to do
+        assert not session.in_transaction()
+
+
+def test_a_reading_block_inside_another_gives_it_back_as_it_was(app, shop):
+    with app.app_context():
+        with reading():
+            with reading():
+                db.session.execute(select(Group.name)).all()
+            # The outer block still reads without BEGIN, with the session the inner one made.
+            assert db.session().bind is not db.engine
+            statements: list[str] = []
+            stop = _statements(db.engine, statements)
+            try:
+                db.session.execute(select(Shop.name)).all()
+            finally:
+                stop()
+            assert not any(s.lstrip().upper().startswith("BEGIN") for s in statements)
+        assert db.session().bind is db.engine and not db.session().in_transaction()
+
+
 def test_reading_inside_a_transaction_changes_nothing(app, shop):
     with app.app_context():
         row = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
@@ -182,6 +222,14 @@ def test_a_cart_without_codes_is_priced_from_one_read(app, host, shop, monkeypat
         return real(statement, params)
 
     monkeypatch.setattr(checkout, "read_rows", counted)
+    sessions: list[object] = []
+    made = AppSession.__init__
+
+    def making(self, **kwargs):
+        sessions.append(self)
+        made(self, **kwargs)
+
+    monkeypatch.setattr(AppSession, "__init__", making)
     statements: list[str] = []
     with app.app_context():
         stop = _statements(db.engine, statements)
@@ -194,6 +242,7 @@ def test_a_cart_without_codes_is_priced_from_one_read(app, host, shop, monkeypat
     assert answer.get_json()["customer"]["group"]["name"] == "Standard"
     assert reads == [checkout._SHOP_AND_CUSTOMER, checkout._SHOP]
     assert statements == []  # nothing through the session: no other read, no BEGIN
+    assert sessions == []  # not even a session made
     # A typed code is looked up, in the reading mode: no BEGIN.
     typed = host.post(HOOK, {**cart, "codes": ["NOPE"]})
     assert typed.status_code == 200 and typed.get_json()["codes"][0]["status"] == "rejected"

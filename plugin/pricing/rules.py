@@ -649,15 +649,20 @@ class RuleSet:
         their window whose scope covers the product, one of its categories or
         all products, and whose audience holds one of ``audience_keys``.
         """
-        tables = [t for t in map(self.price_tables.get, audience_keys) if t is not None]
+        tables = [
+            (t.everything, t.products.get, t.categories.get)
+            for t in map(self.price_tables.get, audience_keys)
+            if t is not None
+        ]
         moment = now.timestamp()
         chosen: list[PriceRule | None] = []
         for product_id, category_ids in lines:
             best: PriceRule | None = None
             best_priority = best_id = 0
-            for table in tables:
-                candidates = [table.everything, table.products.get(product_id, _NO_ENTRIES)]
-                candidates.extend(table.categories.get(c, _NO_ENTRIES) for c in category_ids)
+            for everything, by_product, by_category in tables:
+                candidates = [everything, by_product(product_id, _NO_ENTRIES)]
+                for category_id in category_ids:
+                    candidates.append(by_category(category_id, _NO_ENTRIES))
                 for entries in candidates:
                     for priority, rule_id, starts, ends, rule in entries:
                         if best is not None and (

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import wraps
+from select import POLLIN, poll
 from typing import Any, TypeVar
 
 import orjson
@@ -33,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidatePoolError
 from sqlalchemy.orm import (
     DeclarativeBase,
     ORMExecuteState,
@@ -269,7 +270,11 @@ M = TypeVar("M")
 
 
 def configure_engine(engine: Engine) -> None:
-    """Tune our own engine (never the host's): SQLite gets foreign keys and writer locks."""
+    """Tune our own engine (never the host's): SQLite gets foreign keys and writer locks;
+    PostgreSQL a connection closed by the server replaced at checkout."""
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "checkout", _closed_by_the_server)
+        return
     if engine.dialect.name != "sqlite":
         return
 
@@ -297,6 +302,25 @@ def configure_engine(engine: Engine) -> None:
         if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
             return
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _closed_by_the_server(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """At checkout, a PostgreSQL connection the server has closed (a restart, a failover,
+    ``pg_terminate_backend``, an idle timeout) is replaced, and so is every connection
+    pooled before it, instead of failing the request that would use it.
+
+    What ``pool_pre_ping`` does with a round trip per checkout, by looking at the socket
+    once: a server sends nothing on an idle connection unless it is closing it (its last
+    message, then the end of the stream), so a socket with something to read at checkout
+    is not used. SQLAlchemy's pool replaces a connection whose checkout raises
+    ``DisconnectionError`` (here ``InvalidatePoolError``: the older ones go too). A
+    connection that dies after the look fails its query as it would have after a ping."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise InvalidatePoolError("The connection is closed.")
+    poller = poll()
+    poller.register(dbapi_connection.fileno(), POLLIN)
+    if poller.poll(0):
+        raise InvalidatePoolError("The server closed the connection.")
 
 
 def _reading_engine() -> Engine:

@@ -95,7 +95,9 @@ def _normalise_url(url: str) -> str:
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 30, "pool_timeout": 10}
+    # No pool_pre_ping (a round trip per checkout): plugin.db replaces a connection the
+    # server closed by looking at its socket at checkout.
+    return {"pool_size": 10, "max_overflow": 30, "pool_timeout": 10}
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

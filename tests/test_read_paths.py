@@ -269,3 +269,67 @@ def test_a_database_that_cannot_answer_is_a_503(tmp_path):
     )
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "unavailable"
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="a server that closes connections: PostgreSQL's")
+def test_connections_the_server_closed_are_replaced_at_checkout(app, host, shop):
+    import time
+
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import auth
+
+    cart = {
+        "cart_id": "k1",
+        "currency": "EUR",
+        "channel": "web",
+        "lines": [
+            {"id": "l1", "product_id": "p1", "kind": "product", "quantity": 1, "unit_price": 900}
+        ],
+    }
+    client = host.client
+    assert host.post(HOOK, cart).status_code == 200
+    with app.app_context():
+        engine = db.engine
+    connects: list[object] = []
+
+    def connected(dbapi_connection, record):
+        connects.append(dbapi_connection)
+
+    event.listen(engine, "connect", connected)
+    try:
+        for _ in range(5):  # healthy connections are used again, never replaced
+            assert host.post(HOOK, cart).status_code == 200
+            assert client.get("/api/groups", headers=auth()).status_code == 200
+        assert connects == []
+        # The server ends every session of this database but the killer's own (a restart).
+        killer = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with killer.connect() as connection:
+            ended = (
+                connection.execute(
+                    text(
+                        "WITH others AS MATERIALIZED (SELECT pid FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()) "
+                        "SELECT pid FROM others WHERE pg_terminate_backend(pid)"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            assert ended
+            for _ in range(100):
+                alive = connection.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                    {"pids": ended},
+                ).scalar()
+                if not alive:
+                    break
+                time.sleep(0.05)
+        killer.dispose()
+        # Each path takes a connection from the pool and gets a working one.
+        assert host.post(HOOK, cart).status_code == 200
+        assert client.get("/api/groups", headers=auth()).status_code == 200
+        assert connects  # replaced
+    finally:
+        event.remove(engine, "connect", connected)

@@ -262,10 +262,6 @@ def accepted_cart(data: dict[str, Any], text_checked: bool) -> CheckedCart | Non
         return None
 
 
-def _text(value: str | int) -> str:
-    return value if value.__class__ is str else str(value)  # type: ignore[return-value]
-
-
 def _checked(cart: _FastCart) -> CheckedCart:
     if not _CURRENCY.match(cart.currency):
         raise _Refused
@@ -277,21 +273,22 @@ def _checked(cart: _FastCart) -> CheckedCart:
     lines = []
     seen: set[str] = set()
     texts: list[str] = []  # every id given as text, checked for stripping at the end
+    # An id is text or an integer kept as its text: str() gives either (a text as it is).
     for line in cart.lines:
-        line_id = _text(line.id)
+        line_id = str(line.id)
         if line_id in seen:
             raise _Refused
         seen.add(line_id)
-        product_id = _text(line.product_id)
-        categories = tuple(map(_text, line.category_ids))
+        product_id = str(line.product_id)
+        categories = tuple(map(str, line.category_ids))
         texts.append(line_id)
         texts.append(product_id)
         texts.extend(categories)
         lines.append(
             Line(line_id, product_id, line.kind, categories, line.quantity, line.unit_price)
         )
-    cart_id = _text(cart.cart_id)
-    customer_id = None if cart.customer_id is None else _text(cart.customer_id)
+    cart_id = str(cart.cart_id)
+    customer_id = None if cart.customer_id is None else str(cart.customer_id)
     texts.append(cart_id)
     if customer_id is not None:
         texts.append(customer_id)

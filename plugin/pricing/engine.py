@@ -279,6 +279,8 @@ def _apply_bundles(
     Units are taken from lines in cart order; a unit serves one bundle only.
     """
     units_left = [line.quantity for line in lines]
+    if not rules.bundles:
+        return [0] * len(lines), units_left
     lines_of: dict[str, list[int]] = {}
     for i, line in enumerate(lines):
         lines_of.setdefault(line.product_id, []).append(i)
@@ -369,6 +371,8 @@ def _matching_programme(
 ) -> BenefitProgramme | None:
     """Return the active programme in its window of lowest (priority, id) whose audience
     and conditions hold."""
+    if not rules.programmes:
+        return None
     products = {line.product_id for line in cart.lines if line.quantity > 0}
     for programme in rules.programmes:
         if (

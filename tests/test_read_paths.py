@@ -4,17 +4,29 @@ connection only when a statement runs); and the pricing hook built on them."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from sqlalchemy import bindparam, column, event, select, table
+from sqlalchemy import bindparam, column, create_engine, event, select, table, text
 from sqlalchemy.exc import DBAPIError
 
 from plugin.checkout import pricing as checkout
-from plugin.db import SHOP_BY_JOIN, AppSession, commit, db, read_rows, reading
+from plugin.db import SHOP_BY_JOIN, AppSession, after_commit, commit, db, read_rows, reading
+from plugin.extension import create_app
 from plugin.groups.models import Group
 from plugin.shops.models import Shop
-from tests.conftest import PG_URL, SHOP, customer_payload
+from tests.conftest import PG_URL, SECRET, SHOP, Host, auth, customer_payload
 
 HOOK = "/hooks/cart/price"
+CART = {
+    "cart_id": "k1",
+    "currency": "EUR",
+    "customer_id": "c_1",
+    "channel": "web",
+    "lines": [
+        {"id": "l1", "product_id": "p1", "kind": "product", "quantity": 1, "unit_price": 1000}
+    ],
+}
 
 BY_DOMAIN = (
     select(Shop.domain, Shop.currency, Shop.installed)
@@ -187,8 +199,6 @@ def test_reading_ends_with_a_rollback_when_the_block_raises(app, shop):
 def test_a_commit_with_nothing_begun_or_changed_runs_what_waited_for_it(app, shop):
     ran: list[int] = []
     with app.app_context():
-        from plugin.db import after_commit
-
         after_commit(lambda: ran.append(1))
         commit()
         assert ran == [1]
@@ -204,16 +214,7 @@ def test_a_commit_with_nothing_begun_or_changed_runs_what_waited_for_it(app, sho
 
 def test_a_cart_without_codes_is_priced_from_one_read(app, host, shop, monkeypatch):
     host.webhook("customer/created", {"customer": customer_payload("c_1")})
-    cart = {
-        "cart_id": "k1",
-        "currency": "EUR",
-        "customer_id": "c_1",
-        "channel": "web",
-        "lines": [
-            {"id": "l1", "product_id": "p1", "kind": "product", "quantity": 1, "unit_price": 1000}
-        ],
-    }
-    assert host.post(HOOK, cart).status_code == 200  # the rule snapshot is built
+    assert host.post(HOOK, CART).status_code == 200  # the rule snapshot is built
     reads: list[object] = []
     real = checkout.read_rows
 
@@ -234,8 +235,8 @@ def test_a_cart_without_codes_is_priced_from_one_read(app, host, shop, monkeypat
     with app.app_context():
         stop = _statements(db.engine, statements)
     try:
-        answer = host.post(HOOK, cart)
-        guest = host.post(HOOK, {**cart, "customer_id": None})
+        answer = host.post(HOOK, CART)
+        guest = host.post(HOOK, {**CART, "customer_id": None})
     finally:
         stop()
     assert (answer.status_code, guest.status_code) == (200, 200)
@@ -244,14 +245,11 @@ def test_a_cart_without_codes_is_priced_from_one_read(app, host, shop, monkeypat
     assert statements == []  # nothing through the session: no other read, no BEGIN
     assert sessions == []  # not even a session made
     # A typed code is looked up, in the reading mode: no BEGIN.
-    typed = host.post(HOOK, {**cart, "codes": ["NOPE"]})
+    typed = host.post(HOOK, {**CART, "codes": ["NOPE"]})
     assert typed.status_code == 200 and typed.get_json()["codes"][0]["status"] == "rejected"
 
 
 def test_a_database_that_cannot_answer_is_a_503(tmp_path):
-    from plugin.extension import create_app
-    from tests.conftest import SECRET, Host
-
     unreachable = (
         "postgresql+psycopg://postgres@127.0.0.1:1/none"
         if PG_URL
@@ -274,22 +272,8 @@ def test_a_database_that_cannot_answer_is_a_503(tmp_path):
 @pytest.mark.postgres
 @pytest.mark.skipif(not PG_URL, reason="a server that closes connections: PostgreSQL's")
 def test_connections_the_server_closed_are_replaced_at_checkout(app, host, shop):
-    import time
-
-    from sqlalchemy import create_engine, text
-
-    from tests.conftest import auth
-
-    cart = {
-        "cart_id": "k1",
-        "currency": "EUR",
-        "channel": "web",
-        "lines": [
-            {"id": "l1", "product_id": "p1", "kind": "product", "quantity": 1, "unit_price": 900}
-        ],
-    }
     client = host.client
-    assert host.post(HOOK, cart).status_code == 200
+    assert host.post(HOOK, CART).status_code == 200
     with app.app_context():
         engine = db.engine
     connects: list[object] = []
@@ -300,7 +284,7 @@ def test_connections_the_server_closed_are_replaced_at_checkout(app, host, shop)
     event.listen(engine, "connect", connected)
     try:
         for _ in range(5):  # healthy connections are used again, never replaced
-            assert host.post(HOOK, cart).status_code == 200
+            assert host.post(HOOK, CART).status_code == 200
             assert client.get("/api/groups", headers=auth()).status_code == 200
         assert connects == []
         # The server ends every session of this database but the killer's own (a restart).
@@ -328,7 +312,7 @@ def test_connections_the_server_closed_are_replaced_at_checkout(app, host, shop)
                 time.sleep(0.05)
         killer.dispose()
         # Each path takes a connection from the pool and gets a working one.
-        assert host.post(HOOK, cart).status_code == 200
+        assert host.post(HOOK, CART).status_code == 200
         assert client.get("/api/groups", headers=auth()).status_code == 200
         assert connects  # replaced
     finally:

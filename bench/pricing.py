@@ -12,8 +12,9 @@ read (a process descheduled mid-request inflates wall time, not CPU time); on Po
 they leave out the server's own work, which the wall figures keep.
 
 Each pair of calls is followed by the hook's own steps, timed one by one (CPU time) as the
-hook runs them, in an app context of their own: ``validate`` (parse the body and check the cart),
-``load`` (the shop and customer query, the cart as the engine's, the rule snapshot),
+hook runs them, in an app context of their own: ``validate`` (parse the body and check the
+cart, which makes the engine's cart), ``load`` (the shop and customer query, the currency
+against the shop's, the rule snapshot),
 ``engine`` (the pure engine), ``dump`` (the answer as JSON bytes); ``rest`` is the hook's
 median minus their medians (Flask, the signature, the request log). Finally 30 threads
 call the hook at once at the largest size (the contract's "ordinary load").

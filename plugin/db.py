@@ -315,7 +315,7 @@ def _closed_by_the_server(dbapi_connection: Any, record: Any, proxy: Any) -> Non
     is not used. SQLAlchemy's pool replaces a connection whose checkout raises
     ``DisconnectionError`` (here ``InvalidatePoolError``: the older ones go too). A
     connection that dies after the look fails its query as it would have after a ping."""
-    if dbapi_connection.closed or dbapi_connection.broken:
+    if dbapi_connection.closed or getattr(dbapi_connection, "broken", False):
         raise InvalidatePoolError("The connection is closed.")
     poller = poll()
     poller.register(dbapi_connection.fileno(), POLLIN)

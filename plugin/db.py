@@ -585,9 +585,10 @@ def commit() -> None:
     if not db.session.registry.has():
         return  # no session was made: nothing begun, changed or waiting for a commit
     session = db.session()
-    # A unit of work that began no transaction and holds no change has nothing to commit
-    # (the pricing hook's usual request): skip the session's own empty commit.
-    if session.in_transaction() or session.new or session.dirty or session.deleted:
+    # A unit of work that began no transaction has nothing to commit (the pricing hook's
+    # usual request): skip the session's own empty commit. Any change begins one (adding,
+    # deleting or changing a row: SQLAlchemy's autobegin).
+    if session.in_transaction():
         session.commit()
     for action in session.info.pop(_AFTER_COMMIT, []):
         action()

@@ -123,7 +123,7 @@ class CartIn(Payload):
 # generated carts.
 
 # A host id as HostId keeps it: an integer within the limits (kept as its text), or text
-# of 1 to 255 characters that is already stripped (``_cart_dict`` looks at all of them with
+# of 1 to 255 characters that is already stripped (``_checked`` looks at all of them with
 # one regex: a pattern per id costs more than the whole rest of the check); text that needs
 # stripping is left to HostId.
 _FastId = (

@@ -570,6 +570,13 @@ class RuleSet:
     #: Positions in ``offers`` by a product id or category id their ``buy`` names.
     offers_by_product: Mapping[str, tuple[int, ...]] = dataclass_field(default_factory=dict)
     offers_by_category: Mapping[str, tuple[int, ...]] = dataclass_field(default_factory=dict)
+    #: The price rules for everyone merged with those of one group (or of guests), made the
+    #: first time such a customer is priced: one table to look in per line instead of two.
+    #: What it holds is derived from ``price_tables`` alone, so the snapshot's answers stay
+    #: the same; only where they are looked up changes.
+    _with_everyone: dict[AudienceKey, _PriceTable] = dataclass_field(
+        default_factory=dict, init=False, repr=False
+    )
 
     @classmethod
     def build(
@@ -650,9 +657,7 @@ class RuleSet:
         all products, and whose audience holds one of ``audience_keys``.
         """
         tables = [
-            (t.everything, t.products.get, t.categories.get)
-            for t in map(self.price_tables.get, audience_keys)
-            if t is not None
+            (t.everything, t.products.get, t.categories.get) for t in self._tables(audience_keys)
         ]
         moment = now.timestamp()
         chosen: list[PriceRule | None] = []
@@ -675,6 +680,22 @@ class RuleSet:
                             break
             chosen.append(best)
         return chosen
+
+    def _tables(self, audience_keys: Iterable[AudienceKey]) -> list[_PriceTable]:
+        """The price tables of ``audience_keys``, everyone's merged with a group's (or with
+        guests') when both have rules."""
+        keys = [key for key in audience_keys if key in self.price_tables]
+        if _EVERYONE in keys:
+            partner = next((key for key in keys if key[0] in ("groups", "guests")), None)
+            if partner is not None:
+                merged = self._with_everyone.get(partner)
+                if merged is None:
+                    everyone = self.price_tables[_EVERYONE]
+                    merged = _merged(everyone, self.price_tables[partner])
+                    self._with_everyone[partner] = merged
+                rest = [key for key in keys if key not in (_EVERYONE, partner)]
+                return [merged, *(self.price_tables[key] for key in rest)]
+        return [self.price_tables[key] for key in keys]
 
     def offers_for(self, lines: Iterable[tuple[str, Iterable[str]]]) -> tuple[Offer, ...]:
         """The offers, in ``(priority, id)`` order, that a cart of these (product id,
@@ -719,6 +740,28 @@ class RuleSet:
 
 def _entry_key(entry: _Entry) -> tuple[int, int]:
     return (entry[0], entry[1])
+
+
+_EVERYONE: AudienceKey = ("all", 0)
+
+
+def _merged(first: _PriceTable, second: _PriceTable) -> _PriceTable:
+    """One table holding the rules of both, each list still sorted by (priority, id)."""
+
+    def both(a: Mapping[str, _Entries], b: Mapping[str, _Entries]) -> dict[str, _Entries]:
+        merged = dict(a)
+        for key, entries in b.items():
+            found = merged.get(key)
+            merged[key] = (
+                entries if found is None else tuple(sorted(found + entries, key=_entry_key))
+            )
+        return merged
+
+    return _PriceTable(
+        products=both(first.products, second.products),
+        categories=both(first.categories, second.categories),
+        everything=tuple(sorted(first.everything + second.everything, key=_entry_key)),
+    )
 
 
 def _bundle_key(bundle: Bundle) -> tuple[int, int]:

@@ -19,6 +19,7 @@ from plugin.pricing import (
     Line,
     PriceAction,
     RuleSet,
+    Scope,
     Segment,
     allocate,
     index_codes,
@@ -26,8 +27,19 @@ from plugin.pricing import (
     round_half_up,
     to_percent,
 )
+from plugin.pricing.rules import customer_keys
 
-from .factories import GROUP_X, NOW, price_rule
+from .factories import (
+    BUSINESS,
+    GROUP_X,
+    GROUP_Y,
+    GUESTS,
+    NOW,
+    TOMORROW,
+    groups,
+    price_rule,
+    segments,
+)
 
 
 @pytest.mark.parametrize(
@@ -197,3 +209,33 @@ def test_percent_rules_round_half_up(amount, kind, percent, unit):
     from plugin.pricing.engine import rule_unit_price
 
     assert rule_unit_price(amount, PriceAction(kind, Decimal(percent))) == unit
+
+
+def test_everyones_rules_and_a_groups_are_looked_up_as_one_table_made_once():
+    by_product = Scope("products", ("p1",))
+    by_category = Scope("categories", ("shoes",))
+    ruleset = RuleSet.build(
+        [
+            price_rule(1, "set_price", 100, scope=by_product, priority=5),
+            price_rule(2, "set_price", 200, audience=groups(1), scope=by_category, priority=3),
+            price_rule(3, "set_price", 300, audience=groups(2), scope=by_product, priority=9),
+            price_rule(4, "set_price", 400, audience=GUESTS, priority=1),
+            price_rule(5, "set_price", 500, audience=segments(10), scope=by_product, priority=0),
+            price_rule(6, "set_price", 600, audience=groups(1), priority=4, starts_at=TOMORROW),
+        ]
+    )
+    lines = [("p1", ("shoes",)), ("p2", ()), ("p1", ())]
+
+    def chosen(customer: CustomerContext) -> list[int | None]:
+        picked = ruleset.price_rules_for(lines, customer_keys(customer), NOW)
+        return [None if rule is None else rule.id for rule in picked]
+
+    in_x = CustomerContext("c1", GROUP_X)
+    assert chosen(in_x) == [2, None, 1]  # the group's category rule beats everyone's (3 < 5)
+    merged = ruleset._with_everyone[("groups", 1)]
+    assert chosen(in_x) == [2, None, 1] and ruleset._with_everyone[("groups", 1)] is merged
+    assert chosen(CustomerContext("c2", GROUP_Y)) == [1, None, 1]  # its rule loses (9 > 5)
+    assert chosen(CustomerContext.guest()) == [4, 4, 4]
+    # A segment's table is looked in beside the merged one.
+    assert chosen(CustomerContext("c3", GROUP_X, (BUSINESS,))) == [5, None, 5]
+    assert set(ruleset._with_everyone) == {("groups", 1), ("groups", 2), ("guests", 0)}

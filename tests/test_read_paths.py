@@ -64,7 +64,7 @@ def test_read_rows_keeps_the_values_a_statement_holds(app, shop):
         dollar = BY_DOMAIN.where(Shop.currency == "USD")
         assert len(read_rows(euro, {"domain": shop})) == 1
         assert read_rows(dollar, {"domain": shop}) == []
-        # Parameters given win over nothing: a value the caller binds is the one used.
+        # A value bound by name comes from the parameters given.
         named = BY_DOMAIN.where(Shop.currency == bindparam("currency"))
         assert len(read_rows(named, {"domain": shop, "currency": "EUR"})) == 1
         assert read_rows(named, {"domain": shop, "currency": "GBP"}) == []

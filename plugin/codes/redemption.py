@@ -269,8 +269,12 @@ def redeem(shop: Shop, code_key: str, order_id: str, customer_id: int | str | No
     return redeem_code(shop, code_key, order_id, customer_id) is None
 
 
-def _order_redemption(dialect: str) -> Any:
-    """The status and code of an order's first redemption (as :func:`_existing`)."""
+def order_redemption() -> Any:
+    """``SELECT`` the status and code of an order's first redemption (as :func:`_existing`),
+    for the shop ``:b_shop`` (``shop_param``) and the order ``:b_order``: what
+    :func:`confirm_for_order` looks at first. A caller that runs it inside a statement of
+    its own (the ingest path, beside the customer's upsert) hands the row it read to
+    :func:`confirm_for_order`, which then reads nothing again."""
     redemptions = Redemption.__table__.c
     return (
         select(redemptions.status, redemptions.code_id)
@@ -280,20 +284,37 @@ def _order_redemption(dialect: str) -> Any:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class OrderRedemption:
+    """The row :func:`order_redemption` read: ``status`` None when the order has none."""
+
+    status: str | None
+    code_id: int | None
+
+
 def confirm_for_order(
-    shop: Shop, order_external_id: str, codes: list[str], customer_row_id: int | None
+    shop: Shop,
+    order_external_id: str,
+    codes: list[str],
+    customer_row_id: int | None,
+    read: OrderRedemption | None = None,
 ) -> None:
     """``order/paid``: confirm the order's held redemption, or record the use now.
 
     An order whose code never went through the redeem hook is recorded all the
     same; when it went past the usage limit or the customer's one use, it is
-    counted anyway and flagged for the merchant.
+    counted anyway and flagged for the merchant. ``read``: the order's first redemption
+    as :func:`order_redemption` read it earlier in this transaction, if it was.
     """
     now = utcnow()
-    previous = run_built(
-        built("order_redemption", _order_redemption),
-        {SHOP_PARAM: shop.id, "b_order": order_external_id},
-    ).first()
+    previous: Any
+    if read is None:
+        previous = run_built(
+            built("order_redemption", lambda _: order_redemption()),
+            {SHOP_PARAM: shop.id, "b_order": order_external_id},
+        ).first()
+    else:
+        previous = read if read.status is not None else None
     if previous is not None and previous.status == HELD:
         db.session.execute(
             update(Redemption)
@@ -472,8 +493,10 @@ def prune_attempts(now: datetime | None = None) -> int:
 
 __all__ = [
     "AttemptVerdict",
+    "OrderRedemption",
     "confirm_for_order",
     "expire_holds",
+    "order_redemption",
     "prune_attempts",
     "record_unknown_attempts",
     "redeem",

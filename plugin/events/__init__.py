@@ -36,7 +36,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from sqlalchemy import (
     JSON,
@@ -47,6 +47,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     event,
     insert,
     literal,
@@ -56,7 +57,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.schema import CreateTable
 
-from plugin.db import UtcDateTime, built, copying, db, run_built, utcnow
+from plugin.db import SHOP_PARAM, UtcDateTime, built, copying, db, run_built, utcnow
 from plugin.events import signals
 from plugin.events.models import PENDING, SKIPPED, OutboxEvent
 
@@ -118,6 +119,8 @@ Reactor = Callable[[Shop, str, list[dict[str, Any]]], None]
 #: set-based publish: columns ``payload`` (JSON) and ``position`` (their order).
 SetBasedReactor = Callable[[Shop, str, Select[Any]], None]
 _reactors: list[Reactor] = []
+#: The topics a reactor hears, when it named them (:func:`reactor`).
+_topics: dict[Reactor, frozenset[str]] = {}
 _set_based: dict[Reactor, SetBasedReactor] = {}
 
 #: What a set-based publish wrote, until its transaction ends (PostgreSQL: a temporary
@@ -164,11 +167,38 @@ class Event:
     event_id: str
 
 
-def reactor(react: Reactor) -> Reactor:
-    """Register ``react`` to hear every published event and every :func:`notify`."""
-    if react not in _reactors:
-        _reactors.append(react)
-    return react
+@overload
+def reactor(react: Reactor) -> Reactor: ...
+
+
+@overload
+def reactor(*, topics: Iterable[str]) -> Callable[[Reactor], Reactor]: ...
+
+
+def reactor(
+    react: Reactor | None = None, *, topics: Iterable[str] | None = None
+) -> Reactor | Callable[[Reactor], Reactor]:
+    """Register ``react`` to hear every published event and every :func:`notify`; with
+    ``topics`` (``@reactor(topics=...)``), only those of these topics. Each reaction runs
+    in a savepoint of its own (its failure is undone alone): a reactor that names its
+    topics is not called, and no savepoint is opened for it, for the others (the
+    ``order/paid`` of every webhook, for the recorder of group and segment changes)."""
+
+    def register(react: Reactor) -> Reactor:
+        if react not in _reactors:
+            _reactors.append(react)
+        if topics is None:
+            _topics.pop(react, None)
+        else:
+            _topics[react] = frozenset(topics)
+        return react
+
+    return register if react is None else register(react)
+
+
+def _hears(react: Reactor, topic: str) -> bool:
+    heard = _topics.get(react)
+    return heard is None or topic in heard
 
 
 def set_based(of: Reactor) -> Callable[[SetBasedReactor], SetBasedReactor]:
@@ -184,9 +214,24 @@ def set_based(of: Reactor) -> Callable[[SetBasedReactor], SetBasedReactor]:
     return register
 
 
-def publish(shop: Shop, topic: str, payload: dict[str, Any]) -> Event:
-    """Record an event of ``topic`` for ``shop`` in the current transaction."""
-    return _publish(shop, topic, [payload])[0]
+@dataclass(frozen=True, slots=True)
+class Along:
+    """A change written by the statement that records an event (:func:`publish`), on
+    PostgreSQL: ``ctes(dialect)`` gives data-modifying ``WITH`` clauses (built once per
+    ``name``) put in front of the outbox's ``INSERT``; ``params`` binds them. They must
+    bind the shop as ``:b_shop`` (``shop_param``) and name it in their own clauses, as any
+    statement of :func:`plugin.db.run_built`."""
+
+    name: str
+    ctes: Callable[[str], Sequence[Any]]
+    params: dict[str, Any]
+
+
+def publish(shop: Shop, topic: str, payload: dict[str, Any], along: Along | None = None) -> Event:
+    """Record an event of ``topic`` for ``shop`` in the current transaction; with ``along``
+    (PostgreSQL only), the change that caused it in the same statement: one round trip
+    for both (a customer's memberships and their ``customer/segments_changed``)."""
+    return _publish(shop, topic, [payload], along)[0]
 
 
 def publish_many(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
@@ -282,7 +327,9 @@ def notify(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
         _queue_reaction(shop, topic, payloads)
 
 
-def _publish(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> list[Event]:
+def _publish(
+    shop: Shop, topic: str, payloads: list[dict[str, Any]], along: Along | None = None
+) -> list[Event]:
     if topic not in TOPICS:
         raise ValueError(f"unknown event topic {topic!r}")
     if not payloads:
@@ -306,7 +353,10 @@ def _publish(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> list[Eve
         }
         for queued in events
     ]
-    _insert(rows)
+    if along is None:
+        _insert(rows)
+    else:
+        _insert_along(rows, along, shop.id)
     owner = _owner()
     db.session.info.setdefault(_PENDING, []).extend((owner, queued) for queued in events)
     _queue_reaction(shop, topic, payloads)
@@ -334,6 +384,25 @@ def _insert(rows: list[dict[str, Any]]) -> None:
 
 def _outbox_insert(dialect: str) -> Any:
     return insert(OutboxEvent.__table__)
+
+
+def _insert_along(rows: list[dict[str, Any]], along: Along, shop_id: int) -> None:
+    """Write one outbox row in the statement that makes ``along``'s change."""
+    if len(rows) != 1 or db.session.get_bind().dialect.name != "postgresql":
+        raise ValueError("publish(along=...) writes one event, on PostgreSQL")
+    if along.params.get(SHOP_PARAM) != shop_id:
+        raise ValueError("publish(along=...) binds the event's shop as :b_shop")
+
+    def build(dialect: str) -> Any:
+        columns = OutboxEvent.__table__.c
+        return (
+            insert(OutboxEvent.__table__)
+            .add_cte(*along.ctes(dialect))
+            .values({name: bindparam(f"e_{name}", type_=columns[name].type) for name in rows[0]})
+        )
+
+    values = {f"e_{name}": value for name, value in rows[0].items()}
+    run_built(built(f"outbox_insert_along {along.name}", build), {**along.params, **values})
 
 
 def _owner() -> SessionTransaction | None:
@@ -368,6 +437,8 @@ def _react_before_commit(session: Session) -> None:
 
 def _react(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
     for react in _reactors:
+        if not _hears(react, topic):
+            continue
         try:
             with db.session.begin_nested():
                 react(shop, topic, payloads)
@@ -380,6 +451,8 @@ def _react_to_batch(shop: Shop, topic: str, batch: _Batch) -> None:
     form, its payloads read once into a list for the others."""
     read: list[dict[str, Any]] | None = None
     for react in _reactors:
+        if not _hears(react, topic):
+            continue
         try:
             with db.session.begin_nested():
                 selected = _set_based.get(react)

@@ -67,7 +67,7 @@ def _rows(topic: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
     return joined + left
 
 
-@reactor
+@reactor(topics=(GROUP_CHANGED, SEGMENTS_CHANGED))
 def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
     """Write the changes ``payloads`` of ``topic`` announce (other topics: nothing).
 

@@ -190,10 +190,23 @@ def _customer_upsert(dialect: str) -> Any:
         created_at=bindparam("b_now", type_=UtcDateTime()),
         updated_at=bindparam("b_now", type_=UtcDateTime()),
     )
-    return statement.on_conflict_do_update(
+    statement = statement.on_conflict_do_update(
         index_elements=["shop_id", "external_id"],
         set_={"external_id": statement.excluded.external_id},
-    ).returning(Customer.__table__.c.id, Customer.__table__.c.group_id)
+    )
+    columns = [Customer.__table__.c.id, Customer.__table__.c.group_id]
+    if dialect != "postgresql":
+        return statement.returning(*columns)
+    # PostgreSQL: the order's first redemption (the codes feature's read) rides along, so
+    # that order/paid does not ask for it in a statement of its own. Read at the start
+    # of this statement, as a statement of its own would read it; nothing between here
+    # and its use changes redemptions.
+    held = redemptions.order_redemption().cte("held")
+    return statement.add_cte(held).returning(
+        *columns,
+        select(held.c.status).scalar_subquery(),
+        select(held.c.code_id).scalar_subquery(),
+    )
 
 
 def record_paid_order(shop: Shop, data: dict[str, Any]) -> bool:
@@ -206,13 +219,22 @@ def record_paid_order(shop: Shop, data: dict[str, Any]) -> bool:
     now = utcnow()
     customer_id: int | None = None
     group_id: int | None = None
+    held: redemptions.OrderRedemption | None = None
     external_customer = data.get("customer_id")
     if external_customer:
         # Locks the customer first, as reversals do, so their figures change in turn.
-        customer_id, group_id = run_built(
+        row = run_built(
             built("customer_upsert", _customer_upsert),
-            {"b_shop": shop.id, "b_external": external_customer, "b_now": now},
+            {
+                "b_shop": shop.id,
+                "b_external": external_customer,
+                "b_now": now,
+                "b_order": data["id"],
+            },
         ).one()
+        customer_id, group_id = row[0], row[1]
+        if len(row) > 2:
+            held = redemptions.OrderRedemption(row[2], row[3])
     shipping = data.get("shipping") or {}
     codes = [code.strip() for code in data.get("discount_codes") or [] if code.strip()]
     placed_at = shop_moment(shop, data["placed_at"])
@@ -253,7 +275,7 @@ def record_paid_order(shop: Shop, data: dict[str, Any]) -> bool:
     )
     if order_id is None:
         return False
-    redemptions.confirm_for_order(shop, data["id"], codes, customer_id)
+    redemptions.confirm_for_order(shop, data["id"], codes, customer_id, held)
     if customer_id is not None:
         segments.refresh_customer(shop, CustomerRef(customer_id, external_customer))
         notify(

@@ -16,7 +16,10 @@ from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import (
+    ARRAY,
+    Integer,
     and_,
+    any_,
     bindparam,
     case,
     delete,
@@ -31,6 +34,7 @@ from sqlalchemy import (
 
 from plugin.customers.models import ORDER_PAID, Customer, CustomerProduct, CustomerTag, Order
 from plugin.db import (
+    SHOP_PARAM,
     UtcDateTime,
     built,
     db,
@@ -44,7 +48,7 @@ from plugin.db import (
     utcnow,
 )
 from plugin.errors import ApiError, ErrorCode
-from plugin.events import publish, publish_many, publish_selected
+from plugin.events import Along, publish, publish_many, publish_selected
 from plugin.jobs.models import ACTIVE_JOB_STATUSES, Job
 from plugin.jobs.registry import enqueue
 from plugin.paging import Page, paginate
@@ -558,6 +562,26 @@ def refresh_customer(
     wanted = {row[0] for row, hit in zip(rows, hits, strict=False) if hit}
     joined = sorted(wanted - current)
     left = sorted(current - wanted)
+    if (joined or left) and db.session.get_bind().dialect.name == "postgresql":
+        # The memberships and their event in one statement.
+        publish(
+            shop,
+            SEGMENTS_CHANGED,
+            {"customer_id": customer.external_id, "joined": joined, "left": left},
+            along=Along(
+                "segment_memberships",
+                _membership_changes,
+                {
+                    "b_shop": shop.id,
+                    "b_customer": customer.id,
+                    "b_joined": joined,
+                    "b_left": left,
+                    "b_now": utcnow(),
+                },
+            ),
+        )
+        placement.after_memberships_changed(shop, customer.id, joined + left)
+        return joined, left
     if left:
         run_built(
             built("leave_segments", _leave_segments),
@@ -585,6 +609,39 @@ def refresh_customer(
         )
         placement.after_memberships_changed(shop, customer.id, joined + left)
     return joined, left
+
+
+def _membership_changes(dialect: str) -> list[Any]:
+    """The customer ``:b_customer`` leaves the segments ``:b_left`` and joins ``:b_joined``
+    (PostgreSQL arrays): data-modifying ``WITH`` clauses for :class:`Along`."""
+    members = SegmentMember.__table__
+    ids = ARRAY(Integer)
+    left = (
+        delete(members)
+        .where(
+            shop_param(members.c),
+            members.c.customer_id == bindparam("b_customer"),
+            members.c.segment_id == any_(bindparam("b_left", type_=ids)),
+        )
+        .cte("left_segments")
+    )
+    joined_ids = (
+        func.unnest(bindparam("b_joined", type_=ids)).table_valued("segment_id").render_derived()
+    )
+    joined = (
+        insert(members)
+        .from_select(
+            ["shop_id", "segment_id", "customer_id", "joined_at"],
+            select(
+                bindparam(SHOP_PARAM, type_=Integer),
+                joined_ids.c.segment_id,
+                bindparam("b_customer", type_=Integer),
+                bindparam("b_now", type_=UtcDateTime()),
+            ).select_from(joined_ids),
+        )
+        .cte("joined_segments")
+    )
+    return [left, joined]
 
 
 def _publish_changes(shop: Shop, changes: dict[int, tuple[list[int], list[int]]]) -> None:

@@ -379,3 +379,42 @@ def test_a_set_based_publish_in_a_rolled_back_savepoint_leaves_nothing(app, host
     assert heard == ["c_0", "c_1"]
     assert [row.payload["customer_id"] for row in outbox(app)] == ["c_0", "c_1"]
     assert recorded == ["c_0", "c_1"]
+
+
+def test_a_reactor_that_names_its_topics_hears_only_those(app, events_shop):
+    heard: list = []
+
+    @events.reactor(topics=("coupon/given",))
+    def coupons(shop, topic, payloads):
+        heard.append((topic, payloads))
+
+    try:
+        with app.app_context():
+            shop = _shop()
+            enter_shop(shop.id)
+            publish(shop, "customer/segments_changed", {"customer_id": "c_1", "joined": []})
+            publish(shop, "coupon/given", {"customer_id": "c_1"})
+            db.session.commit()
+    finally:
+        events._reactors.remove(coupons)
+        events._topics.pop(coupons, None)
+    assert heard == [("coupon/given", [{"customer_id": "c_1"}])]
+    # Registered again without topics, it hears everything (the default).
+    events.reactor(coupons)
+    try:
+        assert events._hears(coupons, "customer/segments_changed")
+    finally:
+        events._reactors.remove(coupons)
+
+
+def test_an_event_along_a_change_is_refused_for_another_shop_or_off_postgres(app, events_shop):
+    from plugin.events import Along
+
+    with app.app_context():
+        shop = _shop()
+        enter_shop(shop.id)
+        wrong_shop = Along("test_wrong_shop", lambda dialect: [], {"b_shop": shop.id + 1})
+        with pytest.raises(ValueError):
+            publish(shop, "coupon/given", {"customer_id": "c_1"}, along=wrong_shop)
+        db.session.rollback()
+        assert db.session.execute(select(func.count()).select_from(OutboxEvent)).scalar_one() == 0

@@ -130,3 +130,51 @@ def test_rolled_back_change_sends_nothing(client, host, shop, changes):
     bad = order_payload("o1", currency="USD")
     assert host.webhook("order/paid", {"order": bad}).status_code == 400
     assert changes == []
+
+
+def test_joining_and_leaving_at_once_writes_both_with_their_event(
+    app, client, host, shop, changes
+):
+    """A customer who leaves one segment and joins another in the same webhook: both
+    memberships change and one event names both (on PostgreSQL, in the statement that
+    writes the event: :class:`plugin.events.Along`)."""
+    from sqlalchemy import event
+
+    host.webhook("customer/created", {"customer": customer_payload("c_1")})
+    host.webhook("customer/created", {"customer": customer_payload("c_2")})
+    once = make_segment(client, "Once", [{"field": "total_order_count", "op": "eq", "value": 1}])
+    twice = make_segment(client, "Twice", REPEAT)
+    assert host.webhook("order/paid", {"order": order_payload("o1")}).status_code == 200
+    assert member_ids(client, once["id"]) == ["c_1"]
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert host.webhook("order/paid", {"order": order_payload("o2")}).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert member_ids(client, once["id"]) == []
+    assert member_ids(client, twice["id"]) == ["c_1"]
+    assert changes[-1] == {"customer_id": "c_1", "joined": [twice["id"]], "left": [once["id"]]}
+    with app.app_context():
+        members = db.session.execute(
+            select(SegmentMember.segment_id, SegmentMember.customer_id)
+        ).all()
+        assert [segment for segment, _ in members] == [twice["id"]]
+    writes = [s for s in statements if "outbox_events" in s]
+    assert len(writes) == 1
+    if db_dialect(app) == "postgresql":
+        # One round trip for the memberships and their event.
+        assert "DELETE FROM segment_members" in writes[0]
+        assert "INSERT INTO segment_members" in writes[0]
+        assert not [s for s in statements if s.startswith("INSERT INTO segment_members")]
+
+
+def db_dialect(app) -> str:
+    with app.app_context():
+        return db.engine.dialect.name

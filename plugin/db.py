@@ -589,7 +589,15 @@ def commit() -> None:
     # usual request): skip the session's own empty commit. Any change begins one (adding,
     # deleting or changing a row: SQLAlchemy's autobegin).
     if session.in_transaction():
-        session.commit()
+        try:
+            session.commit()
+        except BaseException:
+            # A commit that fails before it reaches the database (a reactor that is part
+            # of the change, a flush) leaves the session's transaction open, with its
+            # locks and what waited for the commit: end it here, not when the session is
+            # closed (a job's next step, in the same context, starts clean).
+            rollback()
+            raise
     for action in session.info.pop(_AFTER_COMMIT, []):
         action()
 

@@ -16,7 +16,8 @@ of one shop and topic in one call (a group move of 5,000 customers is one call, 
 5,000; each set-based publish is a call of its own, after those), so that work they queue
 (automation jobs) commits or rolls back with its cause.
 A reactor that fails is logged and undone (in a savepoint); it never undoes the change
-that caused the event.
+that caused the event, unless it is registered as part of that change (the recorder of
+who moved: then it runs with no savepoint, and its failure fails the transaction).
 
 A set-based publish (:func:`publish_selected`, a segment recompute announcing 600,000
 customers) keeps what it wrote in a temporary table until the transaction ends, and
@@ -121,6 +122,8 @@ SetBasedReactor = Callable[[Shop, str, Select[Any]], None]
 _reactors: list[Reactor] = []
 #: The topics a reactor hears, when it named them (:func:`reactor`).
 _topics: dict[Reactor, frozenset[str]] = {}
+#: Reactors that run in the transaction itself, with no savepoint (:func:`reactor`).
+_in_the_change: set[Reactor] = set()
 _set_based: dict[Reactor, SetBasedReactor] = {}
 
 #: What a set-based publish wrote, until its transaction ends (PostgreSQL: a temporary
@@ -172,17 +175,27 @@ def reactor(react: Reactor) -> Reactor: ...
 
 
 @overload
-def reactor(*, topics: Iterable[str]) -> Callable[[Reactor], Reactor]: ...
+def reactor(
+    *, topics: Iterable[str] | None = None, part_of_the_change: bool = False
+) -> Callable[[Reactor], Reactor]: ...
 
 
 def reactor(
-    react: Reactor | None = None, *, topics: Iterable[str] | None = None
+    react: Reactor | None = None,
+    *,
+    topics: Iterable[str] | None = None,
+    part_of_the_change: bool = False,
 ) -> Reactor | Callable[[Reactor], Reactor]:
     """Register ``react`` to hear every published event and every :func:`notify`; with
-    ``topics`` (``@reactor(topics=...)``), only those of these topics. Each reaction runs
-    in a savepoint of its own (its failure is undone alone): a reactor that names its
-    topics is not called, and no savepoint is opened for it, for the others (the
-    ``order/paid`` of every webhook, for the recorder of group and segment changes)."""
+    ``topics`` (``@reactor(topics=...)``), only those of these topics: it is not called,
+    and no savepoint is opened for it, for the others (the ``order/paid`` of every
+    webhook, for the recorder of group and segment changes).
+
+    A reaction runs in a savepoint of its own: its failure is logged and undone alone.
+    ``part_of_the_change`` is for a reactor that writes what the change must leave behind
+    (the record of who moved, which the reports read): it runs in the transaction itself,
+    with no savepoint, and its failure fails the transaction, as a broken constraint of
+    the change would (a webhook then answers 500, and the host sends it again)."""
 
     def register(react: Reactor) -> Reactor:
         if react not in _reactors:
@@ -191,6 +204,10 @@ def reactor(
             _topics.pop(react, None)
         else:
             _topics[react] = frozenset(topics)
+        if part_of_the_change:
+            _in_the_change.add(react)
+        else:
+            _in_the_change.discard(react)
         return react
 
     return register if react is None else register(react)
@@ -439,6 +456,9 @@ def _react(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
     for react in _reactors:
         if not _hears(react, topic):
             continue
+        if react in _in_the_change:
+            react(shop, topic, payloads)  # its failure fails the transaction
+            continue
         try:
             with db.session.begin_nested():
                 react(shop, topic, payloads)
@@ -450,18 +470,26 @@ def _react_to_batch(shop: Shop, topic: str, batch: _Batch) -> None:
     """Run the reactors on a set-based publish: its ``SELECT`` to those with a set-based
     form, its payloads read once into a list for the others."""
     read: list[dict[str, Any]] | None = None
+
+    def run(react: Reactor) -> None:
+        nonlocal read
+        selected = _set_based.get(react)
+        if selected is not None:
+            selected(shop, topic, batch.payloads())
+            return
+        if read is None:
+            read = [payload for _, payload in batch.read()]
+        react(shop, topic, read)
+
     for react in _reactors:
         if not _hears(react, topic):
             continue
+        if react in _in_the_change:
+            run(react)  # its failure fails the transaction
+            continue
         try:
             with db.session.begin_nested():
-                selected = _set_based.get(react)
-                if selected is not None:
-                    selected(shop, topic, batch.payloads())
-                    continue
-                if read is None:
-                    read = [payload for _, payload in batch.read()]
-                react(shop, topic, read)
+                run(react)
         except Exception:  # a reactor's failure must not undo the change that caused it
             log.exception("A reactor to %s failed for shop %s", topic, shop.domain)
 

@@ -67,7 +67,9 @@ def _rows(topic: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
     return joined + left
 
 
-@reactor(topics=(GROUP_CHANGED, SEGMENTS_CHANGED))
+# Part of the change: a move the reports could not see would be lost without a word (a
+# failure here fails the webhook, which the host sends again, or the admin's request).
+@reactor(topics=(GROUP_CHANGED, SEGMENTS_CHANGED), part_of_the_change=True)
 def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
     """Write the changes ``payloads`` of ``topic`` announce (other topics: nothing).
 

@@ -418,3 +418,55 @@ def test_an_event_along_a_change_is_refused_for_another_shop_or_off_postgres(app
             publish(shop, "coupon/given", {"customer_id": "c_1"}, along=wrong_shop)
         db.session.rollback()
         assert db.session.execute(select(func.count()).select_from(OutboxEvent)).scalar_one() == 0
+
+
+def test_a_reactor_part_of_the_change_fails_the_webhook_and_leaves_nothing(
+    app, host, events_shop, monkeypatch
+):
+    """The recorder of who moved runs in the transaction, with no savepoint: when it fails,
+    the webhook fails whole (nothing of it stays, its event id is not spent) and the
+    host's next delivery of the same event is counted once."""
+    from plugin.customers.models import Order
+    from plugin.segments.models import SegmentMember
+    from tests.conftest import customer_payload, order_payload
+
+    assert changes.record_changes in events._in_the_change
+    host.webhook("customer/created", {"customer": customer_payload("c_1")})
+    with app.app_context():
+        shop = _shop()
+        enter_shop(shop.id)
+        from plugin.segments.operations import create_segment
+
+        create_segment(
+            shop,
+            {
+                "name": "Buyers",
+                "match": "all",
+                "conditions": [{"field": "total_order_count", "op": "gte", "value": 1}],
+            },
+        )
+        db.session.commit()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the changes table is on fire")
+
+    monkeypatch.setattr(changes, "_rows", broken)
+    event_id = str(uuid.uuid4())
+    paid = {"order": order_payload("o_1")}
+    failed = host.webhook("order/paid", paid, event_id=event_id)
+    assert failed.status_code == 500
+    assert failed.get_json()["error"]["code"] == "internal_error"
+
+    def kept() -> tuple:
+        with app.app_context():
+            counts = tuple(
+                db.session.execute(select(func.count()).select_from(model)).scalar_one()
+                for model in (Order, SegmentMember, CustomerChange)
+            )
+        return (*counts, [row.topic for row in outbox(app)])
+
+    assert kept() == (0, 0, 0, [])
+    monkeypatch.undo()
+    answer = host.webhook("order/paid", paid, event_id=event_id)
+    assert answer.get_json() == {"status": "ok"}
+    assert kept() == (1, 1, 1, ["customer/segments_changed"])

@@ -53,13 +53,13 @@ def test_the_webhook_path_reads_the_shop_and_its_event_in_one_statement(app, hos
     created = host.webhook("customer/created", {"customer": {"id": "c1"}}, event_id="e-1")
     assert created.status_code == 200
     with app.app_context():
-        found, seen, _ = find_shop_and_event(shop, "e-1")
+        found, seen, _, _ = find_shop_and_event(shop, "e-1")
         assert found is not None and seen is True
         assert found in db.session and not db.session.is_modified(found)
         assert (found.domain, found.installed, found.rules_version) == (shop, True, 0)
-        assert find_shop_and_event(shop, "e-2") == (found, False, None)  # the instance held
-        assert find_shop_and_event(shop, None) == (found, False, None)
-        assert find_shop_and_event("nobody.example", "e-1") == (None, False, None)
+        assert find_shop_and_event(shop, "e-2") == (found, False, None, None)  # the instance held
+        assert find_shop_and_event(shop, None) == (found, False, None, None)
+        assert find_shop_and_event("nobody.example", "e-1") == (None, False, None, None)
         # An instance the session already holds is the one kept, as a query would.
         db.session.expunge_all()
         held = db.session.execute(select(Shop).where(Shop.domain == shop)).scalar_one()
@@ -120,7 +120,7 @@ def test_the_read_claims_the_event_on_postgresql(app, host, shop):
         )
 
     with app.app_context():
-        found, seen, claimed = find_shop_and_event(shop, "e-9", "order/paid")
+        found, seen, claimed, _ = find_shop_and_event(shop, "e-9", "order/paid")
         assert (found.domain, seen, claimed) == (shop, False, True)
         assert claims() == ["e-9"]
         db.session.rollback()  # a refused payload: the claim goes with the rest
@@ -129,9 +129,46 @@ def test_the_read_claims_the_event_on_postgresql(app, host, shop):
         db.session.commit()
     with app.app_context():
         # Seen: no claim tried; and nothing is claimed for a shop that is not installed.
-        assert find_shop_and_event(shop, "e-9", "order/paid")[1:] == (True, None)
+        assert find_shop_and_event(shop, "e-9", "order/paid")[1:3] == (True, None)
         db.session.rollback()
         db.session.execute(update(Shop).where(Shop.domain == shop).values(installed=False))
-        assert find_shop_and_event(shop, "e-10", "order/paid")[1:] == (False, None)
+        assert find_shop_and_event(shop, "e-10", "order/paid")[1:3] == (False, None)
         assert claims() == ["e-9"]
         db.session.rollback()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="the claim rides on the read on PostgreSQL only")
+def test_order_paid_makes_its_customer_in_the_claim_and_only_when_it_claims(app, host, shop):
+    """The customer's upsert and the order's first redemption ride in the claim's
+    statement (intake's ClaimAlong): made when this delivery claims the event, never for
+    an event already seen or a shop that is not installed."""
+    from plugin.customers.models import Customer
+    from plugin.groups.models import Group
+    from plugin.intake.operations import paid_order_claim
+
+    def customers() -> list[tuple[str, int]]:
+        return db.session.execute(
+            select(Customer.external_id, Customer.group_id).order_by(Customer.external_id)
+        ).all()
+
+    with app.app_context():
+        default = db.session.execute(select(Group.id).where(Group.is_default)).scalar_one()
+        along = paid_order_claim({"id": "o_1", "customer_id": "c_new"})
+        assert along is not None
+        found, seen, claimed, made = find_shop_and_event(shop, "e-20", "order/paid", along)
+        assert (seen, claimed) == (False, True)
+        assert customers() == [("c_new", default)]
+        row_id = db.session.execute(select(Customer.id)).scalar_one()
+        assert made == (row_id, default, None, None)  # no redemption held for o_1
+        db.session.commit()
+    with app.app_context():
+        again = paid_order_claim({"id": "o_1", "customer_id": "c_other"})
+        assert find_shop_and_event(shop, "e-20", "order/paid", again)[1:] == (True, None, None)
+        assert customers() == [("c_new", default)]
+        db.session.execute(update(Shop).where(Shop.domain == shop).values(installed=False))
+        assert find_shop_and_event(shop, "e-21", "order/paid", again)[1:] == (False, None, None)
+        assert customers() == [("c_new", default)]
+        db.session.rollback()
+    # A guest's order has nothing to do first.
+    assert paid_order_claim({"id": "o_2", "customer_id": None}) is None

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, literal, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm.util import identity_key
 
 from plugin.codes import redemption as redemptions
@@ -44,7 +45,6 @@ from plugin.db import (
     in_shop,
     insert_ignoring_conflict,
     run_built,
-    shop_param,
     utcnow,
 )
 from plugin.errors import ApiError, ErrorCode
@@ -55,6 +55,7 @@ from plugin.groups.operations import default_group_id
 from plugin.segments import operations as segments
 from plugin.segments.operations import CustomerRef
 from plugin.shops.models import Shop
+from plugin.shops.operations import ClaimAlong
 
 
 def _ensure(shop: Shop, external_id: str) -> tuple[Customer, bool]:
@@ -169,72 +170,109 @@ def _group_ref(group_id: int) -> dict[str, Any] | None:
     return {"id": group.id, "name": group.name, "colour": group.colour} if group else None
 
 
-def _customer_upsert(dialect: str) -> Any:
-    """The customer's row id, the row created in the shop's default group when unknown and
-    locked either way (the conflict's update takes the row lock): one statement."""
+def _customer_values(shop_id: Any) -> dict[str, Any]:
+    """A new customer's row in the shop ``shop_id`` (an expression), in its default group."""
     groups = Group.__table__.c
-    statement = upsert(dialect, Customer.__table__).values(
-        shop_id=bindparam(SHOP_PARAM),
-        external_id=bindparam("b_external"),
-        group_id=select(groups.id)
-        .where(shop_param(groups), groups.is_default.is_(True))
+    return {
+        "shop_id": shop_id,
+        "external_id": bindparam("b_external"),
+        "group_id": select(groups.id)
+        .where(groups.shop_id == shop_id, groups.is_default.is_(True))
         .scalar_subquery(),
-        points=0,
-        accepts_marketing=False,
-        type="individual",
-        city_key=None,
-        country_key=None,
-        order_count=0,
-        total_spent=0,
-        used_discount_code=False,
-        created_at=bindparam("b_now", type_=UtcDateTime()),
-        updated_at=bindparam("b_now", type_=UtcDateTime()),
-    )
-    statement = statement.on_conflict_do_update(
+        # Every column the model gives a default: a statement in a WITH clause (the claim's)
+        # gets none of them filled in.
+        "group_locked": False,
+        "points": 0,
+        "accepts_marketing": False,
+        "type": "individual",
+        "city_key": None,
+        "country_key": None,
+        "order_count": 0,
+        "total_spent": 0,
+        "used_discount_code": False,
+        "created_at": bindparam("b_customer_now", type_=UtcDateTime()),
+        "updated_at": bindparam("b_customer_now", type_=UtcDateTime()),
+    }
+
+
+def _locked(statement: Any) -> Any:
+    """The upsert's conflict: the row stays, and the update takes its lock."""
+    return statement.on_conflict_do_update(
         index_elements=["shop_id", "external_id"],
         set_={"external_id": statement.excluded.external_id},
     )
-    columns = [Customer.__table__.c.id, Customer.__table__.c.group_id]
-    if dialect != "postgresql":
-        return statement.returning(*columns)
-    # PostgreSQL: the order's first redemption (the codes feature's read) rides along, so
-    # that order/paid does not ask for it in a statement of its own. Read at the start
-    # of this statement, as a statement of its own would read it; nothing between here
-    # and its use changes redemptions.
-    held = redemptions.order_redemption().cte("held")
-    return statement.add_cte(held).returning(
-        *columns,
+
+
+def _customer_upsert(dialect: str) -> Any:
+    """The customer's row id, the row created in the shop's default group when unknown and
+    locked either way (the conflict's update takes the row lock): one statement."""
+    statement = _locked(
+        upsert(dialect, Customer.__table__).values(_customer_values(bindparam(SHOP_PARAM)))
+    )
+    return statement.returning(Customer.__table__.c.id, Customer.__table__.c.group_id)
+
+
+def _customer_on_claim(dialect: str, claim: Any) -> tuple[list[Any], list[Any]]:
+    """:func:`_customer_upsert` and the order's first redemption (the codes feature's read),
+    in the statement that claims the event (:class:`ClaimAlong`): made only when the event
+    was claimed, read as the claim is made."""
+    values = _customer_values(claim.c.shop_id)
+    chosen = select(
+        *[v if isinstance(v, ColumnElement) else literal(v) for v in values.values()]
+    ).select_from(claim)
+    table = Customer.__table__
+    customer = (
+        _locked(postgresql.insert(table).from_select(list(values), chosen))
+        .returning(table.c.id, table.c.group_id)
+        .cte("customer")
+    )
+    held = redemptions.order_redemption(claim.c.shop_id).cte("held")
+    columns = [
+        select(customer.c.id).scalar_subquery(),
+        select(customer.c.group_id).scalar_subquery(),
         select(held.c.status).scalar_subquery(),
         select(held.c.code_id).scalar_subquery(),
+    ]
+    return [customer, held], columns
+
+
+def paid_order_claim(order: dict[str, Any]) -> ClaimAlong | None:
+    """What order/paid does first, done by the statement that claims its event
+    (PostgreSQL): the customer's upsert and the order's first redemption. Its columns go to
+    :func:`record_paid_order` as ``claimed``."""
+    if not order.get("customer_id"):
+        return None
+    return ClaimAlong(
+        "paid_order_customer",
+        _customer_on_claim,
+        {"b_external": order["customer_id"], "b_customer_now": utcnow(), "b_order": order["id"]},
     )
 
 
-def record_paid_order(shop: Shop, data: dict[str, Any]) -> bool:
+def record_paid_order(
+    shop: Shop, data: dict[str, Any], claimed: tuple[Any, ...] | None = None
+) -> bool:
     """Count a paid order once per order id; a reversal that came first makes it a no-op.
 
     Its figures are added to the customer's in place (:func:`add_order`), and the
     customer's segments are re-evaluated in SQL: a handful of statements, whatever the
-    number of orders the customer already has."""
+    number of orders the customer already has. ``claimed``: the columns of
+    :func:`paid_order_claim`, when the event's claim made the customer's upsert."""
     check_currency(shop, data["currency"])
     now = utcnow()
     customer_id: int | None = None
     group_id: int | None = None
     held: redemptions.OrderRedemption | None = None
     external_customer = data.get("customer_id")
-    if external_customer:
+    if external_customer and claimed is not None:
+        customer_id, group_id, status, code_id = claimed
+        held = redemptions.OrderRedemption(status, code_id)
+    elif external_customer:
         # Locks the customer first, as reversals do, so their figures change in turn.
-        row = run_built(
+        customer_id, group_id = run_built(
             built("customer_upsert", _customer_upsert),
-            {
-                "b_shop": shop.id,
-                "b_external": external_customer,
-                "b_now": now,
-                "b_order": data["id"],
-            },
+            {"b_shop": shop.id, "b_external": external_customer, "b_customer_now": now},
         ).one()
-        customer_id, group_id = row[0], row[1]
-        if len(row) > 2:
-            held = redemptions.OrderRedemption(row[2], row[3])
     shipping = data.get("shipping") or {}
     codes = [code.strip() for code in data.get("discount_codes") or [] if code.strip()]
     placed_at = shop_moment(shop, data["placed_at"])

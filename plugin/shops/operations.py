@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from flask import current_app
@@ -101,15 +102,33 @@ def find_shop(domain: str) -> Shop | None:
 class ShopRead(NamedTuple):
     """What the webhook path's first statement tells: the shop (None when unknown), whether
     it already processed the event, and whether the event is now claimed for this
-    transaction (None when no claim was tried: the caller claims it itself)."""
+    transaction (None when no claim was tried: the caller claims it itself); and, when
+    the claim was made with a :class:`ClaimAlong`, the values of its columns."""
 
     shop: Shop | None
     seen: bool
     claimed: bool | None
+    along: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimAlong:
+    """The first work of an event, done by the statement that claims it (PostgreSQL):
+    ``build(dialect, claim)`` gives ``WITH`` clauses that read ``claim`` (a CTE of one
+    row, ``shop_id``, present only when this delivery claimed the event for an installed
+    shop: data-modifying clauses that select from it change nothing otherwise) and the
+    columns to add to the statement's row. Built once per ``name``; ``params`` binds it."""
+
+    name: str
+    build: Callable[[str, Any], tuple[Sequence[Any], Sequence[Any]]]
+    params: dict[str, Any]
 
 
 def find_shop_and_event(
-    domain: str, event_id: str | None, claim_topic: str | None = None
+    domain: str,
+    event_id: str | None,
+    claim_topic: str | None = None,
+    along: ClaimAlong | None = None,
 ) -> ShopRead:
     """The shop, and whether it already processed ``event_id``: one statement for both,
     built once and read as columns (a third of the ORM's cost of loading the row), the
@@ -121,14 +140,24 @@ def find_shop_and_event(
     is installed and has not processed it (``processed_events``, ON CONFLICT DO NOTHING):
     a delivery racing for it waits, then finds it claimed (``claimed`` False). Rolled
     back, the claim goes too. Elsewhere, and for a shop not installed or an event already
-    seen, no claim is tried (``claimed`` is None)."""
+    seen, no claim is tried (``claimed`` is None).
+
+    With ``along`` too, its work rides in the same statement; ``along`` in the answer holds
+    its columns when the claim was made (``claimed`` True), None otherwise."""
     session = db.session()
     session.flush()  # as a query autoflushes
     connection = session.connection()
     params: dict[str, Any] = {"b_domain": domain, "b_event": event_id}
     claiming = claim_topic is not None and event_id is not None
     if claiming and connection.dialect.name == "postgresql":
-        statement = built("shop_and_event_claimed", _shop_and_event_claimed)
+        if along is None:
+            statement = built("shop_and_event_claimed", _shop_and_event_claimed)
+        else:
+            statement = built(
+                f"shop_and_event_claimed {along.name}",
+                lambda dialect: _shop_and_event_claimed(dialect, along.build),
+            )
+            params |= along.params
         params |= {"b_topic": claim_topic, "b_now": utcnow()}
     else:
         claiming = False
@@ -139,7 +168,9 @@ def find_shop_and_event(
     shop = _held_shop(session, found[: len(_COLUMNS)])
     # Only an installed shop's unseen event is claimed: anything else was not tried.
     tried = claiming and found.installed and not found.seen
-    return ShopRead(shop, bool(found.seen), bool(found.claimed) if tried else None)
+    claimed = bool(found.claimed) if tried else None
+    extra = tuple(found[len(_COLUMNS) + 2 :]) if claimed and along is not None else None
+    return ShopRead(shop, bool(found.seen), claimed, extra)
 
 
 _COLUMNS = [column.key for column in Shop.__table__.columns]
@@ -172,15 +203,15 @@ def _shop_by_domain(dialect: str) -> Any:
 
 def _shop_and_event() -> Any:
     shops, processed = Shop.__table__.c, ProcessedEvent.__table__.c
-    seen = exists().where(
-        processed.shop_id == shops.id, processed.event_id == bindparam("b_event")
-    )
+    seen = exists().where(processed.shop_id == shops.id, processed.event_id == bindparam("b_event"))
     return select(*Shop.__table__.columns, seen.label("seen")).where(
         shops.domain == bindparam("b_domain")
     )
 
 
-def _shop_and_event_claimed(dialect: str) -> Any:
+def _shop_and_event_claimed(
+    dialect: str, along: Callable[[str, Any], tuple[Sequence[Any], Sequence[Any]]] | None = None
+) -> Any:
     found = _shop_and_event().cte("found")
     claim = (
         postgresql.insert(ProcessedEvent.__table__)
@@ -194,11 +225,15 @@ def _shop_and_event_claimed(dialect: str) -> Any:
             ).where(found.c.installed.is_(True), found.c.seen.is_(False)),
         )
         .on_conflict_do_nothing()
-        .returning(ProcessedEvent.__table__.c.id)
+        .returning(ProcessedEvent.__table__.c.id, ProcessedEvent.__table__.c.shop_id)
         .cte("claim")
     )
     claimed = exists(select(claim.c.id)).label("claimed")
-    return select(*(found.c[name] for name in _COLUMNS), found.c.seen, claimed)
+    statement = select(*(found.c[name] for name in _COLUMNS), found.c.seen, claimed)
+    if along is None:
+        return statement
+    ctes, columns = along(dialect, claim)
+    return statement.add_columns(*columns).add_cte(*ctes)
 
 
 def install_shop(domain: str, data: dict[str, Any]) -> Shop:

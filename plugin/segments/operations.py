@@ -18,10 +18,12 @@ from flask import current_app
 from sqlalchemy import (
     ARRAY,
     Integer,
+    Text,
     and_,
     any_,
     bindparam,
     case,
+    cast,
     delete,
     exists,
     func,
@@ -447,7 +449,9 @@ def _tag_keys(shop: Shop, customer: Customer) -> frozenset[str]:
 def _segments_of_customer() -> Any:
     segments, members = Segment.__table__.c, SegmentMember.__table__.c
     return (
-        select(segments.id, segments.match, segments.conditions, members.customer_id)
+        # The conditions as stored, as text: the key of the compiled test (_test_key) with
+        # no JSON parsed or written per update; parsed only when the test is built again.
+        select(segments.id, segments.match, cast(segments.conditions, Text), members.customer_id)
         .select_from(
             Segment.__table__.outerjoin(
                 SegmentMember.__table__,
@@ -476,7 +480,7 @@ def _test_key(shop: Shop, rows: Any, day: date) -> tuple[Any, ...]:
         shop.id,
         shop.timezone,
         day,
-        tuple((sid, match, json.dumps(raw, sort_keys=True)) for sid, match, raw, *_ in rows),
+        tuple((sid, match, stored) for sid, match, stored, *_ in rows),
     )
 
 
@@ -488,8 +492,10 @@ def _membership_test(shop: Shop, rows: Any, day: date) -> tuple[Any, Any]:
     found = _TESTS.get(key)
     if found is None:
         tests = [
-            segment_predicate(shop.id, match, parse_conditions(raw), day, shop.timezone)
-            for _, match, raw, *_ in rows
+            segment_predicate(
+                shop.id, match, parse_conditions(json.loads(stored)), day, shop.timezone
+            )
+            for _, match, stored, *_ in rows
         ]
         test = select(*(case((t, 1), else_=0).label(f"t{n}") for n, t in enumerate(tests))).where(
             Customer.id == bindparam("b_customer"), shop_param(Customer)

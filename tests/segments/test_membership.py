@@ -178,3 +178,26 @@ def test_joining_and_leaving_at_once_writes_both_with_their_event(
 def db_dialect(app) -> str:
     with app.app_context():
         return db.engine.dialect.name
+
+
+def test_an_update_after_changed_conditions_uses_the_new_ones(client, host, shop, changes):
+    """The incremental test is kept per segment definition (its stored text): a change of
+    conditions builds it again for the next webhook."""
+    points = [{"field": "available_points", "op": "gte", "value": 100}]
+    for customer_id, value in (("c_1", 10), ("c_2", 200)):
+        host.webhook("customer/created", {"customer": customer_payload(customer_id, points=value)})
+    rich = make_segment(client, "Rich", points)
+    # An update through the kept test, under the first conditions.
+    host.webhook("customer/updated", {"customer": customer_payload("c_1", points=150)})
+    assert member_ids(client, rich["id"]) == ["c_1", "c_2"]
+    client.patch(
+        f"/api/segments/{rich['id']}",
+        json={"conditions": [{"field": "available_points", "op": "lt", "value": 300}]},
+        headers=auth(),
+    )
+    assert member_ids(client, rich["id"]) == ["c_1", "c_2"]
+    changes.clear()
+    # 350 meets the old conditions, not the new ones.
+    host.webhook("customer/updated", {"customer": customer_payload("c_1", points=350)})
+    assert member_ids(client, rich["id"]) == ["c_2"]
+    assert changes == [{"customer_id": "c_1", "joined": [], "left": [rich["id"]]}]

@@ -286,6 +286,13 @@ def order_redemption(shop_id: Any = None) -> Any:
     )
 
 
+def _codes_by_key(dialect: str) -> Any:
+    codes = Code.__table__.c
+    return select(codes.code_key, codes.code).where(
+        shop_param(codes), codes.code_key.in_(bindparam("b_keys", expanding=True))
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRedemption:
     """The row :func:`order_redemption` read: ``status`` None when the order has none."""
@@ -337,8 +344,8 @@ def confirm_for_order(
         keys = [key_of(c) for c in codes if c and c.strip()]
         if keys:
             known = dict(
-                db.session.execute(
-                    select(Code.code_key, Code.code).where(Code.code_key.in_(keys))
+                run_built(
+                    built("codes_by_key", _codes_by_key), {SHOP_PARAM: shop.id, "b_keys": keys}
                 ).all()
             )
             code = next((known[k] for k in keys if k in known), None)

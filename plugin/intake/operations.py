@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    bindparam,
+    delete,
+    false,
+    literal_column,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm.util import identity_key
 
@@ -170,6 +180,9 @@ def _group_ref(group_id: int) -> dict[str, Any] | None:
     return {"id": group.id, "name": group.name, "colour": group.colour} if group else None
 
 
+_ZERO = literal_column("0", BigInteger)
+
+
 def _customer_values(shop_id: Any) -> dict[str, Any]:
     """A new customer's row in the shop ``shop_id`` (an expression), in its default group."""
     groups = Group.__table__.c
@@ -180,16 +193,17 @@ def _customer_values(shop_id: Any) -> dict[str, Any]:
         .where(groups.shop_id == shop_id, groups.is_default.is_(True))
         .scalar_subquery(),
         # Every column the model gives a default: a statement in a WITH clause (the claim's)
-        # gets none of them filled in.
-        "group_locked": False,
-        "points": 0,
-        "accepts_marketing": False,
-        "type": "individual",
-        "city_key": None,
-        "country_key": None,
-        "order_count": 0,
-        "total_spent": 0,
-        "used_discount_code": False,
+        # gets none of them filled in. Constants written in the SQL, not bound: fewer
+        # parameters to send on every webhook.
+        "group_locked": false(),
+        "points": _ZERO,
+        "accepts_marketing": false(),
+        "type": literal_column("'individual'", String),
+        "city_key": null(),
+        "country_key": null(),
+        "order_count": _ZERO,
+        "total_spent": _ZERO,
+        "used_discount_code": false(),
         "created_at": bindparam("b_customer_now", type_=UtcDateTime()),
         "updated_at": bindparam("b_customer_now", type_=UtcDateTime()),
     }
@@ -217,9 +231,7 @@ def _customer_on_claim(dialect: str, claim: Any) -> tuple[list[Any], list[Any]]:
     in the statement that claims the event (:class:`ClaimAlong`): made only when the event
     was claimed, read as the claim is made."""
     values = _customer_values(claim.c.shop_id)
-    chosen = select(
-        *[v if isinstance(v, ColumnElement) else literal(v) for v in values.values()]
-    ).select_from(claim)
+    chosen = select(*values.values()).select_from(claim)
     table = Customer.__table__
     customer = (
         _locked(postgresql.insert(table).from_select(list(values), chosen))

@@ -269,15 +269,16 @@ def redeem(shop: Shop, code_key: str, order_id: str, customer_id: int | str | No
     return redeem_code(shop, code_key, order_id, customer_id) is None
 
 
-def order_redemption(shop_id: Any = None) -> Any:
+def order_redemption(claimed_by: Any = None) -> Any:
     """``SELECT`` the status and code of an order's first redemption (as :func:`_existing`),
-    for the shop ``:b_shop`` (``shop_param``), or the shop ``shop_id`` (an expression of
-    the statement it goes in), and the order ``:b_order``: what :func:`confirm_for_order`
+    for the shop ``:b_shop`` (``shop_param``), or the shop of the column ``claimed_by`` (a
+    join: the claim of the statement it goes in), and the order ``:b_order``: what
+    :func:`confirm_for_order`
     looks at first. A caller that runs it inside a statement of its own (the ingest path,
     beside the customer's upsert) hands the row it read to :func:`confirm_for_order`, which
     then reads nothing again."""
     redemptions = Redemption.__table__.c
-    shop = shop_param(redemptions) if shop_id is None else redemptions.shop_id == shop_id
+    shop = shop_param(redemptions) if claimed_by is None else redemptions.shop_id == claimed_by
     return (
         select(redemptions.status, redemptions.code_id)
         .where(shop, redemptions.order_external_id == bindparam("b_order"))

@@ -55,6 +55,7 @@ from plugin.db import (
     in_shop,
     insert_ignoring_conflict,
     run_built,
+    shop_param,
     utcnow,
 )
 from plugin.errors import ApiError, ErrorCode
@@ -183,14 +184,15 @@ def _group_ref(group_id: int) -> dict[str, Any] | None:
 _ZERO = literal_column("0", BigInteger)
 
 
-def _customer_values(shop_id: Any) -> dict[str, Any]:
-    """A new customer's row in the shop ``shop_id`` (an expression), in its default group."""
+def _customer_values(shop: Any, groups_of_shop: Any) -> dict[str, Any]:
+    """A new customer's row in the shop ``shop`` (an expression), in its default group
+    (``groups_of_shop``: the clause that limits ``groups`` to that shop)."""
     groups = Group.__table__.c
     return {
-        "shop_id": shop_id,
+        "shop_id": shop,
         "external_id": bindparam("b_external"),
         "group_id": select(groups.id)
-        .where(groups.shop_id == shop_id, groups.is_default.is_(True))
+        .where(groups_of_shop, groups.is_default.is_(True))
         .scalar_subquery(),
         # Every column the model gives a default: a statement in a WITH clause (the claim's)
         # gets none of them filled in. Constants written in the SQL, not bound: fewer
@@ -221,7 +223,9 @@ def _customer_upsert(dialect: str) -> Any:
     """The customer's row id, the row created in the shop's default group when unknown and
     locked either way (the conflict's update takes the row lock): one statement."""
     statement = _locked(
-        upsert(dialect, Customer.__table__).values(_customer_values(bindparam(SHOP_PARAM)))
+        upsert(dialect, Customer.__table__).values(
+            _customer_values(bindparam(SHOP_PARAM), shop_param(Group.__table__.c))
+        )
     )
     return statement.returning(Customer.__table__.c.id, Customer.__table__.c.group_id)
 
@@ -230,7 +234,7 @@ def _customer_on_claim(dialect: str, claim: Any) -> tuple[list[Any], list[Any]]:
     """:func:`_customer_upsert` and the order's first redemption (the codes feature's read),
     in the statement that claims the event (:class:`ClaimAlong`): made only when the event
     was claimed, read as the claim is made."""
-    values = _customer_values(claim.c.shop_id)
+    values = _customer_values(claim.c.shop_id, Group.__table__.c.shop_id == claim.c.shop_id)
     chosen = select(*values.values()).select_from(claim)
     table = Customer.__table__
     customer = (

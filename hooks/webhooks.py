@@ -206,7 +206,8 @@ DUPLICATE = {"status": "duplicate"}
 def _read(spec: Topic, payload: dict[str, Any] | bytes) -> dict[str, Any]:
     """The topic's body, checked: by its compiled check when it has one and vouches for a
     raw body, by its schema otherwise, which refuses with the 400's ``details``."""
-    return _fast_read(spec, payload) or _load(spec.schema, _as_object(payload))
+    data = _fast_read(spec, payload)
+    return data if data is not None else _load(spec.schema, _as_object(payload))
 
 
 def _fast_read(spec: Topic, payload: dict[str, Any] | bytes) -> dict[str, Any] | None:

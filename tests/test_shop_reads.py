@@ -11,6 +11,7 @@ from sqlalchemy import inspect, select, update
 from plugin.db import db, enter_shop
 from plugin.shops.models import ProcessedEvent, Shop
 from plugin.shops.operations import (
+    ClaimAlong,
     bump_rules_version,
     find_shop,
     find_shop_and_event,
@@ -172,3 +173,8 @@ def test_order_paid_makes_its_customer_in_the_claim_and_only_when_it_claims(app,
         db.session.rollback()
     # A guest's order has nothing to do first.
     assert paid_order_claim({"id": "o_2", "customer_id": None}) is None
+    # Its parameters may not take over the claim's own.
+    with app.app_context():
+        clash = ClaimAlong("clash", lambda dialect, claim: ([], []), {"b_event": "e-99"})
+        with pytest.raises(ValueError):
+            find_shop_and_event(shop, "e-22", "order/paid", clash)

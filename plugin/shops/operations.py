@@ -157,6 +157,8 @@ def find_shop_and_event(
                 f"shop_and_event_claimed {along.name}",
                 lambda dialect: _shop_and_event_claimed(dialect, along.build),
             )
+            if along.params.keys() & {*params, "b_topic", "b_now"}:
+                raise ValueError("a ClaimAlong binds names of its own, not the claim's")
             params |= along.params
         params |= {"b_topic": claim_topic, "b_now": utcnow()}
     else:

@@ -115,12 +115,7 @@ def _subscribed(shop: Shop, data: dict[str, Any]) -> Result:
     return None
 
 
-def _order_paid(shop: Shop, data: dict[str, Any]) -> Result:
-    customers.record_paid_order(shop, data["order"])
-    return None
-
-
-def _order_paid_claimed(shop: Shop, data: dict[str, Any], claimed: tuple[Any, ...]) -> Result:
+def _order_paid(shop: Shop, data: dict[str, Any], claimed: tuple[Any, ...] | None = None) -> Result:
     customers.record_paid_order(shop, data["order"], claimed)
     return None
 
@@ -181,7 +176,7 @@ TOPICS: dict[str, Topic] = {
         _order_paid,
         fast=accepted_order_paid,
         claim_along=_order_paid_claim,
-        run_claimed=_order_paid_claimed,
+        run_claimed=_order_paid,
     ),
     "order/cancelled": Topic(
         OrderReversedSchema, _reversal("cancelled"), fast=accepted_order_reversed

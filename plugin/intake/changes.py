@@ -49,6 +49,8 @@ from plugin.segments.models import Segment
 
 GROUP_CHANGED = "customer/group_changed"
 SEGMENTS_CHANGED = "customer/segments_changed"
+#: The topics whose changes are recorded.
+RECORDED = (GROUP_CHANGED, SEGMENTS_CHANGED)
 #: Customers looked up per statement (IN lists every driver takes).
 CHUNK = 5_000
 
@@ -69,14 +71,14 @@ def _rows(topic: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 # Part of the change: a move the reports could not see would be lost without a word (a
 # failure here fails the webhook, which the host sends again, or the admin's request).
-@reactor(topics=(GROUP_CHANGED, SEGMENTS_CHANGED), part_of_the_change=True)
+@reactor(topics=RECORDED, part_of_the_change=True)
 def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
     """Write the changes ``payloads`` of ``topic`` announce (other topics: nothing).
 
     Payloads are grouped by what changed (a recompute announces thousands of customers
     joining one segment), and each group is one ``INSERT ... SELECT`` from ``customers``
     per chunk of host ids: no row of it passes through Python."""
-    if topic not in (GROUP_CHANGED, SEGMENTS_CHANGED):
+    if topic not in RECORDED:
         return
     changes: dict[tuple[str, int | None, int | None, int | None], list[str]] = {}
     for payload in payloads:
@@ -172,7 +174,7 @@ def record_selected_changes(shop: Shop, topic: str, payloads: Select[Any]) -> No
     """:func:`record_changes` for the events of a set-based publish (PostgreSQL): one
     ``INSERT ... SELECT`` per kind of change, the payloads joined to ``customers`` by host
     id and to the group or segment they name (NULL when it is gone), in their order."""
-    if topic not in (GROUP_CHANGED, SEGMENTS_CHANGED):
+    if topic not in RECORDED:
         return
     events = payloads.subquery("events")
     payload = events.c.payload

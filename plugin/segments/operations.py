@@ -568,30 +568,36 @@ def refresh_customer(
     wanted = {row[0] for row, hit in zip(rows, hits, strict=False) if hit}
     joined = sorted(wanted - current)
     left = sorted(current - wanted)
-    if (joined or left) and db.session.get_bind().dialect.name == "postgresql":
-        # The memberships and their event in one statement.
-        publish(
-            shop,
-            SEGMENTS_CHANGED,
-            {"customer_id": customer.external_id, "joined": joined, "left": left},
-            along=Along(
-                "segment_memberships",
-                _membership_changes,
-                {
-                    "b_shop": shop.id,
-                    "b_customer": customer.id,
-                    "b_joined": joined,
-                    "b_left": left,
-                    "b_now": utcnow(),
-                },
-            ),
-        )
-        placement.after_memberships_changed(shop, customer.id, joined + left)
+    if not joined and not left:
         return joined, left
+    payload = {"customer_id": customer.external_id, "joined": joined, "left": left}
+    if db.session.get_bind().dialect.name == "postgresql":
+        # The memberships and their event in one statement.
+        along = Along(
+            "segment_memberships",
+            _membership_changes,
+            {
+                "b_shop": shop.id,
+                "b_customer": customer.id,
+                "b_joined": joined,
+                "b_left": left,
+                "b_now": utcnow(),
+            },
+        )
+        publish(shop, SEGMENTS_CHANGED, payload, along=along)
+    else:
+        _write_memberships(shop, customer.id, joined, left)
+        publish(shop, SEGMENTS_CHANGED, payload)
+    placement.after_memberships_changed(shop, customer.id, joined + left)
+    return joined, left
+
+
+def _write_memberships(shop: Shop, customer_id: int, joined: list[int], left: list[int]) -> None:
+    """What :func:`_membership_changes` writes, a statement each (SQLite)."""
     if left:
         run_built(
             built("leave_segments", _leave_segments),
-            {"b_shop": shop.id, "b_customer": customer.id, "b_left": left},
+            {"b_shop": shop.id, "b_customer": customer_id, "b_left": left},
         )
     if joined:
         now = utcnow()
@@ -601,20 +607,12 @@ def refresh_customer(
                 {
                     "shop_id": shop.id,
                     "segment_id": sid,
-                    "customer_id": customer.id,
+                    "customer_id": customer_id,
                     "joined_at": now,
                 }
                 for sid in joined
             ],
         )
-    if joined or left:
-        publish(
-            shop,
-            SEGMENTS_CHANGED,
-            {"customer_id": customer.external_id, "joined": joined, "left": left},
-        )
-        placement.after_memberships_changed(shop, customer.id, joined + left)
-    return joined, left
 
 
 def _membership_changes(dialect: str) -> list[Any]:

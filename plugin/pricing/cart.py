@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .values import quick_init
+
 LineKind = Literal["product", "service"]
 LINE_KINDS: frozenset[str] = frozenset({"product", "service"})
 
@@ -40,6 +42,7 @@ class Shipping:
             raise ValueError(f"shipping price must be >= 0, not {self.price}")
 
 
+@quick_init  # one per cart line: plugin/pricing/values.py
 @dataclass(frozen=True, slots=True)
 class Line:
     """One cart line; ``unit_price`` is the host's price in minor units."""

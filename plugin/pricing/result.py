@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .cart import Group, Segment
+from .values import quick_init
 
 AdjustmentSource = Literal[
     "price_list", "price_rule", "bundle", "offer", "benefit_programme", "code"
@@ -14,6 +15,7 @@ AdjustmentSource = Literal[
 JSON = dict[str, Any]
 
 
+@quick_init  # one per cart line: plugin/pricing/values.py
 @dataclass(frozen=True, slots=True)
 class Adjustment:
     """One explained move of a price: negative for a reduction, positive for an increase.
@@ -48,6 +50,7 @@ class Adjustment:
         return data
 
 
+@quick_init  # one per cart line: plugin/pricing/values.py
 @dataclass(frozen=True, slots=True)
 class LineResult:
     """A priced line: ``subtotal = rule_unit_price × quantity``, ``total = subtotal − discount``."""

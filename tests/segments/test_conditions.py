@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import insert, select
 
-from plugin.db import db
+from plugin.customers.models import Customer, CustomerProduct, CustomerTag
+from plugin.db import db, utcnow
+from plugin.shops.models import Shop
 from tests.conftest import Host, auth, customer_payload, make_app
-from tests.segments.conftest import load_paris, preview
+from tests.segments.conftest import CUSTOMERS, load_paris, preview
 
 
 def c(field, op, value):
@@ -114,6 +117,60 @@ def test_all_and_any(previewing):
     three = [*conditions, c("customer_tag", "has", "wholesale")]
     assert preview(previewing, three, match="any") == {"a", "b", "d", "e"}
     assert preview(previewing, three, match="all") == set()
+
+
+def test_a_tag_or_product_row_of_another_shop_never_counts(client, paris):
+    """A tag or bought-product condition names the shop as well as the customer: a row
+    that gives this shop's customer c a tag or a product under another shop's id (no write
+    of ours makes one) is not this shop's, in a preview, a count or a recompute alike."""
+    with client.application.app_context():
+        other = db.session.execute(
+            insert(Shop).values(domain="other.example", currency="EUR").returning(Shop.id)
+        ).scalar_one()
+        customer = db.session.execute(
+            select(Customer.id).where(Customer.external_id == "c")
+        ).scalar_one()
+        db.session.execute(
+            insert(CustomerTag).values(
+                customer_id=customer, tag_key="vip", shop_id=other, tag="VIP"
+            )
+        )
+        now = utcnow()
+        db.session.execute(
+            insert(CustomerProduct).values(
+                customer_id=customer,
+                product_id="p9",
+                shop_id=other,
+                quantity=1,
+                first_purchased_at=now,
+                last_purchased_at=now,
+            )
+        )
+        db.session.commit()
+    cases = [
+        (c("customer_tag", "has", "vip"), {"a", "b"}),
+        (c("customer_tag", "has_not", "vip"), set("cde")),
+        (c("purchased_product", "any_of", ["p9"]), set()),
+        (c("purchased_product", "all_of", ["p3", "p9"]), set()),
+        (c("purchased_product", "none_of", ["p9"]), set("abcde")),
+    ]
+    for number, (condition, expected) in enumerate(cases):
+        assert preview(client, [condition]) == expected
+        # Saved: the full recompute's INSERT ... SELECT, then c's own re-evaluation.
+        response = client.post(
+            "/api/segments",
+            json={"name": f"Other shop {number}", "match": "all", "conditions": [condition]},
+            headers=auth(),
+        )
+        assert response.status_code == 201, response.get_json()
+        segment = response.get_json()["id"]
+        members = client.get(f"/api/segments/{segment}/customers", headers=auth()).get_json()
+        assert {m["id"] for m in members["items"]} == expected, condition
+    paris.webhook("customer/updated", {"customer": CUSTOMERS[2]})  # c, as it was
+    for number, (condition, expected) in enumerate(cases):
+        found = client.get("/api/segments", headers=auth()).get_json()["items"]
+        counts = {s["name"]: s["member_count"] for s in found}
+        assert counts[f"Other shop {number}"] == len(expected), condition
 
 
 def test_saved_segment_has_the_previewed_members(client, paris):

@@ -3,8 +3,9 @@
 A frozen dataclass's generated ``__init__`` cannot assign its fields (its class's
 ``__setattr__`` refuses), so it sets each one through ``object.__setattr__``, looked up
 anew for every field: a line of the pricing hook's cart, its result and its adjustment cost
-about 0.6 µs each to make, three times the time of the same class unfrozen. For a 50-line
-cart that was a tenth of the hook's CPU (``bench/pricing.py``).
+about 0.6 µs each to make, five times the time of the same class unfrozen. For a 50-line
+cart that was a tenth of the hook's CPU (``bench/pricing.py``); set through the slots'
+descriptors, they take about two thirds of that time.
 
 :func:`quick_init` gives such a class an ``__init__`` that sets each slot through the slot's
 own descriptor, bound once when the class is made. The class stays the same frozen,

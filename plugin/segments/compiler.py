@@ -2,16 +2,16 @@
 
 Every condition becomes a predicate on the customer row: figures kept on ``customers``
 (indexed per shop), or an ``EXISTS`` on ``customer_tags``, ``customer_products`` or
-``orders`` that names the shop as well as the customer. With the shop named, the planner
-may use either of their keys: the per-customer one to test a few customers, or the
-per-shop one (``(shop_id, tag_key, customer_id)``, ``(shop_id, product_id, customer_id)``)
-to read a tag's or a product's customers once for a count or a recompute over the whole
-shop. Without it, it had only the first: the preview's count took 250-300 ms at 1,000,000
-customers against 180-200 ms for the same statement naming the shop, whenever the planner's
-statistics steered it off a hash join (``bench/segments.py``). A row of another shop never
-counts, whatever its customer id. ``match`` joins them with AND or OR. Dates
-become half-open ranges of UTC instants (the shop's midnight to the next), so the
-comparisons stay on the raw, indexed columns.
+``orders`` that names the shop as well as the customer (a preview's session would add the
+shop to the first two; a recompute's ``INSERT … SELECT`` and a customer's re-evaluation run
+as Core statements, which its criteria do not reach). With the shop named, the planner may
+use either of their keys: the per-customer one to test a few customers, or the per-shop one
+(``(shop_id, tag_key, customer_id)``, ``(shop_id, product_id, customer_id)``) to read a
+tag's or a product's customers once for the whole shop. Without it, a count of
+``bench/segments.py``'s five conditions at 1,000,000 customers took 250-300 ms against
+180-200 ms. A row of another shop never counts, whatever its customer id. ``match`` joins
+them with AND or OR. Dates become half-open ranges of UTC instants (the shop's midnight to
+the next), so the comparisons stay on the raw, indexed columns.
 """
 
 from __future__ import annotations

@@ -73,13 +73,12 @@ def _rows(topic: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
 # failure here fails the webhook, which the host sends again, or the admin's request).
 @reactor(topics=RECORDED, part_of_the_change=True)
 def record_changes(shop: Shop, topic: str, payloads: list[dict[str, Any]]) -> None:
-    """Write the changes ``payloads`` of ``topic`` announce (other topics: nothing).
+    """Write the changes ``payloads`` of ``topic`` announce (its registration limits it to
+    the :data:`RECORDED` topics; the events registry calls it for no other).
 
     Payloads are grouped by what changed (a recompute announces thousands of customers
     joining one segment), and each group is one ``INSERT ... SELECT`` from ``customers``
     per chunk of host ids: no row of it passes through Python."""
-    if topic not in RECORDED:
-        return
     changes: dict[tuple[str, int | None, int | None, int | None], list[str]] = {}
     for payload in payloads:
         if not payload.get("customer_id"):
@@ -174,8 +173,6 @@ def record_selected_changes(shop: Shop, topic: str, payloads: Select[Any]) -> No
     """:func:`record_changes` for the events of a set-based publish (PostgreSQL): one
     ``INSERT ... SELECT`` per kind of change, the payloads joined to ``customers`` by host
     id and to the group or segment they name (NULL when it is gone), in their order."""
-    if topic not in RECORDED:
-        return
     events = payloads.subquery("events")
     payload = events.c.payload
     customer = and_(

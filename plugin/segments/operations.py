@@ -577,7 +577,7 @@ def refresh_customer(
             "segment_memberships",
             _membership_changes,
             {
-                "b_shop": shop.id,
+                SHOP_PARAM: shop.id,
                 "b_customer": customer.id,
                 "b_joined": joined,
                 "b_left": left,
